@@ -1,0 +1,84 @@
+"""Parameter-free per-frame features DAS scores frames with (paper section "lightweight features").
+
+For every frame t of x (B, T, C, H, W) three maps are computed on the channel-mean image:
+- `diff`: |x_t - x_{t-1}| (frame 0 uses x_1 - x_0), the inter-frame change (temporal dynamics);
+- `sobel`: Sobel gradient magnitude (anatomical boundaries);
+- `laplacian`: |3x3 Laplacian| (fine structure, small blobs).
+Each map is summarised by its mean, max and std over space (max matters for small structures), and
+the variance of the signed inter-frame difference over (C, H, W) is added, as the paper describes.
+That gives `NUM_RAW = 10` raw numbers per frame. `frame_features` returns them log-compressed and,
+beside them, z-scored across the T frames of the same sequence (so a frame's features say how it
+stands out within its own scan, whatever the data set's intensity scale): d = 20.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+__all__ = ["frame_feature_maps", "frame_features", "FEATURE_NAMES", "FEATURE_DIM"]
+
+_SOBEL_X = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
+_LAPLACIAN = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])
+
+RAW_NAMES = [
+    "diff_mean", "diff_max", "diff_std", "diff_var",
+    "sobel_mean", "sobel_max", "sobel_std",
+    "laplacian_mean", "laplacian_max", "laplacian_std",
+]
+NUM_RAW = len(RAW_NAMES)
+FEATURE_NAMES = [f"log_{n}" for n in RAW_NAMES] + [f"z_{n}" for n in RAW_NAMES]
+FEATURE_DIM = len(FEATURE_NAMES)
+
+
+def _kernels(device, dtype) -> Tensor:
+    k = torch.stack([_SOBEL_X, _SOBEL_X.t(), _LAPLACIAN])  # (3, 3, 3)
+    return k[:, None].to(device=device, dtype=dtype)  # (3, 1, 3, 3)
+
+
+def frame_feature_maps(x: Tensor) -> dict[str, Tensor]:
+    """Per-frame maps (B, T, H, W): 'diff', 'sobel', 'laplacian', plus 'diff_var' (B, T)."""
+    assert x.dim() == 5, f"expected x of shape (B, T, C, H, W), got {tuple(x.shape)}"
+    B, T, C, H, W = x.shape
+    x = x.float()
+    if T > 1:
+        d = x[:, 1:] - x[:, :-1]  # (B, T-1, C, H, W)
+        d = torch.cat([d[:, :1], d], dim=1)  # frame 0 reuses x_1 - x_0
+    else:
+        d = torch.zeros_like(x)
+    diff_var = d.flatten(2).var(dim=2, unbiased=False)  # (B, T)
+    gray = x.mean(dim=2).reshape(B * T, 1, H, W)  # (B*T, 1, H, W)
+    edges = F.conv2d(F.pad(gray, (1, 1, 1, 1), mode="replicate"), _kernels(x.device, x.dtype))
+    sobel = torch.sqrt(edges[:, 0] ** 2 + edges[:, 1] ** 2 + 1e-12)  # (B*T, H, W)
+    lap = edges[:, 2].abs()
+    return {
+        "diff": d.abs().mean(dim=2),  # (B, T, H, W)
+        "sobel": sobel.reshape(B, T, H, W),
+        "laplacian": lap.reshape(B, T, H, W),
+        "diff_var": diff_var,
+    }
+
+
+def _summaries(m: Tensor) -> list[Tensor]:
+    flat = m.flatten(2)  # (B, T, H*W)
+    return [flat.mean(-1), flat.amax(-1), flat.std(-1, unbiased=False)]
+
+
+def raw_frame_features(x: Tensor) -> Tensor:
+    """(B, T, C, H, W) -> (B, T, NUM_RAW) raw summaries, in the order of `RAW_NAMES`."""
+    maps = frame_feature_maps(x)
+    d_mean, d_max, d_std = _summaries(maps["diff"])
+    cols = [d_mean, d_max, d_std, maps["diff_var"]]
+    cols += _summaries(maps["sobel"]) + _summaries(maps["laplacian"])
+    return torch.stack(cols, dim=-1)  # (B, T, NUM_RAW)
+
+
+def frame_features(x: Tensor) -> Tensor:
+    """(B, T, C, H, W) -> F (B, T, FEATURE_DIM): log-compressed raw features and their z-scores over T."""
+    raw = raw_frame_features(x)  # (B, T, 10)
+    logged = torch.log1p(raw.clamp_min(0) * 10.0)
+    mu = logged.mean(dim=1, keepdim=True)
+    sd = logged.std(dim=1, keepdim=True, unbiased=False)
+    z = (logged - mu) / (sd + 1e-3)
+    return torch.cat([logged, z], dim=-1).to(x.dtype if x.dtype.is_floating_point else torch.float32)

@@ -1,0 +1,127 @@
+"""`SubsampledClassifier`: sampler -> per-frame backbone on the k picked frames -> pooling -> linear head."""
+
+from __future__ import annotations
+
+from typing import Callable, Union
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .backbones import build_backbone
+from .errors import ConfigError
+from .samplers import Sampler
+from .selection import Selection
+
+__all__ = ["SubsampledClassifier"]
+
+
+class SubsampledClassifier(nn.Module):
+    """Classify a sequence from the k frames its sampler picks.
+
+    Args:
+        sampler: any `Sampler` (see `make_sampler`).
+        backbone: "mobilenet_v3_small" (the paper's), "small_cnn", or any `nn.Module` mapping frames
+            (N, C, H, W) to features (N, D) or (N, D, h, w).
+        num_classes: classes of the task.
+        in_channels: channels C of each frame.
+        feature_dim: D of a user backbone (probed with a dummy frame when omitted).
+        frame_size: H = W of the probe frame for a user backbone.
+        pooling: "mean" or "max" over the selected frames.
+        dropout: dropout before the linear head.
+
+    `forward(x)` takes x (B, T, C, H, W) and returns `(logits (B, num_classes), Selection)`. The
+    backbone runs on the k selected frames only.
+    """
+
+    def __init__(
+        self,
+        sampler: Sampler,
+        backbone: Union[str, nn.Module] = "small_cnn",
+        num_classes: int = 2,
+        in_channels: int = 1,
+        *,
+        feature_dim: int | None = None,
+        frame_size: int = 28,
+        pooling: str = "mean",
+        dropout: float = 0.0,
+    ):
+        super().__init__()
+        if not isinstance(sampler, Sampler):
+            raise ConfigError("sampler must be a das_core Sampler; build one with make_sampler(name, T, k).")
+        if pooling not in ("mean", "max"):
+            raise ConfigError(f"pooling must be 'mean' or 'max', got {pooling!r}.")
+        if not isinstance(num_classes, int) or num_classes < 2:
+            raise ConfigError(f"num_classes must be an integer >= 2, got {num_classes!r}.")
+        sampler_channels = sampler.options.get("in_channels")
+        if sampler_channels is not None and sampler_channels != in_channels:
+            raise ConfigError(
+                f"The {sampler.name} sampler was built for in_channels={sampler_channels} but the classifier "
+                f"for {in_channels}; pass in_channels={in_channels} to make_sampler."
+            )
+        self.sampler = sampler
+        self.backbone_name = backbone if isinstance(backbone, str) else type(backbone).__name__
+        self.backbone, self.feature_dim = build_backbone(
+            backbone, in_channels, feature_dim=feature_dim, frame_size=frame_size
+        )
+        self.num_classes = num_classes
+        self.in_channels = in_channels
+        self.pooling = pooling
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(self.feature_dim, num_classes))
+
+    def frame_features(self, frames: Tensor) -> Tensor:
+        """(B, k, C, H, W) -> (B, k, D): the backbone on every selected frame."""
+        B, k = frames.shape[:2]
+        if frames.shape[2] != self.in_channels:
+            raise ConfigError(
+                f"The model expects {self.in_channels}-channel frames but got {frames.shape[2]}; "
+                f"convert the data (grayscale/RGB) or build the model with in_channels={frames.shape[2]}."
+            )
+        return self.backbone(frames.flatten(0, 1)).view(B, k, -1)
+
+    def _pool(self, feats: Tensor) -> Tensor:
+        return feats.mean(dim=1) if self.pooling == "mean" else feats.amax(dim=1)
+
+    def forward(self, x: Tensor, **sampler_kwargs) -> tuple[Tensor, Selection]:
+        sel = self.sampler(x, **sampler_kwargs)
+        feats = self.frame_features(sel.gather(x))  # (B, k, D)
+        return self.head(self._pool(feats)), sel
+
+    def step_logits(self, feats: Tensor, sel: Selection) -> Tensor:
+        """Predictions after each of the k picks (ADPS): (B, k, num_classes).
+
+        Step i pools the features of the rows whose `pick_rank` is <= i.
+        """
+        k = feats.shape[1]
+        steps = torch.arange(k, device=feats.device)
+        seen = (sel.pick_rank[:, None, :] <= steps[None, :, None])  # (B, steps, rows)
+        if self.pooling == "mean":
+            w = seen.to(feats.dtype)
+            pooled = torch.einsum("bsr,brd->bsd", w, feats) / w.sum(-1, keepdim=True)
+        else:
+            neg = torch.finfo(feats.dtype).min
+            pooled = torch.where(seen[..., None], feats[:, None], torch.full_like(feats[:, None], neg)).amax(2)
+        return self.head(pooled)
+
+    def training_loss(
+        self, x: Tensor, y: Tensor, criterion: Callable[[Tensor, Tensor], Tensor] = F.cross_entropy, **sampler_kwargs
+    ) -> tuple[Tensor, Tensor, Selection]:
+        """(loss, logits, selection). For ADPS the loss averages the task loss over the k step predictions."""
+        sel = self.sampler(x, **sampler_kwargs)
+        feats = self.frame_features(sel.gather(x))  # (B, k, D)
+        logits = self.head(self._pool(feats))
+        if self.sampler.name == "adps":
+            per_step = self.step_logits(feats, sel)  # (B, k, classes)
+            B, k, n = per_step.shape
+            loss = criterion(per_step.reshape(B * k, n), y.repeat_interleave(k))
+        else:
+            loss = criterion(logits, y)
+        return loss, logits, sel
+
+    def parameter_groups(self, lr: float) -> list[dict]:
+        """Optimizer groups: the sampler's own (e.g. DPS logits at lr x 10) plus the rest at `lr`."""
+        groups = self.sampler.parameter_groups(lr)
+        rest = [p for p in list(self.backbone.parameters()) + list(self.head.parameters()) if p.requires_grad]
+        grouped = {id(p) for g in groups for p in g["params"]}
+        rest += [p for p in self.sampler.parameters() if p.requires_grad and id(p) not in grouped]
+        return groups + [{"params": rest, "lr": lr, "name": "network"}]

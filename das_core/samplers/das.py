@@ -1,0 +1,147 @@
+"""DAS: Deep Attention-guided Adaptive Subsampling (Shankaranarayana et al., arXiv 2510.12376).
+
+Pipeline for x (B, T, C, H, W):
+
+1. Parameter-free frame features F (B, T, d) (`das_core.features`: inter-frame variance, Sobel,
+   Laplacian summaries), embedded to e (B, T, D) with a learned positional embedding.
+2. Multi-head attention. Paper: `s_h = Softplus(MLP_h(F))` in R^{B x k} and
+   `A_h[:, j, :] = a_base * s_h[:, j]`, `A = mean_h A_h`.
+   *Ambiguity resolved* (METHOD.md's recommendation): `a_base` is input-dependent and there is one
+   per head: head h runs self-attention across the T frames of e, so each frame's base score
+   `a_h` (B, T) sees the whole sequence, and heads can attend to different frames. `s_h` is
+   computed from e pooled over T (one positive scale per output row j). The strict reading, one
+   `a_base` shared by all heads and rows, is available with `shared_base=True` (the heads then
+   differ only in their scales). Row j of A is `mean_h a_h * s_h[j]`, so rows differ in how they
+   mix heads.
+3. Adaptive temperature `tau = tau0 * (0.5 + sigmoid(MLP_temp(pool_T(e))))`, one per sample, in
+   [0.5 tau0, 1.5 tau0].
+4. Gumbel-softmax with straight-through: `soft[j] = softmax_t((A[j] + G[j]) / tau)`, one Gumbel
+   draw per row (G_{b,j,t}); frames picked by rows < j are masked (after dividing by tau), so the k
+   picks are distinct; hard rows are the argmax; `P = hard + soft - soft.detach()` in training.
+5. Inference: noise off, deterministic top-k, indices in ascending order. `tau0=` and `heads=`
+   (a list of active head indices or booleans) override the trained values per call: the app
+   toggles heads on a trained model. Note `argmax((A + G) / tau)` does not depend on tau: tau
+   changes the relaxed rows `soft` (and so the gradients); `stochastic=True` samples
+   `argmax(A / tau + G)`, whose picks do depend on tau.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Optional, Sequence, Union
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..errors import ConfigError
+from ..features import FEATURE_DIM, frame_features
+from ..selection import Selection
+from .learned import LearnedSampler, check_tau0
+
+__all__ = ["DASConfig", "DASSampler"]
+
+
+@dataclass
+class DASConfig:
+    """Args:
+    heads: number of attention heads H.
+    tau0: base temperature; the adaptive tau lies in [0.5 tau0, 1.5 tau0].
+    dim: width D of the frame embedding.
+    head_dim: width of each head's self-attention.
+    shared_base: strict paper variant: one base score shared by all heads and rows.
+    positional: add a learned positional embedding over the T frames (lets DAS also learn a
+        static prior, as DPS does, on top of the input-dependent scores).
+    """
+
+    heads: int = 4
+    tau0: float = 1.0
+    dim: int = 32
+    head_dim: int = 16
+    shared_base: bool = False
+    positional: bool = True
+
+
+class DASSampler(LearnedSampler):
+    name = "das"
+    adaptive = True
+
+    def __init__(self, num_frames: int, num_selected: int, **options):
+        cfg = DASConfig(**options)
+        if not isinstance(cfg.heads, int) or cfg.heads < 1:
+            raise ConfigError(f"heads must be a positive integer, got {cfg.heads!r}.")
+        opts = asdict(cfg)
+        tau0 = opts.pop("tau0")
+        super().__init__(num_frames, num_selected, tau0=tau0, **opts)
+        self.config = cfg
+        H, D, hd, k = cfg.heads, cfg.dim, cfg.head_dim, num_selected
+        self.embed = nn.Sequential(nn.LayerNorm(FEATURE_DIM), nn.Linear(FEATURE_DIM, D), nn.GELU(), nn.Linear(D, D))
+        self.pos = nn.Parameter(torch.randn(num_frames, D) * 0.02) if cfg.positional else None
+        self.qkv = nn.Linear(D, 3 * H * hd)  # per-head self-attention across frames
+        self.head_out = nn.Parameter(torch.randn(H, hd) / math.sqrt(hd))  # ctx_h -> a_h
+        self.head_skip = nn.Linear(D, H)  # the frame's own evidence, per head
+        self.scale_mlp = nn.Sequential(nn.Linear(D, D), nn.GELU(), nn.Linear(D, H * k))  # MLP_h
+        self.temp_mlp = nn.Sequential(nn.Linear(D, D), nn.GELU(), nn.Linear(D, 1))  # MLP_temp
+
+    @property
+    def heads(self) -> int:
+        return self.config.heads
+
+    def head_mask(self, heads: Optional[Union[Sequence[int], Sequence[bool], Tensor]], device) -> Tensor:
+        """(H,) float mask of active heads from a list of indices or booleans (None: all)."""
+        H = self.heads
+        if heads is None:
+            return torch.ones(H, device=device)
+        values = list(heads.tolist() if isinstance(heads, Tensor) else heads)
+        if len(values) == H and all(isinstance(v, bool) for v in values):
+            mask = torch.tensor(values, dtype=torch.float32, device=device)
+        else:
+            if any(not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < H for v in values):
+                raise ConfigError(f"heads must be indices in [0, {H}) or {H} booleans, got {values!r}.")
+            mask = torch.zeros(H, device=device)
+            mask[list(values)] = 1.0
+        if mask.sum() == 0:
+            raise ConfigError("At least one attention head must be active; switch one head back on.")
+        return mask
+
+    def base_scores(self, e: Tensor) -> Tensor:
+        """e (B, T, D) -> a (B, H, T): one input-dependent base score per head and frame."""
+        B, T, _ = e.shape
+        H, hd = self.heads, self.config.head_dim
+        q, k, v = self.qkv(e).view(B, T, 3, H, hd).permute(2, 0, 3, 1, 4)  # each (B, H, T, hd)
+        ctx = F.scaled_dot_product_attention(q, k, v)  # (B, H, T, hd)
+        a = torch.einsum("bhtd,hd->bht", F.gelu(ctx), self.head_out)  # (B, H, T)
+        a = a + self.head_skip(e).transpose(1, 2)  # (B, H, T)
+        if self.config.shared_base:
+            a = a.mean(dim=1, keepdim=True).expand(B, H, T)
+        return a
+
+    def select(
+        self,
+        x: Tensor,
+        *,
+        tau0: Optional[float] = None,
+        heads=None,
+        stochastic: bool = False,
+        generator: Optional[torch.Generator] = None,
+        **_,
+    ) -> Selection:
+        B = x.shape[0]
+        with torch.no_grad():
+            feats = frame_features(x)  # (B, T, d), parameter-free
+        e = self.embed(feats.to(self.pos.dtype if self.pos is not None else feats.dtype))  # (B, T, D)
+        if self.pos is not None:
+            e = e + self.pos
+        pooled = e.mean(dim=1)  # (B, D)
+        a = self.base_scores(e)  # (B, H, T)
+        s = F.softplus(self.scale_mlp(pooled)).view(B, self.heads, self.num_selected)  # (B, H, k)
+        mask = self.head_mask(heads, x.device).to(a.dtype)  # (H,)
+        A = torch.einsum("bht,bhj,h->bjt", a, s, mask) / mask.sum()  # (B, k, T)
+        base_tau = check_tau0(tau0) if tau0 is not None else self.tau0
+        tau = base_tau * (0.5 + torch.sigmoid(self.temp_mlp(pooled).squeeze(-1)))  # (B,)
+        head_scores = a * s.mean(dim=-1, keepdim=True) * mask[None, :, None]  # (B, H, T)
+        return self._pick(
+            A, tau, stochastic=stochastic, generator=generator,
+            scores=A.mean(dim=1), head_scores=head_scores,
+        )

@@ -1,0 +1,57 @@
+"""DPS: Deep Probabilistic Subsampling (Huijben et al., ICLR 2020), task-adaptive, static at inference.
+
+Follows the official recipe (IamHuijben/Deep-Probabilistic-Subsampling): one logit vector of
+length T shared by all k rows, initialised with small noise (randn / 4); one Gumbel draw per sample
+shared by the rows; top-k without replacement (row j's soft row masks the frames rows < j took);
+straight-through; a constant temperature (2.0 by default); the logits train with a larger learning
+rate than the network (`lr_multiplier`, x10 by default, see `parameter_groups`). At evaluation the
+noise is off, so every input gets the same k frames.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import Tensor, nn
+
+from ..selection import Selection
+from .learned import LearnedSampler, check_tau0
+
+__all__ = ["DPSSampler"]
+
+
+class DPSSampler(LearnedSampler):
+    """Args:
+    num_frames: T.
+    num_selected: k.
+    tau0: the constant temperature (default 2.0, as the official code).
+    lr_multiplier: learning-rate factor of the logits relative to the network (default 10).
+    """
+
+    name = "dps"
+    shared_noise = True
+
+    def __init__(self, num_frames: int, num_selected: int, tau0: float = 2.0, lr_multiplier: float = 10.0):
+        super().__init__(num_frames, num_selected, tau0=tau0, lr_multiplier=lr_multiplier)
+        self.lr_multiplier = float(lr_multiplier)
+        self.logits = nn.Parameter(torch.randn(num_frames) / 4)  # (T,)
+
+    def select(
+        self,
+        x: Tensor,
+        *,
+        tau0: Optional[float] = None,
+        stochastic: bool = False,
+        generator: Optional[torch.Generator] = None,
+        **_,
+    ) -> Selection:
+        B = x.shape[0]
+        tau_value = check_tau0(tau0) if tau0 is not None else self.tau0
+        tau = torch.full((B,), tau_value, device=x.device, dtype=x.dtype)
+        scores = self.logits.to(x.dtype)[None].expand(B, -1)  # (B, T)
+        rows = scores[:, None, :].expand(B, self.num_selected, self.num_frames)  # (B, k, T)
+        return self._pick(rows, tau, stochastic=stochastic, generator=generator, scores=scores)
+
+    def parameter_groups(self, lr: float) -> list[dict]:
+        return [{"params": [self.logits], "lr": lr * self.lr_multiplier, "name": "sampler:dps_logits"}]

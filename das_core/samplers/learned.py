@@ -1,0 +1,75 @@
+"""Shared pick logic of the learned samplers (DPS, DAS): noise, top-k without replacement, STE."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import Tensor
+
+from ..errors import ConfigError
+from ..selection import Selection, gumbel_noise, sequential_topk, sort_rows, straight_through
+from .base import Sampler
+
+__all__ = ["LearnedSampler", "check_tau0"]
+
+
+def check_tau0(tau0: float) -> float:
+    if not isinstance(tau0, (int, float)) or not tau0 > 0 or tau0 != tau0:
+        raise ConfigError(f"tau0 must be a positive number, got {tau0!r}; try a value in [0.05, 10].")
+    return float(tau0)
+
+
+class LearnedSampler(Sampler):
+    """A sampler that scores frames with row logits A (B, k, T) and picks by Gumbel top-k.
+
+    Three modes (the hard picks and the relaxed rows `soft = softmax(perturbed / tau)`):
+    - training: `perturbed = A + G` (the paper's `softmax((A + G) / tau)`), straight-through matrix;
+    - evaluation (default): `perturbed = A`, noise off, a deterministic top-k;
+    - evaluation with `stochastic=True`: tempered sampling `argmax(A / tau + G)`, i.e.
+      `perturbed = A + tau * G`. Unlike the training mode's argmax, these picks depend on tau, which
+      is what an interactive tau control can show.
+    """
+
+    learned = True
+    shared_noise: bool = False  # one Gumbel draw per sample shared by all k rows (DPS)
+
+    def __init__(self, num_frames: int, num_selected: int, tau0: float, **options):
+        super().__init__(num_frames, num_selected, tau0=check_tau0(tau0), **options)
+        self.tau0 = float(tau0)
+
+    def _noise(self, like: Tensor, generator: Optional[torch.Generator]) -> Tensor:
+        B, k, T = like.shape
+        if self.shared_noise:
+            g = gumbel_noise((B, 1, T), device=like.device, dtype=like.dtype, generator=generator)
+            return g.expand(B, k, T)
+        return gumbel_noise((B, k, T), device=like.device, dtype=like.dtype, generator=generator)
+
+    def _pick(
+        self,
+        row_logits: Tensor,
+        tau: Tensor,
+        *,
+        stochastic: bool = False,
+        generator: Optional[torch.Generator] = None,
+        **extra,
+    ) -> Selection:
+        """row_logits (B, k, T), tau (B,) -> Selection with rows sorted by frame index."""
+        if self.training:
+            perturbed = row_logits + self._noise(row_logits, generator)
+        elif stochastic:
+            perturbed = row_logits + tau[:, None, None] * self._noise(row_logits, generator)
+        else:
+            perturbed = row_logits
+        picks, hard, soft = sequential_topk(row_logits, perturbed, tau)
+        matrix = straight_through(hard, soft) if self.training else hard
+        indices, rank, (matrix, soft) = sort_rows(picks, matrix, soft)
+        return Selection(
+            indices=indices,
+            matrix=matrix,
+            soft=soft,
+            tau=tau,
+            pick_rank=rank,
+            differentiable=self.training and torch.is_grad_enabled(),
+            **extra,
+        )
