@@ -1,0 +1,236 @@
+"""Array helpers shared by every loader: checks, intensity normalisation, frame resampling,
+resizing and colour handling.
+
+Conventions: sequences are ``(T, C, H, W)``; decoded video frames are ``(H, W, C)`` uint8.
+
+Frame resampling (used for videos and DICOM cines): to get ``T`` frames from a clip of ``n``
+frames we take indices ``np.round(np.linspace(0, n - 1, T))`` (numpy rounds half to even).
+When ``n < T`` the same formula repeats frames, so short clips are stretched, never padded.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from das_core.errors import DataError
+
+__all__ = [
+    "SizeLike",
+    "check_finite",
+    "normalise_intensity",
+    "volume_to_sequence",
+    "resample_indices",
+    "parse_size",
+    "resize_sequence",
+    "frames_to_sequence",
+    "rgb_to_gray",
+    "load_array_file",
+]
+
+SizeLike = Union[None, int, Tuple[int, int], Sequence[int]]
+
+_GRAY_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
+def check_finite(arr: np.ndarray, name: str) -> None:
+    """Raise DataError when ``arr`` holds NaN or infinite values.
+
+    Args:
+        arr: any numeric array.
+        name: file or data set name used in the message.
+    """
+    if arr.size == 0:
+        raise DataError(f"{name} holds an empty array (a dimension of size 0 in shape {tuple(arr.shape)}); "
+                        f"save a non-empty volume and try again.")
+    if np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.complexfloating):
+        if not np.isfinite(arr).all():
+            bad = int((~np.isfinite(arr)).sum())
+            raise DataError(f"{name} contains {bad} NaN or infinite values; replace them "
+                            f"(e.g. numpy.nan_to_num) before loading.")
+
+
+def normalise_intensity(arr: np.ndarray, window: Optional[Tuple[float, float]] = None,
+                        name: str = "array") -> np.ndarray:
+    """Map any intensity range to float32 in [0, 1].
+
+    Args:
+        arr: numeric array of any shape.
+        window: ``(center, width)`` in the array's units (e.g. Hounsfield units for CT):
+            values map linearly from ``center - width/2 .. center + width/2`` to 0..1, clipped.
+            None: min-max normalisation over the whole array (a constant array becomes 0,
+            or keeps its value when it already lies in [0, 1]).
+        name: used in error messages.
+
+    Returns:
+        float32 array, same shape.
+    """
+    check_finite(arr, name)
+    a = arr.astype(np.float32, copy=False)
+    if window is not None:
+        try:
+            center, width = float(window[0]), float(window[1])
+        except (TypeError, ValueError, IndexError):
+            raise DataError(f"window={window!r} for {name} is not a (center, width) pair; "
+                            f"pass e.g. window=(40, 400).") from None
+        if not width > 0:
+            raise DataError(f"window width {width} for {name} must be positive; pass e.g. window=(40, 400).")
+        lo = center - width / 2.0
+        return np.clip((a - lo) / width, 0.0, 1.0).astype(np.float32, copy=False)
+    lo, hi = float(a.min()), float(a.max())
+    if hi - lo <= 0:
+        if 0.0 <= lo <= 1.0:
+            return np.full_like(a, lo, dtype=np.float32)
+        return np.zeros_like(a, dtype=np.float32)
+    return ((a - lo) / (hi - lo)).astype(np.float32, copy=False)
+
+
+def volume_to_sequence(vol: np.ndarray, axis: int = 0, name: str = "volume") -> np.ndarray:
+    """Slice a ``(D, H, W)`` volume along ``axis`` into a ``(T, 1, H', W')`` sequence.
+
+    Args:
+        vol: 3D array.
+        axis: 0, 1 or 2 (negative allowed); the frames are the slices along it, in order.
+        name: used in error messages.
+    """
+    if vol.ndim != 3:
+        raise DataError(f"{name} has shape {tuple(vol.shape)} but a volume must be 3D (D, H, W); "
+                        f"save one volume per file.")
+    if axis not in (0, 1, 2, -1, -2, -3):
+        raise DataError(f"axis={axis!r} for {name} is not a volume axis; pass axis=0, 1 or 2.")
+    return np.moveaxis(vol, axis, 0)[:, None]  # (T, 1, H, W)
+
+
+def resample_indices(n: int, num_frames: Optional[int]) -> np.ndarray:
+    """Indices of ``num_frames`` frames spread uniformly over ``n``: ``round(linspace(0, n-1, T))``.
+
+    Args:
+        n: frames available (>= 1).
+        num_frames: frames wanted; None keeps all ``n``.
+
+    Returns:
+        int64 array of length T (repeats indices when ``n < T``).
+    """
+    if n < 1:
+        raise DataError("a clip with zero frames cannot be resampled; check the file decodes.")
+    if num_frames is None:
+        return np.arange(n, dtype=np.int64)
+    if int(num_frames) < 1:
+        raise DataError(f"num_frames={num_frames} must be at least 1; pass e.g. num_frames=32.")
+    return np.round(np.linspace(0, n - 1, int(num_frames))).astype(np.int64)
+
+
+def parse_size(size: SizeLike) -> Optional[Tuple[int, int]]:
+    """``None`` -> None (keep), ``64`` -> (64, 64), ``(h, w)`` -> (h, w)."""
+    if size is None:
+        return None
+    if isinstance(size, (int, np.integer)):
+        h = w = int(size)
+    else:
+        try:
+            h, w = (int(v) for v in size)
+        except (TypeError, ValueError):
+            raise DataError(f"size={size!r} is not an int or (height, width); pass e.g. size=64.") from None
+    if h < 1 or w < 1:
+        raise DataError(f"size={size!r} must be positive; pass e.g. size=64.")
+    return h, w
+
+
+def resize_sequence(x: torch.Tensor, size: SizeLike) -> torch.Tensor:
+    """Resize every frame of ``(T, C, H, W)`` to ``size`` (whole frame, aspect not kept).
+
+    Downscaling uses area averaging, upscaling bilinear interpolation.
+    """
+    hw = parse_size(size)
+    if hw is None or tuple(x.shape[-2:]) == hw:
+        return x
+    down = hw[0] <= x.shape[-2] and hw[1] <= x.shape[-1]
+    xf = x.to(torch.float32)
+    if down:
+        return F.interpolate(xf, size=hw, mode="area")
+    return F.interpolate(xf, size=hw, mode="bilinear", align_corners=False)
+
+
+def rgb_to_gray(frames: np.ndarray) -> np.ndarray:
+    """``(..., 3)`` RGB -> ``(..., 1)`` luminance (ITU-R 601 weights), float32."""
+    return (frames[..., :3].astype(np.float32) @ _GRAY_WEIGHTS)[..., None]
+
+
+def frames_to_sequence(frames: np.ndarray, grayscale: bool, size: SizeLike,
+                       scale: float = 255.0) -> torch.Tensor:
+    """Stack of ``(N, H, W[, C])`` frames -> float32 ``(N, C, h, w)`` in [0, 1].
+
+    Args:
+        frames: uint8 (or other) frames; C may be 1, 3 or 4 (alpha dropped).
+        grayscale: True -> C = 1 (luminance); False -> C = 3 (gray is repeated).
+        size: output size (see ``parse_size``); None keeps the frame size.
+        scale: value that maps to 1.0 (255 for 8-bit).
+    """
+    f = np.asarray(frames)
+    if f.ndim == 3:
+        f = f[..., None]
+    if f.ndim != 4:
+        raise DataError(f"frames of shape {tuple(f.shape)} are not (N, H, W[, C]); check the file.")
+    c = f.shape[-1]
+    if c == 4:
+        f = f[..., :3]
+        c = 3
+    if c == 2:  # gray + alpha
+        f = f[..., :1]
+        c = 1
+    if grayscale and c == 3:
+        g = rgb_to_gray(f)
+    elif not grayscale and c == 1:
+        g = np.repeat(f.astype(np.float32), 3, axis=-1)
+    else:
+        g = f.astype(np.float32)
+    x = torch.from_numpy(np.ascontiguousarray(g)).permute(0, 3, 1, 2)  # (N, C, H, W)
+    x = resize_sequence(x / float(scale), size)
+    return x.clamp_(0.0, 1.0).contiguous()
+
+
+def load_array_file(path: Path, key: Optional[str] = None) -> np.ndarray:
+    """Read a ``.npy`` or ``.npz`` file (no pickles).
+
+    Args:
+        path: the file.
+        key: array name inside a ``.npz``; default: the only array, or the first of
+            ``image``, ``images``, ``volume``, ``vol``, ``data``, ``arr_0``.
+    """
+    name = path.name
+    if path.stat().st_size == 0:
+        raise DataError(f"{name} is empty (0 bytes); save the array again with numpy.save.")
+    try:
+        obj = np.load(path, allow_pickle=False)
+    except Exception as e:  # truncated, pickled, or not a numpy file at all
+        raise DataError(f"{name} is not a readable .npy/.npz file (it may be truncated or hold pickled "
+                        f"objects: {type(e).__name__}); save it again with numpy.save or numpy.savez.") from None
+    if isinstance(obj, np.lib.npyio.NpzFile):
+        with obj:
+            keys = list(obj.files)
+            if not keys:
+                raise DataError(f"{name} holds no arrays; save a volume with numpy.savez(file, volume=...).")
+            if key is None:
+                if len(keys) == 1:
+                    key = keys[0]
+                else:
+                    key = next((k for k in ("image", "images", "volume", "vol", "data", "arr_0")
+                                if k in keys), None)
+                    if key is None:
+                        raise DataError(f"{name} holds several arrays {keys}; pass key=<name> to choose one.")
+            if key not in keys:
+                raise DataError(f"{name} has no array {key!r} (it has {keys}); pass one of those as key.")
+            try:
+                arr = obj[key]
+            except Exception as e:
+                raise DataError(f"{name} is truncated or corrupt ({type(e).__name__} reading {key!r}); "
+                                f"save it again.") from None
+    else:
+        arr = obj
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise DataError(f"{name} holds {arr.dtype} values, not numbers; save a numeric array.")
+    return arr

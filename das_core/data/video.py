@@ -1,0 +1,175 @@
+"""Video folder data sets: a folder of clips (or BUSV frame folders) -> ``(T, C, H, W)`` items.
+
+Each clip is decoded once (``decode.decode_video`` or ``busv.decode_frame_folder``), resampled
+to ``num_frames`` frames ``round(linspace(0, n-1, T))`` (short clips repeat frames), resized to
+``size`` (whole frame, area averaging), converted to grayscale (default) or RGB, and stored in
+the on-disk ``ClipCache`` as uint8, so later epochs read a small ``.npz`` instead of decoding.
+
+Labels: see ``clips`` (manifest / folders / prefix, uncertain clips). Splits: see ``splits``;
+a manifest ``split`` column or a BUSV split file is used as given unless ``num_folds`` is set.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+import numpy as np
+import torch
+
+from das_core.errors import DataError
+
+from .arrays import SizeLike, parse_size
+from .base import SequenceDataset
+from .busv import decode_frame_folder, discover_busv, frame_files, is_busv_layout
+from .cache import ClipCache, cache_key
+from .clips import Clip, discover_files
+from .decode import decode_video
+from .paths import PathLike
+from .splits import SPLITS, make_splits
+
+__all__ = ["VideoFolderDataset"]
+
+
+class VideoFolderDataset(SequenceDataset):
+    """A labelled folder of ultrasound clips.
+
+    Args:
+        root: the folder.
+        split: ``"train"``, ``"val"``, ``"test"`` or ``"all"``.
+        name: registry name shown in messages.
+        num_frames: T (default 32).
+        size: frame size, int or ``(H, W)`` (default 64).
+        grayscale: C = 1 (default) or RGB C = 3.
+        layout: ``"auto"`` (BUSV if the root holds frame folders and no videos), ``"files"``
+            or ``"busv"``.
+        manifest, label_from, include_uncertain, group_column, group_regex: see ``clips``.
+        split_file: BUSV JSON split file (see ``busv``).
+        classes: class names in label order; default: sorted label names.
+        val_fraction, test_fraction, seed, num_folds, fold: see ``splits``.
+        cache: keep decoded clips on disk (default True).
+        cache_dir: cache folder; default ``$DAS_CACHE_DIR`` or ``~/.cache/das_explorer``.
+        decode_timeout: seconds allowed to decode one clip.
+        task: short task text (default ``"multi-class"`` or ``"binary-class"``).
+    """
+
+    kind = "video"
+
+    def __init__(self, root: PathLike, split: str = "train", *, name: str = "video-folder",
+                 num_frames: int = 32, size: SizeLike = 64, grayscale: bool = True,
+                 layout: str = "auto", manifest: Optional[PathLike] = None, label_from: str = "auto",
+                 include_uncertain: bool = False, group_column: Optional[str] = None,
+                 group_regex: Optional[str] = None, split_file: Optional[PathLike] = None,
+                 classes: Optional[Sequence[str]] = None, val_fraction: float = 0.15,
+                 test_fraction: float = 0.2, seed: int = 0, num_folds: Optional[int] = None,
+                 fold: Optional[int] = None, cache: bool = True, cache_dir: Optional[PathLike] = None,
+                 decode_timeout: float = 120.0, task: Optional[str] = None) -> None:
+        if root is None:
+            raise DataError(f"{name} needs a folder of videos; pass root=<folder>.")
+        self.root = Path(root).expanduser()
+        if not self.root.is_dir():
+            raise DataError(f"video folder {str(self.root)!r} does not exist; pass root=<folder of videos>.")
+        self.name = name
+        self.split = split
+        if split not in SPLITS + ("all",):
+            raise DataError(f"split={split!r} for {name} is unknown; pass one of 'train', 'val', 'test', 'all'.")
+        if num_frames is None or int(num_frames) < 1:
+            raise DataError(f"num_frames={num_frames!r} for {name} must be a positive int; pass e.g. num_frames=32.")
+        self.num_frames = int(num_frames)
+        self.size = parse_size(size)
+        self.grayscale = bool(grayscale)
+        self.decode_timeout = float(decode_timeout)
+        if layout == "auto":
+            layout = "busv" if is_busv_layout(self.root) else "files"
+        if layout not in ("files", "busv"):
+            raise DataError(f"layout={layout!r} for {name} is unknown; pass 'auto', 'files' or 'busv'.")
+        self.layout = layout
+        if layout == "busv":
+            clips, given = discover_busv(self.root, Path(split_file) if split_file else None)
+        else:
+            clips = discover_files(self.root, manifest=Path(manifest) if manifest else None,
+                                   label_from=label_from, include_uncertain=include_uncertain,
+                                   group_column=group_column, group_regex=group_regex)
+            given = all(c.split for c in clips)
+        names = sorted({c.label for c in clips})
+        if classes is not None:
+            self.classes = [str(c) for c in classes]
+            missing = sorted(set(names) - set(self.classes))
+            if missing:
+                raise DataError(f"{name} has labels {missing} that are not in classes={self.classes}; "
+                                f"add them to classes.")
+        else:
+            self.classes = names
+        to_int = {c: i for i, c in enumerate(self.classes)}
+        all_labels = [to_int[c.label] for c in clips]
+        self.task = task or ("binary-class" if len(self.classes) == 2 else "multi-class")
+        if split == "all":
+            idx = np.arange(len(clips))
+        elif given and num_folds is None:
+            if not any(c.split == "val" for c in clips) and split in ("train", "val"):
+                train_pos = np.array([i for i, c in enumerate(clips) if c.split == "train"], dtype=np.int64)
+                sub = make_splits([all_labels[i] for i in train_pos], val_fraction=val_fraction,
+                                  test_fraction=0.0, seed=seed, name=name)
+                idx = train_pos[sub["val" if split == "val" else "train"]]
+            else:
+                idx = np.array([i for i, c in enumerate(clips) if c.split == split], dtype=np.int64)
+        else:
+            groups = [c.group or c.rel for c in clips] if any(c.group for c in clips) else None
+            idx = make_splits(all_labels, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed,
+                              groups=groups, num_folds=num_folds, fold=fold, name=name)[split]
+        self.clips: List[Clip] = [clips[int(i)] for i in idx]
+        self.labels: List[int] = [all_labels[int(i)] for i in idx]
+        self._cache = ClipCache(cache_dir) if cache else None
+        self._info: Dict[int, Dict[str, Any]] = {}
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def _decode(self, i: int):
+        clip = self.clips[i]
+        opts = {"num_frames": self.num_frames, "size": list(self.size) if self.size else None,
+                "grayscale": self.grayscale}
+        key = None
+        if self._cache is not None:
+            extra = {}
+            if clip.path.is_dir():
+                fs = frame_files(clip.path)
+                extra = {"n_files": len(fs), "last": fs[-1].name if fs else ""}
+            key = cache_key(clip.path, **opts, **extra)
+            hit = self._cache.get(key)
+            if hit is not None:
+                frames, info = hit
+                return torch.from_numpy(frames), info
+        if clip.path.is_dir():
+            frames, info = decode_frame_folder(clip.path, self.num_frames, self.size, self.grayscale)
+        else:
+            frames, info = decode_video(clip.path, self.num_frames, self.size, self.grayscale,
+                                        timeout_s=self.decode_timeout)
+        if self._cache is not None and key is not None:
+            try:
+                self._cache.put(key, frames.numpy(), info)
+            except OSError:
+                pass  # a read-only or full cache folder only costs speed
+        return frames, info
+
+    def __getitem__(self, i: int):
+        i = self._check_index(i)
+        frames, info = self._decode(i)  # uint8 (T, C, H, W)
+        self._info[i] = info
+        x = frames.to(torch.float32).div_(255.0)
+        return x, int(self.labels[i])
+
+    def meta(self, i: int) -> Dict[str, Any]:
+        """``source``, ``original_frames``, ``spacing`` (None), ``fps``, ``label_name``, ``uncertain``,
+        ``frame_indices`` (decoded frames used), ``original_size``, ``group``, ``relative_path``.
+        Decodes the clip (through the cache) when it was not loaded yet."""
+        i = self._check_index(i)
+        info = self._info.get(i)
+        if info is None:
+            _, info = self._decode(i)
+            self._info[i] = info
+        c = self.clips[i]
+        return {"source": str(c.path), "relative_path": c.rel, "original_frames": info.get("original_frames"),
+                "spacing": None, "fps": info.get("fps"), "original_size": info.get("original_size"),
+                "frame_indices": info.get("frame_indices"), "label_name": c.label,
+                "uncertain": c.uncertain, "group": c.group, "split": self.split}
