@@ -91,7 +91,7 @@ class ADPSSampler(LearnedSampler):
         neg = _mask_value(x.dtype)
         batch = torch.arange(B, device=x.device)
         picks, rows, softs, step_logits = [], [], [], []
-        for _step in range(k):
+        for step in range(k):
             logits = self.to_logits(h)  # (B, T)
             step_logits.append(logits)
             if self.training or stochastic:
@@ -109,8 +109,9 @@ class ADPSSampler(LearnedSampler):
                 frame = torch.einsum("bt,bt...->b...", row, x)  # (B, C, H, W), carries the gradient
             else:
                 row = hard
-                frame = x[batch, pick]  # encode only the new frame
-            h, c = self.lstm(self.encoder(frame), (h, c))
+                frame = x[batch, pick]  # gather and encode only the new frame
+            if step < k - 1:  # the last pick's encoding would feed no further step
+                h, c = self.lstm(self.encoder(frame), (h, c))
             taken = taken.scatter(1, pick[:, None], True)
             picks.append(pick)
             rows.append(row)

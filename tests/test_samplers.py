@@ -1,0 +1,217 @@
+"""Property tests for every sampler: shapes, one-hot rows, distinct ascending indices, gather,
+gradients, determinism, and clear errors for bad k / bad input."""
+
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from das_core import SAMPLERS, ConfigError, make_sampler
+from das_core.samplers import uniform_indices
+
+LEARNED = ["dps", "adps", "das"]
+ALL = list(SAMPLERS)
+
+
+@st.composite
+def problems(draw):
+    T = draw(st.integers(1, 64))
+    k = draw(st.integers(1, T))
+    C = draw(st.sampled_from([1, 3]))
+    H = draw(st.sampled_from([5, 7, 9]))
+    W = draw(st.sampled_from([5, 7, 11]))
+    B = draw(st.sampled_from([1, 2]))
+    tau0 = draw(st.floats(0.05, 10.0))
+    seed = draw(st.integers(0, 2**16))
+    return T, k, C, H, W, B, tau0, seed
+
+
+def build(name, T, k, C, tau0):
+    opts = {}
+    if name in LEARNED:
+        opts["tau0"] = tau0
+    if name == "adps":
+        opts["in_channels"] = C
+    if name == "das":
+        opts["heads"] = 3
+    return make_sampler(name, T, k, **opts)
+
+
+def check_selection(sel, x, k_expected):
+    B, T = x.shape[:2]
+    idx = sel.indices
+    assert idx.dtype == torch.long and idx.shape == (B, k_expected)
+    assert sel.matrix.shape == (B, k_expected, T)
+    assert ((idx >= 0) & (idx < T)).all()
+    if k_expected > 1:
+        assert (idx[:, 1:] > idx[:, :-1]).all(), "indices must be distinct and ascending"
+    m = sel.matrix.detach()
+    assert torch.allclose(m.sum(-1), torch.ones(B, k_expected), atol=1e-5)
+    assert torch.allclose(m, torch.nn.functional.one_hot(idx, T).float(), atol=1e-5), "rows must be one-hot at the indices"
+    if sel.soft is not None:
+        assert sel.soft.shape == (B, k_expected, T)
+        assert torch.isfinite(sel.soft).all()
+        assert torch.allclose(sel.soft.sum(-1), torch.ones(B, k_expected), atol=1e-4)
+    gathered = sel.gather(x)
+    expected = torch.stack([x[b, idx[b]] for b in range(B)])
+    assert gathered.shape == (B, k_expected) + x.shape[2:]
+    assert torch.allclose(gathered, expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ALL)
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(p=problems())
+def test_selection_properties(name, p):
+    T, k, C, H, W, B, tau0, seed = p
+    torch.manual_seed(seed)
+    sampler = build(name, T, k, C, tau0)
+    k_expected = T if name == "full" else k
+    x = torch.rand(B, T, C, H, W)
+    for training in (True, False):
+        sampler.train(training)
+        sel = sampler(x)
+        check_selection(sel, x, k_expected)
+        if name in LEARNED:
+            assert sel.soft is not None and sel.scores is not None and sel.tau is not None
+            assert sel.scores.shape == (B, T) and sel.tau.shape == (B,)
+        if name == "das":
+            assert sel.head_scores.shape == (B, 3, T)
+
+
+@pytest.mark.parametrize("name", LEARNED)
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(p=problems())
+def test_gradients_reach_learned_samplers(name, p):
+    T, k, C, H, W, B, tau0, seed = p
+    torch.manual_seed(seed)
+    sampler = build(name, T, k, C, tau0).train()
+    x = torch.rand(B, T, C, H, W)
+    sel = sampler(x)
+    assert sel.differentiable and sel.matrix.requires_grad
+    w = torch.randn(B, sel.num_selected, C, H, W)
+    (sel.gather(x) * w).sum().backward()
+    params = [(n, p_) for n, p_ in sampler.named_parameters() if p_.requires_grad]
+    if name == "adps" and k == 1:  # one step: the encoder and LSTM never feed a decision
+        params = [(n, p_) for n, p_ in params if n.startswith("to_logits")]
+    assert params
+    for n, param in params:
+        assert param.grad is not None, f"{name}: no gradient reached {n}"
+        assert torch.isfinite(param.grad).all(), f"{name}: non-finite gradient in {n} (tau0={tau0})"
+
+
+@pytest.mark.parametrize("name", LEARNED)
+def test_gradients_are_nonzero_when_there_is_a_choice(name):
+    torch.manual_seed(0)
+    sampler = build(name, 12, 4, 1, 1.0).train()
+    x = torch.rand(4, 12, 1, 9, 9)
+    sel = sampler(x)
+    (sel.gather(x) * torch.randn(4, 4, 1, 9, 9)).sum().backward()
+    total = sum(p.grad.abs().sum() for p in sampler.parameters() if p.grad is not None)
+    assert total > 0
+
+
+@pytest.mark.parametrize("tau0", [0.05, 0.1, 1.0, 10.0])
+def test_das_gradients_finite_at_extreme_tau(tau0):
+    torch.manual_seed(1)
+    sampler = make_sampler("das", 20, 10, tau0=tau0, heads=2).train()
+    x = torch.rand(3, 20, 1, 7, 7) * 50  # large features push logits apart
+    sel = sampler(x)
+    (sel.gather(x) ** 2).mean().backward()
+    for p in sampler.parameters():
+        assert torch.isfinite(p.grad).all()
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_eval_is_deterministic(name):
+    torch.manual_seed(0)
+    sampler = build(name, 16, 5, 1, 1.0).eval()
+    x = torch.rand(3, 16, 1, 9, 9)
+    a, b = sampler(x), sampler(x.clone())
+    assert torch.equal(a.indices, b.indices)
+
+
+def test_das_is_input_adaptive_and_dps_static_at_eval():
+    torch.manual_seed(0)
+    x = torch.rand(6, 16, 1, 9, 9)
+    x[torch.arange(6), torch.arange(6) * 2] += 3 * torch.rand(6, 1, 9, 9)  # a salient frame that moves
+    das = make_sampler("das", 16, 4).eval()
+    dps = make_sampler("dps", 16, 4).eval()
+    assert len({tuple(r) for r in das(x).indices.tolist()}) > 1
+    assert len({tuple(r) for r in dps(x).indices.tolist()}) == 1
+
+
+@pytest.mark.parametrize("name", [n for n in ALL if n != "full"])
+@pytest.mark.parametrize("k", [0, -1, 9])
+def test_bad_k_rejected(name, k):
+    with pytest.raises(ConfigError, match="between 1 and"):
+        make_sampler(name, 8, k)
+
+
+def test_wrong_input_shape_and_length_rejected():
+    s = make_sampler("das", 8, 4)
+    with pytest.raises(ConfigError, match="built for T=8"):
+        s(torch.rand(1, 9, 1, 5, 5))
+    with pytest.raises(ConfigError, match=r"\(B, T, C, H, W\)"):
+        s(torch.rand(8, 1, 5, 5))
+
+
+def test_unknown_sampler_and_option():
+    with pytest.raises(ConfigError, match="Unknown sampler"):
+        make_sampler("magic", 8, 4)
+    with pytest.raises(ConfigError, match="Invalid option"):
+        make_sampler("uniform", 8, 4, heads=3)
+    with pytest.raises(ConfigError, match="tau0"):
+        make_sampler("das", 8, 4, tau0=0)
+
+
+def test_uniform_indices():
+    import numpy as np
+
+    assert uniform_indices(28, 14) == np.round(np.linspace(0, 27, 14)).astype(int).tolist()
+    assert uniform_indices(28, 14)[:8] == [0, 2, 4, 6, 8, 10, 12, 15]
+    assert uniform_indices(5, 5) == [0, 1, 2, 3, 4]
+    assert uniform_indices(9, 1) == [4]
+
+
+def test_random_train_draws_vary():
+    s = make_sampler("random", 32, 4).train()
+    x = torch.rand(1, 32, 1, 5, 5)
+    draws = {tuple(s(x).indices[0].tolist()) for _ in range(10)}
+    assert len(draws) > 1
+
+
+def test_das_heads_and_tau_overrides():
+    torch.manual_seed(0)
+    s = make_sampler("das", 16, 6, heads=4).eval()
+    x = torch.rand(2, 16, 1, 9, 9)
+    full = s(x)
+    one = s(x, heads=[0])
+    assert one.head_scores[:, 1:].abs().sum() == 0
+    assert not torch.allclose(full.scores, one.scores)
+    # tau changes the relaxed rows but not the noise-free hard picks (METHOD.md pitfall)
+    lo, hi = s(x, tau0=0.1), s(x, tau0=5.0)
+    assert torch.equal(lo.indices, hi.indices)
+    assert not torch.allclose(lo.soft, hi.soft)
+    assert torch.allclose(hi.tau / lo.tau, torch.full((2,), 50.0), rtol=1e-4)
+    # tempered stochastic sampling depends on tau: low tau ~ top-k, high tau ~ random
+    g = torch.Generator().manual_seed(0)
+    cold = s(x, tau0=1e-7, stochastic=True, generator=g)
+    assert torch.equal(cold.indices, full.indices)
+    with pytest.raises(ConfigError, match="At least one"):
+        s(x, heads=[False] * 4)
+    with pytest.raises(ConfigError):
+        s(x, heads=[7])
+
+
+def test_das_strict_shared_base_variant():
+    s = make_sampler("das", 10, 3, heads=3, shared_base=True).eval()
+    sel = s(torch.rand(2, 10, 1, 7, 7))
+    hs = sel.head_scores / sel.head_scores.abs().amax(-1, keepdim=True)
+    assert torch.allclose(hs[:, 0].sign(), hs[:, 1].sign())  # one shared base score, heads differ in scale
+
+
+def test_dps_parameter_groups_use_multiplier():
+    s = make_sampler("dps", 10, 3)
+    (group,) = s.parameter_groups(1e-4)
+    assert group["lr"] == pytest.approx(1e-3)
+    assert group["params"][0] is s.logits
