@@ -1,0 +1,82 @@
+"""SubsampledClassifier: backbones (MobileNetV3-Small, small CNN, user modules), pooling, ADPS step loss."""
+
+import pytest
+import torch
+from torch import nn
+
+from das_core import ConfigError, SubsampledClassifier, make_sampler
+
+
+@pytest.mark.parametrize("size", [28, 64])
+def test_mobilenet_on_single_channel_frames(size):
+    model = SubsampledClassifier(make_sampler("das", 8, 4), "mobilenet_v3_small", 3, 1).eval()
+    logits, sel = model(torch.rand(2, 8, 1, size, size))
+    assert logits.shape == (2, 3) and sel.indices.shape == (2, 4)
+    assert model.feature_dim == 576
+
+
+def test_backbone_runs_on_selected_frames_only():
+    calls = []
+
+    class Spy(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 8, 3)
+
+        def forward(self, x):
+            calls.append(x.shape[0])
+            return self.conv(x)  # (N, 8, h, w): averaged over space by the wrapper
+
+    model = SubsampledClassifier(make_sampler("uniform", 10, 3), Spy(), 2, 3, frame_size=9).eval()
+    calls.clear()
+    logits, _ = model(torch.rand(4, 10, 3, 9, 9))
+    assert logits.shape == (4, 2)
+    assert calls == [4 * 3]
+
+
+def test_user_backbone_that_rejects_probe_gives_clear_error():
+    net = nn.Sequential(nn.Flatten(), nn.Linear(50, 4))  # only works on 5x5 two-channel frames
+    with pytest.raises(ConfigError, match="feature_dim"):
+        SubsampledClassifier(make_sampler("das", 6, 2), net, 2, 2)
+    model = SubsampledClassifier(make_sampler("das", 6, 2), net, 2, 2, frame_size=5)
+    assert model(torch.rand(1, 6, 2, 5, 5))[0].shape == (1, 2)
+
+
+def test_channel_mismatch_is_reported():
+    model = SubsampledClassifier(make_sampler("uniform", 6, 2), "small_cnn", 2, 1)
+    with pytest.raises(ConfigError, match="1-channel"):
+        model(torch.rand(1, 6, 3, 9, 9))
+    with pytest.raises(ConfigError, match="in_channels"):
+        SubsampledClassifier(make_sampler("adps", 6, 2, in_channels=3), "small_cnn", 2, 1)
+
+
+def test_adps_loss_averages_step_predictions():
+    torch.manual_seed(0)
+    model = SubsampledClassifier(make_sampler("adps", 8, 3), "small_cnn", 2, 1).train()
+    x, y = torch.rand(4, 8, 1, 9, 9), torch.tensor([0, 1, 1, 0])
+    loss, logits, sel = model.training_loss(x, y)
+    feats = model.frame_features(sel.gather(x))
+    steps = model.step_logits(feats, sel)
+    assert steps.shape == (4, 3, 2)
+    assert torch.allclose(steps[:, -1], logits, atol=1e-5)  # the last step sees every pick
+    expected = torch.stack([nn.functional.cross_entropy(steps[:, i], y) for i in range(3)]).mean()
+    assert torch.allclose(loss, expected, atol=1e-5)
+    loss.backward()
+    assert model.sampler.to_logits.weight.grad is not None
+
+
+def test_parameter_groups_cover_every_parameter_once():
+    model = SubsampledClassifier(make_sampler("dps", 8, 3), "small_cnn", 2, 1)
+    groups = model.parameter_groups(1e-4)
+    ids = [id(p) for g in groups for p in g["params"]]
+    assert len(ids) == len(set(ids)) == len(list(model.parameters()))
+    assert groups[0]["lr"] == pytest.approx(1e-3)
+
+
+def test_bad_arguments():
+    with pytest.raises(ConfigError, match="make_sampler"):
+        SubsampledClassifier(nn.Identity(), "small_cnn", 2, 1)
+    with pytest.raises(ConfigError, match="Unknown backbone"):
+        SubsampledClassifier(make_sampler("full", 4), "resnet9000", 2, 1)
+    with pytest.raises(ConfigError, match="num_classes"):
+        SubsampledClassifier(make_sampler("full", 4), "small_cnn", 1, 1)
