@@ -41,12 +41,13 @@ def find_shared_subfolder(sub: str) -> Optional[Path]:
     return None
 
 
-def resolve_root(root: Optional[PathLike], sub: str) -> Optional[Path]:
+def resolve_root(root: Optional[PathLike], sub: str, env_self: bool = True) -> Optional[Path]:
     """Resolve a data root with the package-wide search order (see module docstring).
 
     Args:
         root: explicit folder or file; returned as is when given.
         sub: subfolder name looked up under ``$DAS_DATA_ROOT`` and ``shared/data``.
+        env_self: accept ``$DAS_DATA_ROOT`` itself when it has no ``sub`` folder.
 
     Returns:
         The folder, or None when nothing was found.
@@ -58,7 +59,7 @@ def resolve_root(root: Optional[PathLike], sub: str) -> Optional[Path]:
         base = Path(env).expanduser()
         if (base / sub).is_dir():
             return base / sub
-        if base.is_dir():
+        if env_self and base.is_dir():
             return base
     return find_shared_subfolder(sub)
 
