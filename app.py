@@ -1,0 +1,35 @@
+"""DAS Explorer: a Streamlit app over das_core (learnable, input-adaptive frame subsampling).
+
+Run: `streamlit run app.py` (serves on 127.0.0.1, see .streamlit/config.toml). The pages only lay out;
+everything shown is computed by das_core (explain.py, viz.py, jobs.py).
+"""
+
+from pathlib import Path
+import sys
+
+import streamlit as st
+
+ROOT = Path(__file__).resolve().parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from pages._common import persist_widget_state  # noqa: E402
+
+PAGES = [
+    st.Page(str(ROOT / "pages" / "explore.py"), title="Explore", icon=":material/view_in_ar:", default=True),
+    st.Page(str(ROOT / "pages" / "compare.py"), title="Compare", icon=":material/compare:"),
+    st.Page(str(ROOT / "pages" / "train.py"), title="Train", icon=":material/model_training:"),
+    st.Page(str(ROOT / "pages" / "results.py"), title="Results", icon=":material/leaderboard:"),
+]
+
+
+def main() -> None:
+    st.set_page_config(page_title="DAS Explorer", page_icon=":material/filter_frames:", layout="wide")
+    persist_widget_state()
+    page = st.navigation(PAGES)
+    st.sidebar.caption(":material/science: **Research tool — not for diagnosis.** "
+                       "Models here are small demos; do not use them for clinical decisions.")
+    page.run()
+
+
+main()

@@ -1,0 +1,389 @@
+"""Plotly figure builders and image helpers for the explorer app (and notebooks).
+
+The app's pages only lay out what these functions return; nothing here imports streamlit.
+Every method has one colour everywhere (`METHOD_COLORS`), every axis is labelled, and figures are
+sized for a 1280x800 window.
+
+Image helpers return uint8 numpy arrays (H, W) or (H, W, 3) that `st.image` shows directly.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Iterable, Mapping, Optional, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+__all__ = [
+    "METHOD_COLORS", "METHOD_LABELS", "METHOD_ORDER", "method_color", "method_label",
+    "to_uint8", "frame_image", "montage", "strip", "upscale", "cine_gif",
+    "fig_feature_curves", "fig_orthogonal", "fig_timeline", "fig_attention", "fig_matrix",
+    "fig_dps_logits", "fig_adps_steps", "fig_confidence", "fig_training_curves",
+    "fig_metric_vs_ratio", "fig_speed", "fig_tau_sweep",
+]
+
+METHOD_ORDER = ["full", "uniform", "random", "dps", "adps", "das"]
+# Colour-blind-safe (Okabe-Ito), one per method on every page; DAS gets the strongest colour.
+METHOD_COLORS = {
+    "full": "#7f7f7f",
+    "uniform": "#0072B2",
+    "random": "#E69F00",
+    "dps": "#009E73",
+    "adps": "#CC79A7",
+    "das": "#D55E00",
+}
+METHOD_LABELS = {
+    "full": "Full sequence",
+    "uniform": "Uniform",
+    "random": "Random",
+    "dps": "DPS",
+    "adps": "ADPS",
+    "das": "DAS",
+}
+INFORMATIVE_COLOR = "rgba(0, 158, 115, 0.15)"
+_FONT = dict(family="Inter, Arial, sans-serif", size=12)
+_MARGIN = dict(l=60, r=20, t=40, b=45)
+
+
+def method_color(method: str) -> str:
+    return METHOD_COLORS.get(str(method).lower(), "#333333")
+
+
+def method_label(method: str) -> str:
+    return METHOD_LABELS.get(str(method).lower(), str(method))
+
+
+def _layout(fig: go.Figure, title: str = "", height: int = 300, **kw) -> go.Figure:
+    fig.update_layout(
+        title=dict(text=title, x=0.0, xanchor="left", font=dict(size=14)),
+        height=height, margin=kw.pop("margin", _MARGIN), font=_FONT, template="plotly_white", **kw,
+    )
+    return fig
+
+
+# ----------------------------------------------------------------------------- images
+
+def to_uint8(frame, window: Optional[tuple[float, float]] = None) -> np.ndarray:
+    """One frame (C, H, W) or (H, W) in [0, 1] -> uint8 (H, W) or (H, W, 3).
+
+    `window` = (level, width) in the [0, 1] intensity scale of the data (window/level for CT-like
+    volumes): values map linearly from level - width/2 .. level + width/2 to 0..255, clipped.
+    """
+    a = np.asarray(frame.detach().cpu() if hasattr(frame, "detach") else frame, dtype=np.float32)
+    if a.ndim == 3:
+        a = a[0] if a.shape[0] == 1 else np.moveaxis(a[:3], 0, -1)
+    if window is not None:
+        level, width = float(window[0]), max(float(window[1]), 1e-6)
+        a = (a - (level - width / 2.0)) / width
+    return (np.clip(a, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def upscale(img: np.ndarray, min_size: int = 160) -> np.ndarray:
+    """Nearest-neighbour upscale so small frames (28 x 28) are not blurred by the browser."""
+    f = max(1, int(np.ceil(min_size / max(img.shape[0], img.shape[1]))))
+    if f == 1:
+        return img
+    return np.repeat(np.repeat(img, f, axis=0), f, axis=1)
+
+
+def frame_image(x, t: int, window=None, min_size: int = 256) -> np.ndarray:
+    """Frame t of a sequence (T, C, H, W) as an upscaled uint8 image."""
+    return upscale(to_uint8(x[int(t)], window), min_size)
+
+
+def _rgb(img: np.ndarray) -> np.ndarray:
+    return np.repeat(img[..., None], 3, axis=-1) if img.ndim == 2 else img
+
+
+def _tile(images: Sequence[np.ndarray], ncols: int, pad: int, border: Optional[Sequence] = None) -> np.ndarray:
+    images = [_rgb(im) for im in images]
+    h = max(im.shape[0] for im in images)
+    w = max(im.shape[1] for im in images)
+    nrows = int(np.ceil(len(images) / ncols))
+    out = np.full((nrows * (h + pad) + pad, ncols * (w + pad) + pad, 3), 255, np.uint8)
+    for i, im in enumerate(images):
+        r, c = divmod(i, ncols)
+        y0, x0 = pad + r * (h + pad), pad + c * (w + pad)
+        if border is not None and border[i] is not None and pad >= 2:
+            out[y0 - 2:y0 + h + 2, x0 - 2:x0 + w + 2] = border[i]
+        out[y0:y0 + im.shape[0], x0:x0 + im.shape[1]] = im
+    return out
+
+
+def _hex_to_rgb(color: str) -> tuple[int, int, int]:
+    c = color.lstrip("#")
+    return tuple(int(c[i:i + 2], 16) for i in (0, 2, 4))
+
+
+def montage(samples: Sequence, ncols: int = 8, frame: Optional[int] = None, tile: int = 64) -> np.ndarray:
+    """One tile per sample (each (T, C, H, W)): its middle frame (or `frame`), for choosing a sample."""
+    tiles = []
+    for x in samples:
+        t = x.shape[0] // 2 if frame is None else min(int(frame), x.shape[0] - 1)
+        tiles.append(upscale(to_uint8(x[t]), tile))
+    return _tile(tiles, ncols=min(ncols, max(1, len(tiles))), pad=4)
+
+
+def strip(x, indices: Iterable[int], method: Optional[str] = None, tile: int = 56, max_frames: int = 32,
+          window=None) -> np.ndarray:
+    """The picked frames of x (T, C, H, W) side by side, framed in the method's colour."""
+    idx = [int(i) for i in indices][:max_frames]
+    tiles = [upscale(to_uint8(x[i], window), tile) for i in idx]
+    color = _hex_to_rgb(method_color(method)) if method else None
+    return _tile(tiles, ncols=len(tiles), pad=4, border=[color] * len(tiles))
+
+
+def cine_gif(x, fps: float = 8.0, window=None, min_size: int = 192, max_frames: int = 120) -> bytes:
+    """An animated GIF (bytes) of a sequence (T, C, H, W), for the cine player."""
+    from PIL import Image
+
+    T = x.shape[0]
+    step = max(1, int(np.ceil(T / max_frames)))
+    frames = [Image.fromarray(frame_image(x, t, window, min_size)) for t in range(0, T, step)]
+    buf = io.BytesIO()
+    duration = int(1000 / max(0.5, min(float(fps), 30.0)))
+    frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:], duration=duration, loop=0)
+    return buf.getvalue()
+
+
+# ----------------------------------------------------------------------------- explore
+
+def _shade_informative(fig: go.Figure, informative: Optional[Iterable[int]], row=None, col=None) -> None:
+    if not informative:
+        return
+    for t in sorted(set(int(i) for i in informative)):
+        kw = dict(row=row, col=col) if row is not None else {}
+        fig.add_vrect(x0=t - 0.5, x1=t + 0.5, fillcolor=INFORMATIVE_COLOR, line_width=0, layer="below", **kw)
+
+
+def fig_feature_curves(curves: Mapping[str, Sequence[float]], current: Optional[int] = None,
+                       informative: Optional[Iterable[int]] = None, frame_word: str = "frame") -> go.Figure:
+    """Per-frame feature curves (each scaled to [0, 1] so they share one axis)."""
+    fig = go.Figure()
+    palette = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9"]
+    for i, (name, ys) in enumerate(curves.items()):
+        y = np.asarray(ys, dtype=np.float64)
+        rng = y.max() - y.min()
+        yn = (y - y.min()) / rng if rng > 0 else np.zeros_like(y)
+        fig.add_trace(go.Scatter(
+            x=np.arange(len(y)), y=yn, mode="lines+markers", name=name, marker=dict(size=4),
+            line=dict(color=palette[i % len(palette)], width=2),
+            customdata=y, hovertemplate=f"{name}<br>{frame_word} %{{x}}: %{{customdata:.4g}}<extra></extra>",
+        ))
+    _shade_informative(fig, informative)
+    if current is not None:
+        fig.add_vline(x=int(current), line=dict(color="#333", dash="dot", width=1))
+    fig.update_xaxes(title_text=f"{frame_word} index t")
+    fig.update_yaxes(title_text="feature (min-max scaled)", range=[-0.05, 1.05])
+    return _layout(fig, "Per-frame features DAS scores with", height=300,
+                   legend=dict(orientation="h", y=-0.3, x=0))
+
+
+def fig_orthogonal(volume, t: int, y: int, xcol: int, window=None) -> go.Figure:
+    """Axial / coronal / sagittal views of a volume (T, C, H, W) through (t, y, x)."""
+    v = np.asarray(volume.detach().cpu() if hasattr(volume, "detach") else volume, dtype=np.float32)
+    v = v.mean(axis=1)  # (T, H, W)
+    views = [("slice t=%d (H x W)" % t, v[t], "x", "y"),
+             ("row y=%d (T x W)" % y, v[:, y, :], "x", "slice t"),
+             ("column x=%d (T x H)" % xcol, v[:, :, xcol], "y", "slice t")]
+    fig = make_subplots(rows=1, cols=3, subplot_titles=[v_[0] for v_ in views], horizontal_spacing=0.08)
+    for i, (_, img, xl, yl) in enumerate(views, start=1):
+        fig.add_trace(go.Heatmap(z=to_uint8(img, window), colorscale="gray", showscale=False,
+                                 hovertemplate=f"{xl} %{{x}}, {yl} %{{y}}: %{{z}}<extra></extra>"), 1, i)
+        fig.update_xaxes(title_text=xl, row=1, col=i, constrain="domain")
+        fig.update_yaxes(title_text=yl, row=1, col=i, autorange="reversed", scaleanchor=f"x{i if i > 1 else ''}",
+                         constrain="domain")
+    return _layout(fig, "Orthogonal views", height=330)
+
+
+# ----------------------------------------------------------------------------- compare
+
+def fig_timeline(picks: Mapping[str, Sequence[int]], num_frames: int,
+                 informative: Optional[Iterable[int]] = None, frame_word: str = "frame") -> go.Figure:
+    """One row per method over t = 0..T-1, its picked frames marked in its colour."""
+    fig = go.Figure()
+    methods = list(picks)
+    for row, m in enumerate(methods):
+        idx = [int(i) for i in picks[m]]
+        fig.add_trace(go.Scatter(x=list(range(num_frames)), y=[row] * num_frames, mode="markers",
+                                 marker=dict(size=6, color="#e6e6e6", symbol="line-ns-open"),
+                                 hoverinfo="skip", showlegend=False))
+        fig.add_trace(go.Scatter(
+            x=idx, y=[row] * len(idx), mode="markers", name=method_label(m),
+            marker=dict(size=11, color=method_color(m), symbol="square", line=dict(width=1, color="white")),
+            hovertemplate=f"{method_label(m)}: {frame_word} %{{x}}<extra></extra>", showlegend=False,
+        ))
+    _shade_informative(fig, informative)
+    fig.update_yaxes(tickvals=list(range(len(methods))), ticktext=[method_label(m) for m in methods],
+                     autorange="reversed", title_text="")
+    fig.update_xaxes(title_text=f"{frame_word} index t", range=[-0.7, num_frames - 0.3], dtick=max(1, num_frames // 14))
+    title = "Picked frames per method"
+    if informative:
+        title += " (green band: informative frames of the synthetic sample)"
+    return _layout(fig, title, height=70 + 34 * max(1, len(methods)) + 40,
+                   margin=dict(l=110, r=20, t=40, b=45))
+
+
+def fig_attention(head_scores, active: Optional[Sequence[bool]] = None, picks: Optional[Sequence[int]] = None,
+                  frame_word: str = "frame") -> go.Figure:
+    """DAS attention: heads x T heatmap of the per-head base scores (inactive heads shown empty)."""
+    a = np.asarray(head_scores, dtype=np.float64)  # (H, T)
+    H, T = a.shape
+    labels = [f"head {h}" + ("" if active is None or active[h] else " (off)") for h in range(H)]
+    z = a.copy()
+    if active is not None:
+        z[[not bool(v) for v in active]] = np.nan
+    fig = go.Figure(go.Heatmap(z=z, x=list(range(T)), y=labels, colorscale="Viridis",
+                               colorbar=dict(title="score", thickness=12),
+                               hovertemplate="%{y}, " + frame_word + " %{x}: %{z:.3f}<extra></extra>"))
+    if picks is not None:
+        fig.add_trace(go.Scatter(x=list(picks), y=[labels[-1]] * len(picks), mode="markers",
+                                 marker=dict(symbol="triangle-up", size=9, color=METHOD_COLORS["das"]),
+                                 name="picked", yaxis="y", hovertemplate="picked %{x}<extra></extra>",
+                                 showlegend=False))
+    fig.update_xaxes(title_text=f"{frame_word} index t")
+    fig.update_yaxes(title_text="", autorange="reversed")
+    return _layout(fig, "DAS attention per head (base scores)", height=90 + 28 * H + 40,
+                   margin=dict(l=90, r=20, t=40, b=45))
+
+
+def fig_matrix(m, title: str, row_labels: Optional[Sequence[str]] = None, zmax: Optional[float] = None,
+               colorscale: str = "Blues", frame_word: str = "frame") -> go.Figure:
+    """A sampling matrix (k x T) as a heatmap: rows = selected slots, columns = frames."""
+    a = np.asarray(m, dtype=np.float64)
+    k, T = a.shape
+    y = list(row_labels) if row_labels is not None else [f"row {j}" for j in range(k)]
+    fig = go.Figure(go.Heatmap(z=a, x=list(range(T)), y=y, colorscale=colorscale, zmin=0,
+                               zmax=zmax if zmax is not None else max(1e-9, float(a.max())),
+                               colorbar=dict(title="weight", thickness=12),
+                               hovertemplate="%{y}, " + frame_word + " %{x}: %{z:.3f}<extra></extra>"))
+    fig.update_xaxes(title_text=f"{frame_word} index t")
+    fig.update_yaxes(title_text="row j (picked frame)", autorange="reversed",
+                     tickvals=y if k <= 16 else None)
+    return _layout(fig, title, height=min(520, 110 + 16 * k), margin=dict(l=90, r=20, t=40, b=45))
+
+
+def fig_dps_logits(logits: Sequence[float], picks: Sequence[int], frame_word: str = "frame") -> go.Figure:
+    """DPS's static logits over T (the same picks for every input), picked frames highlighted."""
+    y = np.asarray(logits, dtype=np.float64)
+    picked = set(int(i) for i in picks)
+    colors = [METHOD_COLORS["dps"] if t in picked else "#c7e9df" for t in range(len(y))]
+    fig = go.Figure(go.Bar(x=list(range(len(y))), y=y, marker_color=colors,
+                           hovertemplate=frame_word + " %{x}: logit %{y:.3f}<extra></extra>"))
+    fig.update_xaxes(title_text=f"{frame_word} index t")
+    fig.update_yaxes(title_text="logit")
+    return _layout(fig, "DPS static logits (dark: picked)", height=260)
+
+
+def fig_adps_steps(indices: Sequence[int], pick_rank: Sequence[int], num_frames: int,
+                   frame_word: str = "frame") -> go.Figure:
+    """ADPS's sequential picks: step i (y) picked frame t (x)."""
+    order = np.argsort(np.asarray(pick_rank))
+    frames = [int(indices[j]) for j in order]
+    steps = list(range(len(frames)))
+    fig = go.Figure(go.Scatter(x=frames, y=steps, mode="lines+markers+text", text=[str(s) for s in steps],
+                               textposition="middle right", textfont=dict(size=9),
+                               line=dict(color=METHOD_COLORS["adps"], width=1, dash="dot"),
+                               marker=dict(size=9, color=METHOD_COLORS["adps"]),
+                               hovertemplate="step %{y}: " + frame_word + " %{x}<extra></extra>"))
+    fig.update_xaxes(title_text=f"{frame_word} index t", range=[-0.7, num_frames - 0.3])
+    fig.update_yaxes(title_text="step (pick order)", autorange="reversed")
+    return _layout(fig, "ADPS step-by-step picks", height=300)
+
+
+def fig_confidence(rows: Sequence[Mapping], true_label: Optional[str]) -> go.Figure:
+    """Bar per method: probability of its predicted class (hatched when the prediction is wrong)."""
+    methods = [r["method"] for r in rows]
+    conf = [float(r["confidence"]) for r in rows]
+    correct = [r.get("correct") for r in rows]
+    text = [f"{r['predicted']} ({c:.0%})" for r, c in zip(rows, conf)]
+    fig = go.Figure(go.Bar(
+        x=[method_label(m) for m in methods], y=conf, text=text, textposition="outside", cliponaxis=False,
+        marker=dict(color=[method_color(m) for m in methods],
+                    pattern=dict(shape=["" if ok in (True, None) else "/" for ok in correct])),
+        hovertemplate="%{x}: %{text}<extra></extra>",
+    ))
+    fig.update_yaxes(title_text="confidence of prediction", range=[0, 1.15], tickformat=".0%")
+    fig.update_xaxes(title_text="")
+    title = "Prediction confidence" + (f" (true label: {true_label}; hatched = wrong)" if true_label else "")
+    return _layout(fig, title, height=280)
+
+
+def fig_tau_sweep(taus: Sequence[float], entropy: Sequence[float], changed: Optional[Sequence[float]] = None,
+                  current: Optional[float] = None) -> go.Figure:
+    """How tau0 changes DAS: mean entropy of the soft rows (and share of stochastic picks that change)."""
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    fig.add_trace(go.Scatter(x=list(taus), y=list(entropy), mode="lines+markers", name="soft-row entropy",
+                             line=dict(color=METHOD_COLORS["das"])), secondary_y=False)
+    if changed is not None:
+        fig.add_trace(go.Scatter(x=list(taus), y=list(changed), mode="lines+markers",
+                                 name="stochastic picks differing from deterministic",
+                                 line=dict(color="#555", dash="dot")), secondary_y=True)
+        fig.update_yaxes(title_text="share of picks changed", range=[0, 1], secondary_y=True)
+    if current is not None:
+        fig.add_vline(x=float(current), line=dict(color="#333", dash="dot", width=1))
+    fig.update_xaxes(title_text="tau0", type="log")
+    fig.update_yaxes(title_text="entropy (nats)", secondary_y=False)
+    return _layout(fig, "What tau0 changes", height=280, legend=dict(orientation="h", y=-0.35, x=0))
+
+
+# ----------------------------------------------------------------------------- train / results
+
+def fig_training_curves(metrics: Sequence[Mapping], title: str = "") -> go.Figure:
+    """Loss (left) and validation metrics (right) per epoch from metrics.jsonl rows."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=["loss", "validation metrics"], horizontal_spacing=0.12)
+    ep = [int(r.get("epoch", i)) for i, r in enumerate(metrics)]
+    for key, color, dash in (("train_loss", "#0072B2", "solid"), ("val_loss", "#D55E00", "dash")):
+        ys = [r.get(key) for r in metrics]
+        if any(v is not None for v in ys):
+            fig.add_trace(go.Scatter(x=ep, y=ys, name=key, mode="lines+markers",
+                                     line=dict(color=color, dash=dash)), 1, 1)
+    for key, color in (("val_auc", "#009E73"), ("val_balanced_accuracy", "#CC79A7"), ("val_accuracy", "#E69F00")):
+        ys = [r.get(key) for r in metrics]
+        if any(v is not None for v in ys):
+            fig.add_trace(go.Scatter(x=ep, y=ys, name=key, mode="lines+markers", line=dict(color=color)), 1, 2)
+    fig.update_xaxes(title_text="epoch", dtick=1)
+    fig.update_yaxes(title_text="cross-entropy", row=1, col=1)
+    fig.update_yaxes(title_text="score", range=[0, 1.02], row=1, col=2)
+    return _layout(fig, title, height=300, legend=dict(orientation="h", y=-0.3, x=0))
+
+
+def fig_metric_vs_ratio(rows: Sequence[Mapping], metric: str = "auc", dataset: Optional[str] = None) -> go.Figure:
+    """Metric (mean +- std over seeds) vs sampling ratio, one line per method.
+
+    `rows`: aggregated rows with keys method, ratio, `<metric>_mean`, `<metric>_std`.
+    """
+    fig = go.Figure()
+    by_method: dict[str, list] = {}
+    for r in rows:
+        if r.get(f"{metric}_mean") is None or r.get("ratio") is None:
+            continue
+        by_method.setdefault(str(r["method"]), []).append(r)
+    for m in [m for m in METHOD_ORDER if m in by_method] + [m for m in by_method if m not in METHOD_ORDER]:
+        rs = sorted(by_method[m], key=lambda r: float(r["ratio"]))
+        fig.add_trace(go.Scatter(
+            x=[float(r["ratio"]) for r in rs], y=[float(r[f"{metric}_mean"]) for r in rs],
+            error_y=dict(type="data", array=[float(r.get(f"{metric}_std") or 0) for r in rs], visible=True),
+            mode="lines+markers", name=method_label(m), line=dict(color=method_color(m)),
+            marker=dict(color=method_color(m), size=8),
+        ))
+    fig.update_xaxes(title_text="sampling ratio k / T", tickformat=".0%")
+    fig.update_yaxes(title_text=metric.replace("_", " "))
+    title = f"{metric.replace('_', ' ')} vs sampling ratio" + (f" ({dataset})" if dataset else "")
+    return _layout(fig, title, height=340)
+
+
+def fig_speed(rows: Sequence[Mapping], value_key: str, label: str) -> go.Figure:
+    """Horizontal bars, one per method (rows have `method` and `value_key`)."""
+    rows = [r for r in rows if r.get(value_key) is not None]
+    rows = sorted(rows, key=lambda r: METHOD_ORDER.index(r["method"]) if r["method"] in METHOD_ORDER else 99)
+    fig = go.Figure(go.Bar(
+        y=[method_label(r["method"]) for r in rows], x=[float(r[value_key]) for r in rows], orientation="h",
+        marker_color=[method_color(r["method"]) for r in rows],
+        text=[f"{float(r[value_key]):.3g}" for r in rows], textposition="outside", cliponaxis=False,
+    ))
+    fig.update_xaxes(title_text=label)
+    fig.update_yaxes(autorange="reversed")
+    return _layout(fig, label, height=80 + 34 * max(1, len(rows)), margin=dict(l=110, r=60, t=40, b=45))

@@ -1,0 +1,219 @@
+"""Compare: the same sample through full, uniform, random, DPS, ADPS and DAS, side by side.
+
+tau0 and the active DAS heads apply live to the loaded model (no retraining). The controls and
+everything they change live in an `st.fragment`, so moving them reruns only that part.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import streamlit as st
+
+from das_core import explain, viz
+from das_core.samplers import num_selected_for_ratio
+from pages._common import Timer, data_sidebar_ui, sample_caption, show_error
+
+UNTRAINED = "untrained (fresh random init)"
+TAU_VALUES = [0.03, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0]
+VIEW_SOFT = "Deterministic picks + soft matrix softmax(A/τ)"
+VIEW_STOCH = "Tempered stochastic picks argmax(A/τ + G)"
+
+
+@st.cache_data(show_spinner=False, ttl=5)
+def _checkpoints() -> list:
+    return explain.list_checkpoints(os.path.join(explain_root(), "checkpoints"), os.path.join(explain_root(), "runs"))
+
+
+def explain_root() -> str:
+    from pages._common import ROOT
+
+    return str(ROOT)
+
+
+@st.cache_resource(show_spinner=False, max_entries=24)
+def _load(path: str, mtime: float):
+    return explain.load_model(path)
+
+
+@st.cache_resource(show_spinner=False, max_entries=24)
+def _untrained(method: str, T: int, k: int, num_classes: int, C: int, size: int, heads: int):
+    return explain.untrained_model(method, T, k, num_classes=num_classes, in_channels=C, frame_size=size, heads=heads)
+
+
+def load_checkpoint_for(entry, s: explain.SampleData):
+    """(model, meta) of a checkpoint entry after checking it fits the sample (CheckpointError if not)."""
+    model, meta = _load(entry.path, os.path.getmtime(entry.path))
+    explain.check_sample_compatible(meta, s)
+    return model, meta
+
+
+def model_choice_ui(s: explain.SampleData, entries: list) -> tuple:
+    """DAS checkpoint picker + ratio. Returns (das entry or None, ratio, show_all)."""
+    T = s.x.shape[0]
+    c1, c2, c3 = st.columns([4, 2, 1.3], vertical_alignment="bottom")
+    show_all = c3.toggle("All data sets", key="cmp_show_all", help="List checkpoints trained on other data sets too.")
+    das = [e for e in entries if e.method == "das" and (show_all or e.dataset == s.dataset)]
+    options = [UNTRAINED] + [e.label for e in das]
+    if st.session_state.get("cmp_das") not in options:
+        st.session_state["cmp_das"] = options[1] if len(options) > 1 else UNTRAINED
+    label = c1.selectbox("DAS model (the one tau0 and heads act on)", options, key="cmp_das")
+    entry = next((e for e in das if e.label == label), None)
+    ratio = c2.select_slider("Sampling ratio k/T (untrained models)", [0.125, 0.25, 0.5, 0.75], value=0.5,
+                             key="cmp_ratio", format_func=lambda r: f"{r:.0%} (k={num_selected_for_ratio(T, r)})",
+                             disabled=entry is not None)
+    return entry, ratio, show_all
+
+
+def build_models(s: explain.SampleData, entries: list, das_entry, ratio: float) -> tuple[dict, int]:
+    """method -> (model, source, trained): the DAS choice plus, per baseline, the newest matching
+    checkpoint on this data set (same T and k), else a fresh untrained model."""
+    T, C, H, _ = s.x.shape
+    num_classes = max(2, len(s.classes or []))
+    k, heads = num_selected_for_ratio(T, ratio), 4
+    models: dict = {}
+    if das_entry is not None:
+        try:
+            model, meta = load_checkpoint_for(das_entry, s)
+            k = int(meta["num_selected"])
+            models["das"] = (model, das_entry.label, True)
+        except Exception as err:
+            show_error(err)
+            st.caption("Showing untrained models instead.")
+    for m in explain.METHODS:
+        if m in models:
+            continue
+        for e in entries:
+            if e.method == m and e.dataset == s.dataset and (m == "full" or e.k in (None, k)):
+                try:
+                    model, meta = load_checkpoint_for(e, s)
+                except Exception:
+                    continue
+                if m == "full" or int(meta["num_selected"]) == k:
+                    models[m] = (model, e.label, True)
+                    break
+        if m not in models:
+            models[m] = (_untrained(m, T, k, num_classes, C, H, heads), UNTRAINED, False)
+    return {m: models[m] for m in explain.METHODS}, k
+
+
+def controls_ui(das_model) -> dict:
+    """tau0, active heads, which tau view, seed. Returns them as a dict."""
+    H = das_model.sampler.heads
+    c1, c2, c3 = st.columns([3, 2, 3])
+    tau0 = c1.select_slider("tau0 (DAS base temperature)", TAU_VALUES, value=1.0, key="cmp_tau0",
+                            help="tau = tau0 · (0.5 + sigmoid(MLP(F))) per sample. The deterministic picks "
+                                 "argmax(A) do not depend on tau; the soft matrix and stochastic picks do.")
+    heads = c2.pills("Active heads", list(range(H)), selection_mode="multi", default=list(range(H)),
+                     key="cmp_heads", format_func=lambda h: f"head {h}")
+    view = c3.radio("What tau0 changes here", [VIEW_SOFT, VIEW_STOCH], key="cmp_view")
+    seed = 0
+    if view == VIEW_STOCH:
+        seed = int(c3.number_input("Gumbel seed", 0, 10_000, 0, key="cmp_seed"))
+    return {"tau0": float(tau0), "heads": sorted(int(h) for h in heads or []), "stochastic": view == VIEW_STOCH,
+            "seed": seed}
+
+
+def predictions_ui(s: explain.SampleData, results: dict) -> None:
+    rows = []
+    for m, r in results.items():
+        pred = r.predicted
+        name = s.classes[pred] if s.classes and pred is not None and pred < len(s.classes) else str(pred)
+        rows.append({"method": m, "predicted": name, "confidence": r.confidence,
+                     "correct": (pred == s.y) if s.y is not None and s.y >= 0 else None})
+    st.plotly_chart(viz.fig_confidence(rows, s.label_name), width="stretch", key="cmp_conf")
+
+
+def strips_ui(s: explain.SampleData, results: dict) -> None:
+    word = explain.frame_word(s.kind)
+    for m, r in results.items():
+        c1, c2 = st.columns([1.2, 6], vertical_alignment="center")
+        tag = "trained" if r.trained else "untrained"
+        c1.markdown(f"<span style='color:{viz.method_color(m)};font-weight:700'>■ {viz.method_label(m)}</span><br>"
+                    f"<small>{tag} · k={len(r.indices)}</small>", unsafe_allow_html=True)
+        hit = ""
+        if s.informative:
+            hit = " · kept the informative " + word if set(s.informative) & set(r.indices) else " · missed the informative " + word
+        c2.image(viz.strip(s.x, r.indices, m, tile=48), width="stretch" if len(r.indices) > 10 else "content",
+                 caption=f"{word}s {', '.join(map(str, r.indices))}{hit}")
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _sweep(_model, model_key: str, _x, x_key: str, heads: tuple) -> dict:
+    return explain.tau_sweep(_model, _x, heads=list(heads))
+
+
+@st.fragment
+def results_ui(s: explain.SampleData, models: dict, model_key: str, x_key: str) -> None:
+    """Everything tau0 / heads change: reruns on its own when those controls move."""
+    with Timer() as timer:
+        das_model = models["das"][0]
+        ctl = controls_ui(das_model)
+        if not ctl["heads"]:
+            st.error("At least one attention head must be active; switch one head back on.")
+            return
+        try:
+            results = explain.compare_methods(s.x, models, tau0=ctl["tau0"], heads=ctl["heads"],
+                                              stochastic=ctl["stochastic"], seed=ctl["seed"])
+        except Exception as err:
+            show_error(err)
+            return
+        word = explain.frame_word(s.kind)
+        T = s.x.shape[0]
+        das = results["das"]
+        shown = "tempered stochastic picks (seed %d)" % ctl["seed"] if ctl["stochastic"] else \
+            "deterministic picks (independent of tau0) and the soft matrix"
+        st.info(f"DAS is showing **{shown}**. τ for this sample = {das.tau:.3f} "
+                f"(tau0 {ctl['tau0']:g}); soft-row entropy {explain.soft_entropy(das.soft):.2f} nats.",
+                icon=":material/thermostat:")
+        st.plotly_chart(viz.fig_timeline({m: r.indices for m, r in results.items()}, T, s.informative, word),
+                        width="stretch", key="cmp_timeline")
+        left, right = st.columns([3, 2], gap="large")
+        with left:
+            st.subheader("Selected frames")
+            strips_ui(s, results)
+        with right:
+            predictions_ui(s, results)
+            st.plotly_chart(viz.fig_attention(das.head_scores, [h in ctl["heads"] for h in range(das.head_scores.shape[0])],
+                                              das.indices, word), width="stretch", key="cmp_attention")
+        st.subheader("DAS sampling matrix (k × T)")
+        c1, c2 = st.columns(2)
+        rows = [f"row {j} ({word} {i})" for j, i in enumerate(das.indices)]
+        c1.plotly_chart(viz.fig_matrix(das.soft, f"Soft rows softmax(A/τ), τ={das.tau:.3f}", rows, zmax=1.0,
+                                       colorscale="Oranges", frame_word=word), width="stretch", key="cmp_soft")
+        c2.plotly_chart(viz.fig_matrix(das.hard, "Hard (one-hot) picks", rows, zmax=1.0, colorscale="Greys",
+                                       frame_word=word), width="stretch", key="cmp_hard")
+        c1, c2 = st.columns(2)
+        dps, adps = results["dps"], results["adps"]
+        c1.plotly_chart(viz.fig_dps_logits(dps.scores, dps.indices, word), width="stretch", key="cmp_dps")
+        c2.plotly_chart(viz.fig_adps_steps(adps.indices, adps.pick_rank, T, word), width="stretch", key="cmp_adps")
+        with st.expander("tau0 sweep: what tau really changes on this sample"):
+            sw = _sweep(das_model, model_key, s.x, x_key, tuple(ctl["heads"]))
+            st.plotly_chart(viz.fig_tau_sweep(sw["taus"], sw["entropy"], sw["changed"], ctl["tau0"]), width="stretch",
+                            key="cmp_sweep")
+            st.caption("Entropy of the soft rows grows with tau0 (flatter relaxation); deterministic picks never "
+                       "change; tempered stochastic picks drift away from them as tau0 grows.")
+    st.caption(f"Rendered in {timer.seconds * 1000:.0f} ms (models cached; this block reruns alone when tau0, "
+               f"heads or the view change).")
+
+
+def main() -> None:
+    st.title("Compare samplers")
+    s = data_sidebar_ui()
+    if s is None:
+        return
+    st.markdown(sample_caption(s))
+    entries = _checkpoints()
+    das_entry, ratio, _ = model_choice_ui(s, entries)
+    with st.spinner("Loading models…"):
+        models, k = build_models(s, entries, das_entry, ratio)
+    untrained = [viz.method_label(m) for m, (_, _, tr) in models.items() if not tr]
+    if untrained:
+        st.caption(f"**Untrained** (freshly initialised, predictions are meaningless): {', '.join(untrained)}. "
+                   f"Train one on the Train page or pick a shipped checkpoint.")
+    model_key = "|".join(f"{m}:{src}" for m, (_, src, _) in models.items())
+    results_ui(s, models, model_key, s.key)
+
+
+main()

@@ -1,0 +1,101 @@
+"""Explore: look at one sample: frame scrubber, cine / orthogonal views, window/level, the per-frame
+features DAS scores with."""
+
+from __future__ import annotations
+
+import json
+
+import streamlit as st
+
+from das_core import explain, viz
+from pages._common import data_sidebar_ui, dataset, sample, sample_caption, show_error
+
+MONTAGE_N = 16
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _cine(_x, key: str, fps: float, window) -> bytes:
+    return viz.cine_gif(_x, fps=fps, window=window)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _curves(_x, key: str) -> dict:
+    return explain.feature_curves(_x)
+
+
+def montage_ui(s: explain.SampleData) -> None:
+    """A grid of the first samples of the split; a button under each picks it."""
+    key = st.session_state.get("_ds_key")
+    if key is None or s.dataset.startswith("upload"):
+        return
+    name, split, opts_json = key
+    with st.expander("Choose a sample from a montage", expanded=False):
+        n = min(MONTAGE_N, len(dataset(name, split, opts_json)))
+        cols = st.columns(8)
+        for i in range(n):
+            si = sample(name, split, opts_json, i)
+            with cols[i % 8]:
+                st.image(viz.upscale(viz.to_uint8(si.x[si.x.shape[0] // 2]), 96), width="stretch",
+                         caption=f"#{i} {si.label_name or ''}")
+                st.button("Show", key=f"pick_{i}", on_click=_pick, args=(i,), width="stretch")
+
+
+def _pick(i: int) -> None:
+    st.session_state["ds_index"] = i
+
+
+def viewer_ui(s: explain.SampleData) -> tuple[int, tuple[float, float] | None]:
+    """Frame scrubber + window/level; returns (frame index, window or None)."""
+    T = s.x.shape[0]
+    word = explain.frame_word(s.kind)
+    t = st.slider(f"{word.capitalize()} t", 0, T - 1, min(T // 2, T - 1), key="explore_t")
+    window = None
+    if s.kind == "volume":
+        lvl0, wid0 = explain.window_defaults(s.x)
+        c1, c2 = st.columns(2)
+        level = c1.slider("Window level", 0.0, 1.0, round(float(lvl0), 2), 0.01, key="explore_level",
+                          help="Centre of the displayed intensity range (window/level, as for CT).")
+        width = c2.slider("Window width", 0.02, 1.0, round(min(1.0, max(0.02, float(wid0))), 2), 0.01,
+                          key="explore_width", help="Width of the displayed intensity range.")
+        window = (level, width)
+    return t, window
+
+
+def main() -> None:
+    st.title("Explore")
+    s = data_sidebar_ui()
+    if s is None:
+        return
+    st.markdown(sample_caption(s))
+    montage_ui(s)
+    word = explain.frame_word(s.kind)
+    left, right = st.columns([2, 3], gap="large")
+    with left:
+        t, window = viewer_ui(s)
+        st.image(viz.frame_image(s.x, t, window, min_size=320), width="content",
+                 caption=f"{word} {t} of {s.x.shape[0]}" + (" · informative" if s.informative and t in s.informative else ""))
+    with right:
+        try:
+            if s.kind == "video":
+                fps = float(s.meta.get("fps") or 8.0)
+                speed = st.select_slider("Cine speed", [0.25, 0.5, 1.0, 2.0], value=1.0, key="explore_speed",
+                                         format_func=lambda v: f"{v}×")
+                st.image(_cine(s.x, s.key, min(30.0, fps * speed * (s.x.shape[0] / max(1, s.meta.get("original_frames") or s.x.shape[0]))), window),
+                         caption=f"cine loop of the {s.x.shape[0]} frames", width="content")
+            else:
+                H, W = s.x.shape[-2:]
+                c1, c2 = st.columns(2)
+                y = c1.slider("Row y (coronal)", 0, H - 1, H // 2, key="explore_y")
+                xc = c2.slider("Column x (sagittal)", 0, W - 1, W // 2, key="explore_x")
+                st.plotly_chart(viz.fig_orthogonal(s.x, t, y, xc, window), width="stretch", key="ortho")
+        except Exception as err:
+            show_error(err)
+    curves = _curves(s.x, s.key)
+    st.plotly_chart(viz.fig_feature_curves(curves, current=t, informative=s.informative, frame_word=word),
+                    width="stretch", key="features")
+    st.caption("Inter-frame variance: how much frame t differs from frame t−1 (temporal dynamics); Sobel: "
+               "edge strength (boundaries); Laplacian max: fine structure such as small blobs. Each curve is "
+               "min-max scaled; hover for raw values." + (" Green band: the informative frame(s)." if s.informative else ""))
+
+
+main()

@@ -1,0 +1,99 @@
+"""Results: the benchmark table (mean ± std over seeds), metric vs sampling ratio, speed figures.
+
+Everything is read from the files the CLI writes (`python -m das_core bench` / `speed`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from das_core import explain, viz
+from pages._common import ROOT, show_error
+
+RESULTS = ROOT / "docs" / "results" / "results.csv"
+RESULTS_MD = ROOT / "docs" / "results.md"
+SPEED = ROOT / "docs" / "speed.json"
+
+
+@st.cache_data(show_spinner=False, ttl=10)
+def _results(path: str, mtime: float):
+    rows = explain.load_results(path)
+    return rows, (explain.aggregate_results(rows) if rows else None)
+
+
+@st.cache_data(show_spinner=False, ttl=10)
+def _speed(path: str, mtime: float):
+    return explain.load_speed(path)
+
+
+def _mtime(p: Path) -> float:
+    return p.stat().st_mtime if p.exists() else 0.0
+
+
+def benchmark_ui() -> None:
+    st.subheader("Benchmark")
+    try:
+        rows, agg = _results(str(RESULTS), _mtime(RESULTS))
+    except Exception as err:
+        show_error(err)
+        return
+    if not rows:
+        st.info("Benchmark results are not yet generated: run `python -m das_core bench` "
+                f"(it writes `{RESULTS.relative_to(ROOT)}`).", icon=":material/hourglass_empty:")
+        return
+    ratios = sorted({float(r["ratio"]) for r in agg if isinstance(r.get("ratio"), float)})
+    ratio = 0.5 if 0.5 in ratios else (ratios[0] if ratios else None)
+    if len(ratios) > 1:
+        ratio = st.select_slider("Sampling ratio for the table", ratios, value=ratio, key="res_ratio",
+                                 format_func=lambda r: f"{r:.0%}")
+    st.markdown(f"Mean ± std over seeds at sampling ratio {ratio:.0%} (the full sequence uses all frames)."
+                if ratio is not None else "Mean ± std over seeds.")
+    st.dataframe(explain.paper_table(agg, ratio), hide_index=True, width="stretch")
+    datasets = [d for d in dict.fromkeys(r.get("dataset") for r in agg) if d]
+    c1, c2 = st.columns(2)
+    ds = c1.selectbox("Data set", datasets, key="res_ds") if datasets else None
+    metrics = [m for m in ("auc", "balanced_accuracy", "accuracy") if any(f"{m}_mean" in r for r in agg)]
+    metric = c2.selectbox("Metric", metrics, key="res_metric", format_func=lambda m: m.replace("_", " ")) if metrics else "auc"
+    sub = [r for r in agg if r.get("dataset") == ds] if ds else agg
+    st.plotly_chart(viz.fig_metric_vs_ratio(sub, metric, ds), width="stretch", key="res_ratio_fig")
+    with st.expander("All rows (aggregated)"):
+        st.dataframe([{k: v for k, v in r.items() if not k.endswith(("_mean", "_std"))} for r in agg],
+                     hide_index=True, width="stretch")
+    if RESULTS_MD.is_file():
+        with st.expander("docs/results.md"):
+            st.markdown(RESULTS_MD.read_text())
+
+
+def speed_ui() -> None:
+    st.subheader("Speed")
+    try:
+        rows = _speed(str(SPEED), _mtime(SPEED))
+    except Exception as err:
+        show_error(err)
+        return
+    if not rows:
+        st.info("Speed figures are not yet generated: run `python -m das_core speed` "
+                f"(it writes `{SPEED.relative_to(ROOT)}`).", icon=":material/hourglass_empty:")
+        return
+    numeric = [k for k in dict.fromkeys(k for r in rows for k in r)
+               if k != "method" and all(isinstance(r.get(k), (int, float)) or r.get(k) is None for r in rows)
+               and any(isinstance(r.get(k), (int, float)) for r in rows)]
+    if "method" not in rows[0] or not numeric:
+        st.dataframe(rows, hide_index=True, width="stretch")
+        return
+    key = st.selectbox("Quantity", numeric, key="res_speed_key")
+    st.plotly_chart(viz.fig_speed(rows, key, key.replace("_", " ")), width="stretch", key="res_speed_fig")
+    with st.expander("Speed table"):
+        st.dataframe(rows, hide_index=True, width="stretch")
+
+
+def main() -> None:
+    st.title("Results")
+    st.caption("Read from the files the CLI writes; nothing is recomputed here.")
+    benchmark_ui()
+    speed_ui()
+
+
+main()

@@ -1,0 +1,132 @@
+"""Train: start small runs of `python -m das_core train` in the background, watch them, stop them.
+
+Job state lives in the run folders on disk (das_core.jobs), so a reload or a second tab sees the
+same runs; runs started at once are queued (one at a time on this machine).
+"""
+
+from __future__ import annotations
+
+import time
+
+import streamlit as st
+
+from das_core import jobs, viz
+from pages._common import datasets, show_error
+
+METHODS = ["das", "adps", "dps", "uniform", "random", "full"]
+STATE_ICON = {"queued": "⏳", "running": "▶️", "finished": "✅", "failed": "❌", "stopped": "⏹️"}
+
+
+def form_ui() -> dict | None:
+    """The run settings form; returns the settings when submitted."""
+    try:
+        names = [d["name"] for d in datasets() if d.get("classes") and len(d["classes"]) >= 2
+                 and any(v for k, v in (d.get("split_sizes") or {}).items() if k == "train")]
+    except Exception:
+        names = []
+    names = names or ["synthetic-volumes"]
+    with st.form("train_form", border=True):
+        c1, c2, c3, c4 = st.columns(4)
+        dataset = c1.selectbox("Data set", names, key="tr_dataset")
+        method = c2.selectbox("Method", METHODS, key="tr_method", format_func=viz.method_label)
+        backbone = c3.selectbox("Backbone", ["small_cnn", "mobilenet_v3_small"], key="tr_backbone",
+                                help="small_cnn is fast on a CPU; MobileNetV3-Small is the paper's.")
+        epochs = c4.number_input("Epochs", 1, 100, 3, key="tr_epochs")
+        c1, c2, c3, c4 = st.columns(4)
+        ratio = c1.select_slider("Sampling ratio", [0.125, 0.25, 0.5, 0.75, 1.0], value=0.5, key="tr_ratio",
+                                 format_func=lambda r: f"{r:.0%}")
+        tau0 = c2.number_input("tau0 (DPS/ADPS/DAS)", 0.05, 10.0, 1.0, 0.05, key="tr_tau0")
+        heads = c3.number_input("Heads (DAS)", 1, 16, 4, key="tr_heads")
+        seed = c4.number_input("Seed", 0, 10_000, 0, key="tr_seed")
+        with st.expander("Quick-run limits"):
+            c1, c2, c3 = st.columns(3)
+            frames = c1.number_input("Frames T (0 = data set default)", 0, 128, 0, key="tr_frames")
+            size = c2.selectbox("Frame size", [0, 28, 64], key="tr_size", format_func=lambda v: "default" if v == 0 else str(v))
+            max_batches = c3.number_input("Max train batches per epoch (0 = all)", 0, 10_000, 0, key="tr_maxb")
+        submitted = st.form_submit_button("Start training", type="primary", icon=":material/play_arrow:")
+    if not submitted:
+        return None
+    return {"dataset": dataset, "method": method, "ratio": ratio, "epochs": int(epochs), "backbone": backbone,
+            "tau0": float(tau0), "heads": int(heads), "seed": int(seed), "frames": int(frames) or None,
+            "size": int(size) or None, "max_train_batches": int(max_batches) or None}
+
+
+def runs_table(runs: list[dict]) -> list[dict]:
+    rows = []
+    for r in runs:
+        st_, cfg, last, summ = r["status"], r["settings"], r["last"], r["summary"] or {}
+        rows.append({
+            "run": r["name"], "state": f"{STATE_ICON.get(st_.get('state'), '')} {st_.get('state', '?')}",
+            "epoch": f"{st_.get('epoch', 0)}/{st_.get('epochs') or cfg.get('epochs', '?')}",
+            "data set": cfg.get("dataset"), "method": viz.method_label(cfg.get("method", "")),
+            "ratio": cfg.get("ratio"), "backbone": cfg.get("backbone"), "epochs": cfg.get("epochs"),
+            "val AUC": last.get("val_auc"), "test AUC": summ.get("auc"),
+            "test bal. acc.": summ.get("balanced_accuracy"),
+        })
+    return rows
+
+
+def run_detail_ui(run: dict) -> None:
+    status = run["status"]
+    state = status.get("state", "?")
+    c1, c2 = st.columns([5, 1], vertical_alignment="center")
+    c1.markdown(f"**{run['name']}** — {STATE_ICON.get(state, '')} {state}"
+                + (f": {status.get('message')}" if status.get("message") else ""))
+    if state in ("queued", "running"):
+        if c2.button("Stop", key=f"stop_{run['name']}", icon=":material/stop:"):
+            jobs.stop_run(run["dir"])
+            st.toast(f"Stopping {run['name']}")
+    if state == "failed" and status.get("message"):
+        st.error(f"The run failed: {status['message']}")
+    metrics = jobs.read_metrics(run["dir"])
+    if metrics:
+        st.plotly_chart(viz.fig_training_curves(metrics), width="stretch", key=f"curves_{run['name']}")
+    elif state in ("queued", "running"):
+        st.caption("Waiting for the first epoch…")
+    if run["summary"]:
+        s = run["summary"]
+        st.caption(f"Test: AUC {s.get('auc', float('nan')):.3f} · balanced accuracy "
+                   f"{s.get('balanced_accuracy', float('nan')):.3f} · accuracy {s.get('accuracy', float('nan')):.3f}. "
+                   "The checkpoint is listed on the Compare page.")
+
+
+@st.fragment(run_every=2.0)
+def runs_ui() -> None:
+    """Polls the run folders every 2 s (only this block reruns)."""
+    runs = jobs.list_jobs()
+    if not runs:
+        st.caption("No runs yet.")
+        return
+    active = [r for r in runs if r["status"].get("state") in ("queued", "running")]
+    st.dataframe(runs_table(runs), hide_index=True, width="stretch",
+                 column_config={"val AUC": st.column_config.NumberColumn(format="%.3f"),
+                                "test AUC": st.column_config.NumberColumn(format="%.3f"),
+                                "test bal. acc.": st.column_config.NumberColumn(format="%.3f"),
+                                "ratio": st.column_config.NumberColumn(format="%.3f")})
+    names = [r["name"] for r in runs]
+    default = active[0]["name"] if active else names[0]
+    if st.session_state.get("tr_selected") not in names:
+        st.session_state["tr_selected"] = default
+    sel = st.selectbox("Show run", names, key="tr_selected")
+    run_detail_ui(next(r for r in runs if r["name"] == sel))
+    st.caption(f"Updated {time.strftime('%H:%M:%S')} · {len(active)} active · run folders under "
+               f"`{jobs.RUNS_ROOT}`")
+
+
+def main() -> None:
+    st.title("Train")
+    st.caption("Starts `python -m das_core train` in the background. Runs are queued and run one at a time; "
+               "they keep going when you leave or reload this page.")
+    settings = form_ui()
+    if settings is not None:
+        try:
+            out = jobs.start_run(settings)
+            st.session_state["tr_selected"] = out.name
+            st.success(f"Started {out.name}.")
+        except Exception as err:
+            show_error(err)
+    st.subheader("Runs")
+    runs_ui()
+
+
+main()
