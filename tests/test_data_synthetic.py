@@ -1,0 +1,95 @@
+"""Synthetic data sets: shapes, range, determinism, class balance, informative frames."""
+
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from das_core.data import DataError, load_dataset
+from das_core.data.synthetic import fixed_position
+
+
+@pytest.mark.parametrize("name", ["synthetic-volumes", "synthetic-video"])
+def test_shapes_range_and_attributes(name):
+    ds = load_dataset(name, "train", num_samples=8)
+    assert len(ds) == 8 and ds.num_frames == 28 and ds.classes == ["square", "ring"]
+    x, y = ds[3]
+    assert x.shape == (28, 1, 28, 28) and x.dtype == torch.float32
+    assert 0.0 <= float(x.min()) and float(x.max()) <= 1.0
+    assert isinstance(y, int) and y == ds.labels[3]
+    m = ds.meta(3)
+    assert m["source"] == "synthetic" and m["original_frames"] == 28 and m["spacing"] is None
+    assert len(m["informative_frames"]) == 1
+
+
+@pytest.mark.parametrize("name", ["synthetic-volumes", "synthetic-video"])
+def test_deterministic_and_splits_differ(name):
+    a = load_dataset(name, "train", num_samples=6, seed=3)
+    b = load_dataset(name, "train", num_samples=50, seed=3)  # num_samples does not change items
+    assert torch.equal(a[5][0], b[5][0]) and a.labels == b.labels[:6]
+    assert torch.equal(b[5][0], b[5][0])  # access order does not matter
+    c = load_dataset(name, "test", num_samples=6, seed=3)
+    d = load_dataset(name, "train", num_samples=6, seed=4)
+    assert not torch.equal(a[0][0], c[0][0])
+    assert not torch.equal(a[0][0], d[0][0])
+
+
+def test_class_balance_and_options():
+    ds = load_dataset("synthetic-video", "val", num_samples=40, num_classes=4, num_frames=16, size=32)
+    assert np.bincount(ds.labels).tolist() == [10, 10, 10, 10]
+    assert ds.classes == ["square", "ring", "plus", "cross"]
+    x, _ = ds[0]
+    assert x.shape == (16, 1, 32, 32)
+    defaults = load_dataset("synthetic-volumes", "test")
+    assert len(defaults) == 256 and len(load_dataset("synthetic-volumes", "train")) == 512
+
+
+def test_structure_sits_in_informative_frames_only():
+    ds = load_dataset("synthetic-volumes", "train", num_samples=20, extent=2)
+    for i in range(len(ds)):
+        x, _ = ds[i]
+        inf = ds.meta(i)["informative_frames"]
+        assert len(inf) == 2 and inf[1] == inf[0] + 1
+        peaks = x.flatten(1).amax(1)  # (T,)
+        assert peaks[inf].min() > 0.5 > peaks[[t for t in range(28) if t not in inf]].max()
+
+
+def test_moving_vs_fixed_positions():
+    mov = load_dataset("synthetic-video", "train", num_samples=200, moving=True)
+    pos = [mov.meta(i)["informative_frames"][0] for i in range(200)]
+    assert len(set(pos)) > 15 and min(pos) >= 0 and max(pos) <= 27
+    fix = load_dataset("synthetic-video", "train", num_samples=30, moving=False)
+    fpos = {fix.meta(i)["informative_frames"][0] for i in range(30)}
+    assert fpos == {11}
+    for k in (14, 7):  # uniform sampling at ratio 0.5 and 0.25 misses the fixed frame
+        assert 11 not in set(np.round(np.linspace(0, 27, k)).astype(int).tolist())
+    assert fixed_position(28, 1) == 11
+
+
+def test_class_not_readable_from_intensity():
+    ds = load_dataset("synthetic-volumes", "train", num_samples=200)
+    sums = np.array([float(ds[i][0].sum()) for i in range(200)])
+    y = np.array(ds.labels)
+    gap = abs(sums[y == 0].mean() - sums[y == 1].mean())
+    assert gap < 0.5 * sums.std()
+
+
+def test_generation_is_fast():
+    ds = load_dataset("synthetic-volumes", "train", num_samples=1000)
+    t = time.perf_counter()
+    for i in range(1000):
+        ds[i]
+    assert time.perf_counter() - t < 6.0  # about 1 s on 2 busy cores
+
+
+@pytest.mark.parametrize("opts", [{"num_classes": 1}, {"num_classes": 9}, {"extent": 0}, {"extent": 40},
+                                  {"size": 8}, {"num_frames": 0}])
+def test_bad_options(opts):
+    with pytest.raises(DataError):
+        load_dataset("synthetic-volumes", "train", **opts)
+
+
+def test_bad_split():
+    with pytest.raises(DataError, match="split"):
+        load_dataset("synthetic-video", "training")
