@@ -159,7 +159,12 @@ def read_checkpoint(path: Union[str, Path], map_location="cpu") -> dict:
         raise CheckpointError(f"Checkpoint {path} does not exist; check the path or train a model first.")
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError:
+    except pickle.UnpicklingError as err:
+        if "global" not in str(err).lower():  # GLOBAL opcode = a pickled object; anything else = junk
+            raise CheckpointError(
+                f"{path.name} is not a readable checkpoint (not a torch file); "
+                f"choose a file written by das_core (python -m das_core train)."
+            ) from None
         raise CheckpointError(
             f"{path.name} contains pickled Python objects, which are never loaded for safety; "
             f"use a checkpoint written by das_core.checkpoints.save_checkpoint."

@@ -1,0 +1,356 @@
+"""The benchmark grid (`python -m das_core bench`) and the shipped checkpoints (`... checkpoints`).
+
+Bench: data sets x ratios x methods x seeds, one `fit` per cell in `runs_dir/<data>/<method>-r<ratio>-s<seed>`.
+Finished runs are skipped and an interrupted run resumes from its `last.pt`, so a killed grid
+continues where it stopped. After every run the aggregate is rewritten: `results.csv` (one row
+per run), `results.md` (mean ± std over seeds), `results.html` (plotly, when installed) in
+`out_dir`, and the page `docs/results.md` with the settings, the paper's numbers beside ours and
+the command that made it. The numbers are always read from the runs' `summary.json`.
+
+A data set spec `NAME:moving` / `NAME:fixed` sets the synthetic structure (`moving=True/False`).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import datetime as _dt
+import json
+import math
+import os
+import shutil
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from .runs import is_finished, read_json, read_summary, write_json
+from .train import TrainConfig, fit
+
+__all__ = ["BenchConfig", "run_bench", "aggregate", "make_checkpoints", "PAPER", "parse_dataset_spec",
+           "CHECKPOINT_SETS"]
+
+# The paper's numbers (METHOD.md): AUC and accuracy (%), MobileNetV3-Small, 50% of the frames, mean of 3 runs.
+PAPER = {
+    ("vesselmnist3d", "das"): {"auc": 0.752, "accuracy": 0.829},
+    ("vesselmnist3d", "adps"): {"auc": 0.739, "accuracy": 0.807},
+    ("organmnist3d", "das"): {"auc": 0.931, "accuracy": 0.581},
+    ("organmnist3d", "adps"): {"auc": 0.928, "accuracy": 0.573},
+    ("nodulemnist3d", "das"): {"auc": 0.799, "accuracy": 0.758},
+    ("nodulemnist3d", "adps"): {"auc": 0.782, "accuracy": 0.758},
+}
+
+METHOD_ORDER = ["full", "uniform", "random", "dps", "adps", "das"]
+
+
+@dataclass
+class BenchConfig:
+    """Args:
+    datasets: data set specs (`NAME` or `NAME:moving` / `NAME:fixed`).
+    methods, seeds, ratios: the grid (full runs once per data set and seed, at ratio 1).
+    epochs, backbone, batch_size, lr, early_stopping, min_epochs, patience, max_train_batches,
+    max_eval_batches, threads, device: the `TrainConfig` of every run.
+    dataset_options: extra `load_dataset` options for every data set.
+    root: data root.
+    runs_dir: per-run folders; out_dir: tables and plot; results_md: the page rewritten.
+    report_only: aggregate finished runs without training.
+    """
+
+    datasets: list = field(default_factory=lambda: ["synthetic-volumes:moving", "synthetic-volumes:fixed"])
+    methods: list = field(default_factory=lambda: list(METHOD_ORDER))
+    seeds: list = field(default_factory=lambda: [0, 1, 2])
+    ratios: list = field(default_factory=lambda: [0.5])
+    epochs: int = 10
+    backbone: str = "small_cnn"
+    batch_size: int = 16
+    lr: float = 1e-4
+    early_stopping: str = "val_auc"
+    min_epochs: int = 3
+    patience: int = 5
+    max_train_batches: Optional[int] = None
+    max_eval_batches: Optional[int] = None
+    threads: Optional[int] = None
+    device: str = "auto"
+    dataset_options: dict = field(default_factory=dict)
+    root: Optional[str] = None
+    runs_dir: str = "runs/bench"
+    out_dir: str = "docs/results"
+    results_md: Optional[str] = "docs/results.md"
+    report_only: bool = False
+
+
+def parse_dataset_spec(spec: str) -> tuple[str, dict, str]:
+    """"synthetic-volumes:moving" -> ("synthetic-volumes", {"moving": True}, "synthetic-volumes-moving")."""
+    name, _, variant = spec.partition(":")
+    opts: dict = {}
+    if variant in ("moving", "fixed"):
+        opts["moving"] = variant == "moving"
+    elif variant:
+        from .errors import ConfigError
+
+        raise ConfigError(f"Unknown data set variant {variant!r} in {spec!r}; use NAME, NAME:moving or NAME:fixed.")
+    tag = name + (f"-{variant}" if variant else "")
+    return name, opts, tag
+
+
+def _grid(cfg: BenchConfig):
+    for spec in cfg.datasets:
+        name, opts, tag = parse_dataset_spec(spec)
+        for ratio in cfg.ratios:
+            for method in cfg.methods:
+                if method == "full" and ratio != cfg.ratios[0]:
+                    continue  # the full sequence does not depend on the ratio
+                for seed in cfg.seeds:
+                    r = 1.0 if method == "full" else ratio
+                    yield spec, name, {**cfg.dataset_options, **opts}, tag, method, r, seed
+
+
+def _train_config(cfg: BenchConfig, name, opts, method, ratio, seed, out) -> TrainConfig:
+    return TrainConfig(
+        dataset=name, root=cfg.root, dataset_options=opts, method=method, ratio=ratio if method != "full" else 0.5,
+        epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, seed=seed, backbone=cfg.backbone, out=str(out),
+        early_stopping=cfg.early_stopping, min_epochs=cfg.min_epochs, patience=cfg.patience,
+        max_train_batches=cfg.max_train_batches, max_eval_batches=cfg.max_eval_batches, threads=cfg.threads,
+        device=cfg.device, resume=True,
+    )
+
+
+def run_bench(cfg: BenchConfig, command: str = "python -m das_core bench", log=print) -> list[dict]:
+    """Run (or resume) the grid, aggregate after every run; returns the per-run rows."""
+    cells = list(_grid(cfg))
+    for i, (spec, name, opts, tag, method, ratio, seed) in enumerate(cells):
+        out = Path(cfg.runs_dir) / tag / f"{method}-r{ratio:g}-s{seed}"
+        if cfg.report_only or is_finished(out):
+            continue
+        log(f"[{i + 1}/{len(cells)}] {tag} {method} ratio {ratio:g} seed {seed} -> {out}")
+        t = time.time()
+        s = fit(_train_config(cfg, name, opts, method, ratio, seed, out))
+        log(f"    auc {s['auc']}, balanced accuracy {s['balanced_accuracy']:.3f}, {time.time() - t:.0f} s")
+        aggregate(cfg, command)
+    return aggregate(cfg, command)
+
+
+def _collect(cfg: BenchConfig) -> list[dict]:
+    """Rows of every finished run under `runs_dir` (earlier invocations with other grids included)."""
+    rows = []
+    for summary_path in sorted(Path(cfg.runs_dir).glob("*/*/summary.json")):
+        out = summary_path.parent
+        if not is_finished(out):
+            continue
+        s = read_summary(out) or {}
+        c = s.get("config") or {}
+        method = c.get("method")
+        ratio = 1.0 if method == "full" else c.get("ratio")
+        rows.append({
+            "dataset": out.parent.name, "method": method, "ratio": ratio, "k": s.get("num_selected"),
+            "T": s.get("num_frames"), "seed": c.get("seed"), "auc": s.get("auc"),
+            "balanced_accuracy": s.get("balanced_accuracy"), "accuracy": s.get("accuracy"),
+            "best_epoch": s.get("best_epoch"), "epochs_run": s.get("epochs_run"), "seconds": s.get("seconds"),
+            "test_size": s.get("test_size"), "train_size": s.get("train_size"), "run": str(out),
+        })
+    return rows
+
+
+def _mean_std(values: list) -> tuple[Optional[float], Optional[float]]:
+    vals = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
+    if not vals:
+        return None, None
+    return statistics.fmean(vals), (statistics.stdev(vals) if len(vals) > 1 else 0.0)
+
+
+def _fmt(m: Optional[float], s: Optional[float], scale: float = 1.0, digits: int = 3) -> str:
+    if m is None:
+        return "n/a"
+    return f"{m * scale:.{digits}f} ± {s * scale:.{digits}f}"
+
+
+def _groups(rows: list[dict]) -> list[dict]:
+    keys = []
+    for r in rows:
+        key = (r["dataset"], r["ratio"], r["method"])
+        if key not in keys:
+            keys.append(key)
+    out = []
+    for ds, ratio, method in keys:
+        sel = [r for r in rows if (r["dataset"], r["ratio"], r["method"]) == (ds, ratio, method)]
+        g = {"dataset": ds, "ratio": ratio, "method": method, "k": sel[0]["k"], "T": sel[0]["T"], "n": len(sel)}
+        for metric in ("auc", "balanced_accuracy", "accuracy", "seconds"):
+            g[metric] = _mean_std([r[metric] for r in sel])
+        out.append(g)
+    order = {m: i for i, m in enumerate(METHOD_ORDER)}
+    return sorted(out, key=lambda g: (g["dataset"], -g["ratio"] if g["method"] != "full" else -2, order.get(g["method"], 99)))
+
+
+def _table(groups: list[dict]) -> list[str]:
+    lines = ["| data set | method | ratio (k/T) | seeds | test AUC | test balanced acc. | test acc. | paper AUC / acc. | s/run |",
+             "|---|---|---|---:|---|---|---|---|---:|"]
+    for g in groups:
+        base = g["dataset"].split("-moving")[0].split("-fixed")[0]
+        paper = PAPER.get((base, g["method"]))
+        ptxt = f"{paper['auc']:.3f} / {100 * paper['accuracy']:.1f}" if paper else ""
+        lines.append(
+            f"| {g['dataset']} | {g['method']} | {g['ratio']:g} ({g['k']}/{g['T']}) | {g['n']} | {_fmt(*g['auc'])} | "
+            f"{_fmt(*g['balanced_accuracy'])} | {_fmt(*g['accuracy'])} | {ptxt} | {g['seconds'][0] or 0:.0f} |")
+    return lines
+
+
+def _plot(groups: list[dict], path: Path) -> Optional[Path]:
+    try:
+        import plotly.graph_objects as go
+    except ImportError:
+        return None
+    fig = go.Figure()
+    for method in METHOD_ORDER:
+        sel = [g for g in groups if g["method"] == method and g["auc"][0] is not None]
+        if not sel:
+            continue
+        fig.add_bar(name=method, x=[f"{g['dataset']} r={g['ratio']:g}" for g in sel], y=[g["auc"][0] for g in sel],
+                    error_y={"type": "data", "array": [g["auc"][1] for g in sel]})
+    fig.update_layout(barmode="group", title="Test AUC (mean ± std over seeds)", yaxis_title="AUC", yaxis_range=[0.4, 1.0])
+    try:
+        import kaleido  # noqa: F401
+
+        png = path.with_suffix(".png")
+        fig.write_image(str(png))
+        return png
+    except Exception:
+        fig.write_html(str(path.with_suffix(".html")), include_plotlyjs="cdn")
+        return path.with_suffix(".html")
+
+
+def aggregate(cfg: BenchConfig, command: str = "python -m das_core bench") -> list[dict]:
+    """Re-read every finished run and rewrite results.csv, results.md, the plot and docs/results.md."""
+    rows = _collect(cfg)
+    out_dir = Path(cfg.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fields = ["dataset", "method", "ratio", "k", "T", "seed", "auc", "balanced_accuracy", "accuracy", "best_epoch",
+              "epochs_run", "seconds", "test_size", "train_size", "run"]
+    with open(out_dir / "results.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=fields)
+        w.writeheader()
+        w.writerows(rows)
+    groups = _groups(rows)
+    table = _table(groups)
+    (out_dir / "results.md").write_text("\n".join(table) + "\n")
+    plot = _plot(groups, out_dir / "results")
+    if cfg.results_md:
+        _write_page(cfg, table, rows, command, plot)
+    return rows
+
+
+def _settings(cfg: BenchConfig) -> list[str]:
+    return [
+        f"- backbone **{cfg.backbone}** (not the paper's MobileNetV3-Small unless it says so), trained from scratch;",
+        f"- Adam lr {cfg.lr:g} (DPS logits x10), batch {cfg.batch_size}, at most {cfg.epochs} epochs"
+        + (f", at most {cfg.max_train_batches} training batches per epoch ({cfg.max_train_batches * cfg.batch_size} items)"
+           if cfg.max_train_batches else "") + ";",
+        f"- early stopping / best epoch on **{cfg.early_stopping}** (min {cfg.min_epochs} epochs, patience {cfg.patience});"
+        " class-weighted cross-entropy;",
+        "- validation and test splits "
+        + (f"capped at {cfg.max_eval_batches} batches" if cfg.max_eval_batches else "complete") + ";",
+        f"- data options {json.dumps(cfg.dataset_options) if cfg.dataset_options else '(defaults)'}, seeds {cfg.seeds}, ratios {cfg.ratios};",
+        f"- torch threads {cfg.threads or 'default'}, device {cfg.device}.",
+    ]
+
+
+def _write_page(cfg: BenchConfig, table: list[str], rows: list[dict], command: str, plot: Optional[Path]) -> None:
+    now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="minutes")
+    lines = [
+        "# Results",
+        "",
+        "Made by `das_core.bench` from the runs' own `summary.json` files (never typed in). Test-split metrics of",
+        "the best-validation checkpoint; mean ± std over seeds. Paper numbers (MobileNetV3-Small, 50% of the",
+        "frames, mean of 3 runs) are shown where the paper reports that data set and method.",
+        "",
+        f"Command: `{command}`  ",
+        f"Updated: {now}; {len(rows)} finished runs.",
+        "",
+        "## Settings",
+        "",
+        *_settings(cfg),
+        "",
+        "## Table",
+        "",
+        *table,
+        "",
+        f"Per-run rows: [`{Path(cfg.out_dir).name}/results.csv`]({Path(cfg.out_dir).name}/results.csv)"
+        + (f"; plot: [`{plot.name}`]({Path(cfg.out_dir).name}/{plot.name})." if plot else "."),
+        "",
+    ]
+    extra = Path(cfg.out_dir) / "notes.md"
+    if extra.is_file():
+        lines += [extra.read_text(), ""]
+    Path(cfg.results_md).parent.mkdir(parents=True, exist_ok=True)
+    Path(cfg.results_md).write_text("\n".join(lines))
+
+
+# ------------------------------------------------------------------------------------ shipped checkpoints
+
+CHECKPOINT_SETS = [
+    # (file stem, data set, dataset options, epochs, max train batches, lr)
+    ("synthetic-volumes", "synthetic-volumes", {"moving": True, "num_frames": 28, "size": 28}, 8, 20, 2e-3),
+    ("vesselmnist3d-28", "vesselmnist3d", {"size": 28}, 3, 20, 1e-3),
+    ("adrenalmnist3d-28", "adrenalmnist3d", {"size": 28}, 3, 20, 1e-3),
+]
+
+
+def make_checkpoints(out_dir: str = "checkpoints", runs_dir: str = "runs/checkpoints", datasets=None, methods=None,
+                     epochs: Optional[int] = None, max_train_batches: Optional[int] = None, threads: Optional[int] = None,
+                     seed: int = 0, log=print) -> dict:
+    """Train every method on every `CHECKPOINT_SETS` entry (small_cnn, ratio 0.5, capped) and ship the best.pt files.
+
+    Each checkpoint goes to `out_dir/<stem>-<method>.pt`; `out_dir/manifest.json` lists file, dataset,
+    method, k, T, backbone, test metrics and the command that re-creates it. Runs already finished in
+    `runs_dir` are reused (the command is resumable).
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    manifest_path = out / "manifest.json"
+    manifest = read_json(manifest_path, {}) or {}
+    entries = {e["file"]: e for e in manifest.get("checkpoints", [])}
+    t_all = time.time()
+    for stem, name, opts, ep, mtb, lr in CHECKPOINT_SETS:
+        if datasets and name not in datasets and stem not in datasets:
+            continue
+        for method in methods or METHOD_ORDER:
+            run = Path(runs_dir) / stem / method
+            cfg = TrainConfig(dataset=name, dataset_options=dict(opts), method=method, ratio=0.5, epochs=epochs or ep,
+                              batch_size=16, lr=lr, seed=seed, backbone="small_cnn", out=str(run),
+                              early_stopping="val_auc", min_epochs=1, patience=3,
+                              max_train_batches=max_train_batches or mtb, threads=threads, resume=True)
+            if not is_finished(run):
+                log(f"checkpoint {stem} {method} -> {run}")
+                fit(cfg)
+            s = read_summary(run)
+            file = f"{stem}-{method}.pt"
+            shutil.copyfile(run / "best.pt", out / file)
+            cmd = (f"python -m das_core train --dataset {name} "
+                   + " ".join(f"--{'frames' if k == 'num_frames' else k} {v}" for k, v in opts.items() if k != "moving")
+                   + (" --moving" if opts.get("moving") else "")
+                   + f" --method {method} --ratio 0.5 --backbone small_cnn --epochs {cfg.epochs} --lr {lr:g}"
+                   f" --max-train-batches {cfg.max_train_batches} --min-epochs 1 --patience 3 --seed {seed} --out {run}")
+            entries[file] = {
+                "file": file, "dataset": name, "dataset_options": opts, "method": method,
+                "k": s.get("num_selected"), "T": s.get("num_frames"), "frame_size": s.get("frame_size"),
+                "backbone": "small_cnn", "ratio": 0.5, "classes": s.get("classes"),
+                "metrics": {"test_balanced_accuracy": s.get("balanced_accuracy"), "test_auc": s.get("auc"),
+                            "test_accuracy": s.get("accuracy"), "test_size": s.get("test_size"),
+                            "best_epoch": s.get("best_epoch")},
+                "training": {"epochs": cfg.epochs, "max_train_batches": cfg.max_train_batches, "batch_size": 16,
+                             "lr": lr, "seed": seed, "seconds": s.get("seconds")},
+                "size_bytes": (out / file).stat().st_size,
+                "command": cmd,
+            }
+            manifest = {
+                "description": "Demo checkpoints for the DAS Explorer app: small_cnn backbone, ratio 0.5, trained "
+                               "with a capped CPU budget (few epochs, at most max_train_batches batches of 16 per "
+                               "epoch, lr 1e-3, 2e-3 on the synthetic set) so all 18 train in about 15 minutes on 2 CPU cores. They show the "
+                               "samplers at work; they are not tuned models and their metrics are not the benchmark.",
+                "recreate": "python -m das_core checkpoints",
+                "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                "checkpoints": sorted(entries.values(), key=lambda e: e["file"]),
+            }
+            write_json(manifest_path, manifest)
+    log(f"checkpoints done in {time.time() - t_all:.0f} s")
+    return manifest

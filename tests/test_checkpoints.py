@@ -1,0 +1,108 @@
+"""Checkpoints: round trip, atomic writes, weights-only loading, foreign/pickled files refused."""
+
+import os
+
+import pytest
+import torch
+
+import das_core
+from das_core.checkpoints import check_compatible, load_checkpoint, read_checkpoint, save_checkpoint
+from das_core.errors import CheckpointError
+
+
+def _model(method="das", T=8, k=4, classes=2):
+    sampler = das_core.make_sampler(method, T, None if method == "full" else k)
+    return das_core.SubsampledClassifier(sampler, "small_cnn", classes, 1, frame_size=16)
+
+
+@pytest.mark.parametrize("method", ["full", "uniform", "random", "dps", "adps", "das"])
+def test_round_trip_same_outputs(tmp_path, method):
+    torch.manual_seed(0)
+    model = _model(method).eval()
+    path = save_checkpoint(tmp_path / "m.pt", model, {"dataset": "tiny", "frame_size": 16, "classes": ["a", "b"]})
+    loaded, meta = load_checkpoint(path)
+    assert not loaded.training
+    x = torch.rand(2, 8, 1, 16, 16)
+    with torch.no_grad():
+        assert torch.allclose(model(x)[0], loaded(x)[0], atol=1e-6)
+    for key in ("dataset", "dataset_options", "method", "num_frames", "num_selected", "sampler_options", "backbone",
+                "num_classes", "in_channels", "frame_size", "classes", "versions", "metrics", "created"):
+        assert key in meta
+    assert meta["method"] == method and meta["num_frames"] == 8
+    # a plain weights-only load works (no pickled objects inside)
+    payload = torch.load(path, weights_only=True)
+    assert set(payload) >= {"state_dict", "meta"}
+    assert os.path.getsize(path) < 1_000_000
+
+
+def test_crash_mid_write_keeps_previous_file(tmp_path, monkeypatch):
+    path = tmp_path / "best.pt"
+    save_checkpoint(path, _model(), {"dataset": "tiny", "frame_size": 16})
+    before = path.read_bytes()
+
+    real_save = torch.save
+
+    def crashing_save(obj, f, *a, **kw):
+        f.write(b"PK\x03\x04 half a zip")  # some bytes reach the temporary file, then the process "dies"
+        raise KeyboardInterrupt("killed mid-write")
+
+    monkeypatch.setattr(torch, "save", crashing_save)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(path, _model("dps"), {"dataset": "tiny"})
+    monkeypatch.setattr(torch, "save", real_save)
+    assert path.read_bytes() == before
+    model, meta = load_checkpoint(path)
+    assert meta["method"] == "das"
+    assert [p.name for p in tmp_path.iterdir()] == ["best.pt"]  # no temporary file left behind
+
+
+def test_pickle_bearing_file_refused(tmp_path):
+    path = tmp_path / "evil.pt"
+    torch.save({"format": "das_core.checkpoint", "state_dict": {}, "meta": {"x": object()}}, path)
+    with pytest.raises(CheckpointError, match="pickled"):
+        load_checkpoint(path)
+
+
+def test_not_a_checkpoint_refused(tmp_path):
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a checkpoint at all")
+    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+        load_checkpoint(junk)
+    plain = tmp_path / "plain.pt"
+    torch.save({"weights": torch.zeros(2)}, plain)
+    with pytest.raises(CheckpointError, match="not a das_core checkpoint"):
+        load_checkpoint(plain)
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_other_architecture_refused(tmp_path):
+    path = save_checkpoint(tmp_path / "das.pt", _model("das"), {"dataset": "tiny"})
+    payload = torch.load(path, weights_only=True)
+    other = _model("uniform", classes=3)
+    payload["meta"].update(method="uniform", num_classes=3, sampler_options={})
+    payload["state_dict"] = {**payload["state_dict"]}
+    torch.save(payload, tmp_path / "edited.pt")
+    with pytest.raises(CheckpointError, match="do not fit"):
+        load_checkpoint(tmp_path / "edited.pt")
+    assert other is not None
+
+
+class _Data:
+    name = "tiny-rgb"
+    classes = ["a", "b"]
+
+    def __init__(self, T, C):
+        self.item = torch.zeros(T, C, 16, 16)
+
+    def __getitem__(self, i):
+        return self.item, 0
+
+
+def test_check_compatible(tmp_path):
+    _, meta = load_checkpoint(save_checkpoint(tmp_path / "m.pt", _model(), {"dataset": "tiny", "frame_size": 16}))
+    check_compatible(meta, _Data(8, 1))
+    with pytest.raises(CheckpointError, match=r"T=8 frames of 1 channel.*T=8 frames of 3 channel.*choose a matching"):
+        check_compatible(meta, _Data(8, 3))
+    with pytest.raises(CheckpointError, match="T=12"):
+        check_compatible(meta, _Data(12, 1))
