@@ -97,11 +97,11 @@ def parse_dataset_spec(spec: str) -> tuple[str, dict, str]:
 def _grid(cfg: BenchConfig):
     for spec in cfg.datasets:
         name, opts, tag = parse_dataset_spec(spec)
-        for ratio in cfg.ratios:
-            for method in cfg.methods:
-                if method == "full" and ratio != cfg.ratios[0]:
-                    continue  # the full sequence does not depend on the ratio
-                for seed in cfg.seeds:
+        for seed in cfg.seeds:  # seed-major: a grid cut short still has every method for the first seeds
+            for ratio in cfg.ratios:
+                for method in cfg.methods:
+                    if method == "full" and ratio != cfg.ratios[0]:
+                        continue  # the full sequence does not depend on the ratio
                     r = 1.0 if method == "full" else ratio
                     yield spec, name, {**cfg.dataset_options, **opts}, tag, method, r, seed
 

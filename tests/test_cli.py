@@ -1,0 +1,63 @@
+"""CLI: a 1-epoch run on tiny synthetic data, then `evaluate` reloads the checkpoint to the same metrics."""
+
+import json
+
+import pytest
+
+from das_core import cli
+
+TINY = ["--dataset", "synthetic-volumes", "--frames", "8", "--size", "16", "--num-samples", "16", "--moving"]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "run"
+    rc = cli.main(["train", *TINY, "--method", "das", "--epochs", "1", "--backbone", "small_cnn", "--batch-size", "8",
+                   "--out", str(out), "--no-progress", "--device", "cpu"])
+    assert rc == 0
+    return out
+
+
+def test_train_writes_run_folder(run_dir):
+    assert len((run_dir / "metrics.jsonl").read_text().splitlines()) == 1
+    summary = json.loads((run_dir / "summary.json").read_text())
+    for key in ("balanced_accuracy", "auc", "accuracy"):
+        assert key in summary
+    assert summary["config"]["dataset_options"] == {"num_frames": 8, "size": 16, "moving": True, "num_samples": 16}
+    assert (run_dir / "best.pt").is_file() and (run_dir / "last.pt").is_file()
+
+
+def test_evaluate_reloads_to_the_same_metrics(run_dir, capsys):
+    summary = json.loads((run_dir / "summary.json").read_text())
+    capsys.readouterr()
+    assert cli.main(["evaluate", "--checkpoint", str(run_dir / "best.pt"), "--json", "--device", "cpu"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["confusion_matrix"] == summary["confusion_matrix"]
+    for key in ("balanced_accuracy", "auc", "accuracy"):
+        assert result[key] == (pytest.approx(summary[key]) if summary[key] is not None else None)
+    assert cli.main(["evaluate", "--checkpoint", str(run_dir / "best.pt"), "--device", "cpu"]) == 0
+    assert "balanced_accuracy" in capsys.readouterr().out
+
+
+def test_user_errors_exit_2_without_traceback(tmp_path, capsys):
+    assert cli.main(["evaluate", "--checkpoint", str(tmp_path / "missing.pt")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "Traceback" not in err
+    assert cli.main(["train", "--dataset", "no-such-set", "--epochs", "1", "--out", str(tmp_path / "r"),
+                     "--no-progress"]) == 2
+    assert capsys.readouterr().err.startswith("error: ")
+
+
+def test_evaluate_refuses_mismatched_data(run_dir, capsys):
+    rc = cli.main(["evaluate", "--checkpoint", str(run_dir / "best.pt"), "--dataset", "synthetic-volumes",
+                   "--frames", "12", "--size", "16", "--num-samples", "4"])
+    assert rc == 2
+    assert "choose a matching checkpoint or data set" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("cmd", ["train", "evaluate", "bench", "speed", "checkpoints"])
+def test_help(cmd, capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main([cmd, "--help"])
+    assert exc.value.code == 0
+    assert "usage:" in capsys.readouterr().out

@@ -1,0 +1,104 @@
+"""Training engine: run folder contents, callback events, stop_event, resume, early stopping."""
+
+import json
+import threading
+
+import pytest
+import torch
+from torch.utils.data import Dataset
+
+from das_core.checkpoints import load_checkpoint
+from das_core.runs import read_metrics, read_status
+from das_core.train import TrainConfig, fit
+
+
+class Tiny(Dataset):
+    """T=6 frames of 12x12; class 1 has a bright frame 2."""
+
+    classes = ["neg", "pos"]
+    num_frames = 6
+
+    def __init__(self, n, seed):
+        g = torch.Generator().manual_seed(seed)
+        self.x = 0.3 * torch.rand(n, 6, 1, 12, 12, generator=g)
+        self.labels = [i % 2 for i in range(n)]
+        for i, y in enumerate(self.labels):
+            self.x[i, 2] += 0.6 * y
+
+    def __len__(self):
+        return len(self.labels)
+
+    def __getitem__(self, i):
+        return self.x[i], self.labels[i]
+
+
+DATA = {"train": Tiny(24, 0), "val": Tiny(16, 1), "test": Tiny(16, 2)}
+
+
+def _cfg(tmp_path, **kw):
+    base = dict(dataset="tiny", method="das", epochs=2, batch_size=8, lr=1e-3, backbone="small_cnn",
+                out=str(tmp_path / "run"), min_epochs=1, patience=2)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_fit_writes_run_folder_and_events(tmp_path):
+    events = []
+    summary = fit(_cfg(tmp_path), callback=events.append, datasets=DATA)
+    out = tmp_path / "run"
+    for name in ("config.json", "metrics.jsonl", "status.json", "summary.json", "best.pt", "last.pt"):
+        assert (out / name).is_file(), name
+    lines = read_metrics(out)
+    assert [r["epoch"] for r in lines] == [0, 1]
+    assert set(lines[0]) >= {"epoch", "train_loss", "val_loss", "val_auc", "val_balanced_accuracy", "val_accuracy",
+                             "seconds", "lr"}
+    s = json.loads((out / "summary.json").read_text())
+    assert set(s) >= {"balanced_accuracy", "auc", "accuracy", "confusion_matrix", "classes", "best_epoch", "config",
+                      "test_size", "seconds"}
+    assert s == json.loads(json.dumps(summary))
+    assert read_status(out)["state"] == "finished"
+    types = [e["type"] for e in events]
+    assert types[0] == "start" and types[-1] == "end" and types.count("epoch") == 2 and types.count("batch") == 6
+    batch = next(e for e in events if e["type"] == "batch")
+    assert set(batch) >= {"epoch", "step", "steps", "loss"}
+    _, meta = load_checkpoint(out / "best.pt")
+    assert meta["metrics"]["test_auc"] == s["auc"]
+    assert TrainConfig.from_dict(json.loads((out / "config.json").read_text())) == _cfg(tmp_path)
+
+
+def test_stop_event_stops_cleanly_and_resume_continues(tmp_path):
+    stop = threading.Event()
+
+    def cb(ev):
+        if ev["type"] == "epoch" and ev["epoch"] == 0:
+            stop.set()
+
+    result = fit(_cfg(tmp_path, epochs=3), callback=cb, stop_event=stop, datasets=DATA)
+    out = tmp_path / "run"
+    assert result["state"] == "stopped"
+    assert read_status(out)["state"] == "stopped"
+    assert [r["epoch"] for r in read_metrics(out)] == [0]
+    assert (out / "last.pt").is_file() and not (out / "summary.json").exists()
+
+    events = []
+    summary = fit(_cfg(tmp_path, epochs=3, resume=True), callback=events.append, datasets=DATA)
+    assert [r["epoch"] for r in read_metrics(out)] == [0, 1, 2]
+    assert [e["epoch"] for e in events if e["type"] == "epoch"] == [1, 2]
+    assert summary["state"] == "finished" and read_status(out)["state"] == "finished"
+
+
+def test_stop_callable_and_early_stopping_val_loss(tmp_path):
+    assert fit(_cfg(tmp_path), stop_event=lambda: True, datasets=DATA)["state"] == "stopped"
+    s = fit(_cfg(tmp_path / "b", method="uniform", epochs=4, early_stopping="val_loss", min_epochs=2, patience=1,
+                 balance="sampler"), datasets=DATA)
+    assert s["best_epoch"] >= 1  # no epoch before min_epochs can be best
+    assert s["epochs_run"] >= 2
+
+
+def test_bad_config_is_a_config_error(tmp_path):
+    from das_core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="early_stopping"):
+        fit(_cfg(tmp_path, early_stopping="loss"), datasets=DATA)
+    with pytest.raises(ConfigError, match="Unknown method"):
+        fit(_cfg(tmp_path, method="nope"), datasets=DATA)
