@@ -163,12 +163,21 @@ def test_corrupt_clip_in_dataset_names_file(tmp_path):
 
 
 def test_zero_frame_clip(tmp_path, monkeypatch):
-    p = write_clip(tmp_path / "z.mp4", n=3)
     import imageio.v3 as iio
+    import imageio_ffmpeg
 
+    p = write_clip(tmp_path / "z.mp4", n=3)
+    g = write_clip(tmp_path / "z.gif", n=3)
+
+    def no_frames(*a, **k):
+        yield {"fps": 10.0, "source_size": (48, 32), "size": (8, 8)}
+
+    monkeypatch.setattr(imageio_ffmpeg, "read_frames", no_frames)
     monkeypatch.setattr(iio, "imiter", lambda *a, **k: iter([]))
     with pytest.raises(DataError, match="z.mp4 decodes to zero frames"):
         decode_mod.decode_video(p, 4, 8)
+    with pytest.raises(DataError, match="z.gif decodes to zero frames"):
+        decode_mod.decode_video(g, 4, 8)
 
 
 def test_decode_timeout_guard(tmp_path):
