@@ -197,3 +197,17 @@ def test_folder_errors(tmp_path):
     root = make_video_folder(tmp_path / "u", ["label_uncertain/A_or_B_x.mp4"], n=2)
     with pytest.raises(DataError, match="include_uncertain=True"):
         load_dataset("video-folder", "all", root=root)
+
+
+def test_group_regex_keeps_patients_together(tmp_path):
+    names = [f"{'AB'[k % 2]}_pat{p}_clip{k}.mp4" for p in range(6) for k in range(2)]
+    root = tmp_path / "g"
+    root.mkdir()
+    for n in names:  # labels/splits only: no decoding needed, so empty placeholders are enough
+        (root / n).write_bytes(b"x")
+    parts = {s: load_dataset("video-folder", s, root=root, group_regex=r"_(pat\d+)_", cache=False,
+                             val_fraction=0.2, test_fraction=0.3) for s in ("train", "val", "test")}
+    groups = {s: {c.group for c in d.clips} for s, d in parts.items()}
+    assert sum(len(d) for d in parts.values()) == 12
+    assert not groups["train"] & groups["test"] and not groups["train"] & groups["val"]
+    assert not groups["val"] & groups["test"]
