@@ -26,6 +26,8 @@ PAGES = [
 def main() -> None:
     st.set_page_config(page_title="DAS Explorer", page_icon=":material/filter_frames:", layout="wide")
     persist_widget_state()
+    st.html("<style>.block-container{padding-top:2.2rem;padding-bottom:2rem}"
+            "h1{padding-top:0.2rem}</style>")
     page = st.navigation(PAGES)
     st.sidebar.caption(":material/science: **Research tool — not for diagnosis.** "
                        "Models here are small demos; do not use them for clinical decisions.")

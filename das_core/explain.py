@@ -72,11 +72,11 @@ def frame_word(kind: str) -> str:
 
 
 def window_defaults(x: torch.Tensor) -> tuple[float, float]:
-    """(level, width) covering the 1st..99th intensity percentile (a good start for CT-like data)."""
+    """(level, width) covering the 0.5th..99.9th intensity percentile (a good start for CT-like data)."""
     a = x.detach().float().flatten()
     if a.numel() > 200_000:
         a = a[torch.randperm(a.numel(), generator=torch.Generator().manual_seed(0))[:200_000]]
-    lo, hi = torch.quantile(a, torch.tensor([0.01, 0.99])).tolist()
+    lo, hi = torch.quantile(a, torch.tensor([0.005, 0.999])).tolist()
     if hi - lo < 1e-3:
         lo, hi = 0.0, 1.0
     return (lo + hi) / 2.0, hi - lo
@@ -243,14 +243,15 @@ class CheckpointEntry:
 def _metric_text(metrics: Mapping) -> str:
     parts = []
     for key, short in (("auc", "AUC"), ("balanced_accuracy", "bal.acc")):
-        v = metrics.get(key) if metrics else None
+        v = (metrics.get(key, metrics.get(f"test_{key}")) if metrics else None)
         if isinstance(v, (int, float)) and math.isfinite(v):
             parts.append(f"{short} {v:.3f}")
     return ", ".join(parts)
 
 
-def list_checkpoints(shipped: Path | str = "checkpoints", runs: Path | str = "runs") -> list[CheckpointEntry]:
-    """Shipped checkpoints (`<shipped>/manifest.json`) and finished runs under `runs` (their best.pt)."""
+def list_checkpoints(shipped: Path | str = "checkpoints", runs: Path | str | Sequence = "runs") -> list[CheckpointEntry]:
+    """Shipped checkpoints (`<shipped>/manifest.json`) and finished runs under `runs` (one folder or a
+    list of folders; their best.pt), newest run first."""
     out: list[CheckpointEntry] = []
     shipped = Path(shipped)
     manifest = shipped / "manifest.json"
@@ -268,9 +269,14 @@ def list_checkpoints(shipped: Path | str = "checkpoints", runs: Path | str = "ru
             continue
         out.append(CheckpointEntry(str(p), e.get("dataset"), str(e.get("method", "?")), e.get("k"), e.get("T"),
                                    e.get("backbone"), "shipped", dict(e.get("metrics") or {})))
-    runs = Path(runs)
-    if runs.is_dir():
-        for best in sorted(runs.rglob("best.pt"), key=lambda p: p.stat().st_mtime, reverse=True):
+    roots = [Path(runs)] if isinstance(runs, (str, Path)) else [Path(r) for r in runs]
+    bests: dict[str, Path] = {}
+    for r in roots:
+        if r.is_dir():
+            for b in r.rglob("best.pt"):
+                bests[str(b.resolve())] = b
+    if bests:
+        for best in sorted(bests.values(), key=lambda p: p.stat().st_mtime, reverse=True):
             d = best.parent
             try:
                 status = json.loads((d / "status.json").read_text())

@@ -40,7 +40,8 @@ __all__ = [
 ]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-RUNS_ROOT = PROJECT_ROOT / "runs" / "app"
+# The app's runs; DAS_APP_RUNS overrides it (the browser tests use a private folder).
+RUNS_ROOT = Path(os.environ.get("DAS_APP_RUNS") or PROJECT_ROOT / "runs" / "app")
 TERMINAL = ("finished", "failed", "stopped")
 _METHODS = ("full", "uniform", "random", "dps", "adps", "das")
 
@@ -77,7 +78,8 @@ def _alive(pid: Any) -> bool:
 
 def train_command(settings: Mapping[str, Any], out: Union[str, Path]) -> list[str]:
     """The CLI command line for `settings` (dataset, method, ratio, epochs, backbone, tau0, heads,
-    frames, size, max_train_batches, seed; None values are left out)."""
+    frames, size, max_train_batches, max_eval_batches, num_samples, seed, threads; None values are
+    left out)."""
     method = str(settings.get("method", "das")).lower()
     if method not in _METHODS:
         raise ConfigError(f"Unknown method {method!r}; choose one of {', '.join(_METHODS)}.")
@@ -85,7 +87,9 @@ def train_command(settings: Mapping[str, Any], out: Union[str, Path]) -> list[st
         raise ConfigError("Choose a data set to train on.")
     cmd = [sys.executable, "-m", "das_core", "train", "--dataset", str(settings["dataset"]), "--method", method]
     flags = [("ratio", "--ratio"), ("epochs", "--epochs"), ("backbone", "--backbone"), ("frames", "--frames"),
-             ("size", "--size"), ("max_train_batches", "--max-train-batches"), ("seed", "--seed")]
+             ("size", "--size"), ("max_train_batches", "--max-train-batches"),
+             ("max_eval_batches", "--max-eval-batches"), ("num_samples", "--num-samples"), ("seed", "--seed"),
+             ("threads", "--threads")]
     if method in ("dps", "adps", "das"):
         flags.append(("tau0", "--tau0"))
     if method == "das":
@@ -94,7 +98,7 @@ def train_command(settings: Mapping[str, Any], out: Union[str, Path]) -> list[st
         v = settings.get(key)
         if v is not None and v != "":
             cmd += [flag, str(v)]
-    return cmd + ["--out", str(out)]
+    return cmd + ["--no-progress", "--out", str(out)]
 
 
 def start_run(settings: Mapping[str, Any], root: Union[str, Path, None] = None, *,

@@ -23,7 +23,10 @@ VIEW_STOCH = "Tempered stochastic picks argmax(A/τ + G)"
 
 @st.cache_data(show_spinner=False, ttl=5)
 def _checkpoints() -> list:
-    return explain.list_checkpoints(os.path.join(explain_root(), "checkpoints"), os.path.join(explain_root(), "runs"))
+    from das_core import jobs
+
+    return explain.list_checkpoints(os.path.join(explain_root(), "checkpoints"),
+                                    [os.path.join(explain_root(), "runs"), str(jobs.RUNS_ROOT)])
 
 
 def explain_root() -> str:
@@ -60,7 +63,7 @@ def model_choice_ui(s: explain.SampleData, entries: list) -> tuple:
         st.session_state["cmp_das"] = options[1] if len(options) > 1 else UNTRAINED
     label = c1.selectbox("DAS model (the one tau0 and heads act on)", options, key="cmp_das")
     entry = next((e for e in das if e.label == label), None)
-    ratio = c2.select_slider("Sampling ratio k/T (untrained models)", [0.125, 0.25, 0.5, 0.75], value=0.5,
+    ratio = c2.select_slider("Ratio k/T (untrained)", [0.125, 0.25, 0.5, 0.75], value=0.5,
                              key="cmp_ratio", format_func=lambda r: f"{r:.0%} (k={num_selected_for_ratio(T, r)})",
                              disabled=entry is not None)
     return entry, ratio, show_all
@@ -101,12 +104,13 @@ def build_models(s: explain.SampleData, entries: list, das_entry, ratio: float) 
 def controls_ui(das_model) -> dict:
     """tau0, active heads, which tau view, seed. Returns them as a dict."""
     H = das_model.sampler.heads
-    c1, c2, c3 = st.columns([3, 2, 3])
+    c1, c2, c3 = st.columns([3, 2.6, 3], gap="medium")
     tau0 = c1.select_slider("tau0 (DAS base temperature)", TAU_VALUES, value=1.0, key="cmp_tau0",
                             help="tau = tau0 · (0.5 + sigmoid(MLP(F))) per sample. The deterministic picks "
                                  "argmax(A) do not depend on tau; the soft matrix and stochastic picks do.")
     heads = c2.pills("Active heads", list(range(H)), selection_mode="multi", default=list(range(H)),
-                     key="cmp_heads", format_func=lambda h: f"head {h}")
+                     key="cmp_heads", format_func=lambda h: f"h{h}",
+                     help="Switch DAS attention heads off to see what each one contributes (no retraining).")
     view = c3.radio("What tau0 changes here", [VIEW_SOFT, VIEW_STOCH], key="cmp_view")
     seed = 0
     if view == VIEW_STOCH:

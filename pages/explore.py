@@ -87,6 +87,7 @@ def main() -> None:
                 c1, c2 = st.columns(2)
                 y = c1.slider("Row y (coronal)", 0, H - 1, H // 2, key="explore_y")
                 xc = c2.slider("Column x (sagittal)", 0, W - 1, W // 2, key="explore_x")
+                st.markdown("**Orthogonal views** through the crosshair (t, y, x)")
                 st.plotly_chart(viz.fig_orthogonal(s.x, t, y, xc, window), width="stretch", key="ortho")
         except Exception as err:
             show_error(err)

@@ -39,16 +39,18 @@ def form_ui() -> dict | None:
         heads = c3.number_input("Heads (DAS)", 1, 16, 4, key="tr_heads")
         seed = c4.number_input("Seed", 0, 10_000, 0, key="tr_seed")
         with st.expander("Quick-run limits"):
-            c1, c2, c3 = st.columns(3)
-            frames = c1.number_input("Frames T (0 = data set default)", 0, 128, 0, key="tr_frames")
+            c1, c2, c3, c4 = st.columns(4)
+            frames = c1.number_input("Frames T (0 = default)", 0, 128, 0, key="tr_frames")
             size = c2.selectbox("Frame size", [0, 28, 64], key="tr_size", format_func=lambda v: "default" if v == 0 else str(v))
-            max_batches = c3.number_input("Max train batches per epoch (0 = all)", 0, 10_000, 0, key="tr_maxb")
+            max_batches = c3.number_input("Max train batches/epoch (0 = all)", 0, 10_000, 0, key="tr_maxb")
+            max_eval = c4.number_input("Max eval batches (0 = all)", 0, 10_000, 0, key="tr_maxe")
         submitted = st.form_submit_button("Start training", type="primary", icon=":material/play_arrow:")
     if not submitted:
         return None
     return {"dataset": dataset, "method": method, "ratio": ratio, "epochs": int(epochs), "backbone": backbone,
             "tau0": float(tau0), "heads": int(heads), "seed": int(seed), "frames": int(frames) or None,
-            "size": int(size) or None, "max_train_batches": int(max_batches) or None}
+            "size": int(size) or None, "max_train_batches": int(max_batches) or None,
+            "max_eval_batches": int(max_eval) or None, "threads": 1}
 
 
 def runs_table(runs: list[dict]) -> list[dict]:
