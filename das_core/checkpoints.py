@@ -32,6 +32,9 @@ from torch import nn
 
 from .errors import CheckpointError
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 __all__ = [
     "FORMAT", "save_checkpoint", "load_checkpoint", "read_checkpoint", "model_meta", "build_model",
     "check_compatible", "atomic_torch_save", "jsonable",
@@ -76,6 +79,7 @@ def atomic_torch_save(obj: Any, path: Union[str, Path]) -> Path:
             torch.save(obj, fh)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual permissions
         os.replace(tmp, path)
     except BaseException:
         try:

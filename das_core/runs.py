@@ -23,6 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Union
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 __all__ = [
     "RunPaths", "write_json", "read_json", "append_jsonl", "read_metrics", "write_status", "read_status",
     "read_summary", "read_config", "list_runs", "is_finished", "STATES",
@@ -77,6 +80,7 @@ def write_json(path: Union[str, Path], data: Any) -> Path:
             fh.write("\n")
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual permissions
         os.replace(tmp, path)
     except BaseException:
         try:
