@@ -363,7 +363,8 @@ def load_results(path: Path | str = "docs/results/results.csv") -> Optional[list
 def aggregate_results(rows: Sequence[Mapping], metrics: Sequence[str] = _METRICS) -> list[dict]:
     """Mean and std over seeds: rows grouped by (dataset, method, ratio, ...), one output row per group
     with `<metric>_mean`, `<metric>_std`, `n` (seeds) and `<metric>` = "0.812 ± 0.010" text."""
-    skip = set(metrics) | {"seed", "seconds", "epochs_run", "best_epoch", "test_size", "val_loss", "train_loss"}
+    skip = set(metrics) | {"seed", "seconds", "epochs_run", "best_epoch", "test_size", "train_size", "val_loss",
+                           "train_loss", "run", "out", "path"}
     groups: dict[tuple, list] = {}
     keys: list[str] = []
     for r in rows:

@@ -12,7 +12,7 @@ second browser tab) sees the same runs:
         stop          present once a stop was requested
         + what the CLI writes: config.json, metrics.jsonl, summary.json, best.pt
 
-`start_run` spawns a detached launcher process (`python -m das_core.jobs <run dir>`, its own process
+`start_run` spawns a detached launcher process (`python das_core/jobs.py <run dir>`, its own process
 group). The launcher waits for a free slot, then runs the CLI as its child. Slots are `fcntl` file
 locks `<root>/.slot-<i>.lock`, i in [0, max_parallel): the kernel releases a lock when its holder
 dies, so a crashed run never blocks the queue. With the default max_parallel=1 (2-core machines),
@@ -32,7 +32,10 @@ import time
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence, Union
 
-from .errors import ConfigError
+try:
+    from .errors import ConfigError
+except ImportError:  # run as a script by the launcher (no package import, so no torch import: fast start)
+    ConfigError = ValueError  # type: ignore[misc,assignment]
 
 __all__ = [
     "RUNS_ROOT", "PROJECT_ROOT", "train_command", "start_run", "stop_run", "run_state", "list_jobs",
@@ -129,7 +132,7 @@ def start_run(settings: Mapping[str, Any], root: Union[str, Path, None] = None, 
     env["PYTHONPATH"] = str(PROJECT_ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     env.setdefault("OMP_NUM_THREADS", "1")  # leave a core for the app on small machines
     with open(out / "launcher.log", "ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "das_core.jobs", str(out)], cwd=str(PROJECT_ROOT), env=env,
+        proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), str(out)], cwd=str(PROJECT_ROOT), env=env,
                                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True)
     job["launcher_pid"] = proc.pid
@@ -147,6 +150,14 @@ def stop_run(out: Union[str, Path]) -> None:
             os.killpg(int(pid), signal.SIGTERM)  # the launcher and the CLI (same process group)
         except (OSError, ValueError):
             pass
+        deadline = time.time() + 15
+        while _alive(pid) and time.time() < deadline:
+            time.sleep(0.05)
+    status = _read_json(out / "status.json", {}) or {}
+    if status.get("state") in ("queued", "running") and not _alive(pid):
+        # the launcher died before it could record the stop (e.g. signalled while starting up)
+        status.update(state="stopped", message="stopped by the user", updated=_now())
+        _write_json(out / "status.json", status)
 
 
 def read_metrics(out: Union[str, Path]) -> list[dict]:
@@ -258,5 +269,5 @@ def _launch(out: Path) -> int:
     return 0
 
 
-if __name__ == "__main__":  # python -m das_core.jobs <run dir>
+if __name__ == "__main__":  # python das_core/jobs.py <run dir> (also works as python -m das_core.jobs)
     sys.exit(_launch(Path(sys.argv[1])))

@@ -311,7 +311,7 @@ def fig_confidence(rows: Sequence[Mapping], true_label: Optional[str]) -> go.Fig
         hovertemplate="%{x}: %{text}<extra></extra>",
     ))
     fig.update_yaxes(title_text="confidence of prediction", range=[0, 1.15], tickformat=".0%")
-    fig.update_xaxes(title_text="")
+    fig.update_xaxes(title_text="method")
     title = "Prediction confidence" + (f" (true label: {true_label}; hatched = wrong)" if true_label else "")
     return _layout(fig, title, height=280)
 
@@ -366,8 +366,16 @@ def fig_metric_vs_ratio(rows: Sequence[Mapping], metric: str = "auc", dataset: O
         if r.get(f"{metric}_mean") is None or r.get("ratio") is None:
             continue
         by_method.setdefault(str(r["method"]), []).append(r)
+    others = [float(r["ratio"]) for m, rs in by_method.items() if m != "full" for r in rs]
+    lo, hi = (min(others), max(others)) if others else (0.0, 1.0)
     for m in [m for m in METHOD_ORDER if m in by_method] + [m for m in by_method if m not in METHOD_ORDER]:
         rs = sorted(by_method[m], key=lambda r: float(r["ratio"]))
+        if m == "full" and others:  # all frames: a reference line across the ratios of the others
+            r = rs[-1]
+            y = float(r[f"{metric}_mean"])
+            fig.add_trace(go.Scatter(x=[lo, hi], y=[y, y], mode="lines", name=f"{method_label(m)} (all frames)",
+                                     line=dict(color=method_color(m), dash="dash")))
+            continue
         fig.add_trace(go.Scatter(
             x=[float(r["ratio"]) for r in rs], y=[float(r[f"{metric}_mean"]) for r in rs],
             error_y=dict(type="data", array=[float(r.get(f"{metric}_std") or 0) for r in rs], visible=True),
@@ -375,7 +383,7 @@ def fig_metric_vs_ratio(rows: Sequence[Mapping], metric: str = "auc", dataset: O
             marker=dict(color=method_color(m), size=8),
         ))
     fig.update_xaxes(title_text="sampling ratio k / T", tickformat=".0%")
-    fig.update_yaxes(title_text=metric.replace("_", " "))
+    fig.update_yaxes(title_text=metric.replace("_", " "), range=[0, 1.02])
     title = f"{metric.replace('_', ' ')} vs sampling ratio" + (f" ({dataset})" if dataset else "")
     return _layout(fig, title, height=340)
 

@@ -175,12 +175,31 @@ def test_train_page_form_starts_run(app, monkeypatch, tmp_path):
 
 
 def test_results_page_without_files(app, monkeypatch, tmp_path):
+    monkeypatch.setenv("DAS_DOCS_DIR", str(tmp_path / "empty"))
     at = app.run()
     at.switch_page("pages/results.py").run()
     _no_exception(at)
     assert at.title[0].value == "Results"
-    texts = " ".join(i.value for i in at.info)
-    if "not yet generated" in texts:
-        assert "python -m das_core bench" in texts
-    else:
-        assert at.dataframe
+    texts = [i.value for i in at.info]
+    assert any("not yet generated" in t and "python -m das_core bench" in t for t in texts)
+    assert any("not yet generated" in t and "python -m das_core speed" in t for t in texts)
+
+
+def test_results_page_with_files(app, monkeypatch, tmp_path):
+    docs = tmp_path / "docs"
+    (docs / "results").mkdir(parents=True)
+    rows = ["dataset,method,ratio,k,T,seed,auc,balanced_accuracy,accuracy,seconds,run"]
+    for m, base in (("full", 0.9), ("uniform", 0.7), ("das", 0.85)):
+        for ratio in ((1.0,) if m == "full" else (0.25, 0.5)):
+            for seed in (0, 1, 2):
+                rows.append(f"synthetic-volumes,{m},{ratio},1,28,{seed},{base + 0.01 * seed},{base - 0.1},{base - 0.1},9,r{seed}")
+    (docs / "results" / "results.csv").write_text("\n".join(rows) + "\n")
+    (docs / "speed.json").write_text(json.dumps([{"method": m, "ms_per_sample": v} for m, v in (("full", 4.0), ("das", 2.1))]))
+    monkeypatch.setenv("DAS_DOCS_DIR", str(docs))
+    at = app.run()
+    at.switch_page("pages/results.py").run()
+    _no_exception(at)
+    assert not at.info and len(at.dataframe) >= 1
+    assert len(at.get("plotly_chart")) == 2  # metric vs ratio, speed
+    at.select_slider(key="res_ratio").set_value(0.25).run()
+    _no_exception(at)

@@ -1,0 +1,225 @@
+"""Library side of the app (no browser, no streamlit): das_core.viz, das_core.explain, das_core.jobs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from das_core import explain, jobs, viz
+from das_core.errors import DataError
+from das_core.samplers import SAMPLERS
+
+T, K = 16, 8
+
+
+def _x(seed=0, T=T):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(T, 1, 20, 20, generator=g)
+
+
+@pytest.fixture(scope="module")
+def models():
+    return {m: (explain.untrained_model(m, T, K, frame_size=20), "untrained", False) for m in explain.METHODS}
+
+
+def test_das_core_never_imports_streamlit():
+    code = "import sys, das_core.viz, das_core.explain, das_core.jobs; print('streamlit' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parents[1], check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_one_colour_per_method():
+    assert set(viz.METHOD_COLORS) == set(SAMPLERS)
+    assert len(set(viz.METHOD_COLORS.values())) == len(viz.METHOD_COLORS)
+
+
+def test_images():
+    x = _x()
+    img = viz.to_uint8(x[0])
+    assert img.dtype == np.uint8 and img.shape == (20, 20)
+    assert viz.to_uint8(np.full((4, 4), 0.5), window=(0.5, 0.2))[0, 0] in (127, 128)
+    assert viz.to_uint8(np.full((4, 4), 0.9), window=(0.5, 0.2))[0, 0] == 255
+    s = viz.strip(x, [1, 3, 5], "das", tile=40)
+    assert s.shape[0] == 48 and s.shape[2] == 3
+    assert viz.cine_gif(x, fps=10)[:6] == b"GIF89a"
+    assert viz.montage([x, x, x], ncols=2).ndim == 3
+
+
+def test_compare_methods_and_figures(models):
+    x = _x()
+    res = explain.compare_methods(x, models, tau0=0.5)
+    assert list(res) == explain.METHODS
+    assert len(res["full"].indices) == T and all(len(r.indices) == K for m, r in res.items() if m != "full")
+    das = res["das"]
+    assert das.head_scores.shape == (4, T) and das.soft.shape == (K, T) and das.hard.shape == (K, T)
+    assert np.allclose(das.soft.sum(-1), 1, atol=1e-4) and das.probs.shape == (2,)
+    figs = [viz.fig_timeline({m: r.indices for m, r in res.items()}, T, [3]),
+            viz.fig_attention(das.head_scores, [True, False, True, True], das.indices),
+            viz.fig_matrix(das.soft, "soft"), viz.fig_dps_logits(res["dps"].scores, res["dps"].indices),
+            viz.fig_adps_steps(res["adps"].indices, res["adps"].pick_rank, T),
+            viz.fig_confidence([{"method": m, "predicted": "a", "confidence": r.confidence, "correct": True}
+                                for m, r in res.items()], "a"),
+            viz.fig_feature_curves(explain.feature_curves(x), current=2, informative=[3]),
+            viz.fig_orthogonal(x, 2, 5, 6, window=(0.5, 1.0)),
+            viz.fig_training_curves([{"epoch": 0, "train_loss": 0.7, "val_loss": 0.6, "val_auc": 0.5}])]
+    for f in figs:
+        assert f.layout.xaxis.title.text, f.layout.title.text  # every figure labels its x axis
+
+
+def test_tau0_changes_soft_rows_not_deterministic_picks(models):
+    model = models["das"][0]
+    x = _x(1)
+    lo = explain.run_method(model, x, tau0=0.05, classify=False)
+    hi = explain.run_method(model, x, tau0=5.0, classify=False)
+    assert lo.indices == hi.indices  # argmax does not depend on tau
+    assert not np.allclose(lo.soft, hi.soft)
+    assert explain.soft_entropy(lo.soft) < explain.soft_entropy(hi.soft)
+    sw = explain.tau_sweep(model, x, taus=[0.01, 10.0], draws=6)
+    assert sw["entropy"][0] < sw["entropy"][1]
+    assert sw["changed"][0] <= sw["changed"][1] and sw["changed"][1] > 0
+
+
+def test_heads_toggle(models):
+    model = models["das"][0]
+    r = explain.run_method(model, _x(2), heads=[0])
+    assert np.all(r.head_scores[1:] == 0)
+
+
+def test_results_aggregation(tmp_path):
+    assert explain.load_results(tmp_path / "none.csv") is None
+    p = tmp_path / "r.csv"
+    p.write_text("dataset,method,ratio,k,T,seed,auc,balanced_accuracy,accuracy,seconds,run\n"
+                 "d,das,0.5,14,28,0,0.8,0.7,0.7,10,a\n"
+                 "d,das,0.5,14,28,1,0.9,0.8,0.8,11,b\n"
+                 "d,full,1.0,28,28,0,0.85,0.75,0.75,12,c\n")
+    agg = explain.aggregate_results(explain.load_results(p))
+    das = next(r for r in agg if r["method"] == "das")
+    assert das["n"] == 2 and das["auc_mean"] == pytest.approx(0.85) and das["auc"].startswith("0.850 ± 0.07")
+    table = explain.paper_table(agg, 0.5)
+    assert [r["method"] for r in table] == ["full", "das"]
+    fig = viz.fig_metric_vs_ratio(agg, "auc", "d")
+    assert len(fig.data) == 2
+
+
+def test_speed_formats(tmp_path):
+    assert explain.load_speed(tmp_path / "x.json") is None
+    p = tmp_path / "s.json"
+    p.write_text(json.dumps({"das": {"ms": 1.0}, "full": {"ms": 2.0}}))
+    rows = explain.load_speed(p)
+    assert {r["method"] for r in rows} == {"das", "full"}
+    assert len(viz.fig_speed(rows, "ms", "ms").data[0].y) == 2
+    p.write_text("{broken")
+    with pytest.raises(DataError):
+        explain.load_speed(p)
+
+
+def test_list_checkpoints(tmp_path):
+    ship = tmp_path / "checkpoints"
+    ship.mkdir()
+    (ship / "a.pt").write_bytes(b"x")
+    (ship / "manifest.json").write_text(json.dumps({"checkpoints": [
+        {"file": "a.pt", "dataset": "d", "method": "das", "k": 14, "T": 28, "metrics": {"test_auc": 0.9}},
+        {"file": "missing.pt", "dataset": "d", "method": "dps"}]}))
+    run = tmp_path / "runs" / "app" / "r1"
+    run.mkdir(parents=True)
+    (run / "best.pt").write_bytes(b"x")
+    (run / "config.json").write_text(json.dumps({"dataset": "d", "method": "dps"}))
+    (run / "status.json").write_text(json.dumps({"state": "finished"}))
+    unfinished = tmp_path / "runs" / "app" / "r2"
+    unfinished.mkdir()
+    (unfinished / "best.pt").write_bytes(b"x")
+    (unfinished / "status.json").write_text(json.dumps({"state": "running"}))
+    entries = explain.list_checkpoints(ship, [tmp_path / "runs", tmp_path / "runs" / "app"])
+    assert [(e.method, e.origin) for e in entries] == [("das", "shipped"), ("dps", "trained here")]
+    assert "AUC 0.900" in entries[0].label
+
+
+def test_corrupt_upload_is_one_data_error():
+    with pytest.raises(DataError) as err:
+        explain.load_upload(b"definitely not a volume", "broken.npy")
+    assert "broken.npy" in str(err.value) or "npy" in str(err.value)
+
+
+# ----------------------------------------------------------------------------- jobs
+
+FAKE = """
+import json, sys, time, pathlib, os
+out = pathlib.Path(sys.argv[sys.argv.index('--out') + 1])
+epochs = int(sys.argv[sys.argv.index('--epochs') + 1])
+fail = '--fail' in sys.argv
+(out / 'config.json').write_text(json.dumps({'dataset': 'd', 'method': 'das'}))
+for e in range(epochs):
+    (out / 'status.json').write_text(json.dumps({'state': 'running', 'pid': os.getpid(), 'epoch': e, 'epochs': epochs}))
+    time.sleep(float(os.environ.get('FAKE_EPOCH_S', '0.4')))
+    with open(out / 'metrics.jsonl', 'a') as fh:
+        fh.write(json.dumps({'epoch': e, 'train_loss': 1.0 / (e + 1), 'val_auc': 0.5}) + '\\n')
+if fail:
+    print('ValueError: something broke', file=sys.stderr)
+    sys.exit(3)
+(out / 'summary.json').write_text(json.dumps({'auc': 0.7}))
+(out / 'status.json').write_text(json.dumps({'state': 'finished', 'epoch': epochs, 'epochs': epochs}))
+"""
+
+
+def _fake_cmd(tmp_path, epochs, *extra):
+    script = tmp_path / "fake_cli.py"
+    script.write_text(FAKE)
+    return [sys.executable, str(script), "--epochs", str(epochs), *extra, "--out", "{out}"]
+
+
+def _wait(run, states=jobs.TERMINAL, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        st = jobs.run_state(run)
+        if st.get("state") in states:
+            return st
+        time.sleep(0.1)
+    raise AssertionError(f"{run} stuck in {jobs.run_state(run)}")
+
+
+def test_train_command():
+    cmd = jobs.train_command({"dataset": "synthetic-volumes", "method": "uniform", "ratio": 0.5, "epochs": 1,
+                              "tau0": 2.0, "heads": 4, "max_train_batches": 2}, "/tmp/x")
+    assert cmd[1:4] == ["-m", "das_core", "train"] and "--tau0" not in cmd and "--heads" not in cmd
+    assert cmd[-2:] == ["--out", "/tmp/x"] and "--max-train-batches" in cmd
+    from das_core.errors import ConfigError
+    with pytest.raises(ConfigError):
+        jobs.train_command({"dataset": "d", "method": "nope"}, "/tmp/x")
+
+
+def test_two_runs_started_at_once_are_queued_and_both_finish(tmp_path):
+    root = tmp_path / "runs"
+    a = jobs.start_run({"method": "das", "epochs": 3}, root, command=_fake_cmd(tmp_path, 3))
+    b = jobs.start_run({"method": "dps", "epochs": 2}, root, command=_fake_cmd(tmp_path, 2))
+    assert a != b
+    _wait(a, ("running",))
+    assert jobs.run_state(b)["state"] == "queued"  # one slot: b waits for a
+    assert _wait(a)["state"] == "finished"
+    assert _wait(b)["state"] == "finished"
+    runs = jobs.list_jobs(root)
+    assert {r["name"] for r in runs} == {a.name, b.name}
+    assert all(len(jobs.read_metrics(r["dir"])) == r["settings"]["epochs"] for r in runs)
+
+
+def test_stop_and_failure(tmp_path, monkeypatch):
+    root = tmp_path / "runs"
+    monkeypatch.setenv("FAKE_EPOCH_S", "5")
+    long = jobs.start_run({"method": "das", "epochs": 50}, root, command=_fake_cmd(tmp_path, 50))
+    queued = jobs.start_run({"method": "das", "epochs": 50}, root, command=_fake_cmd(tmp_path, 50))
+    _wait(long, ("running",))
+    jobs.stop_run(queued)
+    assert _wait(queued)["state"] == "stopped"
+    jobs.stop_run(long)
+    assert _wait(long)["state"] == "stopped"
+    monkeypatch.setenv("FAKE_EPOCH_S", "0")
+    bad = jobs.start_run({"method": "das", "epochs": 1}, root, command=_fake_cmd(tmp_path, 1, "--fail"))
+    st = _wait(bad)
+    assert st["state"] == "failed" and "something broke" in st["message"]
