@@ -148,6 +148,13 @@ def _sweep(_model, model_key: str, _x, x_key: str, heads: tuple) -> dict:
     return explain.tau_sweep(_model, _x, heads=list(heads))
 
 
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _static_figs(model_key: str, x_key: str, _dps, _adps, T: int, word: str):
+    """DPS's and ADPS's figures do not depend on tau0 or the DAS heads: built once per model and sample."""
+    return (viz.fig_dps_logits(_dps.scores, _dps.indices, word),
+            viz.fig_adps_steps(_adps.indices, _adps.pick_rank, T, word))
+
+
 @st.fragment
 def results_ui(s: explain.SampleData, models: dict, model_key: str, x_key: str) -> None:
     """Everything tau0 / heads change: reruns on its own when those controls move."""
@@ -190,8 +197,9 @@ def results_ui(s: explain.SampleData, models: dict, model_key: str, x_key: str) 
                                        frame_word=word), width="stretch", key="cmp_hard")
         c1, c2 = st.columns(2)
         dps, adps = results["dps"], results["adps"]
-        c1.plotly_chart(viz.fig_dps_logits(dps.scores, dps.indices, word), width="stretch", key="cmp_dps")
-        c2.plotly_chart(viz.fig_adps_steps(adps.indices, adps.pick_rank, T, word), width="stretch", key="cmp_adps")
+        fig_dps, fig_adps = _static_figs(model_key, x_key, dps, adps, T, word)
+        c1.plotly_chart(fig_dps, width="stretch", key="cmp_dps")
+        c2.plotly_chart(fig_adps, width="stretch", key="cmp_adps")
         with st.expander("tau0 sweep: what tau really changes on this sample"):
             sw = _sweep(das_model, model_key, s.x, x_key, tuple(ctl["heads"]))
             st.plotly_chart(viz.fig_tau_sweep(sw["taus"], sw["entropy"], sw["changed"], ctl["tau0"]), width="stretch",

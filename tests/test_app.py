@@ -109,6 +109,8 @@ def test_compare_page_tau_and_heads(app):
     at.radio(key="cmp_view").set_value(at.radio(key="cmp_view").options[1]).run()
     _no_exception(at)
     assert any("stochastic" in i.value for i in at.info)
+    at.selectbox(key="cmp_das").set_value(at.selectbox(key="cmp_das").options[0]).run()  # untrained
+    _no_exception(at)
     at.select_slider(key="cmp_ratio").set_value(0.25).run()
     _no_exception(at)
     assert not at.error
