@@ -304,15 +304,16 @@ def fig_confidence(rows: Sequence[Mapping], true_label: Optional[str]) -> go.Fig
     conf = [float(r["confidence"]) for r in rows]
     correct = [r.get("correct") for r in rows]
     text = [f"{r['predicted']} ({c:.0%})" for r, c in zip(rows, conf)]
+    short = {"full": "Full", "uniform": "Unif.", "random": "Rand."}
     fig = go.Figure(go.Bar(
-        x=[method_label(m) for m in methods], y=conf, text=text, textposition="outside", cliponaxis=False,
+        x=[short.get(m, method_label(m)) for m in methods], y=conf, text=text,
         marker=dict(color=[method_color(m) for m in methods],
                     pattern=dict(shape=["" if ok in (True, None) else "/" for ok in correct])),
         hovertemplate="%{x}: %{text}<extra></extra>",
     ))
-    fig.update_yaxes(title_text="confidence of prediction", range=[0, 1.15], tickformat=".0%")
-    fig.update_xaxes(title_text="method")
-    title = "Prediction confidence" + (f" (true label: {true_label}; hatched = wrong)" if true_label else "")
+    fig.update_yaxes(title_text="P(predicted class)", range=[0, 1.05], tickformat=".0%")
+    fig.update_xaxes(title_text="method", tickangle=0)
+    title = "Confidence" + (f" (true: {true_label}; hatched = wrong)" if true_label else "")
     return _layout(fig, title, height=280)
 
 

@@ -51,7 +51,7 @@ def test_pages_open_and_screenshots(app_server, page, shot):
     settle(page, ".st-key-cmp_soft .js-plotly-plot")
     no_exception(page)
     page.mouse.move(800, 500)
-    page.mouse.wheel(0, 420)
+    page.mouse.wheel(0, 300)
     page.wait_for_timeout(400)
     shot(page, "compare")
 
@@ -108,7 +108,8 @@ def test_training_run_finishes(app_server, page):
                 break
         time.sleep(1)
     assert state == "finished", (runs[-1] / "train.log").read_text()[-2000:] if runs else "no run folder"
-    page.wait_for_selector("text=finished", timeout=20_000)  # the polling table shows it
+    # the page polls the run folders: the run's detail line turns to "finished"
+    page.locator('[data-testid="stMarkdownContainer"]', has_text="finished").first.wait_for(timeout=30_000)
     no_exception(page)
     page.goto(app_server.url + "/compare")
     settle(page, ".st-key-cmp_das")
