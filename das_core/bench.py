@@ -345,12 +345,16 @@ def make_checkpoints(out_dir: str = "checkpoints", runs_dir: str = "runs/checkpo
             manifest = {
                 "description": "Demo checkpoints for the DAS Explorer app: small_cnn backbone, ratio 0.5, trained "
                                "with a capped CPU budget (few epochs, at most max_train_batches batches of 16 per "
-                               "epoch, lr 1e-3, 2e-3 on the synthetic set) so all 18 train in about 15 minutes on 2 CPU cores. They show the "
-                               "samplers at work; they are not tuned models and their metrics are not the benchmark.",
+                               "epoch, lr 1e-3, 2e-3 on the synthetic set) so all 18 train in about 15 minutes on 2 free CPU "
+                               "cores (total_training_seconds is the measured sum; the shipped set took longer because "
+                               "benchmark runs shared the cores). They show the samplers at work; they are not tuned "
+                               "models, one seed each, and their metrics are not the benchmark (docs/results.md).",
                 "recreate": "python -m das_core checkpoints",
                 "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                 "checkpoints": sorted(entries.values(), key=lambda e: e["file"]),
             }
+            manifest["total_training_seconds"] = round(sum((e["training"].get("seconds") or 0)
+                                                           for e in manifest["checkpoints"]), 1)
             write_json(manifest_path, manifest)
     log(f"checkpoints done in {time.time() - t_all:.0f} s")
     return manifest

@@ -118,12 +118,10 @@ def cmd_train(args) -> int:
     summary = fit(config)
     if dist_utils.is_distributed():
         # every rank reports what it ended with, so a test can check the ranks agree
-        from .checkpoints import load_checkpoint
         from .runs import write_json
 
-        model, _ = load_checkpoint(os.path.join(config.out, "last.pt"))
         report = {"rank": dist_utils.rank(), "world_size": dist_utils.world_size(),
-                  "checksum": dist_utils.param_checksum(model), "auc": summary.get("auc"),
+                  "checksum": summary.get("param_checksum"), "auc": summary.get("auc"),
                   "balanced_accuracy": summary.get("balanced_accuracy"), "test_loss": summary.get("test_loss")}
         print(json.dumps({"ddp_rank_report": report}), flush=True)
         rank_dir = os.environ.get("DAS_RANK_REPORT_DIR")

@@ -539,6 +539,8 @@ def _fit(config: TrainConfig, paths: RunPaths, emit, stop_event, state: dict, t_
         "num_selected": model.sampler.num_selected, "frame_size": S, "in_channels": C,
         "train_size": len(train_ds), "val_size": len(val_ds), "world_size": dist_utils.world_size(),
         "device": str(device), "threads": torch.get_num_threads(), "state": "finished",
+        # this process's own final weights (last epoch): equal on every rank when DDP kept them in sync
+        "param_checksum": dist_utils.param_checksum(model),
     }
     if rank0:
         write_json(paths.summary, summary)
