@@ -85,3 +85,22 @@ def test_npz_bad_inputs(tmp_path):
         load_dataset("npz", "train", root=tmp_path / "e.npz")
     with pytest.raises(DataError, match="needs a file"):
         load_dataset("npz", "train")
+
+
+def test_static_info_matches_installed_medmnist():
+    medmnist = pytest.importorskip("medmnist")
+    from das_core.data.medmnist3d import MEDMNIST3D_FLAGS, medmnist_info
+
+    for flag in MEDMNIST3D_FLAGS:
+        ours, theirs = medmnist_info(flag), medmnist.INFO[flag]
+        for key in ("python_class", "task", "label", "n_samples", "n_channels"):
+            assert ours[key] == theirs[key], f"{flag}.{key} differs from medmnist.INFO"
+
+
+def test_listing_does_not_import_medmnist():
+    import subprocess
+    import sys
+
+    code = "import sys, das_core.data as d; d.list_datasets(); print('medmnist' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

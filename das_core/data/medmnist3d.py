@@ -30,11 +30,35 @@ MEDMNIST3D_FLAGS = ("organmnist3d", "nodulemnist3d", "adrenalmnist3d", "fracture
                     "vesselmnist3d", "synapsemnist3d")
 
 
-def medmnist_info(flag: str) -> Dict[str, Any]:
-    """``medmnist.INFO[flag]`` (imports medmnist lazily)."""
-    import medmnist
+# The fields of ``medmnist.INFO`` this package reads, for the six 3D flags (medmnist 3.0.2). Kept here
+# so listing data sets does not import medmnist (about 3 s: it pulls in sklearn and its evaluator);
+# tests/test_data_medmnist.py checks the table against the installed ``medmnist.INFO``.
+_INFO: Dict[str, Dict[str, Any]] = {
+    "organmnist3d": {"python_class": "OrganMNIST3D", "task": "multi-class", "label": {
+        "0": "liver", "1": "kidney-right", "2": "kidney-left", "3": "femur-right", "4": "femur-left",
+        "5": "bladder", "6": "heart", "7": "lung-right", "8": "lung-left", "9": "spleen", "10": "pancreas"},
+        "n_samples": {"train": 971, "val": 161, "test": 610}, "n_channels": 1},
+    "nodulemnist3d": {"python_class": "NoduleMNIST3D", "task": "binary-class",
+        "label": {"0": "benign", "1": "malignant"},
+        "n_samples": {"train": 1158, "val": 165, "test": 310}, "n_channels": 1},
+    "adrenalmnist3d": {"python_class": "AdrenalMNIST3D", "task": "binary-class",
+        "label": {"0": "normal", "1": "hyperplasia"},
+        "n_samples": {"train": 1188, "val": 98, "test": 298}, "n_channels": 1},
+    "fracturemnist3d": {"python_class": "FractureMNIST3D", "task": "multi-class", "label": {
+        "0": "buckle rib fracture", "1": "nondisplaced rib fracture", "2": "displaced rib fracture"},
+        "n_samples": {"train": 1027, "val": 103, "test": 240}, "n_channels": 1},
+    "vesselmnist3d": {"python_class": "VesselMNIST3D", "task": "binary-class",
+        "label": {"0": "vessel", "1": "aneurysm"},
+        "n_samples": {"train": 1335, "val": 191, "test": 382}, "n_channels": 1},
+    "synapsemnist3d": {"python_class": "SynapseMNIST3D", "task": "binary-class",
+        "label": {"0": "inhibitory synapse", "1": "excitatory synapse"},
+        "n_samples": {"train": 1230, "val": 177, "test": 352}, "n_channels": 1},
+}
 
-    return medmnist.INFO[flag]
+
+def medmnist_info(flag: str) -> Dict[str, Any]:
+    """The ``medmnist.INFO[flag]`` fields used here (python_class, task, label, n_samples, n_channels)."""
+    return _INFO[flag]
 
 
 def medmnist_file(flag: str, size: int) -> str:
