@@ -148,8 +148,42 @@ def _collect(cfg: BenchConfig) -> list[dict]:
             "balanced_accuracy": s.get("balanced_accuracy"), "accuracy": s.get("accuracy"),
             "best_epoch": s.get("best_epoch"), "epochs_run": s.get("epochs_run"), "seconds": s.get("seconds"),
             "test_size": s.get("test_size"), "train_size": s.get("train_size"), "run": str(out),
+            "hit_rate": hit_rate(out),
         })
     return rows
+
+
+def hit_rate(run: Path) -> Optional[float]:
+    """Share of test items whose selected frames include an informative frame (synthetic sets only).
+
+    Runs the trained sampler of `run/best.pt` (no backbone) on the test split; cached in
+    `run/hit_rate.json`. None for data sets whose items carry no `informative_frames` meta.
+    """
+    cache = Path(run) / "hit_rate.json"
+    cached = read_json(cache)
+    if isinstance(cached, dict) and "hit_rate" in cached:
+        return cached["hit_rate"]
+    import torch
+
+    from .checkpoints import load_checkpoint
+    from .data import load_dataset
+
+    c = (read_summary(run) or {}).get("config") or {}
+    if not str(c.get("dataset", "")).startswith("synthetic"):
+        return None
+    model, _ = load_checkpoint(Path(run) / "best.pt")
+    ds = load_dataset(c["dataset"], split="test", root=c.get("root"), **(c.get("dataset_options") or {}))
+    hits = 0
+    with torch.no_grad():
+        for start in range(0, len(ds), 32):
+            idx = list(range(start, min(len(ds), start + 32)))
+            x = torch.stack([ds[i][0] for i in idx])
+            sel = model.sampler(x)
+            for row, i in zip(sel.indices.tolist(), idx):
+                hits += bool(set(row) & set(ds.meta(i)["informative_frames"]))
+    value = hits / len(ds)
+    write_json(cache, {"hit_rate": value, "test_size": len(ds)})
+    return value
 
 
 def _mean_std(values: list) -> tuple[Optional[float], Optional[float]]:
@@ -160,7 +194,7 @@ def _mean_std(values: list) -> tuple[Optional[float], Optional[float]]:
 
 
 def _fmt(m: Optional[float], s: Optional[float], scale: float = 1.0, digits: int = 3) -> str:
-    if m is None:
+    if m is None or s is None:
         return "n/a"
     return f"{m * scale:.{digits}f} ± {s * scale:.{digits}f}"
 
@@ -175,7 +209,7 @@ def _groups(rows: list[dict]) -> list[dict]:
     for ds, ratio, method in keys:
         sel = [r for r in rows if (r["dataset"], r["ratio"], r["method"]) == (ds, ratio, method)]
         g = {"dataset": ds, "ratio": ratio, "method": method, "k": sel[0]["k"], "T": sel[0]["T"], "n": len(sel)}
-        for metric in ("auc", "balanced_accuracy", "accuracy", "seconds"):
+        for metric in ("auc", "balanced_accuracy", "accuracy", "hit_rate", "seconds"):
             g[metric] = _mean_std([r[metric] for r in sel])
         out.append(g)
     order = {m: i for i, m in enumerate(METHOD_ORDER)}
@@ -183,15 +217,15 @@ def _groups(rows: list[dict]) -> list[dict]:
 
 
 def _table(groups: list[dict]) -> list[str]:
-    lines = ["| data set | method | ratio (k/T) | seeds | test AUC | test balanced acc. | test acc. | paper AUC / acc. | s/run |",
-             "|---|---|---|---:|---|---|---|---|---:|"]
+    lines = ["| data set | method | ratio (k/T) | seeds | test AUC | test balanced acc. | test acc. | hit rate | paper AUC / acc. | s/run |",
+             "|---|---|---|---:|---|---|---|---|---|---:|"]
     for g in groups:
         base = g["dataset"].split("-moving")[0].split("-fixed")[0]
         paper = PAPER.get((base, g["method"]))
         ptxt = f"{paper['auc']:.3f} / {100 * paper['accuracy']:.1f}" if paper else ""
         lines.append(
             f"| {g['dataset']} | {g['method']} | {g['ratio']:g} ({g['k']}/{g['T']}) | {g['n']} | {_fmt(*g['auc'])} | "
-            f"{_fmt(*g['balanced_accuracy'])} | {_fmt(*g['accuracy'])} | {ptxt} | {g['seconds'][0] or 0:.0f} |")
+            f"{_fmt(*g['balanced_accuracy'])} | {_fmt(*g['accuracy'])} | {_fmt(*g['hit_rate'], digits=2)} | {ptxt} | {g['seconds'][0] or 0:.0f} |")
     return lines
 
 
@@ -224,7 +258,7 @@ def aggregate(cfg: BenchConfig, command: str = "python -m das_core bench") -> li
     rows = _collect(cfg)
     out_dir = Path(cfg.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    fields = ["dataset", "method", "ratio", "k", "T", "seed", "auc", "balanced_accuracy", "accuracy", "best_epoch",
+    fields = ["dataset", "method", "ratio", "k", "T", "seed", "auc", "balanced_accuracy", "accuracy", "hit_rate", "best_epoch",
               "epochs_run", "seconds", "test_size", "train_size", "run"]
     with open(out_dir / "results.csv", "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=fields)
@@ -278,6 +312,21 @@ def _write_page(cfg: BenchConfig, table: list[str], rows: list[dict], command: s
         + (f"; plot: [`{plot.name}`]({Path(cfg.out_dir).name}/{plot.name})." if plot else "."),
         "",
     ]
+    manifest = read_json(Path("checkpoints") / "manifest.json")
+    if isinstance(manifest, dict) and manifest.get("checkpoints"):
+        lines += ["## Shipped checkpoints (one seed each, capped training; from checkpoints/manifest.json)", "",
+                  "Not the benchmark: " + manifest.get("description", ""), "",
+                  "| checkpoint | data set | method | k/T | test AUC | test balanced acc. | test acc. | paper AUC / acc. | epochs x batches |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for e in manifest["checkpoints"]:
+            m, tr = e["metrics"], e["training"]
+            paper = PAPER.get((e["dataset"], e["method"]))
+            ptxt = f"{paper['auc']:.3f} / {100 * paper['accuracy']:.1f}" if paper else ""
+            f3 = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
+            lines.append(f"| {e['file']} | {e['dataset']} | {e['method']} | {e['k']}/{e['T']} | {f3(m['test_auc'])} | "
+                         f"{f3(m['test_balanced_accuracy'])} | {f3(m['test_accuracy'])} | {ptxt} | "
+                         f"{tr['epochs']} x {tr['max_train_batches']} |")
+        lines.append("")
     extra = Path(cfg.out_dir) / "notes.md"
     if extra.is_file():
         lines += [extra.read_text(), ""]
