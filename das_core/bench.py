@@ -149,6 +149,12 @@ def _collect(cfg: BenchConfig) -> list[dict]:
             "best_epoch": s.get("best_epoch"), "epochs_run": s.get("epochs_run"), "seconds": s.get("seconds"),
             "test_size": s.get("test_size"), "train_size": s.get("train_size"), "run": str(out),
             "hit_rate": hit_rate(out),
+            "settings": (f"backbone {c.get('backbone')}, lr {c.get('lr'):g}, batch {c.get('batch_size')}, "
+                         f"max {c.get('epochs')} epochs x {c.get('max_train_batches') or 'all'} batches, best on "
+                         f"{c.get('early_stopping')} (min {c.get('min_epochs')}, patience {c.get('patience')}), "
+                         f"{s.get('train_size')}/{s.get('val_size')}/{s.get('test_size')} train/val/test items, "
+                         f"frames {s.get('num_frames')} x {s.get('frame_size')}^2, "
+                         f"data options {json.dumps(c.get('dataset_options') or {})}"),
         })
     return rows
 
@@ -261,7 +267,7 @@ def aggregate(cfg: BenchConfig, command: str = "python -m das_core bench") -> li
     fields = ["dataset", "method", "ratio", "k", "T", "seed", "auc", "balanced_accuracy", "accuracy", "hit_rate", "best_epoch",
               "epochs_run", "seconds", "test_size", "train_size", "run"]
     with open(out_dir / "results.csv", "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=fields)
+        w = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
         w.writeheader()
         w.writerows(rows)
     groups = _groups(rows)
@@ -288,6 +294,16 @@ def _settings(cfg: BenchConfig) -> list[str]:
     ]
 
 
+def _settings_from_runs(rows: list[dict]) -> list[str]:
+    """The training settings actually used, read from the runs' configs, per data set."""
+    out = []
+    for ds in sorted({r["dataset"] for r in rows}):
+        for setting in sorted({r["settings"] for r in rows if r["dataset"] == ds}):
+            seeds = sorted({r["seed"] for r in rows if r["dataset"] == ds and r["settings"] == setting})
+            out.append(f"- **{ds}**: {setting}; seeds {seeds}.")
+    return out or ["- (no finished runs yet)"]
+
+
 def _write_page(cfg: BenchConfig, table: list[str], rows: list[dict], command: str, plot: Optional[Path]) -> None:
     now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="minutes")
     lines = [
@@ -302,7 +318,7 @@ def _write_page(cfg: BenchConfig, table: list[str], rows: list[dict], command: s
         "",
         "## Settings",
         "",
-        *_settings(cfg),
+        *_settings_from_runs(rows),
         "",
         "## Table",
         "",

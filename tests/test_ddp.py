@@ -1,4 +1,7 @@
-"""`train` under torchrun with 2 CPU processes (gloo): both ranks end with the same weights and metrics."""
+"""`train` under torchrun with 2 CPU processes (gloo): both ranks end with the same weights and metrics.
+
+About 11 s on an idle 2-core machine (about 50 s while other jobs share the cores), so it is not slow-marked.
+"""
 
 import json
 import os
@@ -11,7 +14,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.slow
+@pytest.mark.timeout(300)
 def test_torchrun_two_processes_agree(tmp_path):
     reports = tmp_path / "ranks"
     env = {**os.environ, "DAS_RANK_REPORT_DIR": str(reports), "OMP_NUM_THREADS": "1",
