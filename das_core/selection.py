@@ -114,6 +114,7 @@ def sequential_topk(
     tau: Tensor,
     *,
     want_soft: bool = True,
+    shared_rows: bool = False,
 ) -> tuple[Tensor, Tensor, Optional[Tensor]]:
     """Pick k distinct frames row by row (sampling without replacement, as DPS's top-k).
 
@@ -121,11 +122,16 @@ def sequential_topk(
     relaxed row is `softmax_t(perturbed[:, j] / tau)` with the taken frames masked *after* the
     division. With noise-free `perturbed` this is a deterministic top-k.
 
+    The picks need a short loop over rows (argmax + mask, no gradient); the relaxed rows are then
+    computed for all rows at once. `shared_rows=True` (every row has the same perturbed logits, as in
+    DPS) replaces the loop by one `topk`.
+
     Args:
         logits: (B, k, T) the unperturbed row logits (only used for shape/dtype here).
         perturbed: (B, k, T) logits plus Gumbel noise (or the logits themselves, noise off).
         tau: (B,) positive temperatures.
         want_soft: compute the relaxed rows (needed for straight-through and for display).
+        shared_rows: all k rows of `perturbed` are equal.
 
     Returns:
         picks (B, k) long in pick order, hard (B, k, T) one-hot rows in pick order,
@@ -134,19 +140,25 @@ def sequential_topk(
     B, k, T = logits.shape
     assert tau.shape == (B,), f"tau must have shape ({B},), got {tuple(tau.shape)}"
     neg = _mask_value(perturbed.dtype)
-    scaled = perturbed / tau[:, None, None]  # (B, k, T), divide first, then mask
-    taken = torch.zeros(B, T, dtype=torch.bool, device=logits.device)
-    picks, soft_rows = [], []
-    for j in range(k):
-        row = torch.where(taken, torch.full_like(scaled[:, j], neg), scaled[:, j])  # (B, T)
-        pick = row.detach().argmax(dim=-1)  # (B,)
-        picks.append(pick)
-        if want_soft:
-            soft_rows.append(torch.softmax(row, dim=-1))
-        taken = taken.scatter(1, pick[:, None], True)
-    picks_t = torch.stack(picks, dim=1)  # (B, k)
-    hard = one_hot_rows(picks_t, T, dtype=logits.dtype)
-    soft = torch.stack(soft_rows, dim=1) if want_soft else None
+    with torch.no_grad():
+        z = perturbed.detach()
+        if shared_rows:
+            picks_t = z[:, 0].topk(k, dim=-1).indices  # (B, k), in pick (descending) order
+        else:
+            taken = torch.zeros(B, T, dtype=torch.bool, device=logits.device)
+            batch = torch.arange(B, device=logits.device)
+            picks = []
+            for j in range(k):
+                pick = z[:, j].masked_fill(taken, neg).argmax(dim=-1)  # (B,)
+                taken[batch, pick] = True
+                picks.append(pick)
+            picks_t = torch.stack(picks, dim=1)  # (B, k)
+    hard = one_hot_rows(picks_t, T, dtype=logits.dtype)  # (B, k, T)
+    soft = None
+    if want_soft:
+        earlier = (hard.cumsum(dim=1) - hard).bool()  # frames taken by rows < j
+        scaled = perturbed / tau[:, None, None]  # divide first, then mask
+        soft = torch.softmax(scaled.masked_fill(earlier, neg), dim=-1)
     return picks_t, hard, soft
 
 

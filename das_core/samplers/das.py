@@ -53,6 +53,8 @@ class DASConfig:
     shared_base: strict paper variant: one base score shared by all heads and rows.
     positional: add a learned positional embedding over the T frames (lets DAS also learn a
         static prior, as DPS does, on top of the input-dependent scores).
+    feature_size: frames larger than this are area-pooled to it before the frame features
+        (keeps the sampler cheap on 64^3 inputs; 28^3 inputs are used as they are).
     """
 
     heads: int = 4
@@ -61,6 +63,7 @@ class DASConfig:
     head_dim: int = 16
     shared_base: bool = False
     positional: bool = True
+    feature_size: int = 32
 
 
 class DASSampler(LearnedSampler):
@@ -129,7 +132,7 @@ class DASSampler(LearnedSampler):
     ) -> Selection:
         B = x.shape[0]
         with torch.no_grad():
-            feats = frame_features(x)  # (B, T, d), parameter-free
+            feats = frame_features(x, self.config.feature_size)  # (B, T, d), parameter-free
         e = self.embed(feats.to(self.pos.dtype if self.pos is not None else feats.dtype))  # (B, T, D)
         if self.pos is not None:
             e = e + self.pos

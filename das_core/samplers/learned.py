@@ -61,7 +61,7 @@ class LearnedSampler(Sampler):
             perturbed = row_logits + tau[:, None, None] * self._noise(row_logits, generator)
         else:
             perturbed = row_logits
-        picks, hard, soft = sequential_topk(row_logits, perturbed, tau)
+        picks, hard, soft = sequential_topk(row_logits, perturbed, tau, shared_rows=self.shared_noise)
         matrix = straight_through(hard, soft) if self.training else hard
         indices, rank, (matrix, soft) = sort_rows(picks, matrix, soft)
         return Selection(
