@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8501
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-all e2e speed bench checkpoints clean
+.PHONY: install run test test-all e2e speed bench bench-report checkpoints clean
 
 # requirements.txt pins torch==2.14.1 / torchvision==0.29.1 (pip takes them from this machine's disk).
 $(STAMP): requirements.txt
@@ -24,11 +24,17 @@ test: install
 test-all: install
 	$(PY) -m pytest -m ""
 
+e2e: install
+	$(PY) -m pytest -m e2e tests/e2e
+
 speed: install
-	$(PY) -m das_core speed
+	$(PY) -m das_core speed --threads 1
 
 bench: install
 	$(PY) -m das_core bench
+
+bench-report: install
+	$(PY) -m das_core bench --report-only
 
 checkpoints: install
 	$(PY) -m das_core checkpoints
