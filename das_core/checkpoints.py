@@ -23,17 +23,15 @@ import datetime as _dt
 import math
 import os
 import pickle
-import tempfile
 from pathlib import Path
 from typing import Any, Optional, Union
 
 import torch
 from torch import nn
 
+from .atomic import atomic_write
 from .errors import CheckpointError
 
-_UMASK = os.umask(0)
-os.umask(_UMASK)
 
 __all__ = [
     "FORMAT", "save_checkpoint", "load_checkpoint", "read_checkpoint", "model_meta", "build_model",
@@ -70,32 +68,10 @@ def jsonable(value: Any) -> Any:
 
 
 def atomic_torch_save(obj: Any, path: Union[str, Path]) -> Path:
-    """`torch.save(obj, path)` via a temporary file in the same folder + fsync + `os.replace`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(obj, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    try:  # make the rename itself durable
-        dfd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:
-        pass
-    return path
+    """`torch.save(obj, path)` atomically (see `das_core.atomic.atomic_write`)."""
+    with atomic_write(path, "wb") as fh:
+        torch.save(obj, fh)
+    return Path(path)
 
 
 def _versions() -> dict:

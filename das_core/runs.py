@@ -18,13 +18,12 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Union
 
-_UMASK = os.umask(0)
-os.umask(_UMASK)
+from .atomic import atomic_write
+
 
 __all__ = [
     "RunPaths", "write_json", "read_json", "append_jsonl", "read_metrics", "write_status", "read_status",
@@ -70,25 +69,11 @@ class RunPaths:
 
 
 def write_json(path: Union[str, Path], data: Any) -> Path:
-    """Write `data` as indented JSON atomically (tmp file in the same folder + fsync + os.replace)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=2, allow_nan=False, default=str)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return path
+    """Write `data` as indented JSON atomically (see `das_core.atomic.atomic_write`)."""
+    with atomic_write(path, "w") as fh:
+        json.dump(data, fh, indent=2, allow_nan=False, default=str)
+        fh.write("\n")
+    return Path(path)
 
 
 def read_json(path: Union[str, Path], default: Any = None) -> Any:

@@ -214,9 +214,14 @@ def test_two_runs_started_at_once_are_queued_and_both_finish(tmp_path):
 def test_stop_and_failure(tmp_path, monkeypatch):
     root = tmp_path / "runs"
     monkeypatch.setenv("FAKE_EPOCH_S", "5")
-    long = jobs.start_run({"method": "das", "epochs": 50}, root, command=_fake_cmd(tmp_path, 50))
-    queued = jobs.start_run({"method": "das", "epochs": 50}, root, command=_fake_cmd(tmp_path, 50))
-    _wait(long, ("running",))
+    a = jobs.start_run({"method": "das", "epochs": 50}, root, command=_fake_cmd(tmp_path, 50))
+    b = jobs.start_run({"method": "das", "epochs": 50}, root, command=_fake_cmd(tmp_path, 50))
+    deadline = time.time() + 60  # either launcher may win the one slot
+    while time.time() < deadline and "running" not in (jobs.run_state(a).get("state"), jobs.run_state(b).get("state")):
+        time.sleep(0.1)
+    long, queued = (a, b) if jobs.run_state(a).get("state") == "running" else (b, a)
+    assert jobs.run_state(long)["state"] == "running"
+    assert jobs.run_state(queued)["state"] == "queued"
     jobs.stop_run(queued)
     assert _wait(queued)["state"] == "stopped"
     jobs.stop_run(long)

@@ -15,13 +15,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
+from ..atomic import atomic_write
 from .paths import PathLike, default_cache_dir
 
 __all__ = ["ClipCache", "cache_key"]
@@ -75,20 +75,8 @@ class ClipCache:
         """Store an entry atomically (temp file in the same folder, fsync, ``os.replace``)."""
         self.dir.mkdir(parents=True, exist_ok=True)
         final = self.path_for(key)
-        fd, tmp = tempfile.mkstemp(prefix=f".{key}.", suffix=".tmp", dir=self.dir)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, frames=np.ascontiguousarray(frames),
-                         info=np.array(json.dumps(info, default=str)))
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, final)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        with atomic_write(final, "wb") as fh:
+            np.savez(fh, frames=np.ascontiguousarray(frames), info=np.array(json.dumps(info, default=str)))
         return final
 
     def clean_stale_temp(self, older_than_s: float = 3600.0) -> int:
