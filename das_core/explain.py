@@ -425,7 +425,7 @@ def app_datasets(include_unavailable: bool = False) -> list[dict]:
     from . import data
 
     out = []
-    for info in data.list_datasets():
+    for info in data.list_datasets(quick=True):  # no scikit-learn import on the app's first page
         d = {k: getattr(info, k, None) for k in ("name", "kind", "task", "classes", "split_sizes", "available",
                                                   "description", "default_options")}
         if d["name"] in _PATH_ONLY or (not d["available"] and not include_unavailable):

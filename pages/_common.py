@@ -34,7 +34,7 @@ def show_error(err: BaseException) -> None:
     st.error(str(err) if isinstance(err, DASError) else f"Something went wrong: {type(err).__name__}: {err}")
 
 
-@st.cache_data(show_spinner=False, ttl=60)
+@st.cache_data(show_spinner=False, ttl=600)
 def datasets() -> list[dict]:
     return explain.app_datasets()
 

@@ -54,3 +54,13 @@ def test_import_is_light():
     out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_quick_listing_skips_split_computation():
+    import subprocess
+    import sys
+
+    code = ("import sys, das_core.data as d; infos = {i.name: i for i in d.list_datasets(quick=True)}; "
+            "print('sklearn' in sys.modules, infos['pocus-lung'].split_sizes)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.startswith("False"), out

@@ -174,12 +174,14 @@ def load_dataset(name: str, split: str = "train", root: Optional[PathLike] = Non
     return _BUILDERS[key](split, root, **options)
 
 
-def list_datasets(root: Optional[PathLike] = None) -> List[DatasetInfo]:
+def list_datasets(root: Optional[PathLike] = None, *, quick: bool = False) -> List[DatasetInfo]:
     """Every registered data set with its availability here.
 
     Args:
         root: a data root like ``$DAS_DATA_ROOT`` (holding ``medmnist3d/`` and ``pocus_lung_videos/``);
             None uses the default search (env var, then ``shared/data`` walking up).
+        quick: give video folders' size as ``{"all": n}`` instead of computing their train/val/test
+            splits (which imports scikit-learn, seconds on a small machine): the app lists with this.
 
     Returns:
         ``DatasetInfo`` per name, in ``DATASET_NAMES`` order.
@@ -225,7 +227,7 @@ def list_datasets(root: Optional[PathLike] = None) -> List[DatasetInfo]:
         try:
             from .video import VideoFolderDataset
 
-            for s in ("train", "val", "test"):
+            for s in (("all",) if quick else ("train", "val", "test")):
                 d = VideoFolderDataset(proot, s, name="pocus-lung", label_from="prefix", layout="files", cache=False)
                 sizes[s] = len(d)
                 classes = d.classes
