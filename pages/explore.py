@@ -29,7 +29,11 @@ def montage_ui(s: explain.SampleData) -> None:
     if key is None or s.dataset.startswith("upload"):
         return
     name, split, opts_json = key
-    with st.expander("Choose a sample from a montage", expanded=False):
+    # A toggle, not an expander: a collapsed expander still builds its 16 images and buttons, which
+    # cost seconds of the first page's load in the browser.
+    if not st.toggle("Choose a sample from a montage", key="explore_montage"):
+        return
+    with st.container(border=True):
         n = min(MONTAGE_N, len(dataset(name, split, opts_json)))
         cols = st.columns(8)
         for i in range(n):

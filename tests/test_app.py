@@ -205,3 +205,14 @@ def test_results_page_with_files(app, monkeypatch, tmp_path):
     assert len(at.get("plotly_chart")) == 2  # metric vs ratio, speed
     at.select_slider(key="res_ratio").set_value(0.25).run()
     _no_exception(at)
+
+
+def test_explore_montage_picks_a_sample(app):
+    at = app.run()
+    assert not any(b.key and b.key.startswith("pick_") for b in at.button)  # built only when asked for
+    at.toggle(key="explore_montage").set_value(True).run()
+    picks = [b for b in at.button if b.key and b.key.startswith("pick_")]
+    assert len(picks) >= 2
+    at.button(key="pick_1").click().run()
+    _no_exception(at)
+    assert at.session_state["ds_index"] == 1
