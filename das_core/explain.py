@@ -360,17 +360,15 @@ def load_results(path: Path | str = "docs/results/results.csv") -> Optional[list
     return rows
 
 
+_GROUP_KEYS = ("dataset", "method", "ratio", "k", "T", "backbone")
+
+
 def aggregate_results(rows: Sequence[Mapping], metrics: Sequence[str] = _METRICS) -> list[dict]:
     """Mean and std over seeds: rows grouped by (dataset, method, ratio, ...), one output row per group
     with `<metric>_mean`, `<metric>_std`, `n` (seeds) and `<metric>` = "0.812 ± 0.010" text."""
-    skip = set(metrics) | {"seed", "seconds", "epochs_run", "best_epoch", "test_size", "train_size", "val_loss",
-                           "train_loss", "run", "out", "path"}
+    # group by what identifies a setting; everything else (seed, timings, hit rate, run folder) varies per run
+    keys = [k for k in _GROUP_KEYS if any(k in r for r in rows)]
     groups: dict[tuple, list] = {}
-    keys: list[str] = []
-    for r in rows:
-        for k in r:
-            if k not in skip and k not in keys and not k.startswith(("val_", "test_", "time")):
-                keys.append(k)
     for r in rows:
         groups.setdefault(tuple(r.get(k) for k in keys), []).append(r)
     out = []

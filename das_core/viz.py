@@ -368,13 +368,12 @@ def fig_metric_vs_ratio(rows: Sequence[Mapping], metric: str = "auc", dataset: O
             continue
         by_method.setdefault(str(r["method"]), []).append(r)
     others = [float(r["ratio"]) for m, rs in by_method.items() if m != "full" for r in rs]
-    lo, hi = (min(others), max(others)) if others else (0.0, 1.0)
     for m in [m for m in METHOD_ORDER if m in by_method] + [m for m in by_method if m not in METHOD_ORDER]:
         rs = sorted(by_method[m], key=lambda r: float(r["ratio"]))
-        if m == "full" and others:  # all frames: a reference line across the ratios of the others
+        if m == "full" and others:  # all frames: a reference line across the whole ratio axis
             r = rs[-1]
             y = float(r[f"{metric}_mean"])
-            fig.add_trace(go.Scatter(x=[lo, hi], y=[y, y], mode="lines", name=f"{method_label(m)} (all frames)",
+            fig.add_trace(go.Scatter(x=[0.0, 1.0], y=[y, y], mode="lines", name=f"{method_label(m)} (all frames)",
                                      line=dict(color=method_color(m), dash="dash")))
             continue
         fig.add_trace(go.Scatter(
@@ -383,7 +382,7 @@ def fig_metric_vs_ratio(rows: Sequence[Mapping], metric: str = "auc", dataset: O
             mode="lines+markers", name=method_label(m), line=dict(color=method_color(m)),
             marker=dict(color=method_color(m), size=8),
         ))
-    fig.update_xaxes(title_text="sampling ratio k / T", tickformat=".0%")
+    fig.update_xaxes(title_text="sampling ratio k / T", tickformat=".0%", range=[0, 1.05])
     fig.update_yaxes(title_text=metric.replace("_", " "), range=[0, 1.02])
     title = f"{metric.replace('_', ' ')} vs sampling ratio" + (f" ({dataset})" if dataset else "")
     return _layout(fig, title, height=340)

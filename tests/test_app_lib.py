@@ -230,3 +230,12 @@ def test_stop_and_failure(tmp_path, monkeypatch):
     bad = jobs.start_run({"method": "das", "epochs": 1}, root, command=_fake_cmd(tmp_path, 1, "--fail"))
     st = _wait(bad)
     assert st["state"] == "failed" and "something broke" in st["message"]
+
+
+def test_aggregate_groups_seeds_even_when_per_run_columns_differ():
+    rows = [{"dataset": "d", "method": "das", "ratio": 0.5, "k": 14.0, "T": 28.0, "seed": float(s),
+             "auc": a, "hit_rate": h, "seconds": 10.0 + s, "run": f"runs/x{s}"}
+            for s, (a, h) in enumerate([(0.9, 1.0), (0.8, 0.0), (0.7, 0.5)])]
+    (agg,) = explain.aggregate_results(rows)
+    assert agg["n"] == 3
+    assert agg["auc_mean"] == pytest.approx(0.8) and agg["auc_std"] == pytest.approx(0.1)

@@ -62,6 +62,10 @@ def test_pages_open_and_screenshots(app_server, page, shot):
 
     page.goto(app_server.url + "/results")
     settle(page, "h1")
+    if page.get_by_text("Mean ± std over seeds").count():  # bench results exist: wait for table and chart
+        settle(page, '[data-testid="stDataFrame"] canvas')
+        settle(page, ".js-plotly-plot")
+        page.wait_for_timeout(800)
     no_exception(page)
     assert page.get_by_text("Benchmark").count() >= 1
     shot(page, "results")
