@@ -26,6 +26,7 @@ import torch
 from das_core.errors import DataError
 
 from .arrays import SizeLike, frames_to_sequence, parse_size, resample_indices
+from .paths import require_file
 
 __all__ = ["VIDEO_EXTENSIONS", "IMAGE_EXTENSIONS", "decode_video", "is_video_file", "to_uint8"]
 
@@ -128,12 +129,8 @@ def decode_video(path: Path, num_frames: Optional[int] = None, size: SizeLike = 
         ``(frames, info)``: uint8 tensor ``(T, C, H, W)`` and a dict with ``original_frames``,
         ``fps``, ``original_size`` (H, W), ``frame_indices``.
     """
-    path = Path(path)
+    path = require_file(path, what="video file", empty_fix="replace it with a complete video file")
     name = path.name
-    if not path.is_file():
-        raise DataError(f"video file {str(path)!r} does not exist; check the path.")
-    if path.stat().st_size == 0:
-        raise DataError(f"{name} is empty (0 bytes); replace it with a complete video file.")
     if not is_video_file(path):
         raise DataError(f"{name} has an unsupported extension {path.suffix!r}; use one of "
                         f"{', '.join(VIDEO_EXTENSIONS)}.")

@@ -19,6 +19,7 @@ from das_core.errors import DataError
 
 from .arrays import SizeLike, frames_to_sequence, normalise_intensity, parse_size, resample_indices
 from .base import SequenceDataset
+from .paths import require_file
 
 __all__ = ["read_dicom", "DicomSequenceDataset", "echo_cine_path", "ECHO_CINE"]
 
@@ -72,12 +73,8 @@ def read_dicom(path: Path, num_frames: Optional[int] = None, size: SizeLike = No
     """
     import pydicom
 
-    path = Path(path)
+    path = require_file(path, what="DICOM file", empty_fix="replace it with a complete DICOM file")
     name = path.name
-    if not path.is_file():
-        raise DataError(f"DICOM file {str(path)!r} does not exist; check the path.")
-    if path.stat().st_size == 0:
-        raise DataError(f"{name} is empty (0 bytes); replace it with a complete DICOM file.")
     try:
         ds = pydicom.dcmread(path, force=True)
     except Exception as e:

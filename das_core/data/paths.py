@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Iterable, Optional, Union
 
-__all__ = ["find_shared_subfolder", "resolve_root", "default_cache_dir", "PathLike"]
+__all__ = ["find_shared_subfolder", "resolve_root", "default_cache_dir", "require_file", "PathLike"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -70,3 +70,22 @@ def default_cache_dir() -> Path:
     if env:
         return Path(env).expanduser()
     return Path.home() / ".cache" / "das_explorer"
+
+
+def require_file(path: PathLike, *, what: str = "", missing_fix: str = "check the path",
+                 empty_fix: str = "replace it with a complete file") -> Path:
+    """The file as a Path, or a one-sentence DataError when it is missing or empty (0 bytes).
+
+    Args:
+        path: the file.
+        what: a word for the message ("video file", "DICOM file", ...).
+        missing_fix, empty_fix: the fix each message names.
+    """
+    from das_core.errors import DataError
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{(what + ' ') if what else ''}{str(path)!r} does not exist; {missing_fix}.")
+    if path.stat().st_size == 0:
+        raise DataError(f"{path.name} is empty (0 bytes); {empty_fix}.")
+    return path

@@ -24,6 +24,7 @@ from .arrays import (SizeLike, normalise_intensity, resample_indices, resize_seq
                      volume_to_sequence, load_array_file)
 from .decode import VIDEO_EXTENSIONS, decode_video
 from .dicom import read_dicom
+from .paths import require_file
 
 __all__ = ["load_sequence", "SUPPORTED_EXTENSIONS"]
 
@@ -78,11 +79,8 @@ def _array_sequence(path: Path, window, axis: int, key: Optional[str]) -> Tuple[
 
 def _load_path(path: Path, window, axis: int, num_frames: Optional[int], size: SizeLike, grayscale: bool,
                key: Optional[str], decode_timeout: float) -> Tuple[torch.Tensor, Dict[str, Any]]:
+    require_file(path, empty_fix="upload the complete file again")
     name = path.name
-    if not path.is_file():
-        raise DataError(f"{str(path)!r} does not exist; check the path.")
-    if path.stat().st_size == 0:
-        raise DataError(f"{name} is empty (0 bytes); upload the complete file again.")
     ext = path.suffix.lower()
     if ext in ARRAY_EXTENSIONS:
         x, meta = _array_sequence(path, window, axis, key)
