@@ -55,6 +55,8 @@ class BenchConfig:
     root: data root.
     runs_dir: per-run folders; out_dir: tables and plot; results_md: the page rewritten.
     report_only: aggregate finished runs without training.
+    folds: K for k-fold cross-validation (video folders, e.g. POCUS 5-fold by clip): every cell runs
+        once per fold (`num_folds=K, fold=i`), and the table's mean ± std is over seeds x folds.
     """
 
     datasets: list = field(default_factory=lambda: ["synthetic-volumes:moving", "synthetic-volumes:fixed"])
@@ -78,6 +80,7 @@ class BenchConfig:
     out_dir: str = "docs/results"
     results_md: Optional[str] = "docs/results.md"
     report_only: bool = False
+    folds: Optional[int] = None
 
 
 def parse_dataset_spec(spec: str) -> tuple[str, dict, str]:
@@ -95,15 +98,25 @@ def parse_dataset_spec(spec: str) -> tuple[str, dict, str]:
 
 
 def _grid(cfg: BenchConfig):
+    """Cells (spec, name, options, tag, method, ratio, seed, fold); fold is None without k-fold."""
+    folds = list(range(cfg.folds)) if cfg.folds else [None]
     for spec in cfg.datasets:
         name, opts, tag = parse_dataset_spec(spec)
         for seed in cfg.seeds:  # seed-major: a grid cut short still has every method for the first seeds
-            for ratio in cfg.ratios:
-                for method in cfg.methods:
-                    if method == "full" and ratio != cfg.ratios[0]:
-                        continue  # the full sequence does not depend on the ratio
-                    r = 1.0 if method == "full" else ratio
-                    yield spec, name, {**cfg.dataset_options, **opts}, tag, method, r, seed
+            for fold in folds:
+                fold_opts = {} if fold is None else {"num_folds": cfg.folds, "fold": fold}
+                for ratio in cfg.ratios:
+                    for method in cfg.methods:
+                        if method == "full" and ratio != cfg.ratios[0]:
+                            continue  # the full sequence does not depend on the ratio
+                        r = 1.0 if method == "full" else ratio
+                        yield spec, name, {**cfg.dataset_options, **opts, **fold_opts}, tag, method, r, seed, fold
+
+
+def run_folder(cfg: BenchConfig, tag: str, method: str, ratio: float, seed: int, fold: Optional[int] = None) -> Path:
+    """`runs_dir/<tag>/<method>-r<ratio>-s<seed>[-f<fold>]`: one folder per cell, so a grid resumes."""
+    suffix = "" if fold is None else f"-f{fold}"
+    return Path(cfg.runs_dir) / tag / f"{method}-r{ratio:g}-s{seed}{suffix}"
 
 
 def _train_config(cfg: BenchConfig, name, opts, method, ratio, seed, out) -> TrainConfig:
@@ -119,11 +132,12 @@ def _train_config(cfg: BenchConfig, name, opts, method, ratio, seed, out) -> Tra
 def run_bench(cfg: BenchConfig, command: str = "python -m das_core bench", log=print) -> list[dict]:
     """Run (or resume) the grid, aggregate after every run; returns the per-run rows."""
     cells = list(_grid(cfg))
-    for i, (spec, name, opts, tag, method, ratio, seed) in enumerate(cells):
-        out = Path(cfg.runs_dir) / tag / f"{method}-r{ratio:g}-s{seed}"
+    for i, (spec, name, opts, tag, method, ratio, seed, fold) in enumerate(cells):
+        out = run_folder(cfg, tag, method, ratio, seed, fold)
         if cfg.report_only or is_finished(out):
             continue
-        log(f"[{i + 1}/{len(cells)}] {tag} {method} ratio {ratio:g} seed {seed} -> {out}")
+        fold_text = "" if fold is None else f" fold {fold}/{cfg.folds}"
+        log(f"[{i + 1}/{len(cells)}] {tag} {method} ratio {ratio:g} seed {seed}{fold_text} -> {out}")
         t = time.time()
         s = fit(_train_config(cfg, name, opts, method, ratio, seed, out))
         log(f"    auc {s['auc']}, balanced accuracy {s['balanced_accuracy']:.3f}, {time.time() - t:.0f} s")
@@ -144,7 +158,8 @@ def _collect(cfg: BenchConfig) -> list[dict]:
         ratio = 1.0 if method == "full" else c.get("ratio")
         rows.append({
             "dataset": out.parent.name, "method": method, "ratio": ratio, "k": s.get("num_selected"),
-            "T": s.get("num_frames"), "seed": c.get("seed"), "auc": s.get("auc"),
+            "T": s.get("num_frames"), "seed": c.get("seed"), "fold": (c.get("dataset_options") or {}).get("fold"),
+            "auc": s.get("auc"),
             "balanced_accuracy": s.get("balanced_accuracy"), "accuracy": s.get("accuracy"),
             "best_epoch": s.get("best_epoch"), "epochs_run": s.get("epochs_run"), "seconds": s.get("seconds"),
             "test_size": s.get("test_size"), "train_size": s.get("train_size"), "run": str(out),
@@ -264,7 +279,7 @@ def aggregate(cfg: BenchConfig, command: str = "python -m das_core bench") -> li
     rows = _collect(cfg)
     out_dir = Path(cfg.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    fields = ["dataset", "method", "ratio", "k", "T", "seed", "auc", "balanced_accuracy", "accuracy", "hit_rate", "best_epoch",
+    fields = ["dataset", "method", "ratio", "k", "T", "seed", "fold", "auc", "balanced_accuracy", "accuracy", "hit_rate", "best_epoch",
               "epochs_run", "seconds", "test_size", "train_size", "run"]
     with open(out_dir / "results.csv", "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")

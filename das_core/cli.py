@@ -159,7 +159,7 @@ def cmd_bench(args) -> int:
         max_eval_batches=args.max_eval_batches, runs_dir=args.runs_dir, out_dir=args.out_dir,
         results_md=args.results_md, early_stopping=args.early_stopping, min_epochs=args.min_epochs,
         patience=args.patience, threads=args.threads, device=args.device, dataset_options=dataset_options_from_args(args),
-        root=args.root, report_only=args.report_only,
+        root=args.root, report_only=args.report_only, folds=args.folds,
     )
     run_bench(cfg, command="python -m das_core " + " ".join(sys.argv[1:]) if args.command_line is None else args.command_line)
     return 0
@@ -235,6 +235,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-dir", default="docs/results", help="results.csv, results.md, plot")
     p.add_argument("--results-md", default="docs/results.md", help="the page rewritten with the table")
     p.add_argument("--report-only", action="store_true", help="only re-aggregate finished runs")
+    p.add_argument("--folds", type=int, default=None,
+                   help="k-fold cross-validation: run every cell on folds 0..K-1 (video folders, e.g. pocus-lung)")
     p.add_argument("--command-line", default=None, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_bench)
 

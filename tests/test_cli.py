@@ -61,3 +61,15 @@ def test_help(cmd, capsys):
         cli.main([cmd, "--help"])
     assert exc.value.code == 0
     assert "usage:" in capsys.readouterr().out
+
+
+def test_bench_fold_grid_gives_one_run_folder_per_fold():
+    from das_core.bench import BenchConfig, _grid, run_folder
+
+    cfg = BenchConfig(datasets=["pocus-lung"], methods=["uniform", "das"], seeds=[0], folds=3)
+    cells = list(_grid(cfg))
+    assert len(cells) == 2 * 3
+    assert {c[2]["fold"] for c in cells} == {0, 1, 2} and all(c[2]["num_folds"] == 3 for c in cells)
+    folders = {run_folder(cfg, c[3], c[4], c[5], c[6], c[7]) for c in cells}
+    assert len(folders) == 6 and all(str(f).endswith(("-f0", "-f1", "-f2")) for f in folders)
+    assert all(c[7] is None for c in _grid(BenchConfig(datasets=["synthetic-volumes"], methods=["das"], seeds=[0])))
