@@ -169,7 +169,7 @@ def _collect(cfg: BenchConfig) -> list[dict]:
                          f"{c.get('early_stopping')} (min {c.get('min_epochs')}, patience {c.get('patience')}), "
                          f"{s.get('train_size')}/{s.get('val_size')}/{s.get('test_size')} train/val/test items, "
                          f"frames {s.get('num_frames')} x {s.get('frame_size')}^2, "
-                         f"data options {json.dumps(c.get('dataset_options') or {})}"),
+                         f"data options {json.dumps({k: v for k, v in (c.get('dataset_options') or {}).items() if k != 'fold'})}"),
         })
     return rows
 
