@@ -23,7 +23,7 @@ __all__ = [
     "SizeLike",
     "check_finite",
     "normalise_intensity",
-    "volume_to_sequence",
+    "volume_stack", "volume_to_sequence",
     "resample_indices",
     "parse_size",
     "resize_sequence",
@@ -87,6 +87,21 @@ def normalise_intensity(arr: np.ndarray, window: Optional[Tuple[float, float]] =
             return np.full_like(a, lo, dtype=np.float32)
         return np.zeros_like(a, dtype=np.float32)
     return ((a - lo) / (hi - lo)).astype(np.float32, copy=False)
+
+
+def volume_stack(imgs: np.ndarray, what: str, fix: str) -> np.ndarray:
+    """A stack of volumes (N, D, H, W); a trailing channel of 1 is dropped, any other rank is a DataError.
+
+    Args:
+        imgs: the array read from a MedMNIST-layout file.
+        what: how the message names it (file and key).
+        fix: the fix the message names.
+    """
+    if imgs.ndim == 5 and imgs.shape[-1] == 1:
+        imgs = imgs[..., 0]
+    if imgs.ndim != 4:
+        raise DataError(f"{what} has shape {tuple(imgs.shape)} but must be (N, D, H, W); {fix}.")
+    return imgs
 
 
 def volume_to_sequence(vol: np.ndarray, axis: int = 0, name: str = "volume") -> np.ndarray:

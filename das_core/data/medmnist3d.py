@@ -19,7 +19,7 @@ import torch
 
 from das_core.errors import DataError
 
-from .arrays import volume_to_sequence
+from .arrays import volume_stack, volume_to_sequence
 from .base import SequenceDataset
 from .paths import PathLike, resolve_root
 from .splits import SPLITS
@@ -140,13 +140,9 @@ class MedMNIST3DDataset(SequenceDataset):
         except Exception as e:
             raise DataError(f"{fname} cannot be read ({type(e).__name__}), so it is probably truncated; delete it "
                             f"and download it again (Zenodo record 10519652 or download=True).") from None
-        if imgs.ndim == 5 and imgs.shape[-1] == 1:
-            imgs = imgs[..., 0]
-        if imgs.ndim != 4:
-            raise DataError(f"{fname} {split}_images has shape {imgs.shape}, not (N, D, H, W); download it again.")
-        self.images: np.ndarray = imgs  # (N, D, H, W) uint8
+        self.images: np.ndarray = volume_stack(imgs, f"{fname} {split}_images", "download it again")  # (N, D, H, W) uint8
         self.labels: List[int] = [int(v) for v in np.asarray(labels).reshape(len(labels), -1)[:, 0]]
-        self.num_frames = int(imgs.shape[1 + self.axis])
+        self.num_frames = int(self.images.shape[1 + self.axis])
 
     def __len__(self) -> int:
         return len(self.images)

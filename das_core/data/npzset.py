@@ -14,7 +14,7 @@ import torch
 
 from das_core.errors import DataError
 
-from .arrays import check_finite, normalise_intensity, volume_to_sequence
+from .arrays import check_finite, normalise_intensity, volume_stack, volume_to_sequence
 from .base import SequenceDataset
 from .paths import PathLike
 from .splits import SPLITS
@@ -65,10 +65,7 @@ class NpzVolumeDataset(SequenceDataset):
         except Exception as e:
             raise DataError(f"{fname} is not a readable .npz file ({type(e).__name__}); save it again with "
                             f"numpy.savez.") from None
-        if imgs.ndim == 5 and imgs.shape[-1] == 1:
-            imgs = imgs[..., 0]
-        if imgs.ndim != 4:
-            raise DataError(f"{fname} {ik} has shape {tuple(imgs.shape)} but must be (N, D, H, W); reshape it.")
+        imgs = volume_stack(imgs, f"{fname} {ik}", "reshape it")
         labels = np.asarray(labels)
         if labels.ndim == 2 and labels.shape[1] == 1:
             labels = labels[:, 0]
