@@ -157,7 +157,7 @@ def _collect(cfg: BenchConfig) -> list[dict]:
         method = c.get("method")
         ratio = 1.0 if method == "full" else c.get("ratio")
         rows.append({
-            "dataset": out.parent.name, "method": method, "ratio": ratio, "k": s.get("num_selected"),
+            "dataset": out.parent.name, "backbone": c.get("backbone"), "method": method, "ratio": ratio, "k": s.get("num_selected"),
             "T": s.get("num_frames"), "seed": c.get("seed"), "fold": (c.get("dataset_options") or {}).get("fold"),
             "auc": s.get("auc"),
             "balanced_accuracy": s.get("balanced_accuracy"), "accuracy": s.get("accuracy"),
@@ -221,14 +221,17 @@ def _fmt(m: Optional[float], s: Optional[float], scale: float = 1.0, digits: int
 
 
 def _groups(rows: list[dict]) -> list[dict]:
+    """mean ± std per (data set, ratio, method); runs of different backbones are never pooled."""
+    several = len({r.get("backbone") for r in rows}) > 1
+    label = (lambda r: f"{r['dataset']} ({r.get('backbone')})") if several else (lambda r: r["dataset"])
     keys = []
     for r in rows:
-        key = (r["dataset"], r["ratio"], r["method"])
+        key = (label(r), r["ratio"], r["method"])
         if key not in keys:
             keys.append(key)
     out = []
     for ds, ratio, method in keys:
-        sel = [r for r in rows if (r["dataset"], r["ratio"], r["method"]) == (ds, ratio, method)]
+        sel = [r for r in rows if (label(r), r["ratio"], r["method"]) == (ds, ratio, method)]
         g = {"dataset": ds, "ratio": ratio, "method": method, "k": sel[0]["k"], "T": sel[0]["T"], "n": len(sel)}
         for metric in ("auc", "balanced_accuracy", "accuracy", "hit_rate", "seconds"):
             g[metric] = _mean_std([r[metric] for r in sel])
@@ -241,7 +244,7 @@ def _table(groups: list[dict]) -> list[str]:
     lines = ["| data set | method | ratio (k/T) | seeds | test AUC | test balanced acc. | test acc. | hit rate | paper AUC / acc. | s/run |",
              "|---|---|---|---:|---|---|---|---|---|---:|"]
     for g in groups:
-        base = g["dataset"].split("-moving")[0].split("-fixed")[0]
+        base = g["dataset"].split(" (")[0].split("-moving")[0].split("-fixed")[0]
         paper = PAPER.get((base, g["method"]))
         ptxt = f"{paper['auc']:.3f} / {100 * paper['accuracy']:.1f}" if paper else ""
         lines.append(
@@ -279,7 +282,7 @@ def aggregate(cfg: BenchConfig, command: str = "python -m das_core bench") -> li
     rows = _collect(cfg)
     out_dir = Path(cfg.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    fields = ["dataset", "method", "ratio", "k", "T", "seed", "fold", "auc", "balanced_accuracy", "accuracy", "hit_rate", "best_epoch",
+    fields = ["dataset", "backbone", "method", "ratio", "k", "T", "seed", "fold", "auc", "balanced_accuracy", "accuracy", "hit_rate", "best_epoch",
               "epochs_run", "seconds", "test_size", "train_size", "run"]
     with open(out_dir / "results.csv", "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
@@ -321,6 +324,7 @@ def _settings_from_runs(rows: list[dict]) -> list[str]:
 
 def _write_page(cfg: BenchConfig, table: list[str], rows: list[dict], command: str, plot: Optional[Path]) -> None:
     now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="minutes")
+    rel = Path(os.path.relpath(Path(cfg.out_dir).resolve(), Path(cfg.results_md).resolve().parent)).as_posix()
     lines = [
         "# Results",
         "",
@@ -339,8 +343,8 @@ def _write_page(cfg: BenchConfig, table: list[str], rows: list[dict], command: s
         "",
         *table,
         "",
-        f"Per-run rows: [`{Path(cfg.out_dir).name}/results.csv`]({Path(cfg.out_dir).name}/results.csv)"
-        + (f"; plot: [`{plot.name}`]({Path(cfg.out_dir).name}/{plot.name})." if plot else "."),
+        f"Per-run rows: [`{rel}/results.csv`]({rel}/results.csv)"
+        + (f"; plot: [`{plot.name}`]({rel}/{plot.name})." if plot else "."),
         "",
     ]
     manifest = read_json(Path("checkpoints") / "manifest.json")
