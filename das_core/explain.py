@@ -31,7 +31,7 @@ __all__ = [
     "MethodResult", "CheckpointEntry", "SampleData", "METHODS", "FEATURE_CURVES",
     "feature_curves", "run_method", "compare_methods", "untrained_model", "untrained_models",
     "list_checkpoints", "load_model", "check_sample_compatible", "tau_sweep", "soft_entropy",
-    "load_results", "aggregate_results", "load_speed", "window_defaults", "frame_word",
+    "load_results", "aggregate_results", "load_speed", "result_sets", "ResultSet", "window_defaults", "frame_word",
 ]
 
 METHODS = ["full", "uniform", "random", "dps", "adps", "das"]
@@ -358,6 +358,36 @@ def load_results(path: Path | str = "docs/results/results.csv") -> Optional[list
                     row[k] = v
             rows.append(row)
     return rows
+
+
+@dataclass(frozen=True)
+class ResultSet:
+    """One benchmark grid the CLI wrote: its label, per-run CSV and Markdown page."""
+
+    label: str
+    csv: Path
+    page: Optional[Path]
+
+
+def result_sets(docs: Path | str = "docs") -> list[ResultSet]:
+    """The benchmark grids under `docs`: `results/results.csv` (page `results.md`, the main grid) first,
+    then every `results/<name>/results.csv` (page `results-<name>.md`), labelled by their backbone."""
+    docs = Path(docs)
+    found = [(docs / "results" / "results.csv", docs / "results.md", None)]
+    if (docs / "results").is_dir():
+        for sub in sorted(p for p in (docs / "results").iterdir() if p.is_dir()):
+            found.append((sub / "results.csv", docs / f"results-{sub.name}.md", sub.name))
+    out = []
+    for csv_path, page, name in found:
+        if not csv_path.is_file():
+            continue
+        with open(csv_path, newline="") as fh:
+            backbones = sorted({r.get("backbone") or "" for r in csv.DictReader(fh)} - {""})
+        label = ", ".join(backbones) or name or "main"
+        if name is None:
+            label += " (main grid)"
+        out.append(ResultSet(label, csv_path, page if page.is_file() else None))
+    return out
 
 
 _GROUP_KEYS = ("dataset", "method", "ratio", "k", "T", "backbone")

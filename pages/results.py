@@ -14,8 +14,6 @@ from das_core import explain, viz
 from pages._common import ROOT, show_error
 
 DOCS = Path(os.environ.get("DAS_DOCS_DIR") or ROOT / "docs")  # override: tests
-RESULTS = DOCS / "results" / "results.csv"
-RESULTS_MD = DOCS / "results.md"
 SPEED = DOCS / "speed.json"
 
 
@@ -34,10 +32,19 @@ def _mtime(p: Path) -> float:
     return p.stat().st_mtime if p.exists() else 0.0
 
 
+def result_set_ui() -> "explain.ResultSet | None":
+    """Which benchmark grid to show (the main MobileNetV3-Small grid, the small-CNN grid, ...)."""
+    sets = explain.result_sets(DOCS)
+    if len(sets) > 1:
+        return st.radio("Benchmark grid (backbone)", sets, format_func=lambda s: s.label, horizontal=True, key="res_set")
+    return sets[0] if sets else None
+
+
 def benchmark_ui() -> None:
     st.subheader("Benchmark")
+    chosen = result_set_ui()
     try:
-        rows, agg = _results(str(RESULTS), _mtime(RESULTS))
+        rows, agg = _results(str(chosen.csv), _mtime(chosen.csv)) if chosen else (None, None)
     except Exception as err:
         show_error(err)
         return
@@ -63,9 +70,9 @@ def benchmark_ui() -> None:
     with st.expander("All rows (aggregated)"):
         st.dataframe([{k: v for k, v in r.items() if not k.endswith(("_mean", "_std"))} for r in agg],
                      hide_index=True, width="stretch")
-    if RESULTS_MD.is_file():
-        with st.expander("docs/results.md"):
-            st.markdown(RESULTS_MD.read_text())
+    if chosen.page is not None:
+        with st.expander(f"docs/{chosen.page.name}"):
+            st.markdown(chosen.page.read_text())
 
 
 def speed_ui() -> None:

@@ -205,6 +205,28 @@ def test_results_page_with_files(app, monkeypatch, tmp_path):
     assert len(at.get("plotly_chart")) == 2  # metric vs ratio, speed
     at.select_slider(key="res_ratio").set_value(0.25).run()
     _no_exception(at)
+    assert not at.get("radio") or "res_set" not in [r.key for r in at.radio]  # one grid: no chooser
+
+
+def test_results_page_switches_between_grids(app, monkeypatch, tmp_path):
+    docs = tmp_path / "docs"
+    (docs / "results" / "small_cnn").mkdir(parents=True)
+    head = "dataset,backbone,method,ratio,k,T,seed,auc,balanced_accuracy,accuracy,seconds,run"
+    for path, backbone, auc in ((docs / "results" / "results.csv", "mobilenet_v3_small", 0.61),
+                                (docs / "results" / "small_cnn" / "results.csv", "small_cnn", 0.93)):
+        path.write_text("\n".join([head] + [f"vessel,{backbone},das,0.5,14,28,{s},{auc},0.6,0.6,9,r{s}" for s in (0, 1)]) + "\n")
+    (docs / "results-small_cnn.md").write_text("# small grid page\n")
+    monkeypatch.setenv("DAS_DOCS_DIR", str(docs))
+    at = app.run()
+    at.switch_page("pages/results.py").run()
+    _no_exception(at)
+    radio = at.radio(key="res_set")
+    assert [o for o in radio.options] == ["mobilenet_v3_small (main grid)", "small_cnn"]
+    assert "0.610" in at.dataframe[0].value.to_csv()
+    radio.set_value(radio.options[1]).run()
+    _no_exception(at)
+    assert "0.930" in at.dataframe[0].value.to_csv()
+    assert any("small grid page" in m.value for m in at.markdown)
 
 
 def test_explore_montage_picks_a_sample(app):
