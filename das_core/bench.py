@@ -55,6 +55,7 @@ class BenchConfig:
     root: data root.
     runs_dir: per-run folders; out_dir: tables and plot; results_md: the page rewritten.
     report_only: aggregate finished runs without training.
+    sampler_warmup_epochs: `TrainConfig.sampler_warmup_epochs` of every run (0: the paper's joint training).
     folds: K for k-fold cross-validation (video folders, e.g. POCUS 5-fold by clip): every cell runs
         once per fold (`num_folds=K, fold=i`), and the table's mean ± std is over seeds x folds.
     """
@@ -81,6 +82,7 @@ class BenchConfig:
     results_md: Optional[str] = "docs/results.md"
     report_only: bool = False
     folds: Optional[int] = None
+    sampler_warmup_epochs: int = 0
 
 
 def parse_dataset_spec(spec: str) -> tuple[str, dict, str]:
@@ -125,7 +127,7 @@ def _train_config(cfg: BenchConfig, name, opts, method, ratio, seed, out) -> Tra
         epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, seed=seed, backbone=cfg.backbone, out=str(out),
         early_stopping=cfg.early_stopping, min_epochs=cfg.min_epochs, patience=cfg.patience,
         max_train_batches=cfg.max_train_batches, max_eval_batches=cfg.max_eval_batches, threads=cfg.threads,
-        device=cfg.device, resume=True,
+        device=cfg.device, resume=True, sampler_warmup_epochs=cfg.sampler_warmup_epochs,
     )
 
 
@@ -167,6 +169,8 @@ def _collect(cfg: BenchConfig) -> list[dict]:
             "settings": (f"backbone {c.get('backbone')}, lr {c.get('lr'):g}, batch {c.get('batch_size')}, "
                          f"max {c.get('epochs')} epochs x {c.get('max_train_batches') or 'all'} batches, best on "
                          f"{c.get('early_stopping')} (min {c.get('min_epochs')}, patience {c.get('patience')}), "
+                         + (f"learned samplers frozen for the first {c['sampler_warmup_epochs']} epochs, "
+                            if c.get("sampler_warmup_epochs") else "") +
                          f"{s.get('train_size')}/{s.get('val_size')}/{s.get('test_size')} train/val/test items, "
                          f"frames {s.get('num_frames')} x {s.get('frame_size')}^2, "
                          f"data options {json.dumps({k: v for k, v in (c.get('dataset_options') or {}).items() if k != 'fold'})}"),

@@ -80,6 +80,8 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--num-workers", type=int, default=0)
     p.add_argument("--max-train-batches", type=int, default=None, help="cap training batches per epoch")
     p.add_argument("--max-eval-batches", type=int, default=None, help="cap validation/test batches")
+    p.add_argument("--sampler-warmup", type=int, default=0, metavar="EPOCHS",
+                   help="first epochs in which a learned sampler is not updated (the backbone learns first)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--resume", action="store_true", help="continue from <out>/last.pt")
     p.add_argument("--no-progress", action="store_true", help="no tqdm progress bar")
@@ -97,6 +99,7 @@ def config_from_args(args):
         out=out, early_stopping=args.early_stopping, patience=args.patience, min_epochs=args.min_epochs,
         balance=args.balance, device=args.device, num_workers=args.num_workers,
         max_train_batches=args.max_train_batches, max_eval_batches=args.max_eval_batches, threads=args.threads,
+        sampler_warmup_epochs=args.sampler_warmup,
         resume=args.resume, progress=not args.no_progress,
     )
 
@@ -159,7 +162,7 @@ def cmd_bench(args) -> int:
         max_eval_batches=args.max_eval_batches, runs_dir=args.runs_dir, out_dir=args.out_dir,
         results_md=args.results_md, early_stopping=args.early_stopping, min_epochs=args.min_epochs,
         patience=args.patience, threads=args.threads, device=args.device, dataset_options=dataset_options_from_args(args),
-        root=args.root, report_only=args.report_only, folds=args.folds,
+        root=args.root, report_only=args.report_only, folds=args.folds, sampler_warmup_epochs=args.sampler_warmup,
     )
     run_bench(cfg, command="python -m das_core " + " ".join(sys.argv[1:]) if args.command_line is None else args.command_line)
     return 0
@@ -237,6 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report-only", action="store_true", help="only re-aggregate finished runs")
     p.add_argument("--folds", type=int, default=None,
                    help="k-fold cross-validation: run every cell on folds 0..K-1 (video folders, e.g. pocus-lung)")
+    p.add_argument("--sampler-warmup", type=int, default=0, metavar="EPOCHS",
+                   help="first epochs in which learned samplers are not updated (use a separate --runs-dir)")
     p.add_argument("--command-line", default=None, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_bench)
 

@@ -102,3 +102,33 @@ def test_bad_config_is_a_config_error(tmp_path):
         fit(_cfg(tmp_path, early_stopping="loss"), datasets=DATA)
     with pytest.raises(ConfigError, match="Unknown method"):
         fit(_cfg(tmp_path, method="nope"), datasets=DATA)
+
+
+def test_sampler_warmup_freezes_only_the_sampler(tmp_path, monkeypatch):
+    import das_core.train as train_mod
+
+    built = []
+    real = train_mod.build_model_for
+
+    def spy(*args, **kw):
+        model = real(*args, **kw)
+        built.append({k: v.detach().clone() for k, v in model.state_dict().items()})
+        return model
+
+    monkeypatch.setattr(train_mod, "build_model_for", spy)
+    fit(_cfg(tmp_path, epochs=2, sampler_warmup_epochs=1), datasets=DATA)
+    init = built[0]
+    last = load_checkpoint(tmp_path / "run" / "last.pt")[0].state_dict()
+    sampler_keys = [k for k in init if k.startswith("sampler.")]
+    backbone_keys = [k for k in init if k.startswith("backbone.") and init[k].is_floating_point()]
+    assert sampler_keys and backbone_keys
+    assert any(not torch.equal(init[k], last[k]) for k in backbone_keys)
+    assert any(not torch.equal(init[k], last[k]) for k in sampler_keys)  # epoch 1 trained the sampler
+
+    built.clear()
+    fit(_cfg(tmp_path, epochs=1, sampler_warmup_epochs=1, out=str(tmp_path / "frozen")), datasets=DATA)
+    frozen = load_checkpoint(tmp_path / "frozen" / "last.pt")[0].state_dict()
+    assert all(torch.equal(built[0][k], frozen[k]) for k in sampler_keys)  # warm-up epoch: sampler untouched
+    assert any(not torch.equal(built[0][k], frozen[k]) for k in backbone_keys)
+    with pytest.raises(Exception, match="sampler_warmup_epochs"):
+        _cfg(tmp_path, sampler_warmup_epochs=-1).validate()
