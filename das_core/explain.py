@@ -386,6 +386,8 @@ def result_sets(docs: Path | str = "docs") -> list[ResultSet]:
         label = ", ".join(backbones) or name or "main"
         if name is None:
             label += " (main grid)"
+        elif name != label:
+            label += f" ({name.replace('_', ' ')})"  # e.g. "mobilenet_v3_small (mobilenet warmup)"
         out.append(ResultSet(label, csv_path, page if page.is_file() else None))
     return out
 

@@ -247,7 +247,9 @@ def test_result_sets_lists_the_main_grid_first_then_sub_grids(tmp_path):
     (tmp_path / "results" / "empty").mkdir()
     (tmp_path / "results" / "small_cnn" / "results.csv").write_text("dataset,backbone,method\nd,small_cnn,das\n")
     (tmp_path / "results" / "results.csv").write_text("dataset,backbone,method\nd,mobilenet_v3_small,das\n")
+    (tmp_path / "results" / "mnv3_warmup").mkdir()
+    (tmp_path / "results" / "mnv3_warmup" / "results.csv").write_text("dataset,backbone,method\nd,mobilenet_v3_small,das\n")
     (tmp_path / "results.md").write_text("# main\n")
     sets = explain.result_sets(tmp_path)
-    assert [s.label for s in sets] == ["mobilenet_v3_small (main grid)", "small_cnn"]
-    assert sets[0].page == tmp_path / "results.md" and sets[1].page is None  # no results-small_cnn.md yet
+    assert [s.label for s in sets] == ["mobilenet_v3_small (main grid)", "mobilenet_v3_small (mnv3 warmup)", "small_cnn"]
+    assert sets[0].page == tmp_path / "results.md" and sets[2].page is None  # no results-small_cnn.md yet
