@@ -409,7 +409,8 @@ def _write_page(cfg: BenchConfig, table: list[str], rows: list[dict], command: s
         "",
     ]
     manifest = read_json(Path("checkpoints") / "manifest.json")
-    if isinstance(manifest, dict) and manifest.get("checkpoints"):
+    shipped_backbones = {e.get("backbone") for e in (manifest or {}).get("checkpoints", [])} if isinstance(manifest, dict) else set()
+    if shipped_backbones & {r.get("backbone") for r in rows}:  # the demo checkpoints sit beside the grid of their backbone
         lines += ["## Shipped checkpoints (one seed each, capped training; from checkpoints/manifest.json)", "",
                   "Not the benchmark: " + manifest.get("description", ""), "",
                   "| checkpoint | data set | method | k/T | test AUC | test balanced acc. | test acc. | paper AUC / acc. | epochs x batches |",
