@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8501
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-all e2e speed bench bench-report checkpoints clean
+.PHONY: install run test test-all e2e speed bench bench-warmup bench-small-cnn bench-report checkpoints clean
 
 # requirements.txt pins torch==2.14.1 / torchvision==0.29.1 (pip takes them from this machine's disk).
 $(STAMP): requirements.txt
@@ -30,11 +30,38 @@ e2e: install
 speed: install
 	$(PY) -m das_core speed --threads 1
 
-bench: install
-	$(PY) -m das_core bench
+# The grids behind docs/results*.md (resumable: a rerun skips finished runs; the parts are independent,
+# so they may also run as parallel processes, one thread each, as they were for the shipped pages).
+MNV3 := --backbone mobilenet_v3_small --lr 1e-3 --min-epochs 3 --threads 1 --device cpu
+WARMUP := --runs-dir runs/bench-mnv3-warmup --out-dir docs/results/mobilenet_warmup --results-md docs/results-mobilenet_warmup.md
+SMALL := --backbone small_cnn --threads 1 --device cpu --runs-dir runs/bench --out-dir docs/results/small_cnn --results-md docs/results-small_cnn.md
 
-bench-report: install
-	$(PY) -m das_core bench --report-only
+bench: install  # docs/results.md: MobileNetV3-Small, 3 seeds (about 3 h of 2 cores)
+	$(PY) -m das_core bench --datasets synthetic-volumes:moving synthetic-volumes:fixed --ratios 0.5 0.25 --seeds 0 1 2 \
+	    --epochs 8 --max-train-batches 24 --patience 4 --runs-dir runs/bench-mnv3 $(MNV3)
+	$(PY) -m das_core bench --datasets vesselmnist3d adrenalmnist3d --ratios 0.5 --seeds 0 1 2 \
+	    --epochs 8 --max-train-batches 30 --patience 4 --runs-dir runs/bench-mnv3 $(MNV3)
+	$(PY) -m das_core bench --datasets pocus-lung --folds 5 --seeds 0 1 2 --ratios 0.5 --frames 32 --size 32 \
+	    --epochs 6 --patience 3 --runs-dir runs/bench-mnv3 $(MNV3)
+
+bench-warmup: install  # docs/results-mobilenet_warmup.md: DAS with a 3-epoch sampler warm-up
+	$(PY) -m das_core bench --datasets synthetic-volumes:moving synthetic-volumes:fixed --ratios 0.5 0.25 --seeds 0 1 2 \
+	    --methods das --sampler-warmup 3 --epochs 8 --max-train-batches 24 --patience 4 $(MNV3) $(WARMUP)
+
+bench-small-cnn: install  # docs/results-small_cnn.md: the small-CNN grid
+	$(PY) -m das_core bench --datasets synthetic-volumes:moving synthetic-volumes:fixed --ratios 0.5 --seeds 0 1 2 \
+	    --epochs 10 --lr 2e-3 --max-train-batches 24 --min-epochs 4 --patience 3 $(SMALL)
+	$(PY) -m das_core bench --datasets synthetic-volumes:moving synthetic-volumes:fixed --ratios 0.25 --seeds 0 \
+	    --methods uniform random dps adps das --epochs 10 --lr 2e-3 --max-train-batches 24 --min-epochs 4 --patience 3 $(SMALL)
+	$(PY) -m das_core bench --datasets vesselmnist3d adrenalmnist3d --ratios 0.5 --seeds 0 1 2 \
+	    --epochs 4 --lr 1e-3 --max-train-batches 30 --min-epochs 2 --patience 2 $(SMALL)
+	$(PY) -m das_core bench --datasets pocus-lung --folds 5 --seeds 0 --ratios 0.5 --epochs 8 --lr 1e-3 \
+	    --min-epochs 3 --patience 3 $(SMALL)
+
+bench-report: install  # re-aggregate every grid from its finished runs
+	$(PY) -m das_core bench --report-only --runs-dir runs/bench-mnv3
+	$(PY) -m das_core bench --report-only $(WARMUP)
+	$(PY) -m das_core bench --report-only $(SMALL)
 
 checkpoints: install
 	$(PY) -m das_core checkpoints
