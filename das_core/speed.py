@@ -179,8 +179,9 @@ def _markdown(report: dict) -> str:
         f"Made by `{report['command']}` on {env['created']}: {env['device']}, torch {env['torch']}, "
         f"{env['threads']} torch thread(s) on {env['cpu_count']} core(s) ({env['machine']}), backbone "
         f"{report['config']['backbone']}, batch {report['config']['batch_size']}, ratio {report['config']['ratio']}, "
-        f"median of {report['config']['repeats']} interleaved rounds. The machine was shared with other jobs, "
-        f"so absolute times are noisy; ratios come from the same rounds.",
+        f"median of {report['config']['repeats']} interleaved rounds. Load average when it started: "
+        f"{env.get('load_average', 'n/a')} (1 min). Absolute times on a shared VM are noisy; the ratios come from "
+        f"the same rounds.",
         "",
     ]
     for r in report["results"]:
@@ -211,6 +212,7 @@ def run_speed(cfg: SpeedConfig, command: str = "python -m das_core speed", log=p
     torch.set_num_threads(threads)
     device = torch.device(cfg.device)
     log(f"speed: {threads} torch thread(s), device {device}")
+    load = round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None  # before the timing starts
     results = []
     for S in cfg.sizes:
         results.append(_bench_size(int(S), cfg, device, log))
@@ -220,7 +222,8 @@ def run_speed(cfg: SpeedConfig, command: str = "python -m das_core speed", log=p
         "environment": {
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "torch": str(torch.__version__), "threads": threads, "cpu_count": os.cpu_count(),
-            "machine": platform.machine(), "device": str(device) if device.type != "cuda" else torch.cuda.get_device_name(),
+            "machine": platform.machine(),
+            "load_average": load, "device": str(device) if device.type != "cuda" else torch.cuda.get_device_name(),
         },
         "results": results,
     }
