@@ -44,9 +44,11 @@ bench: install  # docs/results.md: MobileNetV3-Small, 3 seeds (about 3 h of 2 co
 	$(PY) -m das_core bench --datasets pocus-lung --folds 5 --seeds 0 1 2 --ratios 0.5 --frames 32 --size 32 \
 	    --epochs 6 --patience 3 --runs-dir runs/bench-mnv3 $(MNV3)
 
-bench-warmup: install  # docs/results-mobilenet_warmup.md: DAS with a 3-epoch sampler warm-up
+bench-warmup: install  # docs/results-mobilenet_warmup.md: the learned samplers with a 3-epoch sampler warm-up
 	$(PY) -m das_core bench --datasets synthetic-volumes:moving synthetic-volumes:fixed --ratios 0.5 0.25 --seeds 0 1 2 \
 	    --methods das --sampler-warmup 3 --epochs 8 --max-train-batches 24 --patience 4 $(MNV3) $(WARMUP)
+	$(PY) -m das_core bench --datasets synthetic-volumes:moving synthetic-volumes:fixed --ratios 0.5 --seeds 0 1 2 \
+	    --methods dps adps --sampler-warmup 3 --epochs 8 --max-train-batches 24 --patience 4 $(MNV3) $(WARMUP)
 
 bench-small-cnn: install  # docs/results-small_cnn.md: the small-CNN grid
 	$(PY) -m das_core bench --datasets synthetic-volumes:moving synthetic-volumes:fixed --ratios 0.5 --seeds 0 1 2 \
