@@ -293,7 +293,8 @@ def _groups(rows: list[dict]) -> list[dict]:
     out = []
     for ds, ratio, method in keys:
         sel = [r for r in rows if (label(r), r["ratio"], r["method"]) == (ds, ratio, method)]
-        g = {"dataset": ds, "ratio": ratio, "method": method, "k": sel[0]["k"], "T": sel[0]["T"], "n": len(sel)}
+        g = {"dataset": ds, "source": sel[0]["dataset"], "ratio": ratio, "method": method, "k": sel[0]["k"],
+             "T": sel[0]["T"], "n": len(sel)}
         for metric in ("auc", "balanced_accuracy", "accuracy", "hit_rate", "picks_auc", "seconds"):
             g[metric] = _mean_std([r[metric] for r in sel])
         out.append(g)
@@ -305,7 +306,7 @@ def _table(groups: list[dict]) -> list[str]:
     lines = ["| data set | method | ratio (k/T) | seeds | test AUC | test balanced acc. | test acc. | hit rate | picks-only AUC | paper AUC / acc. | s/run |",
              "|---|---|---|---:|---|---|---|---|---|---|---:|"]
     for g in groups:
-        base = g["dataset"].split(" (")[0].split("-moving")[0].split("-fixed")[0]
+        base = g["source"].split("-moving")[0].split("-fixed")[0]
         paper = PAPER.get((base, g["method"]))
         ptxt = f"{paper['auc']:.3f} / {100 * paper['accuracy']:.1f}" if paper else ""
         lines.append(
@@ -409,7 +410,7 @@ def _write_page(cfg: BenchConfig, table: list[str], rows: list[dict], command: s
         "",
     ]
     manifest = read_json(Path("checkpoints") / "manifest.json")
-    shipped_backbones = {e.get("backbone") for e in (manifest or {}).get("checkpoints", [])} if isinstance(manifest, dict) else set()
+    shipped_backbones = {e.get("backbone") for e in manifest.get("checkpoints", [])} if isinstance(manifest, dict) else set()
     if shipped_backbones & {r.get("backbone") for r in rows}:  # the demo checkpoints sit beside the grid of their backbone
         lines += ["## Shipped checkpoints (one seed each, capped training; from checkpoints/manifest.json)", "",
                   "Not the benchmark: " + manifest.get("description", ""), "",

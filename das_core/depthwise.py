@@ -4,7 +4,7 @@ PyTorch's CPU kernels for depthwise convolutions are pathologically slow on tiny
 MobileNetV3-Small on 28x28 frames the last blocks run 5x5 depthwise convs over 2x2 and 1x1 maps;
 with a batch of 224 frames one such conv (576 channels, 1x1 map) took about 127 ms forward plus
 backward on one thread, although only its centre tap ever touches the input. Those layers were
-over half of a training step (profiled for issue 4; see `docs/speed.md`).
+over half of a training step (profiled for issue 4; see the README's Speed section).
 
 `DepthwiseConv2d` is a drop-in `nn.Conv2d` (same parameters, same state-dict keys, same output).
 On CPU, when the input map has at most `small_map` pixels, it computes the convolution as a sum of

@@ -381,8 +381,7 @@ def result_sets(docs: Path | str = "docs") -> list[ResultSet]:
     for csv_path, page, name in found:
         if not csv_path.is_file():
             continue
-        with open(csv_path, newline="") as fh:
-            backbones = sorted({r.get("backbone") or "" for r in csv.DictReader(fh)} - {""})
+        backbones = sorted({r.get("backbone") or "" for r in load_results(csv_path)} - {""})
         label = ", ".join(backbones) or name or "main"
         if name is None:
             label += " (main grid)"
