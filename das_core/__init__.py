@@ -1,34 +1,48 @@
 """DAS Explorer's library: learnable, input-adaptive frame subsampling for volumes and videos.
 
-Public API:
-    make_sampler(name, num_frames, num_selected, **options) -> Sampler   (full, uniform, random, dps, adps, das)
-    Selection                    what a sampler returns (indices, matrix, soft, scores, ...)
+Public API (see README.md):
+    make_sampler(name, num_frames, num_selected, **options) -> Sampler
+    register_sampler(name)       class decorator: a user's `Sampler` subclass joins the registry
+    list_samplers(learned=None, adaptive=None) -> names (built in: full, uniform, random, dps, adps, das)
+    Sampler, Selection           the base class of samplers, and what they return
     SubsampledClassifier         sampler + per-frame backbone + pooling + linear head
+    ModelSpec                    the architecture a checkpoint stores; SubsampledClassifier.from_config(spec)
+    load_model(path)             a trained model from a checkpoint (eval mode, `.spec`, `.meta`)
+    TrainConfig, fit(config)     the training engine
     load_dataset, list_datasets, load_sequence   the data layer (das_core.data)
     DASError, DataError, ConfigError, CheckpointError
 
-This package never imports streamlit.
+Names are imported on first use (PEP 562), so `import das_core.runs` (the app's job launcher) does
+not pay for torch. This package never imports streamlit or plotly.
 """
 
-from .errors import CheckpointError, ConfigError, DASError, DataError
-from .model import SubsampledClassifier
-from .samplers import SAMPLERS, Sampler, make_sampler, num_selected_for_ratio, sampler_options
-from .selection import Selection
+from importlib import import_module
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "make_sampler", "num_selected_for_ratio", "sampler_options", "SAMPLERS", "Sampler", "Selection",
-    "SubsampledClassifier", "load_dataset", "list_datasets", "load_sequence",
-    "DASError", "DataError", "ConfigError", "CheckpointError", "__version__",
-]
+# public name -> the module that defines it
+_API = {
+    "DASError": "errors", "DataError": "errors", "ConfigError": "errors", "CheckpointError": "errors",
+    "Sampler": "samplers", "make_sampler": "samplers", "register_sampler": "samplers", "list_samplers": "samplers",
+    "sampler_options": "samplers", "num_selected_for_ratio": "samplers", "SAMPLERS": "samplers",
+    "Selection": "selection",
+    "SubsampledClassifier": "model",
+    "ModelSpec": "spec",
+    "load_model": "checkpoints",
+    "TrainConfig": "engine", "fit": "engine", "evaluate_checkpoint": "engine",
+    "load_dataset": "data", "list_datasets": "data", "load_sequence": "data",
+}
 
-_DATA_API = {"load_dataset", "list_datasets", "load_sequence"}
+__all__ = [*_API, "__version__"]
 
 
-def __getattr__(name):  # the data layer is imported on first use: `import das_core` stays fast
-    if name in _DATA_API:
-        from . import data
-
-        return getattr(data, name)
+def __getattr__(name):
+    if name in _API:
+        value = getattr(import_module(f".{_API[name]}", __name__), name)
+        globals()[name] = value  # later look-ups skip this function
+        return value
     raise AttributeError(f"module 'das_core' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_API))

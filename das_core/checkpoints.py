@@ -12,9 +12,14 @@ loading never unpickles arbitrary objects: a file carrying pickled objects is re
 Writes are atomic: the file is written to a temporary file in the same folder, flushed, fsynced and
 moved over the target with `os.replace`, so a process killed mid-write leaves the previous file intact.
 
-`meta` keys (what `load_checkpoint` needs to rebuild the model): dataset, dataset_options, method,
-num_frames, num_selected, sampler_options, backbone, num_classes, in_channels, frame_size, pooling,
-classes, versions {das_core, torch}, metrics (optional), created.
+`meta` keys: `model` (the `ModelSpec` as a dict: method, num_frames, num_selected, backbone,
+num_classes, in_channels, frame_size, pooling, dropout, sampler_options), dataset, root,
+dataset_options, classes, seed, ratio, metrics (optional), versions {das_core, torch}, created.
+Checkpoints written before the spec existed kept the spec's fields at the top level of `meta`;
+`read_checkpoint` moves them under `model`, so they still load.
+
+Public entry point: `das_core.load_model(path)` -> the model in eval mode, with `model.spec` and
+`model.meta`.
 """
 
 from __future__ import annotations
@@ -29,18 +34,22 @@ from typing import Any, Optional, Union
 import torch
 from torch import nn
 
+from . import __version__
 from .atomic import atomic_write
-from .errors import CheckpointError
+from .errors import CheckpointError, DASError
+from .model import SubsampledClassifier
+from .spec import ModelSpec
 
 
 __all__ = [
-    "FORMAT", "save_checkpoint", "load_checkpoint", "read_checkpoint", "model_meta", "build_model",
+    "FORMAT", "save_checkpoint", "load_checkpoint", "load_model", "read_checkpoint", "model_spec",
     "check_compatible", "atomic_torch_save", "jsonable",
 ]
 
 FORMAT = "das_core.checkpoint"
-FORMAT_VERSION = 1
-_REQUIRED = ("method", "num_frames", "num_selected", "backbone", "num_classes", "in_channels")
+FORMAT_VERSION = 2  # 2: the model spec under meta["model"]; 1: its fields at the top level of meta
+_SPEC_FIELDS = ("method", "num_frames", "num_selected", "backbone", "num_classes", "in_channels", "frame_size",
+                "pooling", "dropout", "sampler_options")
 
 
 def jsonable(value: Any) -> Any:
@@ -75,33 +84,7 @@ def atomic_torch_save(obj: Any, path: Union[str, Path]) -> Path:
 
 
 def _versions() -> dict:
-    from . import __version__
-
     return {"das_core": str(__version__), "torch": str(torch.__version__)}
-
-
-def model_meta(model: nn.Module) -> dict:
-    """The architecture part of a checkpoint's meta, read off a `SubsampledClassifier`."""
-    from .backbones import BACKBONES
-
-    sampler = model.sampler
-    if model.backbone_name not in BACKBONES:
-        raise CheckpointError(
-            f"A model with a custom backbone ({model.backbone_name}) cannot be rebuilt from a checkpoint; "
-            f"use one of {', '.join(BACKBONES)} or save its state_dict yourself."
-        )
-    dropout = next((m.p for m in model.head if isinstance(m, nn.Dropout)), 0.0)
-    return {
-        "method": sampler.name,
-        "num_frames": int(sampler.num_frames),
-        "num_selected": int(sampler.num_selected),
-        "sampler_options": jsonable(sampler.options),
-        "backbone": model.backbone_name,
-        "num_classes": int(model.num_classes),
-        "in_channels": int(model.in_channels),
-        "pooling": model.pooling,
-        "dropout": float(dropout),
-    }
 
 
 def save_checkpoint(
@@ -112,17 +95,21 @@ def save_checkpoint(
     Args:
         path: target file (its folder is created).
         model: a `SubsampledClassifier` (a DDP wrapper is unwrapped).
-        meta: dataset, dataset_options, classes, frame_size, metrics, ... (JSON-able); the
-            architecture keys (method, num_frames, ...) are filled in from the model.
+        meta: dataset, dataset_options, classes, metrics, ... (JSON-able); `model` (the spec) is
+            filled in from the model.
         extra: resume state: tensors and plain data only (e.g. `optimizer.state_dict()`).
 
     Returns:
         the path written.
     """
     model = getattr(model, "module", model)
-    full_meta = {"dataset": None, "dataset_options": {}, "classes": None, "frame_size": None, "metrics": None}
-    full_meta.update(jsonable(meta or {}))
-    full_meta.update(model_meta(model))
+    try:
+        spec = model.spec
+    except DASError as err:
+        raise CheckpointError(f"This model cannot be saved as a das_core checkpoint ({err})") from None
+    full_meta = {"dataset": None, "dataset_options": {}, "classes": None, "metrics": None}
+    full_meta.update(jsonable({k: v for k, v in (meta or {}).items() if k not in _SPEC_FIELDS}))
+    full_meta["model"] = jsonable(spec.to_dict())
     full_meta["versions"] = _versions()
     full_meta["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
@@ -159,31 +146,23 @@ def read_checkpoint(path: Union[str, Path], map_location="cpu") -> dict:
             f"{path.name} is not a das_core checkpoint; choose a file written by das_core (python -m das_core train)."
         )
     meta = payload.get("meta")
-    if not isinstance(meta, dict) or any(k not in meta for k in _REQUIRED):
-        raise CheckpointError(f"{path.name} has incomplete metadata; re-create it with python -m das_core train.")
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{path.name} has no metadata; re-create it with python -m das_core train.")
+    if "model" not in meta:  # format 1: the spec's fields at the top level
+        meta = {k: v for k, v in meta.items() if k not in _SPEC_FIELDS or k == "frame_size"}
+        meta["model"] = {k: payload["meta"][k] for k in _SPEC_FIELDS if k in payload["meta"]}
+        payload["meta"] = meta
+    try:
+        ModelSpec.from_dict(meta["model"])
+    except DASError as err:
+        raise CheckpointError(f"{path.name} describes a model that cannot be built ({err}); "
+                              f"re-create it with python -m das_core train.") from None
     return payload
 
 
-def build_model(meta: dict) -> nn.Module:
-    """A fresh `SubsampledClassifier` with the architecture `meta` describes."""
-    from .errors import DASError
-    from .model import SubsampledClassifier
-    from .samplers import make_sampler
-
-    try:
-        sampler = make_sampler(meta["method"], int(meta["num_frames"]), int(meta["num_selected"]),
-                               **dict(meta.get("sampler_options") or {}))
-        return SubsampledClassifier(
-            sampler,
-            backbone=meta["backbone"],
-            num_classes=int(meta["num_classes"]),
-            in_channels=int(meta["in_channels"]),
-            frame_size=int(meta.get("frame_size") or 28),
-            pooling=meta.get("pooling", "mean"),
-            dropout=float(meta.get("dropout", 0.0)),
-        )
-    except DASError as err:
-        raise CheckpointError(f"The checkpoint's model cannot be rebuilt ({err}); re-create the checkpoint.") from None
+def model_spec(meta: dict) -> ModelSpec:
+    """The `ModelSpec` of a checkpoint's meta (as `read_checkpoint` returns it)."""
+    return ModelSpec.from_dict(meta["model"])
 
 
 def load_checkpoint(path: Union[str, Path], map_location="cpu", *, with_extra: bool = False):
@@ -202,19 +181,31 @@ def load_checkpoint(path: Union[str, Path], map_location="cpu", *, with_extra: b
     """
     payload = read_checkpoint(path, map_location=map_location)
     meta = payload["meta"]
-    model = build_model(meta)
+    spec = model_spec(meta)
+    model = SubsampledClassifier.from_config(spec)
+    state = payload["state_dict"]
+    if not isinstance(state, dict):
+        raise CheckpointError(f"The weights in {Path(path).name} are not a state dict; the file is corrupt, re-create it.")
     try:
-        model.load_state_dict(payload["state_dict"], strict=True)
-    except RuntimeError as err:
+        model.load_state_dict(state, strict=True)
+    except (RuntimeError, TypeError, AttributeError) as err:
         first = str(err).split("\n")[1].strip() if "\n" in str(err) else str(err)[:160]
         raise CheckpointError(
-            f"The weights in {Path(path).name} do not fit the {meta['method']}/{meta['backbone']} model its "
+            f"The weights in {Path(path).name} do not fit the {spec.method}/{spec.backbone} model its "
             f"metadata describes ({first}); the file is corrupt or was edited, re-create it."
         ) from None
+    model.meta = meta
     model.to(map_location if not callable(map_location) else "cpu").eval()
     if with_extra:
         return model, meta, payload.get("extra") or {}
     return model, meta
+
+
+def load_model(path: Union[str, Path], map_location="cpu") -> SubsampledClassifier:
+    """The `SubsampledClassifier` a checkpoint holds, in eval mode, with `model.spec` (its `ModelSpec`)
+    and `model.meta` (data set, classes, metrics, ...). CheckpointError with one sentence otherwise."""
+    model, _ = load_checkpoint(path, map_location=map_location)
+    return model
 
 
 def _dataset_shape(dataset) -> tuple[int, int, int]:
@@ -229,9 +220,10 @@ def check_compatible(meta: dict, dataset) -> None:
     data set has labels. Frame size may differ (both backbones pool globally) but is reported.
     """
     T, C, S = _dataset_shape(dataset)
-    mT, mC = int(meta["num_frames"]), int(meta["in_channels"])
+    spec = model_spec(meta)
+    mT, mC = spec.num_frames, spec.in_channels
     trained = meta.get("dataset") or "unknown data"
-    ms = meta.get("frame_size")
+    ms = spec.frame_size
     name = getattr(dataset, "name", "the selected data")
     if (T, C) != (mT, mC):
         raise CheckpointError(
@@ -240,8 +232,8 @@ def check_compatible(meta: dict, dataset) -> None:
             f"at {S}x{S}; choose a matching checkpoint or data set."
         )
     classes = getattr(dataset, "classes", None)
-    if classes is not None and len(classes) != int(meta["num_classes"]):
+    if classes is not None and len(classes) != spec.num_classes:
         raise CheckpointError(
-            f"This checkpoint was trained on {trained} with {meta['num_classes']} classes; the selected data "
+            f"This checkpoint was trained on {trained} with {spec.num_classes} classes; the selected data "
             f"({name}) has {len(classes)}; choose a matching checkpoint or data set."
         )

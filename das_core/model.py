@@ -8,10 +8,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .backbones import build_backbone
+from .backbones import BACKBONES, build_backbone
 from .errors import ConfigError
-from .samplers import Sampler
+from .samplers import Sampler, make_sampler
 from .selection import Selection
+from .spec import ModelSpec
 
 __all__ = ["SubsampledClassifier"]
 
@@ -31,7 +32,8 @@ class SubsampledClassifier(nn.Module):
         dropout: dropout before the linear head.
 
     `forward(x)` takes x (B, T, C, H, W) and returns `(logits (B, num_classes), Selection)`. The
-    backbone runs on the k selected frames only.
+    backbone runs on the k selected frames only. With a named backbone, `spec` describes the model
+    and `SubsampledClassifier.from_config(spec)` rebuilds it (what checkpoints do).
     """
 
     def __init__(
@@ -67,7 +69,30 @@ class SubsampledClassifier(nn.Module):
         self.num_classes = num_classes
         self.in_channels = in_channels
         self.pooling = pooling
+        self.frame_size = frame_size
+        self.dropout = float(dropout)
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(self.feature_dim, num_classes))
+        self.meta: dict = {}  # what a checkpoint says about the model's data (set by load_model)
+
+    @classmethod
+    def from_config(cls, spec: ModelSpec) -> "SubsampledClassifier":
+        """A freshly initialised model with the architecture `spec` describes."""
+        spec = spec.validate()
+        sampler = make_sampler(spec.method, spec.num_frames, spec.num_selected, **spec.sampler_options)
+        return cls(sampler, backbone=spec.backbone, num_classes=spec.num_classes, in_channels=spec.in_channels,
+                   frame_size=spec.frame_size, pooling=spec.pooling, dropout=spec.dropout)
+
+    @property
+    def spec(self) -> ModelSpec:
+        """The `ModelSpec` that rebuilds this model (ConfigError for a user-supplied backbone module)."""
+        if self.backbone_name not in BACKBONES:
+            raise ConfigError(f"A model with a custom backbone ({self.backbone_name}) has no ModelSpec; use one of "
+                              f"{', '.join(BACKBONES)} or save its state_dict yourself.")
+        s = self.sampler
+        return ModelSpec(method=s.name, num_frames=int(s.num_frames), num_selected=int(s.num_selected),
+                         backbone=self.backbone_name, num_classes=int(self.num_classes),
+                         in_channels=int(self.in_channels), frame_size=int(self.frame_size), pooling=self.pooling,
+                         dropout=self.dropout, sampler_options=dict(s.options))
 
     def frame_features(self, frames: Tensor) -> Tensor:
         """(B, k, C, H, W) -> (B, k, D): the backbone on every selected frame."""
@@ -106,11 +131,12 @@ class SubsampledClassifier(nn.Module):
     def training_loss(
         self, x: Tensor, y: Tensor, criterion: Callable[[Tensor, Tensor], Tensor] = F.cross_entropy, **sampler_kwargs
     ) -> tuple[Tensor, Tensor, Selection]:
-        """(loss, logits, selection). For ADPS the loss averages the task loss over the k step predictions."""
+        """(loss, logits, selection). For a sampler with `per_step_loss` (ADPS) the loss averages the task
+        loss over the k step predictions."""
         sel = self.sampler(x, **sampler_kwargs)
         feats = self.frame_features(sel.gather(x))  # (B, k, D)
         logits = self.head(self._pool(feats))
-        if self.sampler.name == "adps":
+        if self.sampler.per_step_loss:
             per_step = self.step_logits(feats, sel)  # (B, k, classes)
             B, k, n = per_step.shape
             loss = criterion(per_step.reshape(B * k, n), y.repeat_interleave(k))

@@ -9,6 +9,15 @@
                          best_epoch, config, test_size, seconds, ...
     <out>/best.pt        best checkpoint (early-stopping criterion)
     <out>/last.pt        latest checkpoint with optimizer state (for --resume)
+    <out>/probe.json     bench's selection probes of best.pt (hit rate, picks-only AUC, ...)
+
+Runs started by the app's job launcher (`explorer.jobs`) also hold:
+
+    <out>/job.json           the request: settings, command line, created, launcher pid
+    <out>/train-config.json  the TrainConfig the CLI reads (`python -m das_core train --config ...`)
+    <out>/train.log          the CLI's stdout and stderr
+    <out>/launcher.log       the launcher's own output
+    <out>/stop               present once a stop was requested
 
 JSON files are written atomically (temporary file + os.replace), so a reader never sees half a file.
 """
@@ -30,7 +39,7 @@ __all__ = [
     "read_summary", "read_config", "list_runs", "is_finished", "STATES",
 ]
 
-STATES = ("running", "finished", "failed", "stopped")
+STATES = ("queued", "running", "finished", "failed", "stopped")
 
 
 @dataclass(frozen=True)
@@ -66,6 +75,30 @@ class RunPaths:
     @property
     def last(self) -> Path:
         return self.root / "last.pt"
+
+    @property
+    def probe(self) -> Path:
+        return self.root / "probe.json"
+
+    @property
+    def job(self) -> Path:
+        return self.root / "job.json"
+
+    @property
+    def train_config(self) -> Path:
+        return self.root / "train-config.json"
+
+    @property
+    def train_log(self) -> Path:
+        return self.root / "train.log"
+
+    @property
+    def launcher_log(self) -> Path:
+        return self.root / "launcher.log"
+
+    @property
+    def stop(self) -> Path:
+        return self.root / "stop"
 
 
 def write_json(path: Union[str, Path], data: Any) -> Path:

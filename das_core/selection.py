@@ -1,6 +1,6 @@
 """What a sampler returns (`Selection`) and the Gumbel top-k machinery the learned samplers share.
 
-Numerical choices (see ../shared/METHOD.md, "Pitfalls"):
+Numerical choices (see docs/method-notes.md, "Pitfalls"):
 - Gumbel noise is `-log(-log(u))` with `u` clamped into `(eps, 1 - eps)`, so it is always finite.
 - Rows are divided by the temperature *before* already-picked frames are masked, and the mask is a
   large finite negative number, never `-inf`: `-inf / tau` would give NaN gradients for a

@@ -1,11 +1,13 @@
 """Checkpoints: round trip, atomic writes, weights-only loading, foreign/pickled files refused."""
 
 import os
+from pathlib import Path
 
 import pytest
 import torch
 
 import das_core
+
 from das_core.checkpoints import check_compatible, load_checkpoint, read_checkpoint, save_checkpoint
 from das_core.errors import CheckpointError
 
@@ -25,10 +27,13 @@ def test_round_trip_same_outputs(tmp_path, method):
     x = torch.rand(2, 8, 1, 16, 16)
     with torch.no_grad():
         assert torch.allclose(model(x)[0], loaded(x)[0], atol=1e-6)
-    for key in ("dataset", "dataset_options", "method", "num_frames", "num_selected", "sampler_options", "backbone",
-                "num_classes", "in_channels", "frame_size", "classes", "versions", "metrics", "created"):
+    for key in ("dataset", "dataset_options", "model", "classes", "versions", "metrics", "created"):
         assert key in meta
-    assert meta["method"] == method and meta["num_frames"] == 8
+    for key in ("method", "num_frames", "num_selected", "sampler_options", "backbone", "num_classes", "in_channels",
+                "frame_size", "pooling", "dropout"):
+        assert key in meta["model"]
+    assert meta["model"]["method"] == method and meta["model"]["num_frames"] == 8
+    assert loaded.spec == model.spec  # the spec stored is the spec rebuilt
     # a plain weights-only load works (no pickled objects inside)
     payload = torch.load(path, weights_only=True)
     assert set(payload) >= {"state_dict", "meta"}
@@ -52,7 +57,7 @@ def test_crash_mid_write_keeps_previous_file(tmp_path, monkeypatch):
     monkeypatch.setattr(torch, "save", real_save)
     assert path.read_bytes() == before
     model, meta = load_checkpoint(path)
-    assert meta["method"] == "das"
+    assert meta["model"]["method"] == "das"
     assert [p.name for p in tmp_path.iterdir()] == ["best.pt"]  # no temporary file left behind
 
 
@@ -80,7 +85,7 @@ def test_other_architecture_refused(tmp_path):
     path = save_checkpoint(tmp_path / "das.pt", _model("das"), {"dataset": "tiny"})
     payload = torch.load(path, weights_only=True)
     other = _model("uniform", classes=3)
-    payload["meta"].update(method="uniform", num_classes=3, sampler_options={})
+    payload["meta"]["model"].update(method="uniform", num_classes=3, sampler_options={})
     payload["state_dict"] = {**payload["state_dict"]}
     torch.save(payload, tmp_path / "edited.pt")
     with pytest.raises(CheckpointError, match="do not fit"):
@@ -106,3 +111,49 @@ def test_check_compatible(tmp_path):
         check_compatible(meta, _Data(8, 3))
     with pytest.raises(CheckpointError, match="T=12"):
         check_compatible(meta, _Data(12, 1))
+
+
+def _edited(tmp_path, edit, name="edited.pt"):
+    payload = torch.load(save_checkpoint(tmp_path / "m.pt", _model("das"), {"dataset": "tiny"}), weights_only=True)
+    edit(payload)
+    torch.save(payload, tmp_path / name)
+    return tmp_path / name
+
+
+def test_format_1_checkpoints_still_load(tmp_path):
+    """Before the ModelSpec, the architecture's keys sat at the top level of meta (format 1)."""
+    model = _model("das").eval()
+
+    def flatten(payload):
+        payload["format_version"] = 1
+        payload["meta"].update(payload["meta"].pop("model"))
+
+    loaded = das_core.load_model(_edited(tmp_path, flatten))
+    assert loaded.spec.method == "das" and loaded.spec.num_frames == 8 and not loaded.training
+    x = torch.rand(2, 8, 1, 16, 16)
+    with torch.no_grad():
+        torch.manual_seed(0)
+        assert loaded(x)[0].shape == model(x)[0].shape
+
+
+def test_shipped_checkpoints_load_as_models():
+    shipped = sorted((Path(__file__).resolve().parents[1] / "checkpoints").glob("*.pt"))
+    assert shipped
+    for path in shipped:
+        model = das_core.load_model(path)
+        assert not model.training and model.meta["dataset"] and model.spec.method in das_core.list_samplers()
+
+
+@pytest.mark.parametrize("edit, match", [
+    (lambda p: p["meta"]["model"].update(dropout=2.0), "dropout"),
+    (lambda p: p["meta"]["model"].update(num_frames="abc"), "num_frames"),
+    (lambda p: p["meta"]["model"].update(num_frames=10**7), "num_frames"),
+    (lambda p: p["meta"]["model"].update(method="no-such"), "Unknown sampler"),
+    (lambda p: p["meta"]["model"].update(sampler_options="x"), "sampler_options"),
+    (lambda p: p.update(state_dict=[1, 2]), "not a state dict"),
+    (lambda p: p.update(meta=[1]), "no metadata"),
+])
+def test_crafted_metadata_gets_one_sentence(tmp_path, edit, match):
+    with pytest.raises(CheckpointError, match=match) as err:
+        das_core.load_model(_edited(tmp_path, edit))
+    assert "\n" not in str(err.value)

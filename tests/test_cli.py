@@ -64,7 +64,7 @@ def test_help(cmd, capsys):
 
 
 def test_bench_fold_grid_gives_one_run_folder_per_fold():
-    from das_core.bench import BenchConfig, _grid, run_folder
+    from das_core.experiments.bench import BenchConfig, _grid, run_folder
 
     cfg = BenchConfig(datasets=["pocus-lung"], methods=["uniform", "das"], seeds=[0], folds=3)
     cells = list(_grid(cfg))
@@ -79,7 +79,7 @@ def test_bench_writes_tables_with_probes_and_resumes(tmp_path, monkeypatch):
     """A tiny grid end to end: CSV + Markdown + page with the hit rate and the picks-only probe; a rerun skips."""
     import csv
 
-    from das_core import bench
+    from das_core.experiments import bench
 
     args = ["bench", "--datasets", "synthetic-volumes:moving", "--methods", "uniform", "das", "--seeds", "0",
             "--epochs", "1", "--min-epochs", "1", "--backbone", "small_cnn", "--frames", "8", "--size", "16",
@@ -103,7 +103,7 @@ def test_bench_writes_tables_with_probes_and_resumes(tmp_path, monkeypatch):
 def test_picks_only_probe_separates_leaky_from_uninformative_picks():
     import random
 
-    from das_core.bench import _picks_auc
+    from das_core.experiments.probes import picks_auc as _picks_auc
 
     rng = random.Random(0)
 

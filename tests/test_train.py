@@ -9,7 +9,7 @@ from torch.utils.data import Dataset
 
 from das_core.checkpoints import load_checkpoint
 from das_core.runs import read_metrics, read_status
-from das_core.train import TrainConfig, fit
+from das_core import TrainConfig, fit
 
 
 class Tiny(Dataset):
@@ -105,7 +105,7 @@ def test_bad_config_is_a_config_error(tmp_path):
 
 
 def test_sampler_warmup_freezes_only_the_sampler(tmp_path, monkeypatch):
-    import das_core.train as train_mod
+    import das_core.engine.trainer as train_mod
 
     built = []
     real = train_mod.build_model_for

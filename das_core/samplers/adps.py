@@ -12,6 +12,7 @@ predictions: `SubsampledClassifier.training_loss` does that using `Selection.pic
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Optional
 
 import torch
@@ -20,8 +21,9 @@ from torch import Tensor, nn
 from ..selection import Selection, gumbel_noise, one_hot_rows, sort_rows, straight_through
 from ..selection import _mask_value
 from .learned import LearnedSampler, check_tau0
+from .registry import register_sampler
 
-__all__ = ["ADPSSampler", "FrameEncoder"]
+__all__ = ["ADPSSampler", "ADPSOptions", "FrameEncoder"]
 
 
 class FrameEncoder(nn.Module):
@@ -42,35 +44,37 @@ class FrameEncoder(nn.Module):
         return self.net(x)
 
 
-class ADPSSampler(LearnedSampler):
+@dataclass
+class ADPSOptions:
     """Args:
-    num_frames: T.
-    num_selected: k (the number of sequential steps).
-    tau0: constant temperature of the soft rows (default 2.0, as DPS).
-    in_channels: channels C of the frames (default 1).
-    hidden: LSTM width (default 64).
-    encoder_dim: width of the frame encoding (default 32).
+    tau0: constant temperature of the soft rows (2.0, as DPS).
+    in_channels: channels C of the frames.
+    hidden: LSTM width.
+    encoder_dim: width of the frame encoding.
     """
 
-    name = "adps"
-    adaptive = True
+    tau0: float = 2.0
+    in_channels: int = 1
+    hidden: int = 64
+    encoder_dim: int = 32
 
-    def __init__(
-        self,
-        num_frames: int,
-        num_selected: int,
-        tau0: float = 2.0,
-        in_channels: int = 1,
-        hidden: int = 64,
-        encoder_dim: int = 32,
-    ):
-        super().__init__(
-            num_frames, num_selected, tau0=tau0, in_channels=in_channels, hidden=hidden,
-            encoder_dim=encoder_dim,
-        )
-        self.encoder = FrameEncoder(in_channels, encoder_dim)
-        self.lstm = nn.LSTMCell(encoder_dim, hidden)
-        self.to_logits = nn.Linear(hidden, num_frames)
+
+@register_sampler("adps")
+class ADPSSampler(LearnedSampler):
+    """k sequential picks from an LSTM state (see the module docstring); num_selected is the number of steps."""
+
+    Options = ADPSOptions
+    label = "ADPS"
+    adaptive = True
+    varies_per_input = True
+    per_step_loss = True
+
+    def __init__(self, num_frames: int, num_selected: int, **options):
+        super().__init__(num_frames, num_selected, **options)
+        cfg = self.config
+        self.encoder = FrameEncoder(cfg.in_channels, cfg.encoder_dim)
+        self.lstm = nn.LSTMCell(cfg.encoder_dim, cfg.hidden)
+        self.to_logits = nn.Linear(cfg.hidden, num_frames)
 
     def select(
         self,

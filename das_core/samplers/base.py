@@ -1,8 +1,9 @@
-"""The base class every sampler derives from: shape checks, options record, parameter groups."""
+"""The base class every sampler derives from: capabilities, typed options, shape checks, parameter groups."""
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+from typing import Any, ClassVar, Optional
 
 import torch
 from torch import Tensor, nn
@@ -27,21 +28,61 @@ def check_k(num_frames: int, num_selected: int) -> None:
 class Sampler(nn.Module):
     """Picks `num_selected` (k) of `num_frames` (T) frames for each sequence of a batch.
 
-    Subclasses implement `select(x, **kwargs) -> Selection`; `forward` checks the input first.
-    `options` holds the keyword options the sampler was built with, so a checkpoint can rebuild it
-    with `make_sampler(name, T, k, **options)`.
+    Subclasses implement `select(x, **call_options) -> Selection`; `forward` checks the input first.
+    Register a subclass with `das_core.register_sampler(name)` to list and build it by name.
+
+    What a sampler is and accepts is declared on the class, and read by the training engine, bench
+    and the app (never decided by the sampler's name):
+
+    Attributes:
+        Options: a dataclass of the keyword options the constructor takes (None: no options). Its
+            defaults are the sampler's defaults; `options` holds the values used, so a checkpoint can
+            rebuild the sampler with `make_sampler(name, T, k, **options)`.
+        label: display name ("DAS"); defaults to the registered name.
+        learned: has trainable parameters.
+        adaptive: its picks depend on the input at inference.
+        varies_per_input: its picks differ between inputs at inference (adaptive ones, and random).
+        takes_k: False for a sampler that keeps all T frames (full).
+        per_step_loss: the task loss is averaged over the predictions after each pick (ADPS); the
+            model uses `Selection.pick_rank` for it.
+        call_options: keyword arguments `forward` accepts per call (tau0, heads, stochastic, generator).
     """
 
-    name: str = "base"
-    learned: bool = False  # has trainable parameters
-    adaptive: bool = False  # picks change with the input at inference
+    name: ClassVar[str] = "base"
+    Options: ClassVar[Optional[type]] = None
+    label: ClassVar[str] = ""
+    learned: ClassVar[bool] = False
+    adaptive: ClassVar[bool] = False
+    varies_per_input: ClassVar[bool] = False
+    takes_k: ClassVar[bool] = True
+    per_step_loss: ClassVar[bool] = False
+    call_options: ClassVar[frozenset] = frozenset()
 
     def __init__(self, num_frames: int, num_selected: int, **options: Any):
         super().__init__()
         check_k(num_frames, num_selected)
         self.num_frames = num_frames
         self.num_selected = num_selected
-        self.options = dict(options)
+        if self.Options is None:
+            if options:
+                raise ConfigError(f"The {self.name} sampler takes no options, got {', '.join(sorted(options))}.")
+            self.config = None
+        else:
+            try:
+                self.config = self.Options(**options)
+            except TypeError as err:  # an unknown keyword
+                raise ConfigError(f"Invalid option for the {self.name} sampler ({err}); its options are: "
+                                  f"{', '.join(self.option_names()) or 'none'}.") from None
+        self.options = dataclasses.asdict(self.config) if self.config is not None else {}
+
+    @classmethod
+    def option_names(cls) -> tuple[str, ...]:
+        """The keyword options the constructor accepts (the fields of `Options`)."""
+        return tuple(f.name for f in dataclasses.fields(cls.Options)) if cls.Options is not None else ()
+
+    @classmethod
+    def display_name(cls) -> str:
+        return cls.label or cls.name
 
     def check_input(self, x: Tensor) -> None:
         if not isinstance(x, Tensor) or x.dim() != 5:

@@ -6,7 +6,7 @@ Pipeline for x (B, T, C, H, W):
    Laplacian summaries), embedded to e (B, T, D) with a learned positional embedding.
 2. Multi-head attention. Paper: `s_h = Softplus(MLP_h(F))` in R^{B x k} and
    `A_h[:, j, :] = a_base * s_h[:, j]`, `A = mean_h A_h`.
-   *Ambiguity resolved* (METHOD.md's recommendation): `a_base` is input-dependent and there is one
+   *Ambiguity resolved* (docs/method-notes.md, "Resolved ambiguities"): `a_base` is input-dependent and there is one
    per head: head h runs self-attention across the T frames of e, so each frame's base score
    `a_h` (B, T) sees the whole sequence, and heads can attend to different frames. `s_h` is
    computed from e pooled over T (one positive scale per output row j). The strict reading, one
@@ -28,7 +28,7 @@ Pipeline for x (B, T, C, H, W):
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Optional, Sequence, Union
 
 import torch
@@ -39,6 +39,7 @@ from ..errors import ConfigError
 from ..features import FEATURE_DIM, frame_features
 from ..selection import Selection
 from .learned import LearnedSampler, check_tau0
+from .registry import register_sampler
 
 __all__ = ["DASConfig", "DASSampler"]
 
@@ -66,18 +67,22 @@ class DASConfig:
     feature_size: int = 32
 
 
+@register_sampler("das")
 class DASSampler(LearnedSampler):
-    name = "das"
+    """Deep Attention-guided Adaptive Subsampling (see the module docstring); options: `DASConfig`."""
+
+    Options = DASConfig
+    label = "DAS"
     adaptive = True
+    varies_per_input = True
+    call_options = LearnedSampler.call_options | {"heads"}
 
     def __init__(self, num_frames: int, num_selected: int, **options):
-        cfg = DASConfig(**options)
-        if not isinstance(cfg.heads, int) or cfg.heads < 1:
-            raise ConfigError(f"heads must be a positive integer, got {cfg.heads!r}.")
-        opts = asdict(cfg)
-        tau0 = opts.pop("tau0")
-        super().__init__(num_frames, num_selected, tau0=tau0, **opts)
-        self.config = cfg
+        heads = options.get("heads", DASConfig.heads)
+        if not isinstance(heads, int) or isinstance(heads, bool) or heads < 1:
+            raise ConfigError(f"heads must be a positive integer, got {heads!r}.")
+        super().__init__(num_frames, num_selected, **options)
+        cfg = self.config
         H, D, hd, k = cfg.heads, cfg.dim, cfg.head_dim, num_selected
         self.embed = nn.Sequential(nn.LayerNorm(FEATURE_DIM), nn.Linear(FEATURE_DIM, D), nn.GELU(), nn.Linear(D, D))
         self.pos = nn.Parameter(torch.randn(num_frames, D) * 0.02) if cfg.positional else None

@@ -10,6 +10,7 @@ noise is off, so every input gets the same k frames.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Optional
 
 import torch
@@ -17,24 +18,33 @@ from torch import Tensor, nn
 
 from ..selection import Selection
 from .learned import LearnedSampler, check_tau0
+from .registry import register_sampler
 
-__all__ = ["DPSSampler"]
+__all__ = ["DPSSampler", "DPSOptions"]
 
 
-class DPSSampler(LearnedSampler):
+@dataclass
+class DPSOptions:
     """Args:
-    num_frames: T.
-    num_selected: k.
-    tau0: the constant temperature (default 2.0, as the official code).
-    lr_multiplier: learning-rate factor of the logits relative to the network (default 10).
+    tau0: the constant temperature (2.0, as the official code).
+    lr_multiplier: learning-rate factor of the logits relative to the network (x10, as the official code).
     """
 
-    name = "dps"
+    tau0: float = 2.0
+    lr_multiplier: float = 10.0
+
+
+@register_sampler("dps")
+class DPSSampler(LearnedSampler):
+    """Learned static logits over the T frames (see the module docstring)."""
+
+    Options = DPSOptions
+    label = "DPS"
     shared_noise = True
 
-    def __init__(self, num_frames: int, num_selected: int, tau0: float = 2.0, lr_multiplier: float = 10.0):
-        super().__init__(num_frames, num_selected, tau0=tau0, lr_multiplier=lr_multiplier)
-        self.lr_multiplier = float(lr_multiplier)
+    def __init__(self, num_frames: int, num_selected: int, **options):
+        super().__init__(num_frames, num_selected, **options)
+        self.lr_multiplier = float(self.config.lr_multiplier)
         self.logits = nn.Parameter(torch.randn(num_frames) / 4)  # (T,)
 
     def select(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Optional
 
 import torch
@@ -9,8 +10,9 @@ from torch import Tensor
 
 from ..selection import Selection, one_hot_rows
 from .base import Sampler
+from .registry import register_sampler
 
-__all__ = ["FullSampler", "UniformSampler", "RandomSampler", "uniform_indices"]
+__all__ = ["FullSampler", "UniformSampler", "RandomSampler", "RandomOptions", "uniform_indices"]
 
 
 def uniform_indices(num_frames: int, num_selected: int) -> list[int]:
@@ -29,10 +31,12 @@ def _selection(indices: Tensor, num_frames: int, dtype) -> Selection:
     return Selection(indices=indices, matrix=one_hot_rows(indices, num_frames, dtype), pick_rank=rank)
 
 
+@register_sampler("full")
 class FullSampler(Sampler):
-    """All T frames: the accuracy and compute reference. `num_selected` must equal T."""
+    """All T frames: the accuracy and compute reference (k is ignored: it keeps all T)."""
 
-    name = "full"
+    label = "Full sequence"
+    takes_k = False
 
     def __init__(self, num_frames: int, num_selected: Optional[int] = None):
         super().__init__(num_frames, num_frames)
@@ -42,10 +46,11 @@ class FullSampler(Sampler):
         return _selection(idx, self.num_frames, x.dtype)
 
 
+@register_sampler("uniform")
 class UniformSampler(Sampler):
     """Evenly spaced frames, the same for every input (see `uniform_indices`)."""
 
-    name = "uniform"
+    label = "Uniform"
 
     def __init__(self, num_frames: int, num_selected: int):
         super().__init__(num_frames, num_selected)
@@ -58,21 +63,31 @@ class UniformSampler(Sampler):
         return _selection(idx, self.num_frames, x.dtype)
 
 
+@dataclass
+class RandomOptions:
+    """Args:
+    seed: seed of the evaluation generator.
+    """
+
+    seed: int = 0
+
+
+@register_sampler("random")
 class RandomSampler(Sampler):
     """k distinct random frames per sample.
 
     Training: fresh draws every call. Evaluation: draws come from a generator reset to `seed` at
     every call, so the same batch always gives the same frames and results reproduce.
-
-    Args:
-        seed: seed of the evaluation generator (default 0).
     """
 
-    name = "random"
+    Options = RandomOptions
+    label = "Random"
+    varies_per_input = True
+    call_options = frozenset({"generator"})
 
-    def __init__(self, num_frames: int, num_selected: int, seed: int = 0):
-        super().__init__(num_frames, num_selected, seed=seed)
-        self.seed = seed
+    def __init__(self, num_frames: int, num_selected: int, **options):
+        super().__init__(num_frames, num_selected, **options)
+        self.seed = int(self.config.seed)
 
     def select(self, x: Tensor, generator: Optional[torch.Generator] = None, **_) -> Selection:
         B = x.shape[0]

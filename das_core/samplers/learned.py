@@ -1,4 +1,7 @@
-"""Shared pick logic of the learned samplers (DPS, DAS): noise, top-k without replacement, STE."""
+"""Shared pick logic of the learned samplers (DPS, DAS): noise, top-k without replacement, STE.
+
+Every learned sampler's `Options` dataclass has a `tau0` field (its default temperature).
+"""
 
 from __future__ import annotations
 
@@ -32,11 +35,12 @@ class LearnedSampler(Sampler):
     """
 
     learned = True
+    call_options = frozenset({"tau0", "stochastic", "generator"})
     shared_noise: bool = False  # one Gumbel draw per sample shared by all k rows (DPS)
 
-    def __init__(self, num_frames: int, num_selected: int, tau0: float, **options):
-        super().__init__(num_frames, num_selected, tau0=check_tau0(tau0), **options)
-        self.tau0 = float(tau0)
+    def __init__(self, num_frames: int, num_selected: int, **options):
+        super().__init__(num_frames, num_selected, **options)
+        self.tau0 = check_tau0(self.config.tau0)  # every learned sampler's Options has tau0
 
     def _noise(self, like: Tensor, generator: Optional[torch.Generator]) -> Tensor:
         B, k, T = like.shape

@@ -14,6 +14,7 @@ DAS sampling >= 5x faster than ADPS at k = 14; DAS training step <= 1.2x uniform
 
 from __future__ import annotations
 
+import datetime as _dt
 import json
 import os
 import platform
@@ -25,12 +26,12 @@ from typing import Callable, Optional
 
 import torch
 
-from .model import SubsampledClassifier
-from .samplers import make_sampler, num_selected_for_ratio
+from ..model import SubsampledClassifier
+from ..samplers import list_samplers, make_sampler, num_selected_for_ratio
+from ..spec import ModelSpec
 
 __all__ = ["SpeedConfig", "run_speed", "TARGETS"]
 
-METHODS = ["full", "uniform", "random", "dps", "adps", "das"]
 TARGETS = {
     "das_throughput_vs_full": 1.8,
     "das_sampler_share": 0.05,
@@ -39,30 +40,26 @@ TARGETS = {
 }
 
 
+def _opt(default, help: str):
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata={"help": help})
+    return field(default=default, metadata={"help": help})
+
+
 @dataclass
 class SpeedConfig:
-    """Args:
-    sizes: volume sizes S (T = S frames of S x S).
-    ratio: sampling ratio.
-    batch_size: items per forward pass.
-    repeats: timing rounds (the median is reported).
-    train_steps: training steps timed per round.
-    threads: torch CPU threads (None: all cores).
-    backbone: the per-frame network.
-    device: "cpu" or "cuda".
-    out_json, out_md: output files.
-    """
+    """The speed benchmark's settings (`python -m das_core speed --help` prints each one's help)."""
 
-    sizes: list = field(default_factory=lambda: [28, 64])
-    ratio: float = 0.5
-    batch_size: int = 8
-    repeats: int = 7
-    train_steps: int = 5
-    threads: Optional[int] = None
-    backbone: str = "mobilenet_v3_small"
-    device: str = "cpu"
-    out_json: Optional[str] = "docs/speed.json"
-    out_md: Optional[str] = "docs/speed.md"
+    sizes: list[int] = _opt([28, 64], "volume sizes S (T = S frames of S x S)")
+    ratio: float = _opt(0.5, "sampling ratio")
+    batch_size: int = _opt(8, "items per forward pass")
+    repeats: int = _opt(7, "timing rounds (the median is reported)")
+    train_steps: int = _opt(5, "training steps timed per round")
+    threads: Optional[int] = _opt(None, "torch CPU threads (default: all cores)")
+    backbone: str = _opt("mobilenet_v3_small", "the per-frame network")
+    device: str = _opt("cpu", "cpu or cuda")
+    out_json: Optional[str] = _opt("docs/speed.json", "the JSON report")
+    out_md: Optional[str] = _opt("docs/speed.md", "the Markdown page")
 
 
 def _sync(device: torch.device) -> None:
@@ -80,8 +77,8 @@ def _timed(fn: Callable[[], object], device: torch.device, n: int = 1) -> float:
 
 
 def _model(method: str, T: int, k: int, backbone: str, device) -> SubsampledClassifier:
-    sampler = make_sampler(method, T, None if method == "full" else k)
-    return SubsampledClassifier(sampler, backbone=backbone, num_classes=2, in_channels=1, frame_size=T).to(device)
+    spec = ModelSpec(method=method, num_frames=T, num_selected=k, backbone=backbone, frame_size=T)
+    return SubsampledClassifier.from_config(spec).to(device)
 
 
 def _median(xs: list) -> float:
@@ -89,23 +86,24 @@ def _median(xs: list) -> float:
 
 
 def _bench_size(S: int, cfg: SpeedConfig, device: torch.device, log) -> dict:
+    methods = list_samplers()  # every registered sampler, built-in or the user's
     T = S
     k = num_selected_for_ratio(T, cfg.ratio)
     B = cfg.batch_size
     torch.manual_seed(0)
     x = torch.rand(B, T, 1, S, S, device=device)
     y = torch.randint(0, 2, (B,), device=device)
-    models = {m: _model(m, T, k, cfg.backbone, device).eval() for m in METHODS}
+    models = {m: _model(m, T, k, cfg.backbone, device).eval() for m in methods}
     samplers14 = {m: make_sampler(m, T, min(14, T)).to(device).eval() for m in ("das", "adps")}
 
-    e2e = {m: [] for m in METHODS}
-    samp = {m: [] for m in METHODS}
+    e2e = {m: [] for m in methods}
+    samp = {m: [] for m in methods}
     samp14 = {m: [] for m in samplers14}
     with torch.inference_mode():
-        for m in METHODS:  # warm-up
+        for m in methods:  # warm-up
             models[m](x)
         for r in range(cfg.repeats):
-            for m in METHODS:
+            for m in methods:
                 e2e[m].append(_timed(lambda: models[m](x), device))
                 samp[m].append(_timed(lambda: models[m].sampler(x), device, n=3))
             for m, s in samplers14.items():
@@ -113,9 +111,9 @@ def _bench_size(S: int, cfg: SpeedConfig, device: torch.device, log) -> dict:
     log(f"  S={S}: inference timed")
 
     # training steps: each sampler vs uniform at the same k (full at k = T)
-    train = {m: [] for m in METHODS}
+    train = {m: [] for m in methods}
     opts = {}
-    for m in METHODS:
+    for m in methods:
         models[m].train()
         opts[m] = torch.optim.Adam(models[m].parameter_groups(1e-4), lr=1e-4)
 
@@ -125,10 +123,10 @@ def _bench_size(S: int, cfg: SpeedConfig, device: torch.device, log) -> dict:
         loss.backward()
         opts[m].step()
 
-    for m in METHODS:
+    for m in methods:
         step(m)  # warm-up
     for r in range(max(1, cfg.repeats // 2)):
-        for m in METHODS:
+        for m in methods:
             train[m].append(_timed(lambda: step(m), device, n=cfg.train_steps))
     log(f"  S={S}: training timed")
 
@@ -145,7 +143,7 @@ def _bench_size(S: int, cfg: SpeedConfig, device: torch.device, log) -> dict:
                 "throughput_vs_full": med["full"] / med[m],
                 "sampler_seconds": smed[m],
                 "sampler_share": smed[m] / med[m],
-            } for m in METHODS
+            } for m in methods
         },
         "sampling_latency_ms": {
             f"k={k}": {"das": smed["das"] * 1e3, "adps": smed["adps"] * 1e3,
@@ -154,7 +152,7 @@ def _bench_size(S: int, cfg: SpeedConfig, device: torch.device, log) -> dict:
                                 "das_speedup_vs_adps": s14["adps"] / s14["das"]},
         },
         "train_step": {
-            m: {"seconds": tmed[m], "vs_uniform": tmed[m] / tmed["uniform"]} for m in METHODS
+            m: {"seconds": tmed[m], "vs_uniform": tmed[m] / tmed["uniform"]} for m in methods
         },
     }
     result["targets"] = {
@@ -189,7 +187,7 @@ def _markdown(report: dict) -> str:
         lines += [f"## {T} frames of {S}x{S}, k = {k}", "",
                   "| method | batch ms | items/s | throughput vs full | sampler ms | sampler share | train step ms | train vs uniform |",
                   "|---|---:|---:|---:|---:|---:|---:|---:|"]
-        for m in METHODS:
+        for m in r["inference"]:
             i, tr = r["inference"][m], r["train_step"][m]
             lines.append(f"| {m} | {i['seconds_per_batch'] * 1e3:.1f} | {i['items_per_second']:.1f} | "
                          f"{i['throughput_vs_full']:.2f}x | {i['sampler_seconds'] * 1e3:.2f} | {100 * i['sampler_share']:.1f}% | "
@@ -206,8 +204,6 @@ def _markdown(report: dict) -> str:
 
 def run_speed(cfg: SpeedConfig, command: str = "python -m das_core speed", log=print) -> dict:
     """Run the speed benchmark and write `cfg.out_json` / `cfg.out_md`; returns the report."""
-    import datetime as _dt
-
     threads = int(cfg.threads or os.cpu_count() or 1)
     torch.set_num_threads(threads)
     device = torch.device(cfg.device)

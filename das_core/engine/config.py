@@ -1,0 +1,117 @@
+"""`TrainConfig`: every setting of a training run, and the only place its defaults live.
+
+The CLI generates its `train` (and `bench`) flags from these fields (`das_core.cli_options`), the
+app's job launcher writes a config file that `python -m das_core train --config FILE` reads, and
+bench builds one per grid cell. Each field's `metadata` carries its help text and, where the flag
+differs from the field name, the flag (`--sampler-warmup` for `sampler_warmup_epochs`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+from ..errors import ConfigError
+from ..samplers import list_samplers, num_selected_for_ratio
+
+__all__ = ["TrainConfig", "EARLY_STOPPING", "BALANCE", "BACKBONE_CHOICES"]
+
+EARLY_STOPPING = ("val_auc", "val_loss", "none")
+BALANCE = ("weighted_loss", "sampler", "none")
+BACKBONE_CHOICES = ("mobilenet_v3_small", "small_cnn")
+
+
+def _opt(default: Any, help: str, **meta: Any):
+    """A field with its CLI help (and optional `flag`, `choices`, `cli=False`) in its metadata."""
+    if isinstance(default, dict):
+        return field(default_factory=dict, metadata={"help": help, **meta})
+    return field(default=default, metadata={"help": help, **meta})
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run needs; JSON-able with `dataclasses.asdict`.
+
+    Recipe defaults follow the paper: Adam, batch 16, lr 1e-4, ratio 0.5, MobileNetV3-Small. See each
+    field's help (`python -m das_core train --help` prints the same text).
+    """
+
+    dataset: str = _opt("synthetic-volumes", "data set name for das_core.data.load_dataset")
+    root: Optional[str] = _opt(None, "data folder or file, where the data set needs one")
+    dataset_options: dict = _opt({}, "options for load_dataset (num_frames, size, moving, fold, num_folds, ...)",
+                                 cli=False)
+    method: str = _opt("das", "sampler: a registered name (das_core.list_samplers())")
+    ratio: float = _opt(0.5, "sampling ratio k/T (the paper's 0.5); used when k is not given")
+    k: Optional[int] = _opt(None, "frames to keep (overrides the ratio)")
+    epochs: int = _opt(10, "maximum epochs")
+    batch_size: int = _opt(16, "batch size, per process under DDP (the paper's 16)")
+    lr: float = _opt(1e-4, "Adam learning rate of the network (the paper's 1e-4; DPS logits get x10)")
+    weight_decay: float = _opt(0.0, "Adam weight decay")
+    seed: int = _opt(0, "seed of weights, data order and noise")
+    heads: int = _opt(4, "attention heads (samplers whose options include heads: DAS)")
+    tau0: Optional[float] = _opt(None, "base temperature of the learned samplers (default: each sampler's own)")
+    sampler_options: dict = _opt({}, "other sampler options, e.g. {\"shared_base\": true} for DAS", flag="sampler-option")
+    backbone: str = _opt("mobilenet_v3_small", "per-frame network (MobileNetV3-Small is the paper's)",
+                         choices=BACKBONE_CHOICES)
+    out: Optional[str] = _opt(None, "run folder (default runs/<dataset>-<method>-s<seed>)")
+    early_stopping: str = _opt("val_auc", "criterion of the best epoch and of stopping", choices=EARLY_STOPPING)
+    patience: int = _opt(5, "epochs without improvement before stopping")
+    min_epochs: int = _opt(3, "epochs before any epoch can count as best and before stopping")
+    balance: str = _opt("weighted_loss", "class-imbalance handling", choices=BALANCE)
+    device: str = _opt("auto", "auto (CUDA when available), cpu, cuda, cuda:1, ...")
+    num_workers: int = _opt(0, "DataLoader workers")
+    max_train_batches: Optional[int] = _opt(None, "cap on training batches per epoch (quick runs)")
+    max_eval_batches: Optional[int] = _opt(None, "cap on validation/test batches (quick runs; default: whole split)")
+    sampler_warmup_epochs: int = _opt(0, "first epochs in which a learned sampler is not updated (the backbone "
+                                         "learns first)", flag="sampler-warmup")
+    threads: Optional[int] = _opt(None, "torch CPU threads (default: torch's own)")
+    resume: bool = _opt(False, "continue from <out>/last.pt when it exists")
+    progress: bool = _opt(True, "tqdm progress bars (rank 0)")
+
+    @property
+    def run_dir(self) -> Path:
+        """The run folder: `out`, or runs/<dataset>-<method>-s<seed>."""
+        return Path(self.out or f"runs/{self.dataset}-{self.method}-s{self.seed}")
+
+    def num_selected(self, num_frames: int) -> int:
+        """k for sequences of `num_frames` frames."""
+        return self.k if self.k is not None else num_selected_for_ratio(num_frames, self.ratio)
+
+    def validate(self) -> "TrainConfig":
+        """Raise ConfigError for out-of-range options; returns self."""
+        if self.method not in list_samplers():
+            raise ConfigError(f"Unknown method {self.method!r}; choose one of {', '.join(list_samplers())}.")
+        if self.early_stopping not in EARLY_STOPPING:
+            raise ConfigError(f"early_stopping must be one of {', '.join(EARLY_STOPPING)}, got {self.early_stopping!r}.")
+        if self.balance not in BALANCE:
+            raise ConfigError(f"balance must be one of {', '.join(BALANCE)}, got {self.balance!r}.")
+        for name in ("epochs", "batch_size"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or v < 1:
+                raise ConfigError(f"{name} must be a positive integer, got {v!r}.")
+        if not isinstance(self.lr, (int, float)) or not self.lr > 0:
+            raise ConfigError(f"lr must be positive, got {self.lr!r}; the paper uses 1e-4.")
+        if self.patience < 1 or self.min_epochs < 0:
+            raise ConfigError("patience must be >= 1 and min_epochs >= 0; for example --patience 5 --min-epochs 3.")
+        if not isinstance(self.sampler_warmup_epochs, int) or self.sampler_warmup_epochs < 0:
+            raise ConfigError(f"sampler_warmup_epochs must be an integer >= 0, got {self.sampler_warmup_epochs!r}.")
+        for name in ("max_train_batches", "max_eval_batches"):
+            v = getattr(self, name)
+            if v is not None and (not isinstance(v, int) or v < 1):
+                raise ConfigError(f"{name} must be a positive integer or None, got {v!r}.")
+        for name in ("dataset_options", "sampler_options"):
+            if not isinstance(getattr(self, name), dict):
+                raise ConfigError(f"{name} must be a dict of option names to values.")
+        if self.k is None:
+            num_selected_for_ratio(10, self.ratio)  # range check of the ratio
+        return self
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "TrainConfig":
+        """A config from a dict (unknown keys are ignored, e.g. an older config.json)."""
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"A training config must be a JSON object of settings, got {type(data).__name__}.")
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})

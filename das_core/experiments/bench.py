@@ -1,0 +1,263 @@
+"""The benchmark grid (`python -m das_core bench`): data sets x ratios x methods x seeds (x folds).
+
+One `fit` per cell in `runs_dir/<data>/<method>-r<ratio>-s<seed>[-f<fold>]`. Finished runs are
+skipped and an interrupted run resumes from its `last.pt`, so a killed grid continues where it
+stopped. After every run the aggregate is rewritten from the runs' own `summary.json` files (never
+typed in): `results.csv` (one row per run) and `results.md` (mean ± std, `experiments.results`) in
+`out_dir`, and the page `results_md` with the settings read back from the runs, the paper's numbers
+beside ours and the command that made it.
+
+A data set spec `NAME:moving` / `NAME:fixed` sets the synthetic structure (`moving=True/False`).
+Every cell's training settings are `BenchConfig.train` (a `TrainConfig`) with the cell's data set,
+method, ratio, seed and run folder filled in.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import datetime as _dt
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from ..engine import TrainConfig, fit
+from ..errors import ConfigError
+from ..runs import is_finished, read_json, read_summary
+from ..samplers import list_samplers
+from .probes import selection_probe
+from .results import aggregate as aggregate_rows
+from .results import mean_std_text
+
+__all__ = ["BenchConfig", "run_bench", "aggregate", "PAPER", "parse_dataset_spec", "run_folder", "GRID_FIELDS"]
+
+# The paper's numbers (docs/method-notes.md, "The paper's numbers"): AUC and accuracy, MobileNetV3-Small,
+# 50% of the frames, mean of 3 runs.
+PAPER = {
+    ("vesselmnist3d", "das"): {"auc": 0.752, "accuracy": 0.829},
+    ("vesselmnist3d", "adps"): {"auc": 0.739, "accuracy": 0.807},
+    ("organmnist3d", "das"): {"auc": 0.931, "accuracy": 0.581},
+    ("organmnist3d", "adps"): {"auc": 0.928, "accuracy": 0.573},
+    ("nodulemnist3d", "das"): {"auc": 0.799, "accuracy": 0.758},
+    ("nodulemnist3d", "adps"): {"auc": 0.782, "accuracy": 0.758},
+}
+# TrainConfig fields each grid cell sets itself (not bench flags)
+GRID_FIELDS = ("dataset", "method", "ratio", "k", "seed", "out", "resume")
+CSV_FIELDS = ["dataset", "backbone", "method", "ratio", "k", "T", "seed", "fold", "auc", "balanced_accuracy", "accuracy",
+              "hit_rate", "picks_auc", "best_epoch", "epochs_run", "seconds", "test_size", "train_size", "run"]
+
+
+def _grid_field(default, help: str, **meta):
+    return field(default_factory=lambda: list(default), metadata={"help": help, **meta})
+
+
+@dataclass
+class BenchConfig:
+    """The grid, where its results go, and the training settings of every cell (`train`)."""
+
+    datasets: list[str] = _grid_field(["synthetic-volumes:moving", "synthetic-volumes:fixed"],
+                                      "data sets; NAME:moving / NAME:fixed set the synthetic structure")
+    methods: list[str] = field(default_factory=list_samplers, metadata={"help": "methods (default: every registered sampler)"})
+    seeds: list[int] = _grid_field([0, 1, 2], "seeds")
+    ratios: list[float] = _grid_field([0.5], "sampling ratios (the full sequence runs once, at ratio 1)")
+    folds: Optional[int] = field(default=None, metadata={
+        "help": "k-fold cross-validation: run every cell on folds 0..K-1 (video folders, e.g. pocus-lung)"})
+    runs_dir: str = field(default="runs/bench", metadata={"help": "per-run folders (git-ignored)"})
+    out_dir: str = field(default="docs/results", metadata={"help": "results.csv and results.md"})
+    results_md: Optional[str] = field(default="docs/results.md", metadata={"help": "the page rewritten with the table"})
+    report_only: bool = field(default=False, metadata={"help": "only re-aggregate finished runs"})
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(progress=False))
+
+
+def parse_dataset_spec(spec: str) -> tuple[str, dict, str]:
+    """"synthetic-volumes:moving" -> ("synthetic-volumes", {"moving": True}, "synthetic-volumes-moving")."""
+    name, _, variant = spec.partition(":")
+    opts: dict = {}
+    if variant in ("moving", "fixed"):
+        opts["moving"] = variant == "moving"
+    elif variant:
+        raise ConfigError(f"Unknown data set variant {variant!r} in {spec!r}; use NAME, NAME:moving or NAME:fixed.")
+    tag = name + (f"-{variant}" if variant else "")
+    return name, opts, tag
+
+
+def _grid(cfg: BenchConfig):
+    """Cells (spec, name, options, tag, method, ratio, seed, fold); fold is None without k-fold."""
+    folds = list(range(cfg.folds)) if cfg.folds else [None]
+    for spec in cfg.datasets:
+        name, opts, tag = parse_dataset_spec(spec)
+        for seed in cfg.seeds:  # seed-major: a grid cut short still has every method for the first seeds
+            for fold in folds:
+                fold_opts = {} if fold is None else {"num_folds": cfg.folds, "fold": fold}
+                for ratio in cfg.ratios:
+                    for method in cfg.methods:
+                        if method == "full" and ratio != cfg.ratios[0]:
+                            continue  # the full sequence does not depend on the ratio
+                        r = 1.0 if method == "full" else ratio
+                        yield spec, name, {**cfg.train.dataset_options, **opts, **fold_opts}, tag, method, r, seed, fold
+
+
+def run_folder(cfg: BenchConfig, tag: str, method: str, ratio: float, seed: int, fold: Optional[int] = None) -> Path:
+    """`runs_dir/<tag>/<method>-r<ratio>-s<seed>[-f<fold>]`: one folder per cell, so a grid resumes."""
+    suffix = "" if fold is None else f"-f{fold}"
+    return Path(cfg.runs_dir) / tag / f"{method}-r{ratio:g}-s{seed}{suffix}"
+
+
+def cell_config(cfg: BenchConfig, name: str, opts: dict, method: str, ratio: float, seed: int, out: Path) -> TrainConfig:
+    """The cell's `TrainConfig`: `cfg.train` with the cell's data set, method, ratio, seed and folder."""
+    return dataclasses.replace(cfg.train, dataset=name, dataset_options=opts, method=method,
+                               ratio=ratio if method != "full" else 0.5, k=None, seed=seed, out=str(out), resume=True)
+
+
+def run_bench(cfg: BenchConfig, command: str = "python -m das_core bench", log=print) -> list[dict]:
+    """Run (or resume) the grid, aggregate after every run; returns the per-run rows."""
+    unknown = [m for m in cfg.methods if m not in list_samplers()]
+    if unknown:
+        raise ConfigError(f"Unknown method(s) {', '.join(unknown)}; choose from {', '.join(list_samplers())}.")
+    cells = list(_grid(cfg))
+    for i, (spec, name, opts, tag, method, ratio, seed, fold) in enumerate(cells):
+        out = run_folder(cfg, tag, method, ratio, seed, fold)
+        if cfg.report_only or is_finished(out):
+            continue
+        fold_text = "" if fold is None else f" fold {fold}/{cfg.folds}"
+        log(f"[{i + 1}/{len(cells)}] {tag} {method} ratio {ratio:g} seed {seed}{fold_text} -> {out}")
+        t = time.time()
+        s = fit(cell_config(cfg, name, opts, method, ratio, seed, out))
+        log(f"    auc {s['auc']}, balanced accuracy {s['balanced_accuracy']:.3f}, {time.time() - t:.0f} s")
+        aggregate(cfg, command, log=log)
+    return aggregate(cfg, command, log=log)
+
+
+def _collect(cfg: BenchConfig) -> list[dict]:
+    """Rows of every finished run under `runs_dir` (earlier invocations with other grids included)."""
+    rows = []
+    for summary_path in sorted(Path(cfg.runs_dir).glob("*/*/summary.json")):
+        out = summary_path.parent
+        if not is_finished(out):
+            continue
+        s = read_summary(out) or {}
+        c = s.get("config") or {}
+        method = c.get("method")
+        ratio = 1.0 if method == "full" else c.get("ratio")
+        rows.append({
+            "dataset": out.parent.name, "backbone": c.get("backbone"), "method": method, "ratio": ratio, "k": s.get("num_selected"),
+            "T": s.get("num_frames"), "seed": c.get("seed"), "fold": (c.get("dataset_options") or {}).get("fold"),
+            "auc": s.get("auc"),
+            "balanced_accuracy": s.get("balanced_accuracy"), "accuracy": s.get("accuracy"),
+            "best_epoch": s.get("best_epoch"), "epochs_run": s.get("epochs_run"), "seconds": s.get("seconds"),
+            "test_size": s.get("test_size"), "train_size": s.get("train_size"), "run": str(out),
+            **{k: v for k, v in selection_probe(out).items() if k in ("hit_rate", "picks_auc")},
+            "settings": (f"backbone {c.get('backbone')}, lr {c.get('lr'):g}, batch {c.get('batch_size')}, "
+                         f"max {c.get('epochs')} epochs x {c.get('max_train_batches') or 'all'} batches, best on "
+                         f"{c.get('early_stopping')} (min {c.get('min_epochs')}, patience {c.get('patience')}), "
+                         + (f"learned samplers frozen for the first {c['sampler_warmup_epochs']} epochs, "
+                            if c.get("sampler_warmup_epochs") else "") +
+                         f"{s.get('train_size')}/{s.get('val_size')}/{s.get('test_size')} train/val/test items, "
+                         f"frames {s.get('num_frames')} x {s.get('frame_size')}^2, "
+                         f"data options {json.dumps({k: v for k, v in (c.get('dataset_options') or {}).items() if k != 'fold'})}"),
+        })
+    return rows
+
+
+def table(groups: list[dict]) -> list[str]:
+    """The Markdown table of `experiments.results.aggregate` groups, with the paper's numbers where known."""
+    lines = ["| data set | method | ratio (k/T) | seeds | test AUC | test balanced acc. | test acc. | hit rate | picks-only AUC | paper AUC / acc. | s/run |",
+             "|---|---|---|---:|---|---|---|---|---|---|---:|"]
+
+    def ms(g, m, digits=3):
+        return mean_std_text(g[f"{m}_mean"], g[f"{m}_std"], digits)
+
+    for g in groups:
+        base = g["source"].split("-moving")[0].split("-fixed")[0]
+        paper = PAPER.get((base, g["method"]))
+        ptxt = f"{paper['auc']:.3f} / {100 * paper['accuracy']:.1f}" if paper else ""
+        lines.append(
+            f"| {g['dataset']} | {g['method']} | {g['ratio']:g} ({g['k']}/{g['T']}) | {g['n']} | {ms(g, 'auc')} | "
+            f"{ms(g, 'balanced_accuracy')} | {ms(g, 'accuracy')} | {ms(g, 'hit_rate', 2)} | {ms(g, 'picks_auc', 2)} | "
+            f"{ptxt} | {g['seconds_mean'] or 0:.0f} |")
+    return lines
+
+
+def aggregate(cfg: BenchConfig, command: str = "python -m das_core bench", log=print) -> list[dict]:
+    """Re-read every finished run and rewrite results.csv, results.md and the page.
+
+    With no finished run under `runs_dir` (e.g. a fresh clone, where runs/ is not checked in),
+    nothing is rewritten: the committed tables stay as they are.
+    """
+    rows = _collect(cfg)
+    if not rows:
+        log(f"No finished runs under {cfg.runs_dir}: the tables in {cfg.out_dir} are left as they are.")
+        return rows
+    out_dir = Path(cfg.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with open(out_dir / "results.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=CSV_FIELDS, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+    lines = table(aggregate_rows(rows))
+    (out_dir / "results.md").write_text("\n".join(lines) + "\n")
+    if cfg.results_md:
+        _write_page(cfg, lines, rows, command)
+    return rows
+
+
+def _settings_from_runs(rows: list[dict]) -> list[str]:
+    """The training settings actually used, read from the runs' configs, per data set."""
+    out = []
+    for ds in sorted({r["dataset"] for r in rows}):
+        for setting in sorted({r["settings"] for r in rows if r["dataset"] == ds}):
+            seeds = sorted({r["seed"] for r in rows if r["dataset"] == ds and r["settings"] == setting})
+            out.append(f"- **{ds}**: {setting}; seeds {seeds}.")
+    return out or ["- (no finished runs yet)"]
+
+
+def _write_page(cfg: BenchConfig, table_lines: list[str], rows: list[dict], command: str) -> None:
+    now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="minutes")
+    rel = Path(os.path.relpath(Path(cfg.out_dir).resolve(), Path(cfg.results_md).resolve().parent)).as_posix()
+    lines = [
+        "# Results",
+        "",
+        "Made by `das_core.bench` from the runs' own `summary.json` files (never typed in). Test-split metrics of",
+        "the best-validation checkpoint; mean ± std over seeds. Paper numbers (MobileNetV3-Small, 50% of the",
+        "frames, mean of 3 runs) are shown where the paper reports that data set and method.",
+        "",
+        f"Command: `{command}`  ",
+        f"Updated: {now}; {len(rows)} finished runs.",
+        "",
+        "## Settings",
+        "",
+        *_settings_from_runs(rows),
+        "",
+        "## Table",
+        "",
+        *table_lines,
+        "",
+        f"Per-run rows: [`{rel}/results.csv`]({rel}/results.csv); charts: the app's Results page.",
+        "",
+    ]
+    manifest = read_json(Path("checkpoints") / "manifest.json")
+    shipped_backbones = {e.get("backbone") for e in manifest.get("checkpoints", [])} if isinstance(manifest, dict) else set()
+    if shipped_backbones & {r.get("backbone") for r in rows}:  # the demo checkpoints sit beside the grid of their backbone
+        lines += ["## Shipped checkpoints (one seed each, capped training; from checkpoints/manifest.json)", "",
+                  "Not the benchmark: " + manifest.get("description", ""), "",
+                  "| checkpoint | data set | method | k/T | test AUC | test balanced acc. | test acc. | paper AUC / acc. | epochs x batches |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for e in manifest["checkpoints"]:
+            m, tr = e["metrics"], e["training"]
+            paper = PAPER.get((e["dataset"], e["method"]))
+            ptxt = f"{paper['auc']:.3f} / {100 * paper['accuracy']:.1f}" if paper else ""
+            f3 = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
+            lines.append(f"| {e['file']} | {e['dataset']} | {e['method']} | {e['k']}/{e['T']} | {f3(m['test_auc'])} | "
+                         f"{f3(m['test_balanced_accuracy'])} | {f3(m['test_accuracy'])} | {ptxt} | "
+                         f"{tr['epochs']} x {tr['max_train_batches']} |")
+        lines.append("")
+    extra = Path(cfg.out_dir) / "notes.md"
+    if extra.is_file():
+        lines += [extra.read_text(), ""]
+    Path(cfg.results_md).parent.mkdir(parents=True, exist_ok=True)
+    Path(cfg.results_md).write_text("\n".join(lines))
+
+
