@@ -24,7 +24,7 @@ def mobilenet_v3_small_features(in_channels: int = 1, bn_momentum: float = 0.1) 
     convs are `DepthwiseConv2d` (same weights and outputs as `nn.Conv2d`; 2.7x faster training steps
     on CPU at 28x28, where the last blocks convolve 5x5 kernels over 2x2 and 1x1 maps).
     """
-    from torchvision.models import mobilenet_v3_small
+    from torchvision.models import mobilenet_v3_small  # here: `import das_core` must not pay for torchvision
 
     net = use_fast_depthwise(mobilenet_v3_small(weights=None))
     for m in net.modules():  # torchvision's 0.01 suits ImageNet-length training; from scratch in a few

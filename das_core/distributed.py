@@ -12,6 +12,7 @@ import os
 import torch
 import torch.distributed as dist
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel as DDP
 
 __all__ = ["is_distributed", "init_from_env", "rank", "local_rank", "world_size", "is_main", "barrier",
            "wrap_ddp", "mean_across_ranks", "param_checksum"]
@@ -59,8 +60,6 @@ def barrier() -> None:
 
 def wrap_ddp(module: nn.Module, device: torch.device) -> nn.Module:
     """DistributedDataParallel around `module` (device_ids on CUDA)."""
-    from torch.nn.parallel import DistributedDataParallel as DDP
-
     if device.type == "cuda":
         return DDP(module, device_ids=[device.index], find_unused_parameters=True)
     return DDP(module, find_unused_parameters=True)

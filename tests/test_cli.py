@@ -122,3 +122,73 @@ def test_picks_only_probe_separates_leaky_from_uninformative_picks():
     assert abs(_picks_auc(*data(200, False), *data(100, False), 10) - 0.5) < 0.15
     same = [[1, 2, 3]] * 20
     assert _picks_auc(same, [0, 1] * 10, same, [1, 0] * 10, 10) == 0.5
+
+
+def test_load_model_round_trips_a_cli_trained_checkpoint(run_dir):
+    import torch
+
+    import das_core
+    from das_core.data import load_dataset
+
+    model = das_core.load_model(run_dir / "best.pt")
+    assert isinstance(model, das_core.SubsampledClassifier) and not model.training
+    assert model.spec == das_core.ModelSpec.from_dict(model.meta["model"])
+    assert (model.spec.method, model.spec.num_frames, model.spec.backbone) == ("das", 8, "small_cnn")
+    rebuilt = das_core.SubsampledClassifier.from_config(model.spec)
+    rebuilt.load_state_dict(model.state_dict())
+    x = torch.stack([load_dataset("synthetic-volumes", split="test", **model.meta["dataset_options"])[i][0]
+                     for i in range(3)])
+    with torch.no_grad():
+        assert torch.equal(model(x)[0], rebuilt.eval()(x)[0])
+
+
+def test_config_file_plus_flag_overrides(tmp_path, monkeypatch):
+    import das_core.cli as cli_mod
+
+    seen = []
+    monkeypatch.setattr(cli_mod, "fit", lambda config: seen.append(config) or {"param_checksum": 0})
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps({"method": "dps", "epochs": 7, "lr": 0.002, "dataset_options": {"num_frames": 8},
+                                "sampler_options": {"lr_multiplier": 5}, "not_a_field": 1}))
+    assert cli.main(["train", "--config", str(path), "--epochs", "2", "--size", "16", "--no-progress"]) == 0
+    c = seen[0]
+    assert (c.method, c.epochs, c.lr, c.progress) == ("dps", 2, 0.002, False)
+    assert c.dataset_options == {"num_frames": 8, "size": 16} and c.sampler_options == {"lr_multiplier": 5}
+    assert c.batch_size == 16 and c.backbone == "mobilenet_v3_small"  # TrainConfig's own defaults
+    (tmp_path / "bad.json").write_text("{not json")
+    assert cli.main(["train", "--config", str(tmp_path / "bad.json")]) == 2
+
+
+def test_flags_and_configs_convert_both_ways():
+    from das_core import TrainConfig
+    from das_core.cli_options import to_argv
+
+    cfg = TrainConfig(dataset="synthetic-volumes", dataset_options={"num_frames": 8, "moving": False, "extent": 2},
+                      method="das", epochs=3, lr=2e-3, backbone="small_cnn", sampler_options={"shared_base": True},
+                      sampler_warmup_epochs=1, progress=False)
+    args = cli.build_parser().parse_args(["train", *to_argv(cfg)])
+    assert cli.config_from_args(args) == cfg
+
+
+def test_bench_report_without_runs_leaves_the_tables(tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "results.md").write_text("kept\n")
+    assert cli.main(["bench", "--report-only", "--runs-dir", str(tmp_path / "none"), "--out-dir", str(out),
+                     "--results-md", str(tmp_path / "page.md")]) == 0
+    assert (out / "results.md").read_text() == "kept\n" and not (tmp_path / "page.md").exists()
+    assert "No finished runs" in capsys.readouterr().out
+
+
+def test_one_aggregator_reproduces_the_committed_tables():
+    """`make bench-report` re-aggregates to identical tables: the shipped CSVs give the shipped tables."""
+    from pathlib import Path
+
+    from das_core.experiments.bench import table
+    from das_core.experiments.results import aggregate, load_results
+
+    docs = Path(__file__).resolve().parents[1] / "docs" / "results"
+    grids = [docs] + [p for p in docs.iterdir() if p.is_dir()]
+    assert len(grids) >= 3
+    for grid in grids:
+        assert table(aggregate(load_results(grid / "results.csv"))) == (grid / "results.md").read_text().splitlines()

@@ -132,3 +132,17 @@ def test_sampler_warmup_freezes_only_the_sampler(tmp_path, monkeypatch):
     assert any(not torch.equal(built[0][k], frozen[k]) for k in backbone_keys)
     with pytest.raises(Exception, match="sampler_warmup_epochs"):
         _cfg(tmp_path, sampler_warmup_epochs=-1).validate()
+
+
+def test_early_stopping_state_round_trips():
+    from das_core.engine import EarlyStopping
+
+    es = EarlyStopping("val_auc", min_epochs=2, patience=1, epochs=10)
+    assert not es.update(0, {"auc": 0.9, "loss": 0.1})  # before min_epochs: never best
+    assert es.update(1, {"auc": 0.6, "loss": 0.5}) and es.best_epoch == 1
+    assert not es.update(2, {"auc": 0.5, "loss": 0.6}) and es.should_stop(2)
+    again = EarlyStopping("val_auc", min_epochs=2, patience=1, epochs=10)
+    again.load_state_dict(es.state_dict())
+    assert again == es
+    loss = EarlyStopping("val_loss", min_epochs=0, patience=3, epochs=5)
+    assert loss.update(0, {"auc": None, "loss": 0.7}) and not loss.update(1, {"auc": 0.99, "loss": 0.8})

@@ -12,6 +12,8 @@ import os
 from pathlib import Path
 from typing import Iterable, Optional, Union
 
+from ..errors import DataError
+
 __all__ = ["find_shared_subfolder", "resolve_root", "default_cache_dir", "require_file", "PathLike"]
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -81,8 +83,6 @@ def require_file(path: PathLike, *, what: str = "", missing_fix: str = "check th
         what: a word for the message ("video file", "DICOM file", ...).
         missing_fix, empty_fix: the fix each message names.
     """
-    from das_core.errors import DataError
-
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{(what + ' ') if what else ''}{str(path)!r} does not exist; {missing_fix}.")

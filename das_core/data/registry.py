@@ -5,6 +5,9 @@ Names: the six MedMNIST 3D flags (``organmnist3d``, ``nodulemnist3d``, ``adrenal
 ``synthetic-video``, ``video-folder`` (root = folder), ``npz`` (root = a MedMNIST-layout file),
 ``pocus-lung`` (video-folder over the POCUS clips) and ``dicom-echo`` (pydicom-data's
 echocardiography cine, one unlabelled sequence).
+
+Each builder imports its reader module when it is called, not at the top: `import das_core.data`
+and `list_datasets()` stay light (no medmnist, imageio, pydicom or scikit-learn; tested).
 """
 
 from __future__ import annotations

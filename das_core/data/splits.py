@@ -19,6 +19,7 @@ labels and options always give the same split; the splits are disjoint and cover
 
 from __future__ import annotations
 
+import warnings
 from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
@@ -33,6 +34,7 @@ SPLITS = ("train", "val", "test")
 def _holdout(idx: np.ndarray, labels: np.ndarray, groups: Optional[np.ndarray], frac: float,
              seed: int) -> Tuple[np.ndarray, np.ndarray]:
     """Split ``idx`` into (rest, held) with ``held`` about ``frac`` of ``idx``."""
+    # scikit-learn is imported here, not at the top: listing data sets must not pay for it
     from sklearn.model_selection import (GroupShuffleSplit, StratifiedGroupKFold,
                                          train_test_split)
 
@@ -51,7 +53,6 @@ def _holdout(idx: np.ndarray, labels: np.ndarray, groups: Optional[np.ndarray], 
                         "check the group column or group_regex.")
     k = int(min(max(2, round(1.0 / frac)), n_groups))
     try:
-        import warnings
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             sgkf = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
@@ -109,7 +110,6 @@ def make_splits(labels: Sequence[int], *, val_fraction: float = 0.15, test_fract
             unit = "items" if g is None else "groups"
             raise DataError(f"num_folds={k} exceeds the {n_units} {unit} of {name}; "
                             f"pass num_folds <= {n_units}.")
-        import warnings
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "least populated class has fewer members than n_splits"
             try:
