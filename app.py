@@ -1,7 +1,8 @@
 """DAS Explorer: a Streamlit app over das_core (learnable, input-adaptive frame subsampling).
 
 Run: `streamlit run app.py` (serves on 127.0.0.1, see .streamlit/config.toml). The pages only lay out;
-everything shown is computed by das_core (explain.py, viz.py, jobs.py).
+everything shown is computed by the `explorer` package (samples, methods, catalogue, figures, jobs) on
+top of das_core.
 """
 
 from pathlib import Path

@@ -1,4 +1,4 @@
-"""Layout helpers and caches shared by the pages (the library computes, this only lays out and caches).
+"""Layout helpers and caches shared by the pages (`explorer` computes, this only lays out and caches).
 
 Cache policy: models and data sets are `st.cache_resource` (shared, not copied); samples, uploads
 and derived arrays are `st.cache_data` (keyed by their arguments).
@@ -6,6 +6,7 @@ and derived arrays are `st.cache_data` (keyed by their arguments).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -13,8 +14,9 @@ from typing import Optional
 
 import streamlit as st
 
-from das_core import explain
 from das_core.errors import DASError
+from explorer import samples
+from explorer.samples import SampleData
 
 ROOT = Path(__file__).resolve().parents[1]
 UPLOAD = "Upload a file…"
@@ -36,31 +38,29 @@ def show_error(err: BaseException) -> None:
 
 @st.cache_data(show_spinner=False, ttl=600)
 def datasets() -> list[dict]:
-    return explain.app_datasets()
+    return samples.app_datasets()
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
 def dataset(name: str, split: str, options_json: str):
-    return explain.open_dataset(name, split, json.loads(options_json))
+    return samples.open_dataset(name, split, json.loads(options_json))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def sample(name: str, split: str, options_json: str, index: int) -> explain.SampleData:
-    s = explain.sample_from(dataset(name, split, options_json), index)
+def sample(name: str, split: str, options_json: str, index: int) -> SampleData:
+    s = samples.sample_from(dataset(name, split, options_json), index)
     s.key = f"{name}|{split}|{options_json}|{index}"
     return s
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
-def upload(content: bytes, filename: str, options_json: str) -> explain.SampleData:
-    import hashlib
-
-    s = explain.load_upload(content, filename, **json.loads(options_json))
+def upload(content: bytes, filename: str, options_json: str) -> SampleData:
+    s = samples.load_upload(content, filename, **json.loads(options_json))
     s.key = f"upload|{filename}|{hashlib.sha1(content).hexdigest()}|{options_json}"
     return s
 
 
-def data_sidebar_ui() -> Optional[explain.SampleData]:
+def data_sidebar_ui() -> Optional[SampleData]:
     """The shared data set / sample picker in the sidebar. Returns the sample, or None (after an error)."""
     sb = st.sidebar
     sb.subheader("Data")
@@ -89,7 +89,7 @@ def data_sidebar_ui() -> Optional[explain.SampleData]:
             opts["size"] = int(st.selectbox("Frame size", sorted(set(sizes + [cur])), index=sorted(set(sizes + [cur])).index(cur),
                                             key="ds_size"))
     splits = [s for s, n in info["split_sizes"].items() if n] or ["test"]
-    split_default = explain.default_split(info["split_sizes"])
+    split_default = samples.default_split(info["split_sizes"])
     if st.session_state.get("ds_split") not in splits:
         st.session_state["ds_split"] = split_default
     split = sb.selectbox("Split", splits, key="ds_split")
@@ -114,7 +114,7 @@ def data_sidebar_ui() -> Optional[explain.SampleData]:
         return None
 
 
-def upload_ui() -> Optional[explain.SampleData]:
+def upload_ui() -> Optional[SampleData]:
     """File uploader; the file stays in memory for this session (nothing is written to disk by the app)."""
     sb = st.sidebar
     f = sb.file_uploader("Volume (.npy/.npz), video (mp4/avi/mov/gif) or DICOM (.dcm)",
@@ -131,9 +131,9 @@ def upload_ui() -> Optional[explain.SampleData]:
         return None
 
 
-def sample_caption(s: explain.SampleData) -> str:
+def sample_caption(s: SampleData) -> str:
     T, C, H, W = s.x.shape
-    parts = [f"**{s.dataset}**", f"{s.kind}", f"T={T} {explain.frame_word(s.kind)}s of {C}×{H}×{W}"]
+    parts = [f"**{s.dataset}**", f"{s.kind}", f"T={T} {samples.frame_word(s.kind)}s of {C}×{H}×{W}"]
     if s.label_name is not None:
         parts.append(f"label **{s.label_name}**")
     src = s.meta.get("source")
@@ -142,7 +142,7 @@ def sample_caption(s: explain.SampleData) -> str:
     if s.meta.get("fps"):
         parts.append(f"{float(s.meta['fps']):.0f} fps")
     if s.informative:
-        parts.append(f"informative {explain.frame_word(s.kind)}(s) {', '.join(map(str, s.informative))}")
+        parts.append(f"informative {samples.frame_word(s.kind)}(s) {', '.join(map(str, s.informative))}")
     return " · ".join(parts)
 
 

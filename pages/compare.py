@@ -1,4 +1,5 @@
-"""Compare: the same sample through full, uniform, random, DPS, ADPS and DAS, side by side.
+"""Compare: the same sample through every registered sampler (full, uniform, random, DPS, ADPS, DAS,
+and any sampler registered with `das_core.register_sampler`), side by side.
 
 tau0 and the active DAS heads apply live to the loaded model (no retraining). The controls and
 everything they change live in an `st.fragment`, so moving them reruns only that part.
@@ -8,14 +9,16 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
 import streamlit as st
 
-from das_core import explain, viz
-from das_core.samplers import num_selected_for_ratio
-from pages._common import Timer, data_sidebar_ui, sample_caption, show_error
+from das_core import list_samplers, num_selected_for_ratio
+from das_core.samplers import sampler_class
+from explorer import catalogue, figures, jobs, methods, samples
+from explorer.samples import SampleData
+from pages._common import ROOT, Timer, data_sidebar_ui, sample_caption, show_error
 
 UNTRAINED = "untrained (fresh random init)"
+FOCUS = "das"  # the method the live controls (tau0, heads, stochastic view) act on
 TAU_VALUES = [0.03, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0]
 VIEW_SOFT = "Deterministic picks + soft matrix softmax(A/τ)"
 VIEW_STOCH = "Tempered stochastic picks argmax(A/τ + G)"
@@ -23,41 +26,32 @@ VIEW_STOCH = "Tempered stochastic picks argmax(A/τ + G)"
 
 @st.cache_data(show_spinner=False, ttl=5)
 def _checkpoints() -> list:
-    from das_core import jobs
-
-    return explain.list_checkpoints(os.path.join(explain_root(), "checkpoints"),
-                                    [os.path.join(explain_root(), "runs"), str(jobs.RUNS_ROOT)])
-
-
-def explain_root() -> str:
-    from pages._common import ROOT
-
-    return str(ROOT)
+    return catalogue.list_checkpoints(ROOT / "checkpoints", [ROOT / "runs", jobs.RUNS_ROOT])
 
 
 @st.cache_resource(show_spinner=False, max_entries=24)
 def _load(path: str, mtime: float):
-    return explain.load_model(path)
+    return catalogue.load_model(path)
 
 
 @st.cache_resource(show_spinner=False, max_entries=24)
 def _untrained(method: str, T: int, k: int, num_classes: int, C: int, size: int, heads: int):
-    return explain.untrained_model(method, T, k, num_classes=num_classes, in_channels=C, frame_size=size, heads=heads)
+    return methods.untrained_model(method, T, k, num_classes=num_classes, in_channels=C, frame_size=size, heads=heads)
 
 
-def load_checkpoint_for(entry, s: explain.SampleData):
-    """(model, meta) of a checkpoint entry after checking it fits the sample (CheckpointError if not)."""
-    model, meta = _load(entry.path, os.path.getmtime(entry.path))
-    explain.check_sample_compatible(meta, s)
-    return model, meta
+def load_checkpoint_for(entry, s: SampleData):
+    """The model of a checkpoint entry (`.spec`, `.meta`) after checking it fits the sample (CheckpointError if not)."""
+    model = _load(entry.path, os.path.getmtime(entry.path))
+    catalogue.check_sample_compatible(model.meta, s)
+    return model
 
 
-def model_choice_ui(s: explain.SampleData, entries: list) -> tuple:
+def model_choice_ui(s: SampleData, entries: list) -> tuple:
     """DAS checkpoint picker + ratio. Returns (das entry or None, ratio, show_all)."""
     T = s.x.shape[0]
     c1, c2, c3 = st.columns([4, 2, 1.3], vertical_alignment="bottom")
     show_all = c3.toggle("All data sets", key="cmp_show_all", help="List checkpoints trained on other data sets too.")
-    das = [e for e in entries if e.method == "das" and (show_all or e.dataset == s.dataset)]
+    das = [e for e in entries if e.method == FOCUS and (show_all or e.dataset == s.dataset)]
     options = [UNTRAINED] + [e.label for e in das]
     if st.session_state.get("cmp_das") not in options:
         st.session_state["cmp_das"] = options[1] if len(options) > 1 else UNTRAINED
@@ -69,36 +63,46 @@ def model_choice_ui(s: explain.SampleData, entries: list) -> tuple:
     return entry, ratio, show_all
 
 
-def build_models(s: explain.SampleData, entries: list, das_entry, ratio: float) -> tuple[dict, int]:
-    """method -> (model, source, trained): the DAS choice plus, per baseline, the newest matching
-    checkpoint on this data set (same T and k), else a fresh untrained model."""
+def _trained_for(method: str, s: SampleData, entries: list, k: int):
+    """(model, label) of the newest checkpoint of `method` on this data set that fits the sample with
+    k frames (any k for a sampler that keeps all frames), or None."""
+    takes_k = sampler_class(method).takes_k
+    for e in entries:
+        if e.method != method or e.dataset != s.dataset or (takes_k and e.k not in (None, k)):
+            continue
+        try:
+            model = load_checkpoint_for(e, s)
+        except Exception:
+            continue
+        if not takes_k or model.spec.num_selected == k:
+            return model, e.label
+    return None
+
+
+def build_models(s: SampleData, entries: list, das_entry, ratio: float) -> tuple[dict, int]:
+    """method -> (model, source, trained) for every registered sampler: the DAS choice plus, per other
+    method, the newest matching checkpoint on this data set (same T and k), else a fresh untrained model."""
     T, C, H, _ = s.x.shape
     num_classes = max(2, len(s.classes or []))
     k, heads = num_selected_for_ratio(T, ratio), 4
     models: dict = {}
     if das_entry is not None:
         try:
-            model, meta = load_checkpoint_for(das_entry, s)
-            k = int(meta["num_selected"])
-            models["das"] = (model, das_entry.label, True)
+            model = load_checkpoint_for(das_entry, s)
+            k = model.spec.num_selected
+            models[FOCUS] = (model, das_entry.label, True)
         except Exception as err:
             show_error(err)
             st.caption("Showing untrained models instead.")
-    for m in explain.METHODS:
+    for m in list_samplers():
         if m in models:
             continue
-        for e in entries:
-            if e.method == m and e.dataset == s.dataset and (m == "full" or e.k in (None, k)):
-                try:
-                    model, meta = load_checkpoint_for(e, s)
-                except Exception:
-                    continue
-                if m == "full" or int(meta["num_selected"]) == k:
-                    models[m] = (model, e.label, True)
-                    break
-        if m not in models:
+        found = _trained_for(m, s, entries, k)
+        if found is not None:
+            models[m] = (found[0], found[1], True)
+        else:
             models[m] = (_untrained(m, T, k, num_classes, C, H, heads), UNTRAINED, False)
-    return {m: models[m] for m in explain.METHODS}, k
+    return {m: models[m] for m in list_samplers()}, k
 
 
 def controls_ui(das_model) -> dict:
@@ -119,66 +123,66 @@ def controls_ui(das_model) -> dict:
             "seed": seed}
 
 
-def predictions_ui(s: explain.SampleData, results: dict) -> None:
+def predictions_ui(s: SampleData, results: dict) -> None:
     rows = []
     for m, r in results.items():
         pred = r.predicted
         name = s.classes[pred] if s.classes and pred is not None and pred < len(s.classes) else str(pred)
         rows.append({"method": m, "predicted": name, "confidence": r.confidence,
                      "correct": (pred == s.y) if s.y is not None and s.y >= 0 else None})
-    st.plotly_chart(viz.fig_confidence(rows, s.label_name), width="stretch", key="cmp_conf")
+    st.plotly_chart(figures.fig_confidence(rows, s.label_name), width="stretch", key="cmp_conf")
 
 
-def strips_ui(s: explain.SampleData, results: dict) -> None:
-    word = explain.frame_word(s.kind)
+def strips_ui(s: SampleData, results: dict) -> None:
+    word = samples.frame_word(s.kind)
     for m, r in results.items():
         c1, c2 = st.columns([1.2, 6], vertical_alignment="center")
         tag = "trained" if r.trained else "untrained"
-        c1.markdown(f"<span style='color:{viz.method_color(m)};font-weight:700'>■ {viz.method_label(m)}</span><br>"
+        c1.markdown(f"<span style='color:{figures.method_color(m)};font-weight:700'>■ {figures.method_label(m)}</span><br>"
                     f"<small>{tag} · k={len(r.indices)}</small>", unsafe_allow_html=True)
         hit = ""
         if s.informative:
             hit = " · kept the informative " + word if set(s.informative) & set(r.indices) else " · missed the informative " + word
-        c2.image(viz.strip(s.x, r.indices, m, tile=48), width="stretch" if len(r.indices) > 10 else "content",
+        c2.image(figures.strip(s.x, r.indices, m, tile=48), width="stretch" if len(r.indices) > 10 else "content",
                  caption=f"{word}s {', '.join(map(str, r.indices))}{hit}")
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _sweep(_model, model_key: str, _x, x_key: str, heads: tuple) -> dict:
-    return explain.tau_sweep(_model, _x, heads=list(heads))
+    return methods.tau_sweep(_model, _x, heads=list(heads))
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
 def _static_figs(model_key: str, x_key: str, _dps, _adps, T: int, word: str):
     """DPS's and ADPS's figures do not depend on tau0 or the DAS heads: built once per model and sample."""
-    return (viz.fig_dps_logits(_dps.scores, _dps.indices, word),
-            viz.fig_adps_steps(_adps.indices, _adps.pick_rank, T, word))
+    return (figures.fig_dps_logits(_dps.scores, _dps.indices, word),
+            figures.fig_adps_steps(_adps.indices, _adps.pick_rank, T, word))
 
 
 @st.fragment
-def results_ui(s: explain.SampleData, models: dict, model_key: str, x_key: str) -> None:
+def results_ui(s: SampleData, models: dict, model_key: str, x_key: str) -> None:
     """Everything tau0 / heads change: reruns on its own when those controls move."""
     with Timer() as timer:
-        das_model = models["das"][0]
+        das_model = models[FOCUS][0]
         ctl = controls_ui(das_model)
         if not ctl["heads"]:
             st.error("At least one attention head must be active; switch one head back on.")
             return
         try:
-            results = explain.compare_methods(s.x, models, tau0=ctl["tau0"], heads=ctl["heads"],
+            results = methods.compare_methods(s.x, models, focus=FOCUS, tau0=ctl["tau0"], heads=ctl["heads"],
                                               stochastic=ctl["stochastic"], seed=ctl["seed"])
         except Exception as err:
             show_error(err)
             return
-        word = explain.frame_word(s.kind)
+        word = samples.frame_word(s.kind)
         T = s.x.shape[0]
-        das = results["das"]
+        das = results[FOCUS]
         shown = "tempered stochastic picks (seed %d)" % ctl["seed"] if ctl["stochastic"] else \
             "deterministic picks (independent of tau0) and the soft matrix"
         st.info(f"DAS is showing **{shown}**. τ for this sample = {das.tau:.3f} "
-                f"(tau0 {ctl['tau0']:g}); soft-row entropy {explain.soft_entropy(das.soft):.2f} nats.",
+                f"(tau0 {ctl['tau0']:g}); soft-row entropy {methods.soft_entropy(das.soft):.2f} nats.",
                 icon=":material/thermostat:")
-        st.plotly_chart(viz.fig_timeline({m: r.indices for m, r in results.items()}, T, s.informative, word),
+        st.plotly_chart(figures.fig_timeline({m: r.indices for m, r in results.items()}, T, s.informative, word),
                         width="stretch", key="cmp_timeline")
         left, right = st.columns([3, 2], gap="large")
         with left:
@@ -186,14 +190,14 @@ def results_ui(s: explain.SampleData, models: dict, model_key: str, x_key: str) 
             strips_ui(s, results)
         with right:
             predictions_ui(s, results)
-            st.plotly_chart(viz.fig_attention(das.head_scores, [h in ctl["heads"] for h in range(das.head_scores.shape[0])],
+            st.plotly_chart(figures.fig_attention(das.head_scores, [h in ctl["heads"] for h in range(das.head_scores.shape[0])],
                                               das.indices, word), width="stretch", key="cmp_attention")
         st.subheader("DAS sampling matrix (k × T)")
         c1, c2 = st.columns(2)
         rows = [f"row {j} ({word} {i})" for j, i in enumerate(das.indices)]
-        c1.plotly_chart(viz.fig_matrix(das.soft, f"Soft rows softmax(A/τ), τ={das.tau:.3f}", rows, zmax=1.0,
+        c1.plotly_chart(figures.fig_matrix(das.soft, f"Soft rows softmax(A/τ), τ={das.tau:.3f}", rows, zmax=1.0,
                                        colorscale="Oranges", frame_word=word), width="stretch", key="cmp_soft")
-        c2.plotly_chart(viz.fig_matrix(das.hard, "Hard (one-hot) picks", rows, zmax=1.0, colorscale="Greys",
+        c2.plotly_chart(figures.fig_matrix(das.hard, "Hard (one-hot) picks", rows, zmax=1.0, colorscale="Greys",
                                        frame_word=word), width="stretch", key="cmp_hard")
         c1, c2 = st.columns(2)
         dps, adps = results["dps"], results["adps"]
@@ -202,7 +206,7 @@ def results_ui(s: explain.SampleData, models: dict, model_key: str, x_key: str) 
         c2.plotly_chart(fig_adps, width="stretch", key="cmp_adps")
         with st.expander("tau0 sweep: what tau really changes on this sample"):
             sw = _sweep(das_model, model_key, s.x, x_key, tuple(ctl["heads"]))
-            st.plotly_chart(viz.fig_tau_sweep(sw["taus"], sw["entropy"], sw["changed"], ctl["tau0"]), width="stretch",
+            st.plotly_chart(figures.fig_tau_sweep(sw["taus"], sw["entropy"], sw["changed"], ctl["tau0"]), width="stretch",
                             key="cmp_sweep")
             st.caption("Entropy of the soft rows grows with tau0 (flatter relaxation); deterministic picks never "
                        "change; tempered stochastic picks drift away from them as tau0 grows.")
@@ -220,7 +224,7 @@ def main() -> None:
     das_entry, ratio, _ = model_choice_ui(s, entries)
     with st.spinner("Loading models…"):
         models, k = build_models(s, entries, das_entry, ratio)
-    untrained = [viz.method_label(m) for m, (_, _, tr) in models.items() if not tr]
+    untrained = [figures.method_label(m) for m, (_, _, tr) in models.items() if not tr]
     if untrained:
         st.caption(f"**Untrained** (freshly initialised, predictions are meaningless): {', '.join(untrained)}. "
                    f"Train one on the Train page or pick a shipped checkpoint.")

@@ -3,11 +3,10 @@ features DAS scores with."""
 
 from __future__ import annotations
 
-import json
-
 import streamlit as st
 
-from das_core import explain, viz
+from explorer import figures, samples
+from explorer.samples import SampleData
 from pages._common import data_sidebar_ui, dataset, sample, sample_caption, show_error
 
 MONTAGE_N = 16
@@ -15,15 +14,15 @@ MONTAGE_N = 16
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def _cine(_x, key: str, fps: float, window) -> bytes:
-    return viz.cine_gif(_x, fps=fps, window=window)
+    return figures.cine_gif(_x, fps=fps, window=window)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def _curves(_x, key: str) -> dict:
-    return explain.feature_curves(_x)
+    return samples.feature_curves(_x)
 
 
-def montage_ui(s: explain.SampleData) -> None:
+def montage_ui(s: SampleData) -> None:
     """A grid of the first samples of the split; a button under each picks it."""
     key = st.session_state.get("_ds_key")
     if key is None or s.dataset.startswith("upload"):
@@ -39,7 +38,7 @@ def montage_ui(s: explain.SampleData) -> None:
         for i in range(n):
             si = sample(name, split, opts_json, i)
             with cols[i % 8]:
-                st.image(viz.upscale(viz.to_uint8(si.x[si.x.shape[0] // 2]), 96), width="stretch",
+                st.image(figures.upscale(figures.to_uint8(si.x[si.x.shape[0] // 2]), 96), width="stretch",
                          caption=f"#{i} {si.label_name or ''}")
                 st.button("Show", key=f"pick_{i}", on_click=_pick, args=(i,), width="stretch")
 
@@ -48,14 +47,14 @@ def _pick(i: int) -> None:
     st.session_state["ds_index"] = i
 
 
-def viewer_ui(s: explain.SampleData) -> tuple[int, tuple[float, float] | None]:
+def viewer_ui(s: SampleData) -> tuple[int, tuple[float, float] | None]:
     """Frame scrubber + window/level; returns (frame index, window or None)."""
     T = s.x.shape[0]
-    word = explain.frame_word(s.kind)
+    word = samples.frame_word(s.kind)
     t = st.slider(f"{word.capitalize()} t", 0, T - 1, min(T // 2, T - 1), key="explore_t")
     window = None
     if s.kind == "volume":
-        lvl0, wid0 = explain.window_defaults(s.x)
+        lvl0, wid0 = samples.window_defaults(s.x)
         c1, c2 = st.columns(2)
         level = c1.slider("Window level", 0.0, 1.0, round(float(lvl0), 2), 0.01, key="explore_level",
                           help="Centre of the displayed intensity range (window/level, as for CT).")
@@ -72,11 +71,11 @@ def main() -> None:
         return
     st.markdown(sample_caption(s))
     montage_ui(s)
-    word = explain.frame_word(s.kind)
+    word = samples.frame_word(s.kind)
     left, right = st.columns([2, 3], gap="large")
     with left:
         t, window = viewer_ui(s)
-        st.image(viz.frame_image(s.x, t, window, min_size=320), width="content",
+        st.image(figures.frame_image(s.x, t, window, min_size=320), width="content",
                  caption=f"{word} {t} of {s.x.shape[0]}" + (" · informative" if s.informative and t in s.informative else ""))
     with right:
         try:
@@ -92,11 +91,11 @@ def main() -> None:
                 y = c1.slider("Row y (coronal)", 0, H - 1, H // 2, key="explore_y")
                 xc = c2.slider("Column x (sagittal)", 0, W - 1, W // 2, key="explore_x")
                 st.markdown("**Orthogonal views** through the crosshair (t, y, x)")
-                st.plotly_chart(viz.fig_orthogonal(s.x, t, y, xc, window), width="stretch", key="ortho")
+                st.plotly_chart(figures.fig_orthogonal(s.x, t, y, xc, window), width="stretch", key="ortho")
         except Exception as err:
             show_error(err)
     curves = _curves(s.x, s.key)
-    st.plotly_chart(viz.fig_feature_curves(curves, current=t, informative=s.informative, frame_word=word),
+    st.plotly_chart(figures.fig_feature_curves(curves, current=t, informative=s.informative, frame_word=word),
                     width="stretch", key="features")
     st.caption("Inter-frame variance: how much frame t differs from frame t−1 (temporal dynamics); Sobel: "
                "edge strength (boundaries); Laplacian max: fine structure such as small blobs. Each curve is "

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from das_core import explain, viz
+from explorer import catalogue, figures
 from pages._common import ROOT, show_error
 
 DOCS = Path(os.environ.get("DAS_DOCS_DIR") or ROOT / "docs")  # override: tests
@@ -19,22 +19,21 @@ SPEED = DOCS / "speed.json"
 
 @st.cache_data(show_spinner=False, ttl=10)
 def _results(path: str, mtime: float):
-    rows = explain.load_results(path)
-    return rows, (explain.aggregate_results(rows) if rows else None)
+    return catalogue.load_benchmark(path)
 
 
 @st.cache_data(show_spinner=False, ttl=10)
 def _speed(path: str, mtime: float):
-    return explain.load_speed(path)
+    return catalogue.load_speed(path)
 
 
 def _mtime(p: Path) -> float:
     return p.stat().st_mtime if p.exists() else 0.0
 
 
-def result_set_ui() -> "explain.ResultSet | None":
+def result_set_ui() -> "catalogue.ResultSet | None":
     """Which benchmark grid to show (the main MobileNetV3-Small grid, the small-CNN grid, ...)."""
-    sets = explain.result_sets(DOCS)
+    sets = catalogue.result_sets(DOCS)
     if len(sets) > 1:
         return st.radio("Benchmark grid (backbone)", sets, format_func=lambda s: s.label, horizontal=True, key="res_set")
     return sets[0] if sets else None
@@ -52,24 +51,24 @@ def benchmark_ui() -> None:
         st.info("Benchmark results are not yet generated: run `python -m das_core bench` "
                 "(it writes `docs/results/results.csv`).", icon=":material/hourglass_empty:")
         return
-    ratios = sorted({float(r["ratio"]) for r in agg if isinstance(r.get("ratio"), float) and r.get("method") != "full"})
+    ratios = sorted({float(r["ratio"]) for r in agg
+                     if isinstance(r.get("ratio"), (int, float)) and r.get("method") != "full"})
     ratio = 0.5 if 0.5 in ratios else (ratios[0] if ratios else None)
     if len(ratios) > 1:
         ratio = st.select_slider("Sampling ratio for the table", ratios, value=ratio, key="res_ratio",
                                  format_func=lambda r: f"{r:.0%}")
     st.markdown(f"Mean ± std over seeds at sampling ratio {ratio:.0%} (the full sequence uses all frames)."
                 if ratio is not None else "Mean ± std over seeds.")
-    st.dataframe(explain.paper_table(agg, ratio), hide_index=True, width="stretch")
+    st.dataframe(catalogue.paper_table(agg, ratio), hide_index=True, width="stretch")
     datasets = [d for d in dict.fromkeys(r.get("dataset") for r in agg) if d]
     c1, c2 = st.columns(2)
     ds = c1.selectbox("Data set", datasets, key="res_ds") if datasets else None
-    metrics = [m for m in ("auc", "balanced_accuracy", "accuracy") if any(f"{m}_mean" in r for r in agg)]
+    metrics = [m for m in ("auc", "balanced_accuracy", "accuracy") if any(r.get(f"{m}_mean") is not None for r in agg)]
     metric = c2.selectbox("Metric", metrics, key="res_metric", format_func=lambda m: m.replace("_", " ")) if metrics else "auc"
     sub = [r for r in agg if r.get("dataset") == ds] if ds else agg
-    st.plotly_chart(viz.fig_metric_vs_ratio(sub, metric, ds), width="stretch", key="res_ratio_fig")
+    st.plotly_chart(figures.fig_metric_vs_ratio(sub, metric, ds), width="stretch", key="res_ratio_fig")
     with st.expander("All rows (aggregated)"):
-        st.dataframe([{k: v for k, v in r.items() if not k.endswith(("_mean", "_std"))} for r in agg],
-                     hide_index=True, width="stretch")
+        st.dataframe(catalogue.summary_rows(agg), hide_index=True, width="stretch")
     if chosen.page is not None:
         with st.expander(f"docs/{chosen.page.name}"):
             st.markdown(chosen.page.read_text())
@@ -93,7 +92,7 @@ def speed_ui() -> None:
         st.dataframe(rows, hide_index=True, width="stretch")
         return
     key = st.selectbox("Quantity", numeric, key="res_speed_key")
-    st.plotly_chart(viz.fig_speed(rows, key, key.replace("_", " ")), width="stretch", key="res_speed_fig")
+    st.plotly_chart(figures.fig_speed(rows, key, key.replace("_", " ")), width="stretch", key="res_speed_fig")
     with st.expander("Speed table"):
         st.dataframe(rows, hide_index=True, width="stretch")
 

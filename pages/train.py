@@ -1,6 +1,6 @@
 """Train: start small runs of `python -m das_core train` in the background, watch them, stop them.
 
-Job state lives in the run folders on disk (das_core.jobs), so a reload or a second tab sees the
+Job state lives in the run folders on disk (explorer.jobs), so a reload or a second tab sees the
 same runs; runs started at once are queued (one at a time on this machine).
 """
 
@@ -10,33 +10,47 @@ import time
 
 import streamlit as st
 
-from das_core import jobs, viz
+from das_core import TrainConfig, list_samplers
+from das_core.samplers import sampler_class
+from explorer import figures, jobs
 from pages._common import datasets, show_error
 
-METHODS = ["das", "adps", "dps", "uniform", "random", "full"]
+DEFAULT_METHOD = "das"
 STATE_ICON = {"queued": "⏳", "running": "▶️", "finished": "✅", "failed": "❌", "stopped": "⏹️"}
 
 
-def form_ui() -> dict | None:
-    """The run settings form; returns the settings when submitted."""
+def _users_of(option: str, methods: list[str]) -> str:
+    """"DPS/ADPS/DAS": the labels of the methods whose options include `option`."""
+    return "/".join(figures.method_label(m) for m in methods if option in sampler_class(m).option_names())
+
+
+def _dataset_options(frames: int, size: int) -> dict:
+    """The data set options the quick-run limits set (0 = the data set's default)."""
+    return {k: int(v) for k, v in (("num_frames", frames), ("size", size)) if v}
+
+
+def form_ui() -> TrainConfig | None:
+    """The run settings form; returns the run's TrainConfig when submitted."""
     try:
         names = [d["name"] for d in datasets() if d.get("classes") and len(d["classes"]) >= 2
                  and any(v for k, v in (d.get("split_sizes") or {}).items() if k == "train")]
     except Exception:
         names = []
     names = names or ["synthetic-volumes"]
+    methods = list_samplers()
     with st.form("train_form", border=True):
         c1, c2, c3, c4 = st.columns(4)
         dataset = c1.selectbox("Data set", names, key="tr_dataset")
-        method = c2.selectbox("Method", METHODS, key="tr_method", format_func=viz.method_label)
+        method = c2.selectbox("Method", methods, key="tr_method", format_func=figures.method_label,
+                              index=methods.index(DEFAULT_METHOD) if DEFAULT_METHOD in methods else 0)
         backbone = c3.selectbox("Backbone", ["small_cnn", "mobilenet_v3_small"], key="tr_backbone",
                                 help="small_cnn is fast on a CPU; MobileNetV3-Small is the paper's.")
         epochs = c4.number_input("Epochs", 1, 100, 3, key="tr_epochs")
         c1, c2, c3, c4 = st.columns(4)
         ratio = c1.select_slider("Sampling ratio", [0.125, 0.25, 0.5, 0.75, 1.0], value=0.5, key="tr_ratio",
                                  format_func=lambda r: f"{r:.0%}")
-        tau0 = c2.number_input("tau0 (DPS/ADPS/DAS)", 0.05, 10.0, 1.0, 0.05, key="tr_tau0")
-        heads = c3.number_input("Heads (DAS)", 1, 16, 4, key="tr_heads")
+        tau0 = c2.number_input(f"tau0 ({_users_of('tau0', methods)})", 0.05, 10.0, 1.0, 0.05, key="tr_tau0")
+        heads = c3.number_input(f"Heads ({_users_of('heads', methods)})", 1, 16, 4, key="tr_heads")
         seed = c4.number_input("Seed", 0, 10_000, 0, key="tr_seed")
         with st.expander("Quick-run limits"):
             c1, c2, c3, c4 = st.columns(4)
@@ -47,10 +61,11 @@ def form_ui() -> dict | None:
         submitted = st.form_submit_button("Start training", type="primary", icon=":material/play_arrow:")
     if not submitted:
         return None
-    return {"dataset": dataset, "method": method, "ratio": ratio, "epochs": int(epochs), "backbone": backbone,
-            "tau0": float(tau0), "heads": int(heads), "seed": int(seed), "frames": int(frames) or None,
-            "size": int(size) or None, "max_train_batches": int(max_batches) or None,
-            "max_eval_batches": int(max_eval) or None, "threads": 1}
+    # tau0 and heads are always set: the engine gives each sampler only the options it accepts
+    return TrainConfig(dataset=dataset, dataset_options=_dataset_options(frames, size), method=method,
+                       ratio=float(ratio), epochs=int(epochs), backbone=backbone, tau0=float(tau0), heads=int(heads),
+                       seed=int(seed), max_train_batches=int(max_batches) or None,
+                       max_eval_batches=int(max_eval) or None, threads=1)
 
 
 def runs_table(runs: list[dict]) -> list[dict]:
@@ -60,7 +75,7 @@ def runs_table(runs: list[dict]) -> list[dict]:
         rows.append({
             "run": r["name"], "state": f"{STATE_ICON.get(st_.get('state'), '')} {st_.get('state', '?')}",
             "epoch": f"{st_.get('epoch', 0)}/{st_.get('epochs') or cfg.get('epochs', '?')}",
-            "data set": cfg.get("dataset"), "method": viz.method_label(cfg.get("method", "")),
+            "data set": cfg.get("dataset"), "method": figures.method_label(cfg.get("method", "")),
             "ratio": cfg.get("ratio"), "backbone": cfg.get("backbone"), "epochs": cfg.get("epochs"),
             "val AUC": last.get("val_auc"), "test AUC": summ.get("auc"),
             "test bal. acc.": summ.get("balanced_accuracy"),
@@ -82,7 +97,7 @@ def run_detail_ui(run: dict) -> None:
         st.error(f"The run failed: {status['message']}")
     metrics = jobs.read_metrics(run["dir"])
     if metrics:
-        st.plotly_chart(viz.fig_training_curves(metrics), width="stretch", key=f"curves_{run['name']}")
+        st.plotly_chart(figures.fig_training_curves(metrics), width="stretch", key=f"curves_{run['name']}")
     elif state in ("queued", "running"):
         st.caption("Waiting for the first epoch…")
     if run["summary"]:
@@ -119,10 +134,10 @@ def main() -> None:
     st.title("Train")
     st.caption("Starts `python -m das_core train` in the background. Runs are queued and run one at a time; "
                "they keep going when you leave or reload this page.")
-    settings = form_ui()
-    if settings is not None:
+    config = form_ui()
+    if config is not None:
         try:
-            out = jobs.start_run(settings)
+            out = jobs.start_run(config)
             st.session_state["tr_selected"] = out.name
             st.success(f"Started {out.name}.")
         except Exception as err:

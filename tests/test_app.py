@@ -1,73 +1,59 @@
 """AppTest tests of every page (no browser): widgets set, no exception, the expected elements present.
 
-Fast: small synthetic data, small_cnn, untrained models. When the data registry
-(`das_core.data.list_datasets`/`load_dataset`) is not there yet, a stand-in built on the synthetic
-data set is installed for these tests only.
+Fast: small synthetic data, small_cnn, untrained models. A sampler defined in this file and
+registered with `das_core.register_sampler` shows up on the Compare page and trains through `fit`.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
 
-import numpy as np
 import pytest
+import torch
 
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-from das_core import jobs  # noqa: E402
+import das_core  # noqa: E402
+from das_core import TrainConfig  # noqa: E402
+from das_core.selection import one_hot_rows  # noqa: E402
+from explorer import catalogue, figures, jobs  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 APP = str(REPO / "app.py")
 
 
-def _standin_registry(monkeypatch):
-    """Install a tiny synthetic-only registry when the real one is missing (tests only)."""
-    import das_core.data as data
-    from das_core.errors import DataError
-
-    if hasattr(data, "list_datasets") and hasattr(data, "load_dataset") and hasattr(data, "load_sequence"):
-        return
-    from das_core.data.synthetic import SyntheticDataset
-
-    def list_datasets():
-        return [SimpleNamespace(name="synthetic-volumes", kind="volume", task="binary-class", classes=["square", "ring"],
-                                split_sizes={"train": 64, "val": 16, "test": 32}, available=True,
-                                description="synthetic volumes",
-                                default_options={"num_frames": 28, "size": 28, "moving": True, "seed": 0})]
-
-    def load_dataset(name, split="train", root=None, **options):
-        options.pop("seed", None)
-        return SyntheticDataset("volumes", split, num_samples=32, **options)
-
-    def load_sequence(f, filename=None, **options):
-        try:
-            arr = np.load(f, allow_pickle=False)
-        except Exception:
-            raise DataError(f"{filename} is not a readable .npy/.npz file; upload a valid volume.") from None
-        if getattr(arr, "ndim", 0) != 3:
-            raise DataError(f"{filename} has shape {arr.shape} but a volume must be 3D (D, H, W).")
-        import torch
-        return torch.from_numpy(arr.astype("float32"))[:, None], {"source": filename}
-
-    monkeypatch.setattr(data, "list_datasets", list_datasets, raising=False)
-    monkeypatch.setattr(data, "load_dataset", load_dataset, raising=False)
-    monkeypatch.setattr(data, "load_sequence", load_sequence, raising=False)
-
-
 @pytest.fixture
 def app(monkeypatch, tmp_path):
-    _standin_registry(monkeypatch)
     monkeypatch.setattr(jobs, "RUNS_ROOT", tmp_path / "runs" / "app")
     import streamlit as st
     st.cache_data.clear()
     st.cache_resource.clear()
     return AppTest.from_file(APP, default_timeout=60)
+
+
+@pytest.fixture
+def every_other():
+    """A user's sampler, registered for one test (the other tests see the six built-in methods)."""
+
+    @das_core.register_sampler("every-other")
+    class EveryOther(das_core.Sampler):
+        """Frames 0, 2, 4, ... (k <= ceil(T / 2)), the same for every input."""
+
+        label = "Every other"
+
+        def select(self, x, **_):
+            idx = torch.arange(0, self.num_frames, 2, device=x.device)[: self.num_selected]
+            idx = idx.expand(x.shape[0], -1)
+            rank = torch.arange(idx.shape[1], device=x.device).expand_as(idx)
+            return das_core.Selection(indices=idx, matrix=one_hot_rows(idx, self.num_frames, x.dtype), pick_rank=rank)
+
+    yield EveryOther
+    das_core.samplers.SAMPLERS.pop("every-other", None)
 
 
 def _no_exception(at):
@@ -117,19 +103,18 @@ def test_compare_page_tau_and_heads(app):
 
 
 def test_compare_incompatible_checkpoint_gives_one_message(app, monkeypatch, tmp_path):
-    from das_core import explain
     from das_core.errors import CheckpointError
 
-    entry = explain.CheckpointEntry(str(tmp_path / "x.pt"), "synthetic-volumes", "das", 7, 99, "small_cnn",
+    entry = catalogue.CheckpointEntry(str(tmp_path / "x.pt"), "synthetic-volumes", "das", 7, 99, "small_cnn",
                                     "shipped", {}, label="DAS · other")
     (tmp_path / "x.pt").write_bytes(b"not a checkpoint")
-    monkeypatch.setattr(explain, "list_checkpoints", lambda *a, **k: [entry])
+    monkeypatch.setattr(catalogue, "list_checkpoints", lambda *a, **k: [entry])
 
     def bad(meta, sample):
         raise CheckpointError("This checkpoint was trained on other data with T=99 frames; choose a matching one.")
 
-    monkeypatch.setattr(explain, "load_model", lambda path: (None, {"num_frames": 99}))
-    monkeypatch.setattr(explain, "check_sample_compatible", bad)
+    monkeypatch.setattr(catalogue, "load_model", lambda path: SimpleNamespace(meta={"model": {"num_frames": 99}}))
+    monkeypatch.setattr(catalogue, "check_sample_compatible", bad)
     at = app.run()
     at.switch_page("pages/compare.py").run()
     _no_exception(at)
@@ -148,13 +133,14 @@ def test_train_page_form_starts_run(app, monkeypatch, tmp_path):
     fake = tmp_path / "fake_cli.py"
     fake.write_text(
         "import json, sys, time, pathlib\n"
-        "out = pathlib.Path(sys.argv[sys.argv.index('--out') + 1])\n"
-        "(out / 'config.json').write_text(json.dumps({'dataset': 'synthetic-volumes', 'method': 'das'}))\n"
+        "cfg = json.loads(pathlib.Path(sys.argv[sys.argv.index('--config') + 1]).read_text())\n"
+        "out = pathlib.Path(cfg['out'])\n"
+        "(out / 'config.json').write_text(json.dumps({'dataset': cfg['dataset'], 'method': cfg['method']}))\n"
         "(out / 'metrics.jsonl').write_text(json.dumps({'epoch': 0, 'train_loss': 0.7, 'val_loss': 0.69, 'val_auc': 0.6}) + '\\n')\n"
         "(out / 'summary.json').write_text(json.dumps({'auc': 0.61, 'balanced_accuracy': 0.55, 'accuracy': 0.55}))\n"
         "(out / 'status.json').write_text(json.dumps({'state': 'finished', 'epoch': 1, 'epochs': 1}))\n")
     real = jobs.train_command
-    monkeypatch.setattr(jobs, "train_command", lambda s, out: [sys.executable, str(fake)] + real(s, out)[3:])
+    monkeypatch.setattr(jobs, "train_command", lambda path: [sys.executable, str(fake)] + real(path)[3:])
     at = app.run()
     at.switch_page("pages/train.py").run()
     _no_exception(at)
@@ -171,6 +157,8 @@ def test_train_page_form_starts_run(app, monkeypatch, tmp_path):
             break
         time.sleep(0.3)
     assert runs[0]["status"]["state"] == "finished", runs[0]["status"]
+    settings = runs[0]["settings"]
+    assert (settings["method"], settings["epochs"], settings["threads"], settings["progress"]) == ("das", 1, 1, False)
     at.run()
     _no_exception(at)
     assert len(at.dataframe) >= 1
@@ -238,3 +226,24 @@ def test_explore_montage_picks_a_sample(app):
     at.button(key="pick_1").click().run()
     _no_exception(at)
     assert at.session_state["ds_index"] == 1
+
+
+def test_registered_sampler_appears_on_the_compare_page(app, every_other):
+    at = app.run()
+    at.switch_page("pages/compare.py").run()
+    _no_exception(at)
+    assert any("Every other" in m.value for m in at.markdown), "a strip for the registered sampler"
+    timeline = next(c for c in at.get("plotly_chart") if "Picked frames per method" in c.proto.spec)
+    assert "Every other" in timeline.proto.spec
+    confidence = next(c for c in at.get("plotly_chart") if "P(predicted class)" in c.proto.spec)
+    assert "Every other" in confidence.proto.spec
+    assert figures.method_color("every-other") not in figures.METHOD_COLORS.values()
+    assert not at.error
+
+
+def test_registered_sampler_trains_through_fit(every_other, tmp_path):
+    config = TrainConfig(dataset="synthetic-volumes", dataset_options={"num_frames": 8, "size": 16, "num_samples": 16},
+                         method="every-other", epochs=1, backbone="small_cnn", batch_size=8,
+                         out=str(tmp_path / "run"), progress=False, device="cpu")
+    summary = das_core.fit(config)
+    assert summary["state"] == "finished"

@@ -1,7 +1,8 @@
-"""Library side of the app (no browser, no streamlit): das_core.viz, das_core.explain, das_core.jobs."""
+"""The app's helpers (no browser, no streamlit): explorer.samples, .methods, .catalogue, .figures, .jobs."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -12,9 +13,14 @@ import numpy as np
 import pytest
 import torch
 
-from das_core import explain, jobs, viz
-from das_core.errors import DataError
+from das_core import TrainConfig, list_samplers
+from das_core.errors import ConfigError, DataError
+from das_core.experiments.results import aggregate, mean_std_text
+from das_core.runs import RunPaths
 from das_core.samplers import SAMPLERS
+from explorer import catalogue, figures, jobs, methods, samples
+
+REPO = Path(__file__).resolve().parents[1]
 
 T, K = 16, 8
 
@@ -26,50 +32,68 @@ def _x(seed=0, T=T):
 
 @pytest.fixture(scope="module")
 def models():
-    return {m: (explain.untrained_model(m, T, K, frame_size=20), "untrained", False) for m in explain.METHODS}
+    return {m: (methods.untrained_model(m, T, K, frame_size=20), "untrained", False) for m in list_samplers()}
+
+
+def _python(code: str) -> str:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True).stdout
 
 
 def test_das_core_never_imports_streamlit():
-    code = "import sys, das_core.viz, das_core.explain, das_core.jobs; print('streamlit' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         cwd=Path(__file__).resolve().parents[1], check=True)
-    assert out.stdout.strip() == "False"
+    """Every das_core module imports without streamlit or plotly (everything in the library runs without a browser)."""
+    code = ("import importlib, pkgutil, sys, das_core\n"
+            "names = [m.name for m in pkgutil.walk_packages(das_core.__path__, 'das_core.')"
+            " if not m.name.endswith('__main__')]\n"
+            "for name in names:\n"
+            "    importlib.import_module(name)\n"
+            "print(len(names), 'streamlit' in sys.modules, 'plotly' in sys.modules)")
+    count, streamlit, plotly = _python(code).split()
+    assert int(count) >= 20  # the walk reached the subpackages (samplers, data, engine, experiments)
+    assert (streamlit, plotly) == ("False", "False")
+
+
+def test_job_launcher_starts_without_torch():
+    code = "import sys, explorer.launcher, explorer.jobs; print('torch' in sys.modules)"
+    assert _python(code).strip() == "False"
 
 
 def test_one_colour_per_method():
-    assert set(viz.METHOD_COLORS) == set(SAMPLERS)
-    assert len(set(viz.METHOD_COLORS.values())) == len(viz.METHOD_COLORS)
+    assert set(figures.METHOD_COLORS) == set(SAMPLERS)
+    assert len(set(figures.METHOD_COLORS.values())) == len(figures.METHOD_COLORS)
+    assert figures.method_order() == list_samplers()
+    assert [figures.method_label(m) for m in list_samplers()] == ["Full sequence", "Uniform", "Random", "DPS", "ADPS", "DAS"]
+    assert figures.method_label("not-registered") == "not-registered"
 
 
 def test_images():
     x = _x()
-    img = viz.to_uint8(x[0])
+    img = figures.to_uint8(x[0])
     assert img.dtype == np.uint8 and img.shape == (20, 20)
-    assert viz.to_uint8(np.full((4, 4), 0.5), window=(0.5, 0.2))[0, 0] in (127, 128)
-    assert viz.to_uint8(np.full((4, 4), 0.9), window=(0.5, 0.2))[0, 0] == 255
-    s = viz.strip(x, [1, 3, 5], "das", tile=40)
+    assert figures.to_uint8(np.full((4, 4), 0.5), window=(0.5, 0.2))[0, 0] in (127, 128)
+    assert figures.to_uint8(np.full((4, 4), 0.9), window=(0.5, 0.2))[0, 0] == 255
+    s = figures.strip(x, [1, 3, 5], "das", tile=40)
     assert s.shape[0] == 48 and s.shape[2] == 3
-    assert viz.cine_gif(x, fps=10)[:6] == b"GIF89a"
-    assert viz.montage([x, x, x], ncols=2).ndim == 3
+    assert figures.cine_gif(x, fps=10)[:6] == b"GIF89a"
+    assert figures.montage([x, x, x], ncols=2).ndim == 3
 
 
 def test_compare_methods_and_figures(models):
     x = _x()
-    res = explain.compare_methods(x, models, tau0=0.5)
-    assert list(res) == explain.METHODS
+    res = methods.compare_methods(x, models, tau0=0.5)
+    assert list(res) == list_samplers()
     assert len(res["full"].indices) == T and all(len(r.indices) == K for m, r in res.items() if m != "full")
     das = res["das"]
     assert das.head_scores.shape == (4, T) and das.soft.shape == (K, T) and das.hard.shape == (K, T)
     assert np.allclose(das.soft.sum(-1), 1, atol=1e-4) and das.probs.shape == (2,)
-    figs = [viz.fig_timeline({m: r.indices for m, r in res.items()}, T, [3]),
-            viz.fig_attention(das.head_scores, [True, False, True, True], das.indices),
-            viz.fig_matrix(das.soft, "soft"), viz.fig_dps_logits(res["dps"].scores, res["dps"].indices),
-            viz.fig_adps_steps(res["adps"].indices, res["adps"].pick_rank, T),
-            viz.fig_confidence([{"method": m, "predicted": "a", "confidence": r.confidence, "correct": True}
+    figs = [figures.fig_timeline({m: r.indices for m, r in res.items()}, T, [3]),
+            figures.fig_attention(das.head_scores, [True, False, True, True], das.indices),
+            figures.fig_matrix(das.soft, "soft"), figures.fig_dps_logits(res["dps"].scores, res["dps"].indices),
+            figures.fig_adps_steps(res["adps"].indices, res["adps"].pick_rank, T),
+            figures.fig_confidence([{"method": m, "predicted": "a", "confidence": r.confidence, "correct": True}
                                 for m, r in res.items()], "a"),
-            viz.fig_feature_curves(explain.feature_curves(x), current=2, informative=[3]),
-            viz.fig_orthogonal(x, 2, 5, 6, window=(0.5, 1.0)),
-            viz.fig_training_curves([{"epoch": 0, "train_loss": 0.7, "val_loss": 0.6, "val_auc": 0.5}])]
+            figures.fig_feature_curves(samples.feature_curves(x), current=2, informative=[3]),
+            figures.fig_orthogonal(x, 2, 5, 6, window=(0.5, 1.0)),
+            figures.fig_training_curves([{"epoch": 0, "train_loss": 0.7, "val_loss": 0.6, "val_auc": 0.5}])]
     for f in figs:
         assert f.layout.xaxis.title.text, f.layout.title.text  # every figure labels its x axis
 
@@ -77,48 +101,52 @@ def test_compare_methods_and_figures(models):
 def test_tau0_changes_soft_rows_not_deterministic_picks(models):
     model = models["das"][0]
     x = _x(1)
-    lo = explain.run_method(model, x, tau0=0.05, classify=False)
-    hi = explain.run_method(model, x, tau0=5.0, classify=False)
+    lo = methods.run_method(model, x, tau0=0.05, classify=False)
+    hi = methods.run_method(model, x, tau0=5.0, classify=False)
     assert lo.indices == hi.indices  # argmax does not depend on tau
     assert not np.allclose(lo.soft, hi.soft)
-    assert explain.soft_entropy(lo.soft) < explain.soft_entropy(hi.soft)
-    sw = explain.tau_sweep(model, x, taus=[0.01, 10.0], draws=6)
+    assert methods.soft_entropy(lo.soft) < methods.soft_entropy(hi.soft)
+    sw = methods.tau_sweep(model, x, taus=[0.01, 10.0], draws=6)
     assert sw["entropy"][0] < sw["entropy"][1]
     assert sw["changed"][0] <= sw["changed"][1] and sw["changed"][1] > 0
 
 
 def test_heads_toggle(models):
     model = models["das"][0]
-    r = explain.run_method(model, _x(2), heads=[0])
+    r = methods.run_method(model, _x(2), heads=[0])
     assert np.all(r.head_scores[1:] == 0)
 
 
 def test_results_aggregation(tmp_path):
-    assert explain.load_results(tmp_path / "none.csv") is None
+    assert catalogue.load_benchmark(tmp_path / "none.csv") == (None, None)
     p = tmp_path / "r.csv"
     p.write_text("dataset,method,ratio,k,T,seed,auc,balanced_accuracy,accuracy,seconds,run\n"
                  "d,das,0.5,14,28,0,0.8,0.7,0.7,10,a\n"
                  "d,das,0.5,14,28,1,0.9,0.8,0.8,11,b\n"
                  "d,full,1.0,28,28,0,0.85,0.75,0.75,12,c\n")
-    agg = explain.aggregate_results(explain.load_results(p))
+    rows, agg = catalogue.load_benchmark(p)
+    assert len(rows) == 3
     das = next(r for r in agg if r["method"] == "das")
-    assert das["n"] == 2 and das["auc_mean"] == pytest.approx(0.85) and das["auc"].startswith("0.850 ± 0.07")
-    table = explain.paper_table(agg, 0.5)
+    assert das["n"] == 2 and das["auc_mean"] == pytest.approx(0.85)
+    assert mean_std_text(das["auc_mean"], das["auc_std"]).startswith("0.850 ± 0.07")
+    assert next(r for r in catalogue.summary_rows(agg) if r["method"] == "das")["auc"].startswith("0.850 ± 0.07")
+    table = catalogue.paper_table(agg, 0.5)
     assert [r["method"] for r in table] == ["full", "das"]
-    fig = viz.fig_metric_vs_ratio(agg, "auc", "d")
+    assert table[1]["d auc"].startswith("0.850 ± 0.07")
+    fig = figures.fig_metric_vs_ratio(agg, "auc", "d")
     assert len(fig.data) == 2
 
 
 def test_speed_formats(tmp_path):
-    assert explain.load_speed(tmp_path / "x.json") is None
+    assert catalogue.load_speed(tmp_path / "x.json") is None
     p = tmp_path / "s.json"
     p.write_text(json.dumps({"das": {"ms": 1.0}, "full": {"ms": 2.0}}))
-    rows = explain.load_speed(p)
+    rows = catalogue.load_speed(p)
     assert {r["method"] for r in rows} == {"das", "full"}
-    assert len(viz.fig_speed(rows, "ms", "ms").data[0].y) == 2
+    assert len(figures.fig_speed(rows, "ms", "ms").data[0].y) == 2
     p.write_text("{broken")
     with pytest.raises(DataError):
-        explain.load_speed(p)
+        catalogue.load_speed(p)
 
 
 def test_list_checkpoints(tmp_path):
@@ -137,14 +165,14 @@ def test_list_checkpoints(tmp_path):
     unfinished.mkdir()
     (unfinished / "best.pt").write_bytes(b"x")
     (unfinished / "status.json").write_text(json.dumps({"state": "running"}))
-    entries = explain.list_checkpoints(ship, [tmp_path / "runs", tmp_path / "runs" / "app"])
+    entries = catalogue.list_checkpoints(ship, [tmp_path / "runs", tmp_path / "runs" / "app"])
     assert [(e.method, e.origin) for e in entries] == [("das", "shipped"), ("dps", "trained here")]
     assert "AUC 0.900" in entries[0].label
 
 
 def test_corrupt_upload_is_one_data_error():
     with pytest.raises(DataError) as err:
-        explain.load_upload(b"definitely not a volume", "broken.npy")
+        samples.load_upload(b"definitely not a volume", "broken.npy")
     assert "broken.npy" in str(err.value) or "npy" in str(err.value)
 
 
@@ -186,20 +214,26 @@ def _wait(run, states=jobs.TERMINAL, timeout=60):
     raise AssertionError(f"{run} stuck in {jobs.run_state(run)}")
 
 
-def test_train_command():
-    cmd = jobs.train_command({"dataset": "synthetic-volumes", "method": "uniform", "ratio": 0.5, "epochs": 1,
-                              "tau0": 2.0, "heads": 4, "max_train_batches": 2}, "/tmp/x")
-    assert cmd[1:4] == ["-m", "das_core", "train"] and "--tau0" not in cmd and "--heads" not in cmd
-    assert cmd[-2:] == ["--out", "/tmp/x"] and "--max-train-batches" in cmd
-    from das_core.errors import ConfigError
+def test_start_run_writes_the_config_the_cli_reads(tmp_path):
+    config = TrainConfig(dataset="synthetic-volumes", method="uniform", ratio=0.5, epochs=1, tau0=2.0, heads=4,
+                         max_train_batches=2)
+    run = jobs.start_run(config, tmp_path / "runs", command=_fake_cmd(tmp_path, 1))
+    paths = RunPaths.of(run)
+    saved = json.loads(paths.train_config.read_text())
+    assert saved == {**dataclasses.asdict(config), "out": str(run), "progress": False}
+    assert TrainConfig.from_dict(saved) == dataclasses.replace(config, out=str(run), progress=False)
+    assert json.loads(paths.job.read_text())["settings"] == saved
+    cmd = jobs.train_command(paths.train_config)
+    assert cmd[1:] == ["-m", "das_core", "train", "--config", str(paths.train_config)]
+    assert _wait(run)["state"] == "finished"
     with pytest.raises(ConfigError):
-        jobs.train_command({"dataset": "d", "method": "nope"}, "/tmp/x")
+        jobs.start_run(TrainConfig(dataset="d", method="nope"), tmp_path / "runs")
 
 
 def test_two_runs_started_at_once_are_queued_and_both_finish(tmp_path):
     root = tmp_path / "runs"
-    a = jobs.start_run({"method": "das", "epochs": 3}, root, command=_fake_cmd(tmp_path, 3))
-    b = jobs.start_run({"method": "dps", "epochs": 2}, root, command=_fake_cmd(tmp_path, 2))
+    a = jobs.start_run(TrainConfig(method="das", epochs=3), root, command=_fake_cmd(tmp_path, 3))
+    b = jobs.start_run(TrainConfig(method="dps", epochs=2), root, command=_fake_cmd(tmp_path, 2))
     assert a != b
     assert _wait(a)["state"] == "finished"
     assert _wait(b)["state"] == "finished"
@@ -214,8 +248,8 @@ def test_two_runs_started_at_once_are_queued_and_both_finish(tmp_path):
 def test_stop_and_failure(tmp_path, monkeypatch):
     root = tmp_path / "runs"
     monkeypatch.setenv("FAKE_EPOCH_S", "5")
-    a = jobs.start_run({"method": "das", "epochs": 50}, root, command=_fake_cmd(tmp_path, 50))
-    b = jobs.start_run({"method": "das", "epochs": 50}, root, command=_fake_cmd(tmp_path, 50))
+    a = jobs.start_run(TrainConfig(method="das", epochs=50), root, command=_fake_cmd(tmp_path, 50))
+    b = jobs.start_run(TrainConfig(method="das", epochs=50), root, command=_fake_cmd(tmp_path, 50))
     deadline = time.time() + 60  # either launcher may win the one slot
     while time.time() < deadline and "running" not in (jobs.run_state(a).get("state"), jobs.run_state(b).get("state")):
         time.sleep(0.1)
@@ -227,7 +261,7 @@ def test_stop_and_failure(tmp_path, monkeypatch):
     jobs.stop_run(long)
     assert _wait(long)["state"] == "stopped"
     monkeypatch.setenv("FAKE_EPOCH_S", "0")
-    bad = jobs.start_run({"method": "das", "epochs": 1}, root, command=_fake_cmd(tmp_path, 1, "--fail"))
+    bad = jobs.start_run(TrainConfig(method="das", epochs=1), root, command=_fake_cmd(tmp_path, 1, "--fail"))
     st = _wait(bad)
     assert st["state"] == "failed" and "something broke" in st["message"]
 
@@ -236,13 +270,13 @@ def test_aggregate_groups_seeds_even_when_per_run_columns_differ():
     rows = [{"dataset": "d", "method": "das", "ratio": 0.5, "k": 14.0, "T": 28.0, "seed": float(s),
              "auc": a, "hit_rate": h, "seconds": 10.0 + s, "run": f"runs/x{s}"}
             for s, (a, h) in enumerate([(0.9, 1.0), (0.8, 0.0), (0.7, 0.5)])]
-    (agg,) = explain.aggregate_results(rows)
+    (agg,) = aggregate(rows)
     assert agg["n"] == 3
     assert agg["auc_mean"] == pytest.approx(0.8) and agg["auc_std"] == pytest.approx(0.1)
 
 
 def test_result_sets_lists_the_main_grid_first_then_sub_grids(tmp_path):
-    assert explain.result_sets(tmp_path) == []
+    assert catalogue.result_sets(tmp_path) == []
     (tmp_path / "results" / "small_cnn").mkdir(parents=True)
     (tmp_path / "results" / "empty").mkdir()
     (tmp_path / "results" / "small_cnn" / "results.csv").write_text("dataset,backbone,method\nd,small_cnn,das\n")
@@ -250,6 +284,6 @@ def test_result_sets_lists_the_main_grid_first_then_sub_grids(tmp_path):
     (tmp_path / "results" / "mnv3_warmup").mkdir()
     (tmp_path / "results" / "mnv3_warmup" / "results.csv").write_text("dataset,backbone,method\nd,mobilenet_v3_small,das\n")
     (tmp_path / "results.md").write_text("# main\n")
-    sets = explain.result_sets(tmp_path)
+    sets = catalogue.result_sets(tmp_path)
     assert [s.label for s in sets] == ["mobilenet_v3_small (main grid)", "mobilenet_v3_small (mnv3 warmup)", "small_cnn"]
     assert sets[0].page == tmp_path / "results.md" and sets[2].page is None  # no results-small_cnn.md yet

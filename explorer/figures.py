@@ -1,8 +1,9 @@
-"""Plotly figure builders and image helpers for the explorer app (and notebooks).
+"""Plotly figures and image helpers of the app (and notebooks); the pages only lay them out.
 
-The app's pages only lay out what these functions return; nothing here imports streamlit.
-Every method has one colour everywhere (`METHOD_COLORS`), every axis is labelled, and figures are
-sized for a 1280x800 window.
+Every method has one colour everywhere (`method_color`), every axis is labelled, and figures are
+sized for a 1280x800 window. The methods and their order come from the sampler registry
+(`das_core.list_samplers()`, read at each call), so a sampler registered with
+`das_core.register_sampler` gets a row, a bar and a colour like the built-in ones.
 
 Image helpers return uint8 numpy arrays (H, W) or (H, W, 3) that `st.image` shows directly.
 """
@@ -14,18 +15,21 @@ from typing import Iterable, Mapping, Optional, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
+from PIL import Image
 from plotly.subplots import make_subplots
 
+from das_core import list_samplers
+from das_core.samplers import sampler_class
+
 __all__ = [
-    "METHOD_COLORS", "METHOD_LABELS", "METHOD_ORDER", "method_color", "method_label",
+    "METHOD_COLORS", "EXTRA_COLORS", "method_order", "method_color", "method_label",
     "to_uint8", "frame_image", "montage", "strip", "upscale", "cine_gif",
     "fig_feature_curves", "fig_orthogonal", "fig_timeline", "fig_attention", "fig_matrix",
     "fig_dps_logits", "fig_adps_steps", "fig_confidence", "fig_training_curves",
     "fig_metric_vs_ratio", "fig_speed", "fig_tau_sweep",
 ]
 
-METHOD_ORDER = ["full", "uniform", "random", "dps", "adps", "das"]
-# Colour-blind-safe (Okabe-Ito), one per method on every page; DAS gets the strongest colour.
+# Colour-blind-safe (Okabe-Ito), one per built-in method on every page; DAS gets the strongest colour.
 METHOD_COLORS = {
     "full": "#7f7f7f",
     "uniform": "#0072B2",
@@ -34,25 +38,38 @@ METHOD_COLORS = {
     "adps": "#CC79A7",
     "das": "#D55E00",
 }
-METHOD_LABELS = {
-    "full": "Full sequence",
-    "uniform": "Uniform",
-    "random": "Random",
-    "dps": "DPS",
-    "adps": "ADPS",
-    "das": "DAS",
-}
+# Registered samplers without a colour above take these, by their position among such samplers in
+# list_samplers() (Okabe-Ito's sky blue, then Paul Tol's muted scheme), so the colour is stable.
+EXTRA_COLORS = ("#56B4E9", "#882255", "#44AA99", "#999933", "#332288", "#AA4499", "#117733", "#000000")
+UNKNOWN_COLOR = "#333333"
 INFORMATIVE_COLOR = "rgba(0, 158, 115, 0.15)"
 _FONT = dict(family="Inter, Arial, sans-serif", size=12)
 _MARGIN = dict(l=60, r=20, t=40, b=45)
 
 
+def method_order() -> list[str]:
+    """The registered sampler names in registration order (full ... das, then users' samplers)."""
+    return list_samplers()
+
+
 def method_color(method: str) -> str:
-    return METHOD_COLORS.get(str(method).lower(), "#333333")
+    """The method's colour: Okabe-Ito for the built-ins, EXTRA_COLORS for other registered samplers."""
+    name = str(method).lower()
+    if name in METHOD_COLORS:
+        return METHOD_COLORS[name]
+    others = [m for m in list_samplers() if m not in METHOD_COLORS]
+    return EXTRA_COLORS[others.index(name) % len(EXTRA_COLORS)] if name in others else UNKNOWN_COLOR
 
 
 def method_label(method: str) -> str:
-    return METHOD_LABELS.get(str(method).lower(), str(method))
+    """The sampler's display name (its class's `label`, e.g. "DAS"); the string itself when unregistered."""
+    name = str(method).lower()
+    return sampler_class(name).display_name() if name in list_samplers() else str(method)
+
+
+def _order_key(method: str) -> int:
+    order = method_order()
+    return order.index(method) if method in order else len(order)
 
 
 def _layout(fig: go.Figure, title: str = "", height: int = 300, **kw) -> go.Figure:
@@ -141,8 +158,6 @@ def strip(x, indices: Iterable[int], method: Optional[str] = None, tile: int = 5
 
 def cine_gif(x, fps: float = 8.0, window=None, min_size: int = 192, max_frames: int = 120) -> bytes:
     """An animated GIF (bytes) of a sequence (T, C, H, W), for the cine player."""
-    from PIL import Image
-
     T = x.shape[0]
     step = max(1, int(np.ceil(T / max_frames)))
     frames = [Image.fromarray(frame_image(x, t, window, min_size)) for t in range(0, T, step)]
@@ -245,7 +260,7 @@ def fig_attention(head_scores, active: Optional[Sequence[bool]] = None, picks: O
                                hovertemplate="%{y}, " + frame_word + " %{x}: %{z:.3f}<extra></extra>"))
     if picks is not None:
         fig.add_trace(go.Scatter(x=list(picks), y=[labels[-1]] * len(picks), mode="markers",
-                                 marker=dict(symbol="triangle-up", size=9, color=METHOD_COLORS["das"]),
+                                 marker=dict(symbol="triangle-up", size=9, color=method_color("das")),
                                  name="picked", yaxis="y", hovertemplate="picked %{x}<extra></extra>",
                                  showlegend=False))
     fig.update_xaxes(title_text=f"{frame_word} index t")
@@ -274,7 +289,7 @@ def fig_dps_logits(logits: Sequence[float], picks: Sequence[int], frame_word: st
     """DPS's static logits over T (the same picks for every input), picked frames highlighted."""
     y = np.asarray(logits, dtype=np.float64)
     picked = set(int(i) for i in picks)
-    colors = [METHOD_COLORS["dps"] if t in picked else "#c7e9df" for t in range(len(y))]
+    colors = [method_color("dps") if t in picked else "#c7e9df" for t in range(len(y))]
     fig = go.Figure(go.Bar(x=list(range(len(y))), y=y, marker_color=colors,
                            hovertemplate=frame_word + " %{x}: logit %{y:.3f}<extra></extra>"))
     fig.update_xaxes(title_text=f"{frame_word} index t")
@@ -290,8 +305,8 @@ def fig_adps_steps(indices: Sequence[int], pick_rank: Sequence[int], num_frames:
     steps = list(range(len(frames)))
     fig = go.Figure(go.Scatter(x=frames, y=steps, mode="lines+markers+text", text=[str(s) for s in steps],
                                textposition="middle right", textfont=dict(size=9),
-                               line=dict(color=METHOD_COLORS["adps"], width=1, dash="dot"),
-                               marker=dict(size=9, color=METHOD_COLORS["adps"]),
+                               line=dict(color=method_color("adps"), width=1, dash="dot"),
+                               marker=dict(size=9, color=method_color("adps")),
                                hovertemplate="step %{y}: " + frame_word + " %{x}<extra></extra>"))
     fig.update_xaxes(title_text=f"{frame_word} index t", range=[-0.7, num_frames - 0.3])
     fig.update_yaxes(title_text="step (pick order)", autorange="reversed")
@@ -322,7 +337,7 @@ def fig_tau_sweep(taus: Sequence[float], entropy: Sequence[float], changed: Opti
     """How tau0 changes DAS: mean entropy of the soft rows (and share of stochastic picks that change)."""
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     fig.add_trace(go.Scatter(x=list(taus), y=list(entropy), mode="lines+markers", name="soft-row entropy",
-                             line=dict(color=METHOD_COLORS["das"])), secondary_y=False)
+                             line=dict(color=method_color("das"))), secondary_y=False)
     if changed is not None:
         fig.add_trace(go.Scatter(x=list(taus), y=list(changed), mode="lines+markers",
                                  name="stochastic picks differing from deterministic",
@@ -368,7 +383,7 @@ def fig_metric_vs_ratio(rows: Sequence[Mapping], metric: str = "auc", dataset: O
             continue
         by_method.setdefault(str(r["method"]), []).append(r)
     others = [float(r["ratio"]) for m, rs in by_method.items() if m != "full" for r in rs]
-    for m in [m for m in METHOD_ORDER if m in by_method] + [m for m in by_method if m not in METHOD_ORDER]:
+    for m in sorted(by_method, key=_order_key):
         rs = sorted(by_method[m], key=lambda r: float(r["ratio"]))
         if m == "full" and others:  # all frames: a reference line across the whole ratio axis
             r = rs[-1]
@@ -391,7 +406,7 @@ def fig_metric_vs_ratio(rows: Sequence[Mapping], metric: str = "auc", dataset: O
 def fig_speed(rows: Sequence[Mapping], value_key: str, label: str) -> go.Figure:
     """Horizontal bars, one per method (rows have `method` and `value_key`)."""
     rows = [r for r in rows if r.get(value_key) is not None]
-    rows = sorted(rows, key=lambda r: METHOD_ORDER.index(r["method"]) if r["method"] in METHOD_ORDER else 99)
+    rows = sorted(rows, key=lambda r: _order_key(r["method"]))
     fig = go.Figure(go.Bar(
         y=[method_label(r["method"]) for r in rows], x=[float(r[value_key]) for r in rows], orientation="h",
         marker_color=[method_color(r["method"]) for r in rows],

@@ -1,0 +1,267 @@
+"""What the app can show without computing: the checkpoints (shipped and trained here), the benchmark
+result sets and the speed table, read from the files the CLI writes.
+
+Run folders are read through `das_core.runs`, checkpoints through `das_core.load_model`, and benchmark
+rows are aggregated by the library's one aggregator (`das_core.experiments.results`), so the Results
+page shows the same numbers as the Markdown pages `python -m das_core bench` writes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping, Optional, Sequence, Union
+
+from das_core import list_samplers
+from das_core import load_model  # re-exported: the pages load checkpoints through the catalogue
+from das_core.checkpoints import check_compatible
+from das_core.errors import DataError
+from das_core.experiments.results import METRICS, aggregate, load_results, mean_std_text
+from das_core.runs import RunPaths, read_config, read_status, read_summary
+
+from .samples import SampleData
+
+__all__ = [
+    "CheckpointEntry", "list_checkpoints", "load_model", "check_sample_compatible", "ResultSet", "result_sets",
+    "load_benchmark", "summary_rows", "paper_table", "load_speed",
+]
+
+PathLike = Union[str, Path]
+BEST = RunPaths.of(".").best.name  # the checkpoint file of a run folder (best.pt)
+
+
+@dataclass
+class CheckpointEntry:
+    """One checkpoint the Compare page can load.
+
+    Args:
+        path: the .pt file.
+        dataset: the data set it was trained on.
+        method: its sampler's name.
+        k: frames it keeps (None when not recorded).
+        T: frames per sequence (None when not recorded).
+        backbone: its backbone.
+        origin: "shipped" or "trained here".
+        metrics: its test metrics.
+        label: what the page lists (method · data set · origin · name (metrics)).
+    """
+
+    path: str
+    dataset: Optional[str]
+    method: str
+    k: Optional[int]
+    T: Optional[int]
+    backbone: Optional[str]
+    origin: str
+    metrics: dict = field(default_factory=dict)
+    label: str = ""
+
+
+def _metric_text(metrics: Mapping) -> str:
+    parts = []
+    for key, short in (("auc", "AUC"), ("balanced_accuracy", "bal.acc")):
+        v = (metrics.get(key, metrics.get(f"test_{key}")) if metrics else None)
+        if isinstance(v, (int, float)) and math.isfinite(v):
+            parts.append(f"{short} {v:.3f}")
+    return ", ".join(parts)
+
+
+def _shipped(folder: Path) -> list[CheckpointEntry]:
+    """The entries of `<folder>/manifest.json` whose file exists."""
+    manifest = folder / "manifest.json"
+    try:
+        entries = json.loads(manifest.read_text()) if manifest.is_file() else []
+    except (OSError, ValueError):
+        entries = []
+    if isinstance(entries, dict):
+        entries = entries.get("checkpoints") or entries.get("entries") or []
+    out = []
+    for e in entries:
+        if isinstance(e, dict) and e.get("file") and (folder / e["file"]).is_file():
+            out.append(CheckpointEntry(str(folder / e["file"]), e.get("dataset"), str(e.get("method", "?")), e.get("k"),
+                                       e.get("T"), e.get("backbone"), "shipped", dict(e.get("metrics") or {})))
+    return out
+
+
+def _trained(best: Path) -> Optional[CheckpointEntry]:
+    """The entry of a finished run's best checkpoint (None while the run is not finished)."""
+    run = best.parent
+    if (read_status(run) or {}).get("state") != "finished":
+        return None
+    cfg, summary = read_config(run) or {}, read_summary(run) or {}
+    k = summary.get("num_selected") or cfg.get("k")
+    T = summary.get("num_frames") or (cfg.get("dataset_options") or {}).get("num_frames")
+    return CheckpointEntry(str(best), cfg.get("dataset"), str(cfg.get("method", "?")), k, T, cfg.get("backbone"),
+                           "trained here", summary, label=run.name)
+
+
+def list_checkpoints(shipped: PathLike = "checkpoints",
+                     runs: Union[PathLike, Sequence[PathLike]] = "runs") -> list[CheckpointEntry]:
+    """Shipped checkpoints, then finished runs' best checkpoints, newest run first.
+
+    Args:
+        shipped: the folder of `manifest.json` and the shipped .pt files.
+        runs: one folder or a list of folders searched (recursively) for run folders.
+    """
+    out = _shipped(Path(shipped))
+    roots = [Path(runs)] if isinstance(runs, (str, Path)) else [Path(r) for r in runs]
+    bests = {str(b.resolve()): b for r in roots if r.is_dir() for b in r.rglob(BEST)}
+    for best in sorted(bests.values(), key=lambda p: p.stat().st_mtime, reverse=True):
+        entry = _trained(best)
+        if entry is not None:
+            out.append(entry)
+    for e in out:
+        mt = _metric_text(e.metrics)
+        e.label = f"{e.method.upper()} · {e.dataset or '?'} · {e.origin} · {e.label or Path(e.path).stem}" \
+            + (f" ({mt})" if mt else "")
+    return out
+
+
+class _OneSample:
+    """A one-item stand-in data set so `check_compatible` can check a single sequence."""
+
+    def __init__(self, sample: SampleData):
+        self._x, self.name = sample.x, sample.dataset or "the selected data"
+        self.classes = sample.classes
+
+    def __getitem__(self, i):
+        return self._x, 0
+
+    def __len__(self):
+        return 1
+
+
+def check_sample_compatible(meta: Mapping, sample: SampleData) -> None:
+    """CheckpointError (one sentence) when `sample` cannot go through a checkpoint's model.
+
+    Args:
+        meta: the checkpoint's meta (`model.meta` of `load_model`).
+        sample: the sequence to run.
+    """
+    check_compatible(dict(meta), _OneSample(sample))
+
+
+# ----------------------------------------------------------------------------- benchmark results
+
+@dataclass(frozen=True)
+class ResultSet:
+    """One benchmark grid the CLI wrote: its label, per-run CSV and Markdown page."""
+
+    label: str
+    csv: Path
+    page: Optional[Path]
+
+
+def _label(rows: Sequence[Mapping], name: Optional[str]) -> str:
+    backbones = sorted({r.get("backbone") or "" for r in rows} - {""})
+    label = ", ".join(backbones) or name or "main"
+    if name is None:
+        return label + " (main grid)"
+    if name != label:
+        label += f" ({name.replace('_', ' ')})"  # e.g. "mobilenet_v3_small (mobilenet warmup)"
+    return label
+
+
+def result_sets(docs: PathLike = "docs") -> list[ResultSet]:
+    """The benchmark grids under `docs`, labelled by their backbones.
+
+    `results/results.csv` (page `results.md`, the main grid) comes first, then every
+    `results/<name>/results.csv` (page `results-<name>.md`).
+
+    Args:
+        docs: the documentation folder.
+    """
+    docs = Path(docs)
+    found = [(docs / "results" / "results.csv", docs / "results.md", None)]
+    if (docs / "results").is_dir():
+        for sub in sorted(p for p in (docs / "results").iterdir() if p.is_dir()):
+            found.append((sub / "results.csv", docs / f"results-{sub.name}.md", sub.name))
+    return [ResultSet(_label(load_results(csv_path), name), csv_path, page if page.is_file() else None)
+            for csv_path, page, name in found if csv_path.is_file()]
+
+
+def load_benchmark(path: PathLike) -> tuple[Optional[list[dict]], Optional[list[dict]]]:
+    """(per-run rows, aggregated rows) of a results CSV; (None, None) when it does not exist.
+
+    Args:
+        path: a `results.csv` written by `python -m das_core bench`.
+    """
+    rows = load_results(path)
+    return rows, (aggregate(rows) if rows else None)
+
+
+def summary_rows(agg: Sequence[Mapping], metrics: Sequence[str] = METRICS) -> list[dict]:
+    """The aggregated rows for display: the settings, n, and "mean ± std" text per metric that has a value.
+
+    Args:
+        agg: rows of `das_core.experiments.results.aggregate`.
+        metrics: the metrics to show.
+    """
+    out = []
+    for r in agg:
+        row = {k: v for k, v in r.items() if not k.endswith(("_mean", "_std"))}
+        for m in metrics:
+            if r.get(f"{m}_mean") is not None:
+                row[m] = mean_std_text(r[f"{m}_mean"], r.get(f"{m}_std"))
+        out.append(row)
+    return out
+
+
+def _at_ratio(row: Mapping, ratio: Optional[float]) -> bool:
+    """The full sequence is kept whatever its ratio; other rows only at `ratio` (None: all)."""
+    if ratio is None or row.get("method") == "full" or row.get("ratio") is None:
+        return True
+    return abs(float(row["ratio"]) - ratio) <= 1e-6
+
+
+def paper_table(agg: Sequence[Mapping], ratio: Optional[float] = 0.5,
+                metrics: Sequence[str] = ("auc", "balanced_accuracy")) -> list[dict]:
+    """Paper-style table: one row per method (registry order), one column per (data set, metric)
+    with "mean ± std", at sampling ratio `ratio` (the full sequence is kept whatever its ratio).
+
+    Args:
+        agg: rows of `das_core.experiments.results.aggregate`.
+        ratio: the sampling ratio shown (None: every ratio).
+        metrics: the metrics per data set.
+    """
+    rows: dict[str, dict] = {}
+    for r in agg:
+        if not _at_ratio(r, ratio):
+            continue
+        row = rows.setdefault(str(r.get("method")), {"method": str(r.get("method"))})
+        for metric in metrics:
+            if r.get(f"{metric}_mean") is not None:
+                row[f"{r.get('dataset')} {metric.replace('_', ' ')}"] = mean_std_text(r[f"{metric}_mean"],
+                                                                                   r.get(f"{metric}_std"))
+    order = {m: i for i, m in enumerate(list_samplers())}
+    return sorted(rows.values(), key=lambda r: order.get(r["method"], len(order)))
+
+
+def load_speed(path: PathLike = "docs/speed.json") -> Optional[list[dict]]:
+    """Rows of the speed measurements (one dict per method/setting), or None when absent.
+
+    Accepts a list of rows, {"rows": [...]}, {"results": [...]}, or {method: {...}}.
+
+    Args:
+        path: the JSON `python -m das_core speed` writes.
+
+    Raises:
+        DataError: one sentence when the file is not valid JSON.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise DataError(f"{path} is not valid JSON ({err}); re-create it with python -m das_core speed.") from None
+    if isinstance(data, dict):
+        for key in ("rows", "results", "methods", "measurements"):
+            if isinstance(data.get(key), list):
+                return [dict(r) for r in data[key] if isinstance(r, dict)]
+        if all(isinstance(v, dict) for v in data.values()):
+            return [{"method": k, **v} for k, v in data.items()]
+        return []
+    return [dict(r) for r in data if isinstance(r, dict)] if isinstance(data, list) else []

@@ -1,0 +1,186 @@
+"""The sequence the app works on: data sets offered, one sample of a split or an upload, and the
+per-frame feature curves the Explore page plots.
+
+Every sample is a `SampleData`: x (T, C, H, W) in [0, 1], its label and metadata, read through
+`das_core.data` (one interface for synthetic sets, MedMNIST, video folders, DICOM and uploads).
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping, Optional
+
+import numpy as np
+import torch
+
+from das_core import data
+from das_core.errors import DataError
+from das_core.features import RAW_NAMES, raw_frame_features
+
+__all__ = [
+    "SampleData", "FEATURE_CURVES", "frame_word", "window_defaults", "feature_curves", "app_datasets",
+    "default_split", "open_dataset", "sample_from", "load_upload",
+]
+
+# The three per-frame curves the Explore page shows (names in das_core.features.RAW_NAMES).
+FEATURE_CURVES = {
+    "inter-frame variance": "diff_var",
+    "Sobel edge magnitude (mean)": "sobel_mean",
+    "Laplacian (max)": "laplacian_max",
+}
+# Data sets that need a user-supplied path are not offered in the app's data set list.
+_PATH_ONLY = {"npz", "video-folder"}
+_VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".gif", ".dcm")
+
+
+@dataclass
+class SampleData:
+    """One sequence the app works on.
+
+    Args:
+        x: the sequence (T, C, H, W), float in [0, 1].
+        y: its label index (None for an upload).
+        classes: the class names of its data set (None for an upload).
+        meta: what the data set says about the item (informative_frames, fps, source, ...).
+        dataset: the data set's name ("upload: <file>" for an upload).
+        kind: "volume" or "video".
+        key: identifies the sample for caches (set by whoever loads it).
+    """
+
+    x: torch.Tensor
+    y: Optional[int]
+    classes: Optional[list]
+    meta: dict = field(default_factory=dict)
+    dataset: str = ""
+    kind: str = "volume"
+    key: str = ""
+
+    @property
+    def label_name(self) -> Optional[str]:
+        if self.y is None or self.y < 0 or not self.classes:
+            return None
+        return str(self.classes[self.y]) if self.y < len(self.classes) else str(self.y)
+
+    @property
+    def informative(self) -> Optional[list]:
+        inf = self.meta.get("informative_frames")
+        return [int(i) for i in inf] if inf is not None else None
+
+
+def frame_word(kind: str) -> str:
+    """"slice" for a volume, "frame" for a video."""
+    return "slice" if kind == "volume" else "frame"
+
+
+def window_defaults(x: torch.Tensor) -> tuple[float, float]:
+    """(level, width) covering the 0.5th..99.9th intensity percentile (a good start for CT-like data).
+
+    Args:
+        x: a sequence (T, C, H, W); large ones are subsampled to 200k values.
+    """
+    a = x.detach().float().flatten()
+    if a.numel() > 200_000:
+        a = a[torch.randperm(a.numel(), generator=torch.Generator().manual_seed(0))[:200_000]]
+    lo, hi = torch.quantile(a, torch.tensor([0.005, 0.999])).tolist()
+    if hi - lo < 1e-3:
+        lo, hi = 0.0, 1.0
+    return (lo + hi) / 2.0, hi - lo
+
+
+def feature_curves(x: torch.Tensor, names: Optional[Mapping[str, str]] = None) -> dict[str, np.ndarray]:
+    """Per-frame curves (T,) of the parameter-free features DAS uses.
+
+    Args:
+        x: one sequence (T, C, H, W).
+        names: display label -> feature name in `das_core.features.RAW_NAMES` (default FEATURE_CURVES).
+    """
+    names = dict(names or FEATURE_CURVES)
+    raw = raw_frame_features(x[None].float())[0].numpy()  # (T, NUM_RAW)
+    return {label: raw[:, RAW_NAMES.index(key)] for label, key in names.items()}
+
+
+def app_datasets(include_unavailable: bool = False) -> list[dict]:
+    """The data sets the app offers: name, kind, task, classes, split_sizes, description,
+    default_options, available. The synthetic default comes first; data sets needing a path (npz,
+    video-folder) are left out.
+
+    Args:
+        include_unavailable: also list data sets whose files are not on this machine.
+    """
+    out = []
+    for info in data.list_datasets(quick=True):  # no scikit-learn import on the app's first page
+        d = {k: getattr(info, k, None) for k in ("name", "kind", "task", "classes", "split_sizes", "available",
+                                                  "description", "default_options")}
+        if d["name"] in _PATH_ONLY or (not d["available"] and not include_unavailable):
+            continue
+        d["default_options"] = dict(d["default_options"] or {})
+        d["split_sizes"] = dict(d["split_sizes"] or {})
+        out.append(d)
+    out.sort(key=lambda d: (d["name"] != "synthetic-volumes", not str(d["name"]).startswith("synthetic")))
+    return out
+
+
+def default_split(split_sizes: Mapping[str, int]) -> str:
+    """The split the app shows: test where there is one, else the first non-empty one."""
+    for s in ("test", "val", "all", "train"):
+        if split_sizes.get(s):
+            return s
+    return next(iter(split_sizes), "test")
+
+
+def open_dataset(name: str, split: str, options: Optional[Mapping] = None):
+    """`das_core.data.load_dataset(name, split, **options)` (DataError on bad options).
+
+    Args:
+        name: a data set name from `app_datasets()`.
+        split: "train", "val", "test" or "all".
+        options: its load options (num_frames, size, ...).
+    """
+    return data.load_dataset(name, split=split, **dict(options or {}))
+
+
+def sample_from(ds, index: int) -> SampleData:
+    """Item `index` of a loaded data set as a `SampleData` (DataError when out of range).
+
+    Args:
+        ds: a data set from `open_dataset`.
+        index: the item, in [0, len(ds)).
+    """
+    n = len(ds)
+    if not 0 <= int(index) < n:
+        raise DataError(f"Sample {index} does not exist: this split has {n} samples (0..{n - 1}); pick another index.")
+    x, y = ds[int(index)]
+    try:
+        meta = dict(ds.meta(int(index)) or {})
+    except Exception:  # metadata is optional for display
+        meta = {}
+    return SampleData(x=x.float(), y=int(y) if y is not None else None, classes=list(getattr(ds, "classes", []) or []),
+                      meta=meta, dataset=str(getattr(ds, "name", "")), kind=str(getattr(ds, "kind", "volume")))
+
+
+def load_upload(content: bytes, filename: str, **options) -> SampleData:
+    """An uploaded file as a `SampleData`, read in memory by `das_core.data.load_sequence`.
+
+    Args:
+        content: the file's bytes.
+        filename: its name (the suffix picks the reader).
+        **options: reader options (num_frames, size, window, ...).
+
+    Raises:
+        DataError: one sentence for a corrupt or wrong-rank file.
+    """
+    try:
+        x, meta = data.load_sequence(io.BytesIO(content), filename=filename, **options)
+    except DataError:
+        raise
+    except Exception as err:  # a decoder error the data layer did not wrap
+        raise DataError(f"{filename} could not be read ({type(err).__name__}); upload a .npy/.npz volume, "
+                        f"a video (mp4, avi, mov, gif) or a DICOM (.dcm) file.") from None
+    if not isinstance(x, torch.Tensor) or x.dim() != 4:
+        raise DataError(f"{filename} did not give a (T, C, H, W) sequence; upload one volume or one clip per file.")
+    meta = dict(meta or {})
+    video = meta.get("fps") or Path(filename).suffix.lower() in _VIDEO_SUFFIXES
+    return SampleData(x=x.float(), y=None, classes=None, meta=meta, dataset=f"upload: {filename}",
+                      kind="video" if video else "volume")
