@@ -73,6 +73,8 @@ class SubsampledClassifier(nn.Module):
         self.dropout = float(dropout)
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(self.feature_dim, num_classes))
         self.meta: dict = {}  # what a checkpoint says about the model's data (set by load_model)
+        if sampler.reads_task_features:  # ADPS: its LSTM reads this backbone's features
+            sampler.bind_task_features(self.feature_dim)
 
     @classmethod
     def from_config(cls, spec: ModelSpec) -> "SubsampledClassifier":
@@ -94,22 +96,38 @@ class SubsampledClassifier(nn.Module):
                          in_channels=int(self.in_channels), frame_size=int(self.frame_size), pooling=self.pooling,
                          dropout=self.dropout, sampler_options=dict(s.options))
 
+    def _check_channels(self, channels: int) -> None:
+        if channels != self.in_channels:
+            raise ConfigError(
+                f"The model expects {self.in_channels}-channel frames but got {channels}; "
+                f"convert the data (grayscale/RGB) or build the model with in_channels={channels}."
+            )
+
     def frame_features(self, frames: Tensor) -> Tensor:
         """(B, k, C, H, W) -> (B, k, D): the backbone on every selected frame."""
         B, k = frames.shape[:2]
-        if frames.shape[2] != self.in_channels:
-            raise ConfigError(
-                f"The model expects {self.in_channels}-channel frames but got {frames.shape[2]}; "
-                f"convert the data (grayscale/RGB) or build the model with in_channels={frames.shape[2]}."
-            )
+        self._check_channels(frames.shape[2])
         return self.backbone(frames.flatten(0, 1)).view(B, k, -1)
+
+    def select(self, x: Tensor, **sampler_kwargs) -> Selection:
+        """The sampler's picks for x (B, T, C, H, W); a sampler that reads task features gets this backbone."""
+        return self._select_and_encode(x, **sampler_kwargs)[0]
+
+    def _select_and_encode(self, x: Tensor, **sampler_kwargs) -> tuple[Selection, Tensor]:
+        """(selection, features (B, k, D) of the picked frames in ascending order)."""
+        if self.sampler.reads_task_features:
+            if x.dim() == 5:
+                self._check_channels(x.shape[2])
+            sel = self.sampler(x, encoder=self.backbone, **sampler_kwargs)
+            return sel, sel.features
+        sel = self.sampler(x, **sampler_kwargs)
+        return sel, self.frame_features(sel.gather(x))
 
     def _pool(self, feats: Tensor) -> Tensor:
         return feats.mean(dim=1) if self.pooling == "mean" else feats.amax(dim=1)
 
     def forward(self, x: Tensor, **sampler_kwargs) -> tuple[Tensor, Selection]:
-        sel = self.sampler(x, **sampler_kwargs)
-        feats = self.frame_features(sel.gather(x))  # (B, k, D)
+        sel, feats = self._select_and_encode(x, **sampler_kwargs)  # feats (B, k, D)
         return self.head(self._pool(feats)), sel
 
     def step_logits(self, feats: Tensor, sel: Selection) -> Tensor:
@@ -133,8 +151,7 @@ class SubsampledClassifier(nn.Module):
     ) -> tuple[Tensor, Tensor, Selection]:
         """(loss, logits, selection). For a sampler with `per_step_loss` (ADPS) the loss averages the task
         loss over the k step predictions."""
-        sel = self.sampler(x, **sampler_kwargs)
-        feats = self.frame_features(sel.gather(x))  # (B, k, D)
+        sel, feats = self._select_and_encode(x, **sampler_kwargs)  # feats (B, k, D)
         logits = self.head(self._pool(feats))
         if self.sampler.per_step_loss:
             per_step = self.step_logits(feats, sel)  # (B, k, classes)

@@ -37,6 +37,8 @@ class Selection:
         pick_rank: (B, k) long, the step at which each row was picked (0 = first pick). The samplers
             pick rows one after the other (without replacement); ADPS uses the order for its
             per-step losses, the app shows it.
+        features: (B, k, D) the task network's features of the picked frames, where the sampler
+            computed them itself (ADPS); the classifier then reuses them.
         differentiable: True when `gather` must carry gradients (learned sampler in training mode).
     """
 
@@ -47,6 +49,7 @@ class Selection:
     head_scores: Optional[Tensor] = None
     tau: Optional[Tensor] = None
     pick_rank: Optional[Tensor] = None
+    features: Optional[Tensor] = None
     differentiable: bool = False
 
     @property
@@ -80,7 +83,7 @@ class Selection:
     def detach(self) -> "Selection":
         """A copy with every tensor detached (for display and logging)."""
         fields = {}
-        for name in ("indices", "matrix", "soft", "scores", "head_scores", "tau", "pick_rank"):
+        for name in ("indices", "matrix", "soft", "scores", "head_scores", "tau", "pick_rank", "features"):
             value = getattr(self, name)
             fields[name] = value.detach() if isinstance(value, Tensor) else value
         return replace(self, differentiable=False, **fields)

@@ -114,7 +114,7 @@ def run_method(model, x: torch.Tensor, *, source: str = "untrained", trained: bo
         source: what the result is labelled with ("untrained" or a checkpoint's label).
         trained: True for a checkpoint.
         tau0, heads, stochastic, seed: per-call options, each passed only to a sampler that accepts it.
-        classify: False runs the sampler only (faster: no backbone, no probabilities).
+        classify: False runs the sampler only (no head, no probabilities; a sampler that reads task features still runs the backbone on its picks).
     """
     t0 = time.perf_counter()
     model.eval()
@@ -124,7 +124,7 @@ def run_method(model, x: torch.Tensor, *, source: str = "untrained", trained: bo
         logits, sel = model(xb, **kw)
         probs = torch.softmax(logits.float(), dim=-1)[0].numpy()
     else:
-        sel, probs = model.sampler(xb, **kw), None
+        sel, probs = model.select(xb, **kw), None
     sel = sel.detach()
     return MethodResult(
         method=model.sampler.name, source=source, trained=trained,

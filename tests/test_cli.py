@@ -93,8 +93,10 @@ def test_bench_writes_tables_with_probes_and_resumes(tmp_path, monkeypatch):
     uniform = next(r for r in rows if r["method"] == "uniform")
     assert 0.0 <= float(das["hit_rate"]) <= 1.0 and 0.0 <= float(das["picks_auc"]) <= 1.0
     assert uniform["picks_auc"] == ""  # static picks: not probed
+    assert uniform["distinct_picks"] == "1" and int(das["distinct_picks"]) >= 1
+    assert 1.0 <= float(das["informative_rank"]) <= 8.0 and uniform["informative_rank"] == ""  # uniform has no scores
     page = (tmp_path / "results.md").read_text()
-    assert "picks-only AUC" in page and "out/results.csv" in page
+    assert "picks-only AUC" in page and "distinct pick sets" in page and "out/results.csv" in page
     calls = []
     monkeypatch.setattr(bench, "fit", lambda *a, **k: calls.append(a))
     assert cli.main(args) == 0 and calls == []  # every cell finished: nothing re-trained

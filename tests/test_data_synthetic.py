@@ -93,3 +93,19 @@ def test_bad_options(opts):
 def test_bad_split():
     with pytest.raises(DataError, match="split"):
         load_dataset("synthetic-video", "training")
+
+
+def test_cue_control_points_at_the_informative_frame():
+    """The third control: every other frame carries a bar whose column says where the informative frame is."""
+    ds = load_dataset("synthetic-volumes", split="test", num_samples=12, cue=True, num_frames=16)
+    plain = load_dataset("synthetic-volumes", split="test", num_samples=12, num_frames=16)
+    for i in range(len(ds)):
+        x = ds[i][0][:, 0]  # (T, S, S)
+        (inf,) = ds.meta(i)["informative_frames"]
+        assert ds.meta(i)["cue"] and plain.meta(i)["informative_frames"] == [inf]  # same placement as without cue
+        col = ds.cue_column(inf)
+        others = [t for t in range(16) if t != inf]
+        assert (x[others, 0, col:col + 3] > 0.5).all(), "every other frame shows the cue"
+        assert not (x[inf, 0, col:col + 3] > 0.5).any(), "the informative frame does not"
+        left = int((x[others[0], 0] > 0.5).nonzero()[0])  # the bar's first column, read off any other frame
+        assert round(left / (28 - 3) * (16 - 1)) == inf, "a sampler that sees one frame can read where to look"

@@ -55,14 +55,37 @@ def test_adps_loss_averages_step_predictions():
     model = SubsampledClassifier(make_sampler("adps", 8, 3), "small_cnn", 2, 1).train()
     x, y = torch.rand(4, 8, 1, 9, 9), torch.tensor([0, 1, 1, 0])
     loss, logits, sel = model.training_loss(x, y)
-    feats = model.frame_features(sel.gather(x))
+    feats = sel.features  # ADPS computed the task features of its picks itself (no second pass)
+    assert feats.shape == (4, 3, model.feature_dim)
     steps = model.step_logits(feats, sel)
     assert steps.shape == (4, 3, 2)
     assert torch.allclose(steps[:, -1], logits, atol=1e-5)  # the last step sees every pick
     expected = torch.stack([nn.functional.cross_entropy(steps[:, i], y) for i in range(3)]).mean()
     assert torch.allclose(loss, expected, atol=1e-5)
     loss.backward()
-    assert model.sampler.to_logits.weight.grad is not None
+    for name, p in model.sampler.named_parameters():  # every step's logits MLP and the LSTM learn
+        assert p.grad is not None, name
+    assert model.sampler.lstm.weight_ih.grad.abs().sum() > 0  # the LSTM reads the backbone's features
+
+
+def test_adps_reads_the_backbone_and_its_picks_follow_the_input():
+    """Built as the official ADPS: no second encoder, and later picks depend on what earlier picks showed."""
+    torch.manual_seed(0)
+    model = SubsampledClassifier(make_sampler("adps", 12, 4), "small_cnn", 2, 1).eval()
+    assert model.sampler.lstm.input_size == model.feature_dim  # the task network's features, not a separate CNN
+    assert not any(n.startswith("sampler.encoder") for n, _ in model.named_parameters())
+    picks = set()
+    first = set()
+    for where in range(12):  # every frame carries a cue (a bright block) whose place says `where`
+        x = torch.full((1, 12, 1, 16, 16), 0.1)
+        row, col = divmod(where, 4)
+        x[0, :, :, 4 * row:4 * row + 4, 4 * col:4 * col + 4] = 1.0
+        sel = model.select(x)
+        assert sel.features is not None and sel.features.shape == (1, 4, model.feature_dim)
+        picks.add(tuple(sel.indices[0].tolist()))
+        first.add(int(sel.indices[0][sel.pick_rank[0] == 0]))
+    assert len(first) == 1, "the first pick is input-independent (it reads nothing yet)"
+    assert len(picks) > 1, "later picks must change when what the first pick showed changes"
 
 
 def test_parameter_groups_cover_every_parameter_once():

@@ -21,6 +21,12 @@ fixed near ``0.37 * T``, at the nearest position whose frames are missed by even
 sampling ``round(linspace(0, T-1, k))`` at both ratio 0.5 and 0.25 (k = round(T/2), round(T/4));
 if no position avoids both, it avoids ratio 0.5 only (T = 28, extent 1: frame 11).
 
+``cue=True`` (the third control, "looking first pays"): every frame *except* the informative ones
+carries a cue of where the informative frame is: a bright 1x3 bar in the top row whose column
+encodes the first informative frame, ``round(start / (T - extent) * (S - 3))``. A sampler that has
+seen any one frame knows where to look next; a static sampler hits the frame with probability
+about k/T. The class structure is never drawn in the top two rows, so the cue never touches it.
+
 Determinism: item ``i`` of split ``s`` is drawn from ``numpy.random.default_rng([seed, s, i, .])``,
 so it does not depend on ``num_samples`` or on the order of access; the three splits use
 different streams. Labels are balanced: each block of ``num_classes`` consecutive items holds
@@ -154,11 +160,12 @@ class SyntheticDataset(SequenceDataset):
         moving: vary the informative frame per item (default True); False: fixed frame.
         extent: consecutive informative frames (default 1).
         num_classes: 2 to 4 (default 2).
+        cue: draw, in every other frame, a bar whose position says where the informative frame is.
     """
 
     def __init__(self, kind: str = "volumes", split: str = "train", *, num_frames: int = 28, size: int = 28,
                  num_samples: Union[None, int, Dict[str, int]] = None, seed: int = 0, moving: bool = True,
-                 extent: int = 1, num_classes: int = 2) -> None:
+                 extent: int = 1, num_classes: int = 2, cue: bool = False) -> None:
         if kind not in _KIND_CODE:
             raise DataError(f"synthetic kind={kind!r} is unknown; use 'volumes' or 'video'.")
         self.name = f"synthetic-{kind}"
@@ -186,7 +193,7 @@ class SyntheticDataset(SequenceDataset):
         if n < 0:
             raise DataError(f"num_samples={num_samples} for {self.name} must be non-negative; pass e.g. num_samples=512.")
         self.num_frames, self.size, self.seed = T, S, int(seed)
-        self.moving, self.extent, self.num_classes = bool(moving), int(extent), C
+        self.moving, self.extent, self.num_classes, self.cue = bool(moving), int(extent), C, bool(cue)
         self.classes = CLASS_NAMES[:C]
         self.task = "binary-class" if C == 2 else "multi-class"
         self._n = n
@@ -216,6 +223,11 @@ class SyntheticDataset(SequenceDataset):
         left = int(rng.integers(m, self.size - w - m + 1))
         return start, top, left
 
+    def cue_column(self, start: int) -> int:
+        """Left column of the cue bar that points at first informative frame `start`."""
+        span = max(1, self.num_frames - self.extent)
+        return int(round(start / span * (self.size - 3)))
+
     def informative_frames(self, i: int) -> List[int]:
         """Frame indices of item ``i`` that carry the class structure."""
         start = self._placement(i)[0]
@@ -230,6 +242,10 @@ class SyntheticDataset(SequenceDataset):
         mask = self._masks[self.labels[i]]
         h, w = mask.shape
         bg[start:start + self.extent, top:top + h, left:left + w] += _AMP * mask
+        if self.cue:
+            others = [t for t in range(T) if not start <= t < start + self.extent]
+            col = self.cue_column(start)
+            bg[others, 0, col:col + 3] += _AMP
         return np.clip(bg, 0.0, 1.0)
 
     def __getitem__(self, i: int):
@@ -243,4 +259,5 @@ class SyntheticDataset(SequenceDataset):
         return {"source": "synthetic", "original_frames": self.num_frames, "spacing": None, "fps": None,
                 "informative_frames": list(range(start, start + self.extent)), "structure_topleft": [top, left],
                 "label_name": self.classes[self.labels[i]], "moving": self.moving, "extent": self.extent,
+                "cue": self.cue,
                 "seed": self.seed, "split": self.split, "index": i}

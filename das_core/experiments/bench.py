@@ -7,7 +7,8 @@ typed in): `results.csv` (one row per run) and `results.md` (mean ± std, `exper
 `out_dir`, and the page `results_md` with the settings read back from the runs, the paper's numbers
 beside ours and the command that made it.
 
-A data set spec `NAME:moving` / `NAME:fixed` sets the synthetic structure (`moving=True/False`).
+A data set spec `NAME:moving` / `NAME:fixed` / `NAME:cue` sets the synthetic structure (`moving=True/False`;
+cue: moving, with a cue of where to look in every other frame).
 Every cell's training settings are `BenchConfig.train` (a `TrainConfig`) with the cell's data set,
 method, ratio, seed and run folder filled in.
 """
@@ -28,7 +29,7 @@ from ..engine import TrainConfig, fit
 from ..errors import ConfigError
 from ..runs import is_finished, read_json, read_summary
 from ..samplers import list_samplers
-from .probes import selection_probe
+from .probes import PROBE_KEYS, selection_probe
 from .results import aggregate as aggregate_rows
 from .results import mean_std_text
 
@@ -47,7 +48,8 @@ PAPER = {
 # TrainConfig fields each grid cell sets itself (not bench flags)
 GRID_FIELDS = ("dataset", "method", "ratio", "k", "seed", "out", "resume")
 CSV_FIELDS = ["dataset", "backbone", "method", "ratio", "k", "T", "seed", "fold", "auc", "balanced_accuracy", "accuracy",
-              "hit_rate", "picks_auc", "best_epoch", "epochs_run", "seconds", "test_size", "train_size", "run"]
+              "hit_rate", "picks_auc", "informative_rank", "distinct_picks", "best_epoch", "epochs_run", "seconds",
+              "test_size", "train_size", "run"]
 
 
 def _grid_field(default, help: str, **meta):
@@ -73,13 +75,19 @@ class BenchConfig:
 
 
 def parse_dataset_spec(spec: str) -> tuple[str, dict, str]:
-    """"synthetic-volumes:moving" -> ("synthetic-volumes", {"moving": True}, "synthetic-volumes-moving")."""
+    """"synthetic-volumes:moving" -> ("synthetic-volumes", {"moving": True}, "synthetic-volumes-moving").
+
+    Variants: moving, fixed, and cue (moving, with a cue in every other frame of where to look).
+    """
     name, _, variant = spec.partition(":")
     opts: dict = {}
     if variant in ("moving", "fixed"):
         opts["moving"] = variant == "moving"
+    elif variant == "cue":
+        opts.update(moving=True, cue=True)
     elif variant:
-        raise ConfigError(f"Unknown data set variant {variant!r} in {spec!r}; use NAME, NAME:moving or NAME:fixed.")
+        raise ConfigError(f"Unknown data set variant {variant!r} in {spec!r}; use NAME, NAME:moving, NAME:fixed "
+                          f"or NAME:cue.")
     tag = name + (f"-{variant}" if variant else "")
     return name, opts, tag
 
@@ -149,7 +157,7 @@ def _collect(cfg: BenchConfig) -> list[dict]:
             "balanced_accuracy": s.get("balanced_accuracy"), "accuracy": s.get("accuracy"),
             "best_epoch": s.get("best_epoch"), "epochs_run": s.get("epochs_run"), "seconds": s.get("seconds"),
             "test_size": s.get("test_size"), "train_size": s.get("train_size"), "run": str(out),
-            **{k: v for k, v in selection_probe(out).items() if k in ("hit_rate", "picks_auc")},
+            **{k: v for k, v in selection_probe(out).items() if k in PROBE_KEYS},
             "settings": (f"backbone {c.get('backbone')}, lr {c.get('lr'):g}, batch {c.get('batch_size')}, "
                          f"max {c.get('epochs')} epochs x {c.get('max_train_batches') or 'all'} batches, best on "
                          f"{c.get('early_stopping')} (min {c.get('min_epochs')}, patience {c.get('patience')}), "
@@ -163,21 +171,29 @@ def _collect(cfg: BenchConfig) -> list[dict]:
 
 
 def table(groups: list[dict]) -> list[str]:
-    """The Markdown table of `experiments.results.aggregate` groups, with the paper's numbers where known."""
-    lines = ["| data set | method | ratio (k/T) | seeds | test AUC | test balanced acc. | test acc. | hit rate | picks-only AUC | paper AUC / acc. | s/run |",
-             "|---|---|---|---:|---|---|---|---|---|---|---:|"]
+    """The Markdown table of `experiments.results.aggregate` groups, with the paper's numbers where known.
+
+    The sampler diagnostics (the informative frame's rank, distinct pick sets) are columns when the
+    runs have them (grids made before they existed keep their table as it was).
+    """
+    diagnostics = any(g.get("distinct_picks_mean") is not None for g in groups)
+    extra_head = " informative rank | distinct pick sets |" if diagnostics else ""
+    lines = ["| data set | method | ratio (k/T) | seeds | test AUC | test balanced acc. | test acc. | hit rate | picks-only AUC |"
+             + extra_head + " paper AUC / acc. | s/run |",
+             "|---|---|---|---:|---|---|---|---|---|" + ("---|---|" if diagnostics else "") + "---|---:|"]
 
     def ms(g, m, digits=3):
         return mean_std_text(g[f"{m}_mean"], g[f"{m}_std"], digits)
 
     for g in groups:
-        base = g["source"].split("-moving")[0].split("-fixed")[0]
+        base = g["source"].split("-moving")[0].split("-fixed")[0].split("-cue")[0]
         paper = PAPER.get((base, g["method"]))
         ptxt = f"{paper['auc']:.3f} / {100 * paper['accuracy']:.1f}" if paper else ""
+        extra = f" {ms(g, 'informative_rank', 1)} | {ms(g, 'distinct_picks', 1)} |" if diagnostics else ""
         lines.append(
             f"| {g['dataset']} | {g['method']} | {g['ratio']:g} ({g['k']}/{g['T']}) | {g['n']} | {ms(g, 'auc')} | "
-            f"{ms(g, 'balanced_accuracy')} | {ms(g, 'accuracy')} | {ms(g, 'hit_rate', 2)} | {ms(g, 'picks_auc', 2)} | "
-            f"{ptxt} | {g['seconds_mean'] or 0:.0f} |")
+            f"{ms(g, 'balanced_accuracy')} | {ms(g, 'accuracy')} | {ms(g, 'hit_rate', 2)} | {ms(g, 'picks_auc', 2)} |"
+            f"{extra} {ptxt} | {g['seconds_mean'] or 0:.0f} |")
     return lines
 
 

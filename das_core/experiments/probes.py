@@ -1,4 +1,5 @@
-"""What a trained sampler's picks say, without the backbone: hit rate and a picks-only leakage probe."""
+"""What a trained sampler's picks say, without the classifier's head: hit rate, the informative frame's
+rank, how many distinct pick sets it makes, and a picks-only leakage probe."""
 
 from __future__ import annotations
 
@@ -18,11 +19,19 @@ from ..samplers import sampler_class
 __all__ = ["selection_probe", "run_sampler", "picks_auc"]
 
 
+PROBE_KEYS = ("hit_rate", "informative_rank", "distinct_picks", "picks_auc")
+
+
 def selection_probe(run: Path) -> dict:
-    """`{"hit_rate", "picks_auc", "test_size"}` of run `run`'s best.pt; cached in `run/probe.json`.
+    """`{"hit_rate", "informative_rank", "distinct_picks", "picks_auc", "test_size"}` of run `run`'s
+    best.pt on its test split; cached in `run/probe.json`.
 
     - `hit_rate`: share of test items whose selected frames include an informative frame (synthetic
       sets only, whose items carry `informative_frames`); None elsewhere.
+    - `informative_rank`: mean rank (1 = highest) of the best-ranked informative frame in the
+      sampler's per-frame scores (synthetic sets, samplers with scores); None elsewhere.
+    - `distinct_picks`: how many different pick sets the sampler made over the test split (1: the
+      same frames for every input, a static sampler).
     - `picks_auc`: a leakage probe. A logistic regression sees only *which* frames were picked (a
       k-hot vector over T); it is fitted on the training split's picks and scored (test AUC) on the
       test split's. About 0.5 means the picks carry no class information by themselves; near 1 means
@@ -35,43 +44,52 @@ def selection_probe(run: Path) -> dict:
     """
     paths = RunPaths.of(run)
     cached = read_json(paths.probe)
-    if isinstance(cached, dict) and "picks_auc" in cached:
+    if isinstance(cached, dict) and all(k in cached for k in PROBE_KEYS):
         return cached
     c = (read_summary(run) or {}).get("config") or {}
     synthetic = str(c.get("dataset", "")).startswith("synthetic")
     probed = sampler_class(c["method"]).varies_per_input if c.get("method") else False
-    if not synthetic and not probed:
-        return {"hit_rate": None, "picks_auc": None}
     model, _ = load_checkpoint(paths.best)
 
     def split(name):
         return load_dataset(c["dataset"], split=name, root=c.get("root"), **(c.get("dataset_options") or {}))
 
     test = split("test")
-    picks, labels, hits = run_sampler(model.sampler, test, count_hits=synthetic)
-    out = {"hit_rate": hits / len(test) if synthetic else None, "picks_auc": None, "test_size": len(test)}
+    r = run_sampler(model, test, informative=synthetic)
+    out = {"hit_rate": r["hits"] / len(test) if synthetic else None,
+           "informative_rank": (sum(r["ranks"]) / len(r["ranks"])) if r["ranks"] else None,
+           "distinct_picks": len({tuple(p) for p in r["picks"]}), "picks_auc": None, "test_size": len(test)}
     if probed:
-        train_picks, train_labels, _ = run_sampler(model.sampler, split("train"), limit=2000)
-        out["picks_auc"] = picks_auc(train_picks, train_labels, picks, labels, model.sampler.num_frames)
+        train = run_sampler(model, split("train"), limit=2000)
+        out["picks_auc"] = picks_auc(train["picks"], train["labels"], r["picks"], r["labels"], model.sampler.num_frames)
     write_json(paths.probe, out)
     return out
 
 
 @torch.no_grad()
-def run_sampler(sampler, ds, *, count_hits: bool = False, limit: Optional[int] = None) -> tuple[list, list, int]:
-    """The sampler's picks (lists of frame indices) and the labels over `ds` (its first `limit` items)."""
-    sampler.eval()
+def run_sampler(model, ds, *, informative: bool = False, limit: Optional[int] = None) -> dict:
+    """The model's picks over `ds` (its first `limit` items): {"picks", "labels", "hits", "ranks"}.
+
+    With `informative`, items carry `meta(i)["informative_frames"]`: `hits` counts items whose picks
+    include one, `ranks` holds the best rank (1 = top) of an informative frame in the sampler's
+    scores (empty for samplers without scores).
+    """
+    model.eval()
     n = len(ds) if limit is None else min(len(ds), limit)
-    picks, labels, hits = [], [], 0
+    out = {"picks": [], "labels": [], "hits": 0, "ranks": []}
     for start in range(0, n, 32):
         items = [ds[i] for i in range(start, min(n, start + 32))]
-        sel = sampler(torch.stack([x for x, _ in items]))
+        sel = model.select(torch.stack([x for x, _ in items]))
+        order = sel.scores.argsort(dim=1, descending=True).tolist() if sel.scores is not None else None
         for j, row in enumerate(sel.indices.tolist()):
-            picks.append(row)
-            labels.append(int(items[j][1]))
-            if count_hits:
-                hits += bool(set(row) & set(ds.meta(start + j)["informative_frames"]))
-    return picks, labels, hits
+            out["picks"].append(row)
+            out["labels"].append(int(items[j][1]))
+            if informative:
+                frames = set(ds.meta(start + j)["informative_frames"])
+                out["hits"] += bool(set(row) & frames)
+                if order is not None:
+                    out["ranks"].append(1 + min(order[j].index(t) for t in frames))
+    return out
 
 
 def picks_auc(train_picks: list, train_labels: list, test_picks: list, test_labels: list,

@@ -18,7 +18,8 @@ from ..samplers import list_samplers
 
 __all__ = ["METRICS", "TEXT_COLUMNS", "load_results", "aggregate", "mean_std", "mean_std_text"]
 
-METRICS = ("auc", "balanced_accuracy", "accuracy", "hit_rate", "picks_auc", "seconds")
+METRICS = ("auc", "balanced_accuracy", "accuracy", "hit_rate", "picks_auc", "informative_rank", "distinct_picks",
+           "seconds")
 TEXT_COLUMNS = ("dataset", "method", "backbone", "run", "settings")
 
 

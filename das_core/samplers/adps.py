@@ -1,47 +1,45 @@
 """ADPS: Active Deep Probabilistic Subsampling (van Gorp et al., ICML 2021), adaptive, k sequential steps.
 
-Follows `ADPS_vanGorp2021/` of the official DPS repository: an LSTM state summarises what has been
-sampled so far. Step i maps the state to logits over the T frames, masks frames already picked,
-draws one frame (Gumbel-max, straight-through soft row at temperature tau0), encodes the newly
-picked frame with a small CNN and feeds the encoding to the LSTM. The first pick comes from the
-zero state, so it is input-independent. At inference each step gathers and encodes only the one new
-frame (the encodings of earlier picks live on in the LSTM state), so sampling costs k small
-encoder passes and k LSTM steps, one after the other. The task loss is averaged over the step
-predictions: `SubsampledClassifier.training_loss` does that using `Selection.pick_rank`.
+Built as the official code builds it (IamHuijben/Deep-Probabilistic-Subsampling,
+`ADPS_vanGorp2021/MNIST_Classification/myModel.py`), with frames in place of pixels:
+
+- the LSTM reads the **task network's own features** of what has been acquired so far: here the
+  backbone's features of the picked frames, pooled as the classifier pools them (no second encoder),
+  layer-normalised first (our addition: a from-scratch backbone's features are ~0.01 in size at
+  init, measured, too small for the LSTM to tell frames apart; the norm keeps their pattern);
+- step i maps the LSTM state to logits over the T frames with **its own MLP** (`g[i]`, as the
+  official per-step `g` networks), masks the frames already picked and draws one (Gumbel-max;
+  straight-through soft row at temperature tau0 in training);
+- the first step runs the LSTM on a zero input, so the first pick is input-independent; every later
+  pick depends on the content of the frames acquired before it;
+- there is a prediction after every step, and the task loss is averaged over the steps
+  (`per_step_loss`; `SubsampledClassifier.training_loss` does it with `Selection.pick_rank`).
+
+The sampler takes the task network as `encoder=` per call (`reads_task_features`):
+`SubsampledClassifier` passes its backbone, and reuses the features the sampler computed, so at
+inference each step runs the backbone on the one newly acquired frame and the classifier runs no
+second pass (k small backbone passes one after the other, against DAS's one batched pass on k
+frames). Called on its own (no encoder), a frame is described by its pixels average-pooled to 4x4,
+so the sampler stays usable and input-adaptive outside a classifier.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..selection import Selection, gumbel_noise, one_hot_rows, sort_rows, straight_through
-from ..selection import _mask_value
+from ..errors import ConfigError
+from ..selection import Selection, _mask_value, gumbel_noise, one_hot_rows, sort_rows, straight_through
 from .learned import LearnedSampler, check_tau0
 from .registry import register_sampler
 
-__all__ = ["ADPSSampler", "ADPSOptions", "FrameEncoder"]
+__all__ = ["ADPSSampler", "ADPSOptions", "pooled_pixels"]
 
-
-class FrameEncoder(nn.Module):
-    """A small CNN: one frame (N, C, H, W) -> (N, dim)."""
-
-    def __init__(self, in_channels: int = 1, dim: int = 32):
-        super().__init__()
-        self.net = nn.Sequential(
-            nn.Conv2d(in_channels, 16, 3, stride=2, padding=1),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(16, dim, 3, stride=2, padding=1),
-            nn.ReLU(inplace=True),
-            nn.AdaptiveAvgPool2d(1),
-            nn.Flatten(),
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.net(x)
+_POOL = 4  # pixels pooled to 4x4 per channel when no task network is given
 
 
 @dataclass
@@ -49,62 +47,87 @@ class ADPSOptions:
     """Args:
     tau0: constant temperature of the soft rows (2.0, as DPS).
     in_channels: channels C of the frames.
-    hidden: LSTM width.
-    encoder_dim: width of the frame encoding.
+    hidden: LSTM width (the official MNIST code uses 128; 64 keeps checkpoints small).
+    feature_dim: width of the task features the LSTM reads (set by `SubsampledClassifier` to its
+        backbone's feature width; 0: the pooled-pixel description, `in_channels * 16`).
     """
 
     tau0: float = 2.0
     in_channels: int = 1
     hidden: int = 64
-    encoder_dim: int = 32
+    feature_dim: int = 0
+
+
+def pooled_pixels(frames: Tensor) -> Tensor:
+    """(N, C, H, W) -> (N, C * 16): the frame average-pooled to 4x4 (the stand-alone frame description)."""
+    return F.adaptive_avg_pool2d(frames, _POOL).flatten(1)
 
 
 @register_sampler("adps")
 class ADPSSampler(LearnedSampler):
-    """k sequential picks from an LSTM state (see the module docstring); num_selected is the number of steps."""
+    """k sequential picks driven by an LSTM over the task features (see the module docstring)."""
 
     Options = ADPSOptions
     label = "ADPS"
     adaptive = True
     varies_per_input = True
     per_step_loss = True
+    reads_task_features = True
+    call_options = LearnedSampler.call_options | {"encoder"}
 
     def __init__(self, num_frames: int, num_selected: int, **options):
         super().__init__(num_frames, num_selected, **options)
         cfg = self.config
-        self.encoder = FrameEncoder(cfg.in_channels, cfg.encoder_dim)
-        self.lstm = nn.LSTMCell(cfg.encoder_dim, cfg.hidden)
-        self.to_logits = nn.Linear(cfg.hidden, num_frames)
+        dim = cfg.feature_dim or cfg.in_channels * _POOL * _POOL
+        H = cfg.hidden
+        self.norm = nn.LayerNorm(dim)
+        self.lstm = nn.LSTMCell(dim, H)
+        self.step_mlps = nn.ModuleList(  # g[i]: one logits MLP per step, as the official code
+            nn.Sequential(nn.Linear(H, 2 * H), nn.LeakyReLU(0.2), nn.Linear(2 * H, num_frames))
+            for _ in range(num_selected)
+        )
+
+    def bind_task_features(self, feature_dim: int) -> None:
+        """Size the LSTM's input for a task network with `feature_dim` features (re-initialises it if it changes)."""
+        if feature_dim != self.lstm.input_size:
+            device = self.step_mlps[0][0].weight.device
+            self.norm = nn.LayerNorm(feature_dim).to(device)
+            self.lstm = nn.LSTMCell(feature_dim, self.lstm.hidden_size).to(device)
+        self.config.feature_dim = feature_dim
+        self.options["feature_dim"] = feature_dim
 
     def select(
         self,
         x: Tensor,
         *,
+        encoder: Optional[Callable[[Tensor], Tensor]] = None,
         tau0: Optional[float] = None,
         stochastic: bool = False,
         generator: Optional[torch.Generator] = None,
         **_,
     ) -> Selection:
         B, T = x.shape[:2]
-        k = self.num_selected
+        if encoder is None and self.config.feature_dim:
+            raise ConfigError(f"This ADPS sampler reads a task network's {self.config.feature_dim} features; call "
+                              f"it through SubsampledClassifier.select(x) (or pass encoder=).")
+        encode = encoder if encoder is not None else pooled_pixels
         tau_value = check_tau0(tau0) if tau0 is not None else self.tau0
         tau = torch.full((B,), tau_value, device=x.device, dtype=x.dtype)
-        h = x.new_zeros(B, self.lstm.hidden_size)
-        c = x.new_zeros(B, self.lstm.hidden_size)
+        h = c = x.new_zeros(B, self.lstm.hidden_size)
+        lstm_in = x.new_zeros(B, self.lstm.input_size)  # step 0 reads nothing: its pick is input-independent
         taken = torch.zeros(B, T, dtype=torch.bool, device=x.device)
         neg = _mask_value(x.dtype)
         batch = torch.arange(B, device=x.device)
-        picks, rows, softs, step_logits = [], [], [], []
-        for step in range(k):
-            logits = self.to_logits(h)  # (B, T)
+        picks, rows, softs, step_logits, feats = [], [], [], [], []
+        for step, mlp in enumerate(self.step_mlps):
+            h, c = self.lstm(lstm_in, (h, c))
+            logits = mlp(h)  # (B, T)
             step_logits.append(logits)
+            perturbed = logits
             if self.training or stochastic:
                 g = gumbel_noise((B, T), device=x.device, dtype=x.dtype, generator=generator)
                 perturbed = logits + (g if self.training else tau[:, None] * g)
-            else:
-                perturbed = logits
-            z = perturbed / tau_value
-            z = torch.where(taken, torch.full_like(z, neg), z)  # divide first, then mask
+            z = (perturbed / tau_value).masked_fill(taken, neg)  # divide first, then mask
             soft = torch.softmax(z, dim=-1)  # (B, T)
             pick = z.detach().argmax(dim=-1)  # (B,)
             hard = one_hot_rows(pick, T, x.dtype)
@@ -113,15 +136,16 @@ class ADPSSampler(LearnedSampler):
                 frame = torch.einsum("bt,bt...->b...", row, x)  # (B, C, H, W), carries the gradient
             else:
                 row = hard
-                frame = x[batch, pick]  # gather and encode only the new frame
-            if step < k - 1:  # the last pick's encoding would feed no further step
-                h, c = self.lstm(self.encoder(frame), (h, c))
+                frame = x[batch, pick]  # only the new frame is encoded
+            feats.append(encode(frame))  # (B, D): the task network's features of the new frame
+            lstm_in = self.norm(torch.stack(feats, 1).mean(dim=1))  # what has been acquired so far, pooled
             taken = taken.scatter(1, pick[:, None], True)
             picks.append(pick)
             rows.append(row)
             softs.append(soft)
         picks_t = torch.stack(picks, dim=1)  # (B, k) pick order
-        indices, rank, (matrix, soft) = sort_rows(picks_t, torch.stack(rows, 1), torch.stack(softs, 1))
+        indices, rank, (matrix, soft, features) = sort_rows(
+            picks_t, torch.stack(rows, 1), torch.stack(softs, 1), torch.stack(feats, 1))
         return Selection(
             indices=indices,
             matrix=matrix,
@@ -129,5 +153,6 @@ class ADPSSampler(LearnedSampler):
             scores=torch.stack(step_logits, 1).mean(dim=1),  # (B, T)
             tau=tau,
             pick_rank=rank,
+            features=features if encoder is not None else None,
             differentiable=self.training and torch.is_grad_enabled(),
         )

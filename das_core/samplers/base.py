@@ -45,6 +45,9 @@ class Sampler(nn.Module):
         takes_k: False for a sampler that keeps all T frames (full).
         per_step_loss: the task loss is averaged over the predictions after each pick (ADPS); the
             model uses `Selection.pick_rank` for it.
+        reads_task_features: the sampler reads the task network's features of the frames it has
+            acquired (ADPS): `SubsampledClassifier` passes its backbone as `encoder=` and reuses the
+            features the sampler returns in `Selection.features`; `bind_task_features(D)` sizes it.
         call_options: keyword arguments `forward` accepts per call (tau0, heads, stochastic, generator).
     """
 
@@ -56,6 +59,7 @@ class Sampler(nn.Module):
     varies_per_input: ClassVar[bool] = False
     takes_k: ClassVar[bool] = True
     per_step_loss: ClassVar[bool] = False
+    reads_task_features: ClassVar[bool] = False
     call_options: ClassVar[frozenset] = frozenset()
 
     def __init__(self, num_frames: int, num_selected: int, **options: Any):
