@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8501
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-all e2e speed bench bench-warmup bench-small-cnn bench-report checkpoints clean
+.PHONY: install run test test-all e2e speed bench bench-warmup bench-small-cnn bench-report ablation checkpoints clean
 
 # requirements.txt pins torch==2.14.1 / torchvision==0.29.1 (pip takes them from this machine's disk).
 $(STAMP): requirements.txt
@@ -65,6 +65,9 @@ bench-report: install  # re-aggregate every grid from its finished runs (each pa
 	    --command-line "make bench (the three bench commands in the Makefile; settings per data set below)"
 	$(PY) -m das_core bench --report-only $(WARMUP) --command-line "make bench-warmup (the two bench commands in the Makefile)"
 	$(PY) -m das_core bench --report-only $(SMALL) --command-line "make bench-small-cnn (the four bench commands in the Makefile)"
+
+ablation: install  # docs/results-ablation.md: DAS's training recipe (300 runs: about 5 h of one-thread CPU time, estimated from the 68-73 s measured per MobileNetV3-Small run; 11 min on one H200 as 15 shards)
+	$(PY) -m das_core ablation --threads 1
 
 checkpoints: install
 	$(PY) -m das_core checkpoints

@@ -22,6 +22,7 @@ from . import distributed as dist_utils
 from .cli_options import add_data_args, add_dataclass_args, dataset_options_from_args, given
 from .engine import TrainConfig, evaluate_checkpoint, fit
 from .errors import ConfigError, DASError
+from .experiments.ablation import AblationConfig, run_ablation
 from .experiments.bench import GRID_FIELDS, BenchConfig, run_bench
 from .experiments.shipped import make_checkpoints
 from .experiments.speed import SpeedConfig, run_speed
@@ -103,6 +104,11 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def cmd_ablation(args) -> int:
+    run_ablation(AblationConfig(**given(args, AblationConfig)))
+    return 0
+
+
 def cmd_speed(args) -> int:
     run_speed(SpeedConfig(**given(args, SpeedConfig)))
     return 0
@@ -148,6 +154,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_args(p)
     p.add_argument("--command-line", default=None, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("ablation", help="DAS training-recipe ablation -> docs/results-ablation.md",
+                       description="Train DAS with each candidate recipe (5 seeds, both backbones, synthetic moving and "
+                                   "fixed; then held-out sets), logging sampler diagnostics, and write the page.")
+    add_dataclass_args(p, AblationConfig)
+    p.set_defaults(func=cmd_ablation)
 
     p = sub.add_parser("speed", help="throughput / latency benchmark -> docs/speed.json, docs/speed.md",
                        description="MobileNetV3-Small inference throughput (full vs each sampler), the sampler's share "

@@ -159,7 +159,18 @@ class SubsampledClassifier(nn.Module):
             loss = criterion(per_step.reshape(B * k, n), y.repeat_interleave(k))
         else:
             loss = criterion(logits, y)
+        if sel.log_prob is not None:  # score-function estimator: (loss_b - baseline_b) * log P(picks_b)
+            loss = loss + self._score_function_term(criterion(logits, y, reduction="none"), sel.log_prob)
         return loss, logits, sel
+
+    @staticmethod
+    def _score_function_term(item_losses: Tensor, log_prob: Tensor) -> Tensor:
+        """REINFORCE surrogate with a leave-one-out baseline (the other items' mean loss); its value
+        is 0 in expectation, its gradient reaches only the sampler."""
+        losses = item_losses.detach()
+        B = losses.shape[0]
+        baseline = (losses.sum() - losses) / (B - 1) if B > 1 else losses
+        return ((losses - baseline) * log_prob).mean()
 
     def parameter_groups(self, lr: float) -> list[dict]:
         """Optimizer groups: the sampler's own (e.g. DPS logits at lr x 10) plus the rest at `lr`."""

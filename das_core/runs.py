@@ -10,6 +10,7 @@
     <out>/best.pt        best checkpoint (early-stopping criterion)
     <out>/last.pt        latest checkpoint with optimizer state (for --resume)
     <out>/probe.json     bench's selection probes of best.pt (hit rate, picks-only AUC, ...)
+    <out>/diagnostics.jsonl  sampler diagnostics during training, when asked for (engine/diagnostics.py)
 
 Runs started by the app's job launcher (`explorer.jobs`) also hold:
 
@@ -75,6 +76,10 @@ class RunPaths:
     @property
     def last(self) -> Path:
         return self.root / "last.pt"
+
+    @property
+    def diagnostics(self) -> Path:
+        return self.root / "diagnostics.jsonl"
 
     @property
     def probe(self) -> Path:

@@ -39,6 +39,10 @@ class Selection:
             per-step losses, the app shows it.
         features: (B, k, D) the task network's features of the picked frames, where the sampler
             computed them itself (ADPS); the classifier then reuses them.
+        logits: (B, k, T) the row logits A the picks were drawn from (learned samplers), rows in
+            pick order as computed (row j made the pick whose `pick_rank` is j).
+        log_prob: (B,) in training, the log-probability of the drawn picks under the Gumbel top-k
+            (sequential softmax over the frames not yet taken), for score-function gradients.
         differentiable: True when `gather` must carry gradients (learned sampler in training mode).
     """
 
@@ -50,6 +54,8 @@ class Selection:
     tau: Optional[Tensor] = None
     pick_rank: Optional[Tensor] = None
     features: Optional[Tensor] = None
+    logits: Optional[Tensor] = None
+    log_prob: Optional[Tensor] = None
     differentiable: bool = False
 
     @property
@@ -83,7 +89,8 @@ class Selection:
     def detach(self) -> "Selection":
         """A copy with every tensor detached (for display and logging)."""
         fields = {}
-        for name in ("indices", "matrix", "soft", "scores", "head_scores", "tau", "pick_rank", "features"):
+        for name in ("indices", "matrix", "soft", "scores", "head_scores", "tau", "pick_rank", "features", "logits",
+                     "log_prob"):
             value = getattr(self, name)
             fields[name] = value.detach() if isinstance(value, Tensor) else value
         return replace(self, differentiable=False, **fields)
@@ -163,6 +170,18 @@ def sequential_topk(
         scaled = perturbed / tau[:, None, None]  # divide first, then mask
         soft = torch.softmax(scaled.masked_fill(earlier, neg), dim=-1)
     return picks_t, hard, soft
+
+
+def pick_log_prob(logits: Tensor, hard: Tensor, exploration: float = 0.0) -> Tensor:
+    """log P(picks) under Gumbel top-k: row j picks from softmax(logits[:, j]) over the frames rows < j
+    left; with `exploration` = eps, from the mixture (1 - eps) softmax + eps uniform over those frames.
+    logits (B, k, T), hard (B, k, T) one-hot rows in pick order -> (B,)."""
+    earlier = (hard.cumsum(dim=1) - hard).bool()
+    p = torch.softmax(logits.masked_fill(earlier, _mask_value(logits.dtype)), dim=-1)
+    if exploration > 0:
+        left = (~earlier).sum(dim=-1, keepdim=True).to(p.dtype)  # (B, k, 1) frames each row chose from
+        p = (1 - exploration) * p + exploration * (~earlier).to(p.dtype) / left
+    return (torch.log(p.clamp_min(1e-30)) * hard).sum(dim=(1, 2))
 
 
 def sort_rows(picks: Tensor, *rows: Optional[Tensor]) -> tuple[Tensor, Tensor, list]:

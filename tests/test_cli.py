@@ -190,7 +190,7 @@ def test_one_aggregator_reproduces_the_committed_tables():
     from das_core.experiments.results import aggregate, load_results
 
     docs = Path(__file__).resolve().parents[1] / "docs" / "results"
-    grids = [docs] + [p for p in docs.iterdir() if p.is_dir()]
+    grids = [p for p in [docs, *docs.iterdir()] if (p / "results.csv").is_file()]
     assert len(grids) >= 3
     for grid in grids:
         assert table(aggregate(load_results(grid / "results.csv"))) == (grid / "results.md").read_text().splitlines()

@@ -109,3 +109,13 @@ def test_cue_control_points_at_the_informative_frame():
         assert not (x[inf, 0, col:col + 3] > 0.5).any(), "the informative frame does not"
         left = int((x[others[0], 0] > 0.5).nonzero()[0])  # the bar's first column, read off any other frame
         assert round(left / (28 - 3) * (16 - 1)) == inf, "a sampler that sees one frame can read where to look"
+
+
+def test_bars_family_is_a_held_out_task_of_the_same_kind():
+    ds = load_dataset("synthetic-volumes", split="test", num_samples=9, family="bars", num_classes=3, num_frames=16)
+    assert ds.classes == ["horizontal", "vertical", "diagonal"] and sorted(set(ds.labels)) == [0, 1, 2]
+    for i in range(len(ds)):
+        x = ds[i][0][:, 0]
+        (t,) = ds.meta(i)["informative_frames"]
+        others = [f for f in range(16) if f != t]
+        assert x[t].max() > 0.6 and x[others].max() <= 0.45 + 1e-6  # the bar only in its frame

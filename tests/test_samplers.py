@@ -215,3 +215,60 @@ def test_dps_parameter_groups_use_multiplier():
     (group,) = s.parameter_groups(1e-4)
     assert group["lr"] == pytest.approx(1e-3)
     assert group["params"][0] is s.logits
+
+
+def test_score_function_estimator_trains_the_scores_without_straight_through():
+    """estimator="score_function": frames gathered by index, the scores learn through log P(picks)."""
+    from das_core import SubsampledClassifier
+
+    torch.manual_seed(0)
+    model = SubsampledClassifier(make_sampler("das", 10, 3, estimator="score_function"), "small_cnn", 2, 1).train()
+    x, y = torch.rand(6, 10, 1, 9, 9), torch.tensor([0, 1, 0, 1, 1, 0])
+    loss, _, sel = model.training_loss(x, y)
+    assert not sel.differentiable and sel.log_prob.shape == (6,) and (sel.log_prob < 0).all()
+    loss.backward()
+    assert model.sampler.qkv.weight.grad.abs().sum() > 0  # reached through the REINFORCE term only
+    with pytest.raises(ConfigError, match="estimator"):
+        make_sampler("das", 10, 3, estimator="magic")
+
+
+def test_pick_log_prob_matches_enumeration():
+    """log P(picks) of the Gumbel top-k, checked against sampling frequencies."""
+    from das_core.selection import one_hot_rows, pick_log_prob
+
+    logits = torch.tensor([[1.0, 0.0, -1.0, 0.5]]).expand(1, 2, 4)  # (1, k=2, T=4), rows share logits
+    counts: dict = {}
+    g = torch.Generator().manual_seed(0)
+    n = 20000
+    noise = -torch.log(-torch.log(torch.rand(n, 4, generator=g).clamp(1e-6, 1 - 1e-6)))
+    for row in (logits[0, 0] + noise).topk(2, dim=1).indices.tolist():
+        counts[tuple(row)] = counts.get(tuple(row), 0) + 1
+    for picks, c in counts.items():
+        lp = pick_log_prob(logits, one_hot_rows(torch.tensor([picks]), 4))
+        assert abs(float(lp.exp()) - c / n) < 0.015
+
+
+def test_standardized_scores_spread_like_the_noise():
+    torch.manual_seed(0)
+    s = make_sampler("das", 28, 14, score_norm="standardize").train()
+    sel = s(torch.rand(4, 28, 1, 28, 28))
+    spread = float(sel.logits.std(dim=-1).mean())
+    assert 2.5 < spread < 3.5  # gain 3 x unit std, against the Gumbel noise's 1.28
+    plain = make_sampler("das", 28, 14).train()(torch.rand(4, 28, 1, 28, 28))
+    assert float(plain.logits.std(dim=-1).mean()) < 0.1  # the paper's reading: ~1% of the noise at init
+
+
+def test_exploration_mixture_log_prob_and_rows():
+    from das_core.selection import one_hot_rows, pick_log_prob
+
+    logits = torch.tensor([[[5.0, 0.0, 0.0, 0.0]]])  # (1, 1, 4)
+    hard = one_hot_rows(torch.tensor([[2]]), 4)
+    plain = float(pick_log_prob(logits, hard).exp())
+    mixed = float(pick_log_prob(logits, hard, exploration=0.5).exp())
+    assert abs(mixed - (0.5 * plain + 0.5 / 4)) < 1e-6
+    torch.manual_seed(0)
+    s = make_sampler("das", 12, 4, exploration=0.5, estimator="score_function").train()
+    sel = s(torch.rand(64, 12, 1, 9, 9))
+    assert torch.isfinite(sel.log_prob).all()
+    with pytest.raises(ConfigError, match="exploration"):
+        make_sampler("das", 12, 4, exploration=1.5)

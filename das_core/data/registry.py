@@ -76,11 +76,11 @@ def _medmnist(flag: str):
 def _synthetic(kind: str):
     def build(split: str = "train", root: Optional[PathLike] = None, *, num_frames: int = 28, size: int = 28,
               num_samples=None, seed: int = 0, moving: bool = True, extent: int = 1,
-              num_classes: int = 2, cue: bool = False) -> SequenceDataset:
+              num_classes: int = 2, cue: bool = False, family: str = "shapes") -> SequenceDataset:
         from .synthetic import SyntheticDataset
 
         return SyntheticDataset(kind, split, num_frames=num_frames, size=size, num_samples=num_samples, seed=seed,
-                                moving=moving, extent=extent, num_classes=num_classes, cue=cue)
+                                moving=moving, extent=extent, num_classes=num_classes, cue=cue, family=family)
     return build
 
 
@@ -159,7 +159,7 @@ def load_dataset(name: str, split: str = "train", root: Optional[PathLike] = Non
         split: ``"train"``, ``"val"`` or ``"test"`` (video folders and ``dicom-echo`` also ``"all"``).
         root: data folder or file (see each data set); None uses the defaults.
         **options: per data set, e.g. ``size``/``axis``/``download`` (MedMNIST), ``num_frames``/
-            ``size``/``num_samples``/``seed``/``moving``/``extent``/``num_classes``/``cue`` (synthetic),
+            ``size``/``num_samples``/``seed``/``moving``/``extent``/``num_classes``/``cue``/``family`` (synthetic),
             ``num_frames``/``size``/``grayscale``/``seed``/``num_folds``/``fold``/``cache_dir``...
             (video folders).
 

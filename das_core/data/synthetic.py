@@ -47,6 +47,10 @@ from .base import SequenceDataset
 __all__ = ["SyntheticDataset", "CLASS_NAMES", "DEFAULT_NUM_SAMPLES", "fixed_position", "structure_masks"]
 
 CLASS_NAMES = ["square", "ring", "plus", "cross"]
+# family="bars" (a held-out task of the same kind: other structures, for checking a fix that was
+# tuned on the shapes): a short thin bar of 6 pixels, horizontal, vertical or diagonal
+BAR_NAMES = ["horizontal", "vertical", "diagonal"]
+FAMILIES = ("shapes", "bars")
 DEFAULT_NUM_SAMPLES = {"train": 512, "val": 128, "test": 256}
 _SPLIT_CODE = {"train": 0, "val": 1, "test": 2}
 _KIND_CODE = {"volumes": 11, "video": 23}
@@ -67,11 +71,17 @@ def _base_patterns() -> List[np.ndarray]:
     return [square, ring, plus, cross]
 
 
-def structure_masks(num_classes: int, size: int) -> List[np.ndarray]:
+def _bar_patterns() -> List[np.ndarray]:
+    horizontal = np.zeros((6, 6), np.float32)
+    horizontal[2, :] = 1.0
+    return [horizontal, horizontal.T.copy(), np.eye(6, dtype=np.float32)]
+
+
+def structure_masks(num_classes: int, size: int, family: str = "shapes") -> List[np.ndarray]:
     """Class masks (weights sum to 16 * scale^2 each), scale = max(1, round(size / 28))."""
     s = max(1, int(round(size / 28)))
     out = []
-    for p in _base_patterns()[:num_classes]:
+    for p in (_bar_patterns() if family == "bars" else _base_patterns())[:num_classes]:
         m = np.kron(p, np.ones((s, s), np.float32))
         out.append(m * (16.0 * s * s / m.sum()))
     return out
@@ -161,11 +171,13 @@ class SyntheticDataset(SequenceDataset):
         extent: consecutive informative frames (default 1).
         num_classes: 2 to 4 (default 2).
         cue: draw, in every other frame, a bar whose position says where the informative frame is.
+        family: "shapes" (square, ring, plus, cross) or "bars" (a short thin bar, horizontal,
+            vertical or diagonal: 2 or 3 classes), the held-out family.
     """
 
     def __init__(self, kind: str = "volumes", split: str = "train", *, num_frames: int = 28, size: int = 28,
                  num_samples: Union[None, int, Dict[str, int]] = None, seed: int = 0, moving: bool = True,
-                 extent: int = 1, num_classes: int = 2, cue: bool = False) -> None:
+                 extent: int = 1, num_classes: int = 2, cue: bool = False, family: str = "shapes") -> None:
         if kind not in _KIND_CODE:
             raise DataError(f"synthetic kind={kind!r} is unknown; use 'volumes' or 'video'.")
         self.name = f"synthetic-{kind}"
@@ -179,8 +191,11 @@ class SyntheticDataset(SequenceDataset):
             raise DataError(f"num_frames={num_frames} for {self.name} must be at least 1; pass e.g. num_frames=28.")
         if S < 16:
             raise DataError(f"size={size} for {self.name} is too small for the class structures; pass size >= 16.")
-        if not 2 <= C <= len(CLASS_NAMES):
-            raise DataError(f"num_classes={num_classes} for {self.name} must be 2 to {len(CLASS_NAMES)}; "
+        if family not in FAMILIES:
+            raise DataError(f"family={family!r} for {self.name} is unknown; use one of {', '.join(FAMILIES)}.")
+        names = BAR_NAMES if family == "bars" else CLASS_NAMES
+        if not 2 <= C <= len(names):
+            raise DataError(f"num_classes={num_classes} for {self.name} ({family}) must be 2 to {len(names)}; "
                             f"pass e.g. num_classes=2.")
         if not 1 <= int(extent) <= T:
             raise DataError(f"extent={extent} for {self.name} must be between 1 and num_frames={T}; pass e.g. extent=1.")
@@ -194,11 +209,12 @@ class SyntheticDataset(SequenceDataset):
             raise DataError(f"num_samples={num_samples} for {self.name} must be non-negative; pass e.g. num_samples=512.")
         self.num_frames, self.size, self.seed = T, S, int(seed)
         self.moving, self.extent, self.num_classes, self.cue = bool(moving), int(extent), C, bool(cue)
-        self.classes = CLASS_NAMES[:C]
+        self.family = family
+        self.classes = names[:C]
         self.task = "binary-class" if C == 2 else "multi-class"
         self._n = n
-        self._code = [self.seed, _SPLIT_CODE[split], _KIND_CODE[kind]]
-        self._masks = structure_masks(C, S)
+        self._code = [self.seed, _SPLIT_CODE[split], _KIND_CODE[kind]] + ([7] if family == "bars" else [])
+        self._masks = structure_masks(C, S, family)
         self.labels = [self._label(i) for i in range(n)]
         self._fixed = fixed_position(T, self.extent)
 

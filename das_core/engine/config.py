@@ -66,6 +66,8 @@ class TrainConfig:
     max_eval_batches: Optional[int] = _opt(None, "cap on validation/test batches (quick runs; default: whole split)")
     sampler_warmup_epochs: int = _opt(0, "first epochs in which a learned sampler is not updated (the backbone "
                                          "learns first)", flag="sampler-warmup")
+    diagnostics_every: int = _opt(0, "log sampler diagnostics (score spread vs noise, the gradient at the informative "
+                                     "frame) every N steps to diagnostics.jsonl; synthetic sets only; 0: off")
     threads: Optional[int] = _opt(None, "torch CPU threads (default: torch's own)")
     resume: bool = _opt(False, "continue from <out>/last.pt when it exists")
     progress: bool = _opt(True, "tqdm progress bars (rank 0)")
@@ -95,6 +97,8 @@ class TrainConfig:
             raise ConfigError(f"lr must be positive, got {self.lr!r}; the paper uses 1e-4.")
         if self.patience < 1 or self.min_epochs < 0:
             raise ConfigError("patience must be >= 1 and min_epochs >= 0; for example --patience 5 --min-epochs 3.")
+        if not isinstance(self.diagnostics_every, int) or self.diagnostics_every < 0:
+            raise ConfigError(f"diagnostics_every must be an integer >= 0, got {self.diagnostics_every!r}.")
         if not isinstance(self.sampler_warmup_epochs, int) or self.sampler_warmup_epochs < 0:
             raise ConfigError(f"sampler_warmup_epochs must be an integer >= 0, got {self.sampler_warmup_epochs!r}.")
         for name in ("max_train_batches", "max_eval_batches"):

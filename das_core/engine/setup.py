@@ -110,7 +110,7 @@ def make_criterion(config: TrainConfig, info: DataInfo, device: torch.device):
     if _balance(config) == "weighted_loss":
         w = len(info.labels) / (info.num_classes * np.maximum(_class_counts(info), 1.0))
         weights = torch.tensor(w, dtype=torch.float32, device=device)
-    return lambda logits, y: F.cross_entropy(logits, y, weight=weights)
+    return lambda logits, y, reduction="mean": F.cross_entropy(logits, y, weight=weights, reduction=reduction)
 
 
 def make_loader(ds: Dataset, config: TrainConfig, *, shuffle: bool = False, sampler=None,

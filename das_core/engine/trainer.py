@@ -25,6 +25,7 @@ from ..errors import DASError
 from ..runs import RunPaths, append_jsonl, write_json, write_status
 from . import checkpointing
 from .config import TrainConfig
+from .diagnostics import SamplerDiagnostics
 from .early_stopping import EarlyStopping
 from .loop import LossModule, StopTraining, evaluate_model, train_one_epoch
 from .setup import (build_model_for, data_info, load_splits, make_criterion, make_loader, resolve_device,
@@ -112,7 +113,8 @@ class _Run:
         stopping = EarlyStopping(cfg.early_stopping, cfg.min_epochs, cfg.patience, cfg.epochs)
         start = checkpointing.resume(self.paths, model, optimizer, stopping, rank0=self.rank0) if cfg.resume else 0
 
-        net = LossModule(model, make_criterion(cfg, info, device))
+        criterion = make_criterion(cfg, info, device)
+        net = LossModule(model, criterion)
         if dist_utils.world_size() > 1:
             net = dist_utils.wrap_ddp(net, device)
         g = torch.Generator().manual_seed(cfg.seed)
@@ -123,6 +125,10 @@ class _Run:
                    "num_selected": model.sampler.num_selected, "classes": info.classes, "device": str(device),
                    "world_size": dist_utils.world_size(), "start_epoch": start})
 
+        self.diagnostics = None
+        if cfg.diagnostics_every and self.rank0 and dist_utils.world_size() == 1:
+            self.diagnostics = SamplerDiagnostics(model, splits["train"], criterion, device, seed=cfg.seed)
+            self.log_diagnostics(model, start * steps)
         pbar = tqdm(total=(cfg.epochs - start) * steps, desc=f"{cfg.method} {cfg.dataset}", unit="batch",
                     dynamic_ncols=True) if cfg.progress and self.rank0 else None
         epoch = start - 1
@@ -160,6 +166,9 @@ class _Run:
 
         def on_batch(step: int, loss: float) -> None:
             self.emit({"type": "batch", "epoch": epoch, "step": step + 1, "steps": steps, "loss": loss})
+            done = epoch * steps + step + 1
+            if self.diagnostics is not None and done % cfg.diagnostics_every == 0:
+                self.log_diagnostics(model, done)
             if pbar is not None:
                 pbar.update(1)
                 pbar.set_postfix(epoch=epoch, loss=f"{loss:.3f}")
@@ -173,6 +182,11 @@ class _Run:
         return {"epoch": epoch, "train_loss": train_loss, "val_loss": val.get("loss"), "val_auc": val.get("auc"),
                 "val_balanced_accuracy": val.get("balanced_accuracy"), "val_accuracy": val.get("accuracy"),
                 "seconds": round(time.time() - t0, 3), "lr": optimizer.param_groups[-1]["lr"]}
+
+    def log_diagnostics(self, model, step: int) -> None:
+        record = self.diagnostics(model, step)
+        if record is not None:
+            append_jsonl(self.paths.diagnostics, record)
 
     def test_and_summarise(self, model, splits: dict, info, device, stopping: EarlyStopping) -> dict:
         """Evaluate best.pt on the test split, write summary.json and the test metrics into best.pt."""

@@ -56,6 +56,19 @@ class DASConfig:
         static prior, as DPS does, on top of the input-dependent scores).
     feature_size: frames larger than this are area-pooled to it before the frame features
         (keeps the sampler cheap on 64^3 inputs; 28^3 inputs are used as they are).
+    estimator: how the task loss trains the scores: "both" (the default: straight-through plus the
+        score-function term), "straight_through" (the paper's strict reading) or "score_function"
+        (REINFORCE with a leave-one-out baseline alone); `das_core.samplers.learned.ESTIMATORS`.
+        Why "both": docs/results-ablation.md (with MobileNetV3-Small the straight-through gradient at
+        the informative frame had t = 0.02 and correlation -0.04 with the benefit of keeping it; the
+        score-function term's t = 1.06, +0.10, and every seed found the frame).
+    score_norm: "none" (the paper's), or "standardize": each row of A is standardised across the
+        T frames and multiplied by a learned gain (initialised to `gain_init`), so the scores' spread
+        is comparable to the Gumbel noise's (std 1.28) from the first step.
+    gain_init: initial gain of the standardised scores.
+    exploration: in training, the share of the k picks (rows) drawn uniformly among the frames not
+        yet taken instead of from the scores, so the backbone keeps seeing frames the scores would
+        leave out until it can use them (the score-function term uses the mixture's probabilities).
     """
 
     heads: int = 4
@@ -65,6 +78,10 @@ class DASConfig:
     shared_base: bool = False
     positional: bool = True
     feature_size: int = 32
+    estimator: str = "both"
+    score_norm: str = "none"
+    gain_init: float = 3.0
+    exploration: float = 0.0
 
 
 @register_sampler("das")
@@ -91,6 +108,11 @@ class DASSampler(LearnedSampler):
         self.head_skip = nn.Linear(D, H)  # the frame's own evidence, per head
         self.scale_mlp = nn.Sequential(nn.Linear(D, D), nn.GELU(), nn.Linear(D, H * k))  # MLP_h
         self.temp_mlp = nn.Sequential(nn.Linear(D, D), nn.GELU(), nn.Linear(D, 1))  # MLP_temp
+        if not isinstance(cfg.exploration, (int, float)) or not 0 <= cfg.exploration < 1:
+            raise ConfigError(f"exploration must be a share in [0, 1), got {cfg.exploration!r}.")
+        if cfg.score_norm not in ("none", "standardize"):
+            raise ConfigError(f"score_norm must be 'none' or 'standardize', got {cfg.score_norm!r}.")
+        self.gain = nn.Parameter(torch.tensor(float(cfg.gain_init))) if cfg.score_norm == "standardize" else None
 
     @property
     def heads(self) -> int:
@@ -146,6 +168,8 @@ class DASSampler(LearnedSampler):
         s = F.softplus(self.scale_mlp(pooled)).view(B, self.heads, self.num_selected)  # (B, H, k)
         mask = self.head_mask(heads, x.device).to(a.dtype)  # (H,)
         A = torch.einsum("bht,bhj,h->bjt", a, s, mask) / mask.sum()  # (B, k, T)
+        if self.gain is not None:  # standardised across the T frames, times a learned gain
+            A = self.gain * (A - A.mean(dim=-1, keepdim=True)) / (A.std(dim=-1, keepdim=True) + 1e-6)
         base_tau = check_tau0(tau0) if tau0 is not None else self.tau0
         tau = base_tau * (0.5 + torch.sigmoid(self.temp_mlp(pooled).squeeze(-1)))  # (B,)
         head_scores = a * s.mean(dim=-1, keepdim=True) * mask[None, :, None]  # (B, H, T)
