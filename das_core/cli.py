@@ -194,6 +194,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted; resume a training run with --resume.", file=sys.stderr)
         return 130
+    except MemoryError:
+        print("error: this command ran out of memory; lower --batch-size, or use smaller inputs (--frames, --size).",
+              file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -97,7 +97,8 @@ def add_data_args(parser, *, dataset: bool = False) -> None:
     """The flags that fill `dataset_options` (and `--dataset`/`--root` where the command has no config)."""
     if dataset:
         parser.add_argument("--dataset", default=None, help="data set name (default: the checkpoint's own)")
-        parser.add_argument("--root", default=None, help="data folder or file, where the data set needs one")
+        parser.add_argument("--root", default=None, help="data folder or file, where the data set needs one (never "
+                                                         "taken from the checkpoint)")
     for flag, text in _DATA_HELP.items():
         parser.add_argument("--" + flag.replace("_", "-"), dest=flag, type=int, default=None, help=text)
     mv = parser.add_mutually_exclusive_group()

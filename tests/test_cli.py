@@ -194,3 +194,24 @@ def test_one_aggregator_reproduces_the_committed_tables():
     assert len(grids) >= 3
     for grid in grids:
         assert table(aggregate(load_results(grid / "results.csv"))) == (grid / "results.md").read_text().splitlines()
+
+
+def test_checkpoint_metadata_never_chooses_paths(run_dir, tmp_path, capsys):
+    """A crafted checkpoint's dataset/root/cache_dir are data, not instructions (issue: hostile inputs)."""
+    import torch
+
+    payload = torch.load(run_dir / "best.pt", weights_only=True)
+    evil = tmp_path / "evil-cache"
+    payload["meta"].update(root=str(tmp_path / "elsewhere"),
+                           dataset_options={**payload["meta"]["dataset_options"], "cache_dir": str(evil)})
+    torch.save(payload, tmp_path / "crafted.pt")
+    assert cli.main(["evaluate", "--checkpoint", str(tmp_path / "crafted.pt"), "--json", "--device", "cpu"]) == 0
+    assert not evil.exists()  # the cache folder named by the file was never created
+    for bad, match in (({"dataset": "../../etc"}, "no known data set"),
+                       ({"dataset": "synthetic-volumes", "dataset_options": {"num_frames": [1] * 10**3}},
+                        "not a plain value")):
+        payload["meta"].update(bad)
+        torch.save(payload, tmp_path / "bad.pt")
+        capsys.readouterr()
+        assert cli.main(["evaluate", "--checkpoint", str(tmp_path / "bad.pt"), "--device", "cpu"]) == 2
+        assert match in capsys.readouterr().err

@@ -245,7 +245,7 @@ def test_pick_log_prob_matches_enumeration():
         counts[tuple(row)] = counts.get(tuple(row), 0) + 1
     for picks, c in counts.items():
         lp = pick_log_prob(logits, one_hot_rows(torch.tensor([picks]), 4))
-        assert abs(float(lp.exp()) - c / n) < 0.015
+        assert abs(float(lp.exp().item()) - c / n) < 0.015
 
 
 def test_standardized_scores_spread_like_the_noise():

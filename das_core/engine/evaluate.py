@@ -6,13 +6,43 @@ from pathlib import Path
 from typing import Optional, Union
 
 from ..checkpoints import check_compatible, load_checkpoint, model_spec
-from ..data import load_dataset
-from ..errors import ConfigError
+from ..data import DATASET_NAMES, load_dataset
+from ..errors import CheckpointError
 from .config import TrainConfig
 from .loop import evaluate_model
 from .setup import data_info, make_loader, resolve_device
 
-__all__ = ["evaluate_checkpoint"]
+__all__ = ["evaluate_checkpoint", "data_request"]
+
+# load_dataset options that name files or folders: never taken from a checkpoint (its metadata is data,
+# not instructions: a crafted file must not choose what is read or where decoded clips are written)
+PATH_OPTIONS = ("root", "manifest", "cache_dir")
+
+
+def data_request(meta: dict) -> tuple[str, dict]:
+    """(data set name, dataset_options) a checkpoint's meta asks for, checked: a known data set name and
+    options of plain JSON values, with the options that name paths dropped."""
+    name = meta.get("dataset")
+    if not isinstance(name, str) or name not in DATASET_NAMES:
+        raise CheckpointError(f"The checkpoint names no known data set ({str(name)[:60]!r}); pass --dataset "
+                              f"(one of {', '.join(DATASET_NAMES)}) and --root.")
+    options = meta.get("dataset_options") or {}
+    if not isinstance(options, dict):
+        raise CheckpointError("The checkpoint's dataset_options are not a dict; pass the data options yourself.")
+    plain = (bool, int, float, str, type(None))
+    kept = {}
+    for key, value in options.items():
+        if key in PATH_OPTIONS:
+            continue
+        if isinstance(value, dict):
+            ok = all(isinstance(k, str) and isinstance(v, (int, float)) for k, v in value.items())
+        else:
+            ok = isinstance(value, plain) and not (isinstance(value, str) and len(value) > 64)
+        if not isinstance(key, str) or not ok:
+            raise CheckpointError(f"The checkpoint's data option {str(key)[:40]!r} is not a plain value; pass the "
+                                  f"data options yourself (--dataset, --frames, --size, ...).")
+        kept[key] = value
+    return name, kept
 
 
 def evaluate_checkpoint(
@@ -28,18 +58,19 @@ def evaluate_checkpoint(
 ) -> dict:
     """Metrics of `checkpoint` on a split of its data set (or of `dataset`, overridden).
 
+    The data set's name and plain options may come from the checkpoint; paths (`root`, cache and
+    manifest folders) come only from the arguments and the environment (`data_request`).
     Returns the metrics dict plus "classes", "split", "dataset", "checkpoint", "method".
     """
     dev = resolve_device(device)
     model, meta = load_checkpoint(checkpoint, map_location="cpu")
     spec = model_spec(meta)
-    name = dataset or meta.get("dataset")
-    if not name:
-        raise ConfigError("The checkpoint does not name its data set; pass --dataset (and --root).")
-    opts = dict(meta.get("dataset_options") or {}) if dataset is None else {}
+    if dataset is None:
+        name, opts = data_request(meta)
+    else:
+        name, opts = dataset, {}
     opts.update(dataset_options or {})
-    ds = load_dataset(name, split=split, root=root if root is not None else (meta.get("root") if dataset is None else None),
-                      **opts)
+    ds = load_dataset(name, split=split, root=root, **opts)
     check_compatible(meta, ds)
     model.to(dev)
     loader = make_loader(ds, TrainConfig(batch_size=batch_size))
