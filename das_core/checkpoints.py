@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
-import os
 import pickle
 from pathlib import Path
 from typing import Any, Optional, Union

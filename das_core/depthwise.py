@@ -23,7 +23,6 @@ from __future__ import annotations
 from functools import lru_cache
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 __all__ = ["DepthwiseConv2d", "use_fast_depthwise", "depthwise_conv2d_shift"]

@@ -8,7 +8,7 @@ import torch
 
 import das_core
 
-from das_core.checkpoints import check_compatible, load_checkpoint, read_checkpoint, save_checkpoint
+from das_core.checkpoints import check_compatible, load_checkpoint, save_checkpoint
 from das_core.errors import CheckpointError
 
 
