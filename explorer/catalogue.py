@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Mapping, Optional, Sequence, Union
 
 from das_core import list_samplers
+from das_core.samplers import sampler_class
 from das_core import load_model  # re-exported: the pages load checkpoints through the catalogue
 from das_core.checkpoints import check_compatible
 from das_core.errors import DataError
@@ -236,7 +237,10 @@ def paper_table(agg: Sequence[Mapping], ratio: Optional[float] = 0.5,
                 row[f"{r.get('dataset')} {metric.replace('_', ' ')}"] = mean_std_text(r[f"{metric}_mean"],
                                                                                    r.get(f"{metric}_std"))
     order = {m: i for i, m in enumerate(list_samplers())}
-    return sorted(rows.values(), key=lambda r: order.get(r["method"], len(order)))
+    table = sorted(rows.values(), key=lambda r: order.get(r["method"], len(order)))
+    for row in table:  # the names every other page shows ("DAS", not "das")
+        row["method"] = sampler_class(row["method"]).display_name() if row["method"] in order else row["method"]
+    return table
 
 
 def load_speed(path: PathLike = "docs/speed.json") -> Optional[list[dict]]:

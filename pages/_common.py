@@ -21,7 +21,10 @@ from explorer.samples import SampleData
 ROOT = Path(__file__).resolve().parents[1]
 UPLOAD = "Upload a file…"
 # Widget keys whose values must survive a visit to a page that does not draw them.
-PERSIST_KEYS = ("ds_name", "ds_split", "ds_index", "ds_frames", "ds_size")
+PERSIST_KEYS = ("ds_name", "ds_split", "ds_index")
+# The data options chosen per data set ({name: {"num_frames": 12, ...}}): a plain session key, which
+# Streamlit never drops, so one data set's T and frame size neither leak into another's nor get lost.
+DATA_OPTIONS = "_ds_options"
 
 
 def persist_widget_state() -> None:
@@ -80,14 +83,17 @@ def data_sidebar_ui() -> Optional[SampleData]:
         return upload_ui()
     info = by_name[name]
     opts = dict(info["default_options"])
+    chosen = st.session_state.setdefault(DATA_OPTIONS, {}).setdefault(name, {})
     with sb.expander("Data options", expanded=False):
         if "num_frames" in opts:
-            opts["num_frames"] = int(st.number_input("Frames T", 4, 128, int(opts["num_frames"] or 28), key="ds_frames"))
+            opts["num_frames"] = chosen["num_frames"] = int(st.number_input(
+                "Frames T", 4, 128, int(chosen.get("num_frames", opts["num_frames"] or 28)), key=f"ds_frames:{name}"))
         if "size" in opts:
             sizes = [28, 64] if "mnist" in name else [28, 32, 48, 64, 96, 128]
-            cur = int(opts["size"] or 28)
-            opts["size"] = int(st.selectbox("Frame size", sorted(set(sizes + [cur])), index=sorted(set(sizes + [cur])).index(cur),
-                                            key="ds_size"))
+            cur = int(chosen.get("size", opts["size"] or 28))
+            choices = sorted(set(sizes + [int(opts["size"] or 28), cur]))
+            opts["size"] = chosen["size"] = int(st.selectbox("Frame size", choices, index=choices.index(cur),
+                                                             key=f"ds_size:{name}"))
     splits = [s for s, n in info["split_sizes"].items() if n] or ["test"]
     split_default = samples.default_split(info["split_sizes"])
     if st.session_state.get("ds_split") not in splits:

@@ -16,7 +16,9 @@ from explorer import figures, jobs
 from pages._common import datasets, show_error
 
 DEFAULT_METHOD = "das"
-STATE_ICON = {"queued": "⏳", "running": "▶️", "finished": "✅", "failed": "❌", "stopped": "⏹️"}
+# Material icons (Streamlit's own icon font): emoji render as empty boxes where the system has no emoji font
+STATE_ICON = {"queued": ":material/schedule:", "running": ":material/play_circle:", "finished": ":material/check_circle:",
+              "failed": ":material/error:", "stopped": ":material/stop_circle:"}
 
 
 def _users_of(option: str, methods: list[str]) -> str:
@@ -73,7 +75,7 @@ def runs_table(runs: list[dict]) -> list[dict]:
     for r in runs:
         st_, cfg, last, summ = r["status"], r["settings"], r["last"], r["summary"] or {}
         rows.append({
-            "run": r["name"], "state": f"{STATE_ICON.get(st_.get('state'), '')} {st_.get('state', '?')}",
+            "run": r["name"], "state": st_.get("state", "?"),
             "epoch": f"{st_.get('epoch', 0)}/{st_.get('epochs') or cfg.get('epochs', '?')}",
             "data set": cfg.get("dataset"), "method": figures.method_label(cfg.get("method", "")),
             "ratio": cfg.get("ratio"), "backbone": cfg.get("backbone"), "epochs": cfg.get("epochs"),

@@ -247,3 +247,17 @@ def test_registered_sampler_trains_through_fit(every_other, tmp_path):
                          out=str(tmp_path / "run"), progress=False, device="cpu")
     summary = das_core.fit(config)
     assert summary["state"] == "finished"
+
+
+def test_data_options_do_not_leak_between_data_sets(app):
+    """Frames T chosen for one data set stays with it; another data set opens at its own default."""
+    at = app.run()
+    at.sidebar.number_input(key="ds_frames:synthetic-volumes").set_value(12).run()
+    _no_exception(at)
+    assert any("T=12" in m.value for m in at.markdown)
+    at.sidebar.selectbox(key="ds_name").set_value("synthetic-video").run()
+    _no_exception(at)
+    assert at.sidebar.number_input(key="ds_frames:synthetic-video").value == 28
+    assert any("T=28" in m.value for m in at.markdown)
+    at.sidebar.selectbox(key="ds_name").set_value("synthetic-volumes").run()
+    assert at.sidebar.number_input(key="ds_frames:synthetic-volumes").value == 12

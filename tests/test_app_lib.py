@@ -131,7 +131,7 @@ def test_results_aggregation(tmp_path):
     assert mean_std_text(das["auc_mean"], das["auc_std"]).startswith("0.850 ± 0.07")
     assert next(r for r in catalogue.summary_rows(agg) if r["method"] == "das")["auc"].startswith("0.850 ± 0.07")
     table = catalogue.paper_table(agg, 0.5)
-    assert [r["method"] for r in table] == ["full", "das"]
+    assert [r["method"] for r in table] == ["Full sequence", "DAS"]  # the names the other pages show
     assert table[1]["d auc"].startswith("0.850 ± 0.07")
     fig = figures.fig_metric_vs_ratio(agg, "auc", "d")
     assert len(fig.data) == 2
