@@ -57,6 +57,9 @@ def model_choice_ui(s: SampleData, entries: list) -> tuple:
         st.session_state["cmp_das"] = options[1] if len(options) > 1 else UNTRAINED
     label = c1.selectbox("DAS model (the one tau0 and heads act on)", options, key="cmp_das")
     entry = next((e for e in das if e.label == label), None)
+    if entry is not None and entry.k and entry.T:  # a trained model keeps its own k: say it, no stale slider
+        c2.metric("Ratio k/T (the model's)", f"{entry.k / entry.T:.0%} (k={entry.k})")
+        return entry, entry.k / entry.T, show_all
     ratio = c2.select_slider("Ratio k/T (untrained)", [0.125, 0.25, 0.5, 0.75], value=0.5,
                              key="cmp_ratio", format_func=lambda r: f"{r:.0%} (k={num_selected_for_ratio(T, r)})",
                              disabled=entry is not None)

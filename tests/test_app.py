@@ -87,6 +87,9 @@ def test_compare_page_tau_and_heads(app):
         chart = next(c for c in at.get("plotly_chart") if "Soft rows" in c.proto.spec)
         return json.loads(chart.proto.spec)["data"][0]["z"]
 
+    # a shipped DAS checkpoint is selected: the page states its own k, no (stale) ratio slider
+    assert not [w for w in at.get("select_slider") if w.key == "cmp_ratio"]
+    assert any("k=14" in m.value for m in at.metric)
     before = soft_z(at)
     at.select_slider(key="cmp_tau0").set_value(0.1).run()
     _no_exception(at)
