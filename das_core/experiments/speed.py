@@ -27,7 +27,7 @@ from typing import Callable, Optional
 import torch
 
 from ..model import SubsampledClassifier
-from ..samplers import list_samplers, make_sampler, num_selected_for_ratio
+from ..samplers import list_samplers, num_selected_for_ratio
 from ..spec import ModelSpec
 
 __all__ = ["SpeedConfig", "run_speed", "TARGETS"]
@@ -94,7 +94,8 @@ def _bench_size(S: int, cfg: SpeedConfig, device: torch.device, log) -> dict:
     x = torch.rand(B, T, 1, S, S, device=device)
     y = torch.randint(0, 2, (B,), device=device)
     models = {m: _model(m, T, k, cfg.backbone, device).eval() for m in methods}
-    samplers14 = {m: make_sampler(m, T, min(14, T)).to(device).eval() for m in ("das", "adps")}
+    # sampling as each method runs it: ADPS's select runs the backbone once per acquired frame
+    samplers14 = {m: _model(m, T, min(14, T), cfg.backbone, device).eval() for m in ("das", "adps")}
 
     e2e = {m: [] for m in methods}
     samp = {m: [] for m in methods}
@@ -105,9 +106,9 @@ def _bench_size(S: int, cfg: SpeedConfig, device: torch.device, log) -> dict:
         for r in range(cfg.repeats):
             for m in methods:
                 e2e[m].append(_timed(lambda: models[m](x), device))
-                samp[m].append(_timed(lambda: models[m].sampler(x), device, n=3))
+                samp[m].append(_timed(lambda: models[m].select(x), device, n=3))
             for m, s in samplers14.items():
-                samp14[m].append(_timed(lambda: s(x), device, n=3))
+                samp14[m].append(_timed(lambda: s.select(x), device, n=3))
     log(f"  S={S}: inference timed")
 
     # training steps: each sampler vs uniform at the same k (full at k = T)
