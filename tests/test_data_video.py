@@ -4,7 +4,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 import das_core.data.decode as decode_mod
 from das_core.data import DataError, load_dataset

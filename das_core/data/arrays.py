@@ -10,7 +10,6 @@ When ``n < T`` the same formula repeats frames, so short clips are stretched, ne
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -19,12 +18,14 @@ import torch.nn.functional as F
 
 from das_core.errors import DataError
 
+from .npyfile import load_array_file
+
 __all__ = [
     "SizeLike",
-    "check_finite",
+    "check_finite", "check_float32_range",
     "normalise_intensity",
     "volume_stack", "volume_to_sequence",
-    "resample_indices",
+    "resample_indices", "select_frames", "check_positive_int",
     "parse_size",
     "resize_sequence",
     "frames_to_sequence",
@@ -37,29 +38,61 @@ SizeLike = Union[None, int, Tuple[int, int], Sequence[int]]
 _GRAY_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
+_F32_MAX = float(np.finfo(np.float32).max)
+
+
+def _check_not_empty(arr: np.ndarray, name: str) -> None:
+    if arr.size == 0:
+        raise DataError(f"{name} holds an empty array (a dimension of size 0 in shape {tuple(arr.shape)}); "
+                        f"save a non-empty volume and try again.")
+
+
 def check_finite(arr: np.ndarray, name: str) -> None:
-    """Raise DataError when ``arr`` holds NaN or infinite values.
+    """Raise DataError when ``arr`` is empty or holds NaN or infinite values (call it on the float32 array).
 
     Args:
         arr: any numeric array.
         name: file or data set name used in the message.
     """
-    if arr.size == 0:
-        raise DataError(f"{name} holds an empty array (a dimension of size 0 in shape {tuple(arr.shape)}); "
-                        f"save a non-empty volume and try again.")
-    if np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.complexfloating):
-        if not np.isfinite(arr).all():
+    _check_not_empty(arr, name)
+    if np.issubdtype(arr.dtype, np.complexfloating):
+        raise DataError(f"{name} holds complex numbers ({arr.dtype}); save the magnitude (numpy.abs) or the "
+                        f"real part as a real-valued array.")
+    if np.issubdtype(arr.dtype, np.floating):
+        lo, hi = arr.min(), arr.max()  # NaN propagates; no boolean copy unless something is wrong
+        if not (np.isfinite(lo) and np.isfinite(hi)):
             bad = int((~np.isfinite(arr)).sum())
             raise DataError(f"{name} contains {bad} NaN or infinite values; replace them "
                             f"(e.g. numpy.nan_to_num) before loading.")
+
+
+def check_float32_range(arr: np.ndarray, name: str) -> None:
+    """Raise DataError when ``arr`` would not be finite as float32 (NaN, inf, or beyond +-3.4e38).
+
+    Checks the stored array without copying it, so a data set can refuse a file before any item is cast.
+
+    Args:
+        arr: any numeric array.
+        name: file or data set name used in the message.
+    """
+    check_finite(arr, name)
+    if np.issubdtype(arr.dtype, np.floating) and np.finfo(arr.dtype).max > _F32_MAX:
+        lo, hi = float(arr.min()), float(arr.max())
+        if max(abs(lo), abs(hi)) > _F32_MAX:
+            raise DataError(f"{name} holds values up to {max(abs(lo), abs(hi)):.3g}, beyond the float32 range "
+                            f"(3.4e38), which would become infinite; rescale the volume (e.g. divide by its "
+                            f"maximum) before loading.")
 
 
 def normalise_intensity(arr: np.ndarray, window: Optional[Tuple[float, float]] = None,
                         name: str = "array") -> np.ndarray:
     """Map any intensity range to float32 in [0, 1].
 
+    The array is cast to float32 first (bool becomes 0/1) and the float32 values are checked to be
+    finite, so a float64 value beyond the float32 range is a DataError, never a silent NaN.
+
     Args:
-        arr: numeric array of any shape.
+        arr: numeric array of any shape (complex is refused).
         window: ``(center, width)`` in the array's units (e.g. Hounsfield units for CT):
             values map linearly from ``center - width/2 .. center + width/2`` to 0..1, clipped.
             None: min-max normalisation over the whole array (a constant array becomes 0,
@@ -69,16 +102,24 @@ def normalise_intensity(arr: np.ndarray, window: Optional[Tuple[float, float]] =
     Returns:
         float32 array, same shape.
     """
-    check_finite(arr, name)
-    a = arr.astype(np.float32, copy=False)
+    _check_not_empty(arr, name)
+    if np.issubdtype(arr.dtype, np.complexfloating):
+        check_finite(arr, name)  # refuses complex with one sentence
+    with np.errstate(over="ignore", invalid="ignore"):
+        a = arr.astype(np.float32, copy=False)
+    try:
+        check_finite(a, name)  # after the cast: a float64 1e300 is inf here
+    except DataError:
+        check_float32_range(arr, name)  # says "beyond the float32 range" when that is the cause
+        raise
     if window is not None:
         try:
             center, width = float(window[0]), float(window[1])
         except (TypeError, ValueError, IndexError):
             raise DataError(f"window={window!r} for {name} is not a (center, width) pair; "
                             f"pass e.g. window=(40, 400).") from None
-        if not width > 0:
-            raise DataError(f"window width {width} for {name} must be positive; pass e.g. window=(40, 400).")
+        if not (width > 0 and np.isfinite(width) and np.isfinite(center)):
+            raise DataError(f"window width {width} for {name} must be positive and finite; pass e.g. window=(40, 400).")
         lo = center - width / 2.0
         return np.clip((a - lo) / width, 0.0, 1.0).astype(np.float32, copy=False)
     lo, hi = float(a.min()), float(a.max())
@@ -86,7 +127,10 @@ def normalise_intensity(arr: np.ndarray, window: Optional[Tuple[float, float]] =
         if 0.0 <= lo <= 1.0:
             return np.full_like(a, lo, dtype=np.float32)
         return np.zeros_like(a, dtype=np.float32)
-    return ((a - lo) / (hi - lo)).astype(np.float32, copy=False)
+    if hi - lo < _F32_MAX:
+        return ((a - lo) / (hi - lo)).astype(np.float32, copy=False)
+    # a range wider than float32 holds: halve first so the differences stay finite
+    return ((a * np.float32(0.5) - np.float32(lo * 0.5)) / np.float32((hi - lo) * 0.5)).astype(np.float32, copy=False)
 
 
 def volume_stack(imgs: np.ndarray, what: str, fix: str) -> np.ndarray:
@@ -134,22 +178,67 @@ def resample_indices(n: int, num_frames: Optional[int]) -> np.ndarray:
         raise DataError("a clip with zero frames cannot be resampled; check the file decodes.")
     if num_frames is None:
         return np.arange(n, dtype=np.int64)
-    if int(num_frames) < 1:
-        raise DataError(f"num_frames={num_frames} must be at least 1; pass e.g. num_frames=32.")
+    num_frames = check_positive_int(num_frames, "num_frames", "32")
     return np.round(np.linspace(0, n - 1, int(num_frames))).astype(np.int64)
+
+
+def check_positive_int(value, what: str, example: str) -> Optional[int]:
+    """``value`` as an int >= 1 (None stays None), else a one-sentence DataError.
+
+    Args:
+        value: the option given (``num_frames``, ...).
+        what: the option name for the message.
+        example: a good value for the message.
+    """
+    if value is None:
+        return None
+    v = _whole(value)
+    if v is None or v < 1:
+        raise DataError(f"{what}={value!r} is not a positive int; pass e.g. {what}={example}.")
+    return v
+
+
+def _whole(value) -> Optional[int]:
+    """An int, a numpy int or a whole float as int; anything else (bool, str, 2.5, nan) -> None."""
+    if isinstance(value, bool) or isinstance(value, np.bool_):
+        return None
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)) and np.isfinite(value) and float(value).is_integer():
+        return int(value)
+    return None
+
+
+def select_frames(x: torch.Tensor, idx: np.ndarray, size: SizeLike) -> torch.Tensor:
+    """Frames ``idx`` of ``(N, C, H, W)`` resized to ``size``: each distinct frame is resized once, then
+    repeated, so repeating frames to reach T never multiplies native-size frames.
+
+    Args:
+        x: the frames (any float or int dtype).
+        idx: frame indices (may repeat).
+        size: output size (see ``parse_size``); None keeps the native size.
+    """
+    uniq, inv = np.unique(idx, return_inverse=True)
+    y = resize_sequence(x[torch.from_numpy(uniq)], size)
+    return y[torch.from_numpy(inv.reshape(-1))]
 
 
 def parse_size(size: SizeLike) -> Optional[Tuple[int, int]]:
     """``None`` -> None (keep), ``64`` -> (64, 64), ``(h, w)`` -> (h, w)."""
     if size is None:
         return None
-    if isinstance(size, (int, np.integer)):
-        h = w = int(size)
+    bad = DataError(f"size={size!r} is not an int or (height, width); pass e.g. size=64.")
+    if isinstance(size, (str, bytes)):
+        raise bad
+    if not hasattr(size, "__iter__"):
+        h = w = _whole(size)
     else:
-        try:
-            h, w = (int(v) for v in size)
-        except (TypeError, ValueError):
-            raise DataError(f"size={size!r} is not an int or (height, width); pass e.g. size=64.") from None
+        vals = [_whole(v) for v in size]
+        if len(vals) != 2:
+            raise bad
+        h, w = vals
+    if h is None or w is None:
+        raise bad
     if h < 1 or w < 1:
         raise DataError(f"size={size!r} must be positive; pass e.g. size=64.")
     return h, w
@@ -206,46 +295,3 @@ def frames_to_sequence(frames: np.ndarray, grayscale: bool, size: SizeLike,
     x = torch.from_numpy(np.ascontiguousarray(g)).permute(0, 3, 1, 2)  # (N, C, H, W)
     x = resize_sequence(x / float(scale), size)
     return x.clamp_(0.0, 1.0).contiguous()
-
-
-def load_array_file(path: Path, key: Optional[str] = None) -> np.ndarray:
-    """Read a ``.npy`` or ``.npz`` file (no pickles).
-
-    Args:
-        path: the file.
-        key: array name inside a ``.npz``; default: the only array, or the first of
-            ``image``, ``images``, ``volume``, ``vol``, ``data``, ``arr_0``.
-    """
-    name = path.name
-    if path.stat().st_size == 0:
-        raise DataError(f"{name} is empty (0 bytes); save the array again with numpy.save.")
-    try:
-        obj = np.load(path, allow_pickle=False)
-    except Exception as e:  # truncated, pickled, or not a numpy file at all
-        raise DataError(f"{name} is not a readable .npy/.npz file (it may be truncated or hold pickled "
-                        f"objects: {type(e).__name__}); save it again with numpy.save or numpy.savez.") from None
-    if isinstance(obj, np.lib.npyio.NpzFile):
-        with obj:
-            keys = list(obj.files)
-            if not keys:
-                raise DataError(f"{name} holds no arrays; save a volume with numpy.savez(file, volume=...).")
-            if key is None:
-                if len(keys) == 1:
-                    key = keys[0]
-                else:
-                    key = next((k for k in ("image", "images", "volume", "vol", "data", "arr_0")
-                                if k in keys), None)
-                    if key is None:
-                        raise DataError(f"{name} holds several arrays {keys}; pass key=<name> to choose one.")
-            if key not in keys:
-                raise DataError(f"{name} has no array {key!r} (it has {keys}); pass one of those as key.")
-            try:
-                arr = obj[key]
-            except Exception as e:
-                raise DataError(f"{name} is truncated or corrupt ({type(e).__name__} reading {key!r}); "
-                                f"save it again.") from None
-    else:
-        arr = obj
-    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
-        raise DataError(f"{name} holds {arr.dtype} values, not numbers; save a numeric array.")
-    return arr

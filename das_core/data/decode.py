@@ -9,8 +9,12 @@ imageio v3's ``pillow`` plugin and are resized with torch area interpolation, a 
 So a long full-HD clip never sits in memory at full size.
 
 Guards: empty files, files that fail to decode (truncated/corrupt), zero-frame clips, a wall
-clock ``timeout_s`` checked after every frame, a ``max_frames`` cap and a ``max_bytes`` cap on
-the frames kept; each raises ``DataError`` naming the file. The ffmpeg process is always closed.
+clock ``timeout_s`` checked after every frame, a ``max_frames`` cap, and the decode budget
+(``budget``): a GIF's canvas x frames (every frame is composited at canvas size) and a movie's
+frames x size from ffmpeg's metadata are checked before decoding, and the frames kept plus the
+float32 output are checked again while decoding (metadata may lie); frames are converted a few
+at a time (at most ~64 MiB of float32 per step). Each raises ``DataError`` naming the file. The
+ffmpeg process is always closed.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import torch
 from das_core.errors import DataError
 
 from .arrays import SizeLike, frames_to_sequence, parse_size, resample_indices
+from .budget import check_budget, decode_budget, format_bytes
 from .paths import require_file
 
 __all__ = ["VIDEO_EXTENSIONS", "IMAGE_EXTENSIONS", "decode_video", "is_video_file", "to_uint8"]
@@ -33,7 +38,8 @@ __all__ = ["VIDEO_EXTENSIONS", "IMAGE_EXTENSIONS", "decode_video", "is_video_fil
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mpeg", ".mpg", ".m4v", ".mkv", ".webm", ".wmv", ".gif")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
-_CHUNK = 16  # frames converted/resized at a time
+_CHUNK = 16  # frames converted/resized at a time, at most
+_CHUNK_BYTES = 64 << 20  # ... and at most this much float32 per step
 
 
 def is_video_file(path: Path) -> bool:
@@ -88,15 +94,33 @@ def _ffmpeg_frames(path: Path, hw: Optional[Tuple[int, int]], grayscale: bool, i
         info["fps"] = _fps_from_meta(meta, False)
         info["source_size"] = [int(meta["source_size"][1]), int(meta["source_size"][0])]
         w, h = (int(v) for v in meta["size"])
+        dur = meta.get("duration")
+        if info["fps"] and isinstance(dur, (int, float)) and np.isfinite(dur) and dur > 0:
+            info["frames_estimate"] = int(np.ceil(dur * info["fps"]))
+        info["ready"]()  # the budget check, before any frame is decoded
         for buf in gen:
             yield np.frombuffer(buf, np.uint8).reshape(h, w, c)
     finally:
         gen.close()  # terminates ffmpeg
 
 
+def _gif_canvas(path: Path, name: str) -> Tuple[int, int, int]:
+    """``(frames, height, width)`` of a GIF from its header, without decoding its frames."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            return int(getattr(im, "n_frames", 1)), int(h), int(w)
+    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as e:
+        raise DataError(f"{name} could not be read as a GIF ({type(e).__name__}), so it is probably truncated or "
+                        f"corrupt; re-export or re-download the file.") from None
+
+
 def _gif_frames(path: Path, info: Dict[str, Any]) -> Iterator[np.ndarray]:
     import imageio.v3 as iio
 
+    info["ready"]()
     try:
         info["fps"] = _fps_from_meta(iio.immeta(path, plugin="pillow"), True)
     except Exception:
@@ -112,7 +136,7 @@ def _gif_frames(path: Path, info: Dict[str, Any]) -> Iterator[np.ndarray]:
 
 def decode_video(path: Path, num_frames: Optional[int] = None, size: SizeLike = None,
                  grayscale: bool = True, timeout_s: float = 120.0, max_frames: int = 20000,
-                 max_bytes: int = 1 << 30) -> Tuple[torch.Tensor, Dict[str, Any]]:
+                 max_decoded_bytes: Optional[int] = None) -> Tuple[torch.Tensor, Dict[str, Any]]:
     """Decode ``path`` and resample it to ``num_frames`` frames of ``size``.
 
     Args:
@@ -123,7 +147,9 @@ def decode_video(path: Path, num_frames: Optional[int] = None, size: SizeLike = 
         grayscale: True -> C = 1, False -> C = 3 (RGB).
         timeout_s: give up (DataError) when decoding takes longer than this.
         max_frames: give up when the clip has more frames than this.
-        max_bytes: give up when the kept frames would exceed this many bytes (pass ``size``).
+        max_decoded_bytes: the decode cap in bytes (default ``$DAS_DECODE_BUDGET_MB`` or 1024 MiB):
+            a GIF's frames x canvas x 3, and the frames kept (uint8) plus the float32 output of T
+            frames, must fit.
 
     Returns:
         ``(frames, info)``: uint8 tensor ``(T, C, H, W)`` and a dict with ``original_frames``,
@@ -135,6 +161,8 @@ def decode_video(path: Path, num_frames: Optional[int] = None, size: SizeLike = 
         raise DataError(f"{name} has an unsupported extension {path.suffix!r}; use one of "
                         f"{', '.join(VIDEO_EXTENSIONS)}.")
     hw = parse_size(size)
+    budget = decode_budget(max_decoded_bytes)
+    c = 1 if grayscale else 3
     is_gif = path.suffix.lower() == ".gif"
     info: Dict[str, Any] = {"fps": None}
     kept: List[torch.Tensor] = []
@@ -144,6 +172,28 @@ def decode_video(path: Path, num_frames: Optional[int] = None, size: SizeLike = 
     orig_size: Optional[Tuple[int, int]] = None
     start = time.monotonic()
 
+    def out_bytes(frames: int, h: int, w: int) -> int:
+        oh, ow = hw or (h, w)
+        return (num_frames or frames) * c * oh * ow * 4  # the float32 output
+
+    if is_gif:
+        gn, gh, gw = _gif_canvas(path, name)
+        oh, ow = hw or (gh, gw)
+        gif_est = gn * gh * gw * 3 + gn * c * oh * ow + out_bytes(gn, gh, gw)
+
+        def ready() -> None:
+            check_budget(name, gif_est, budget, f"{gn} frames composited on a {gw} x {gh} canvas, kept and "
+                         f"converted to float32")
+    else:
+        def ready() -> None:
+            est = info.get("frames_estimate")
+            sh, sw = info["source_size"]
+            if est:
+                oh, ow = hw or (sh, sw)
+                check_budget(name, est * c * oh * ow + out_bytes(est, sh, sw), budget,
+                             f"about {est} frames of {ow} x {oh} by its metadata, kept and converted to float32")
+    info["ready"] = ready
+
     def flush() -> None:
         nonlocal kept_bytes
         if pending:
@@ -151,18 +201,21 @@ def decode_video(path: Path, num_frames: Optional[int] = None, size: SizeLike = 
             kept.append(t)
             kept_bytes += t.numel()
             pending.clear()
-            if kept_bytes > max_bytes:
-                raise DataError(f"{name} is too large to hold in memory at its native size; pass a "
-                                f"smaller size (e.g. size=128) or fewer frames.")
+            total = kept_bytes + out_bytes(n, *orig_size)
+            if total > budget:
+                check_budget(name, total, budget, f"more than {n} frames kept and converted to float32, found "
+                             f"while decoding; pass a smaller size (e.g. size=128) or fewer frames")
 
     frames = _gif_frames(path, info) if is_gif else _ffmpeg_frames(path, hw, grayscale, info)
+    chunk = _CHUNK
     try:
         for frame in frames:
             if orig_size is None:
                 orig_size = (int(frame.shape[0]), int(frame.shape[1]))
+                chunk = max(1, min(_CHUNK, _CHUNK_BYTES // max(1, frame.size * 4)))
             pending.append(frame)
             n += 1
-            if len(pending) >= _CHUNK:
+            if len(pending) >= chunk:
                 flush()
             if n > max_frames:
                 raise DataError(f"{name} has more than {max_frames} frames; trim the clip or raise max_frames.")
@@ -172,6 +225,10 @@ def decode_video(path: Path, num_frames: Optional[int] = None, size: SizeLike = 
         flush()
     except DataError:
         raise
+    except MemoryError:
+        raise DataError(f"{name} ran out of memory after {n} decoded frames ({format_bytes(kept_bytes)} kept); "
+                        f"lower the decode cap (max_decoded_bytes= or DAS_DECODE_BUDGET_MB) or pass a smaller "
+                        f"size=.") from None
     except Exception as e:
         raise DataError(f"{name} could not be decoded ({type(e).__name__}), so it is probably truncated "
                         f"or corrupt; re-export or re-download the file.") from None

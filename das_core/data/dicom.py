@@ -4,12 +4,22 @@ Pixel data: ``ds.pixel_array`` (pydicom converts YBR JPEG frames to RGB; JPEG ba
 pillow). Intensities: ``RescaleSlope``/``RescaleIntercept`` are applied when present (CT -> HU);
 then ``window=(center, width)`` if given, else 8-bit data is divided by 255 and anything else
 is min-max normalised. fps: ``CineRate`` (0018,0040), else ``1000 / FrameTime`` (0018,1063).
-spacing: ``PixelSpacing`` (mm) or the ultrasound region's ``PhysicalDeltaY/X`` (cm -> mm).
+spacing: ``PixelSpacing`` (mm) or the ultrasound region's ``PhysicalDeltaY/X`` (cm -> mm); a
+malformed spacing is ignored (None).
+
+Decode budget (see ``budget``): rows x columns x bits allocated x samples for every frame that is
+decoded, plus the float32 output, is checked before any pixel is decoded; only the frames that
+``num_frames`` selects are decoded (one at a time, each distinct frame once, resized before it is
+repeated). A deflated transfer syntax (Deflated Explicit VR Little Endian) is inflated here in
+bounded chunks, stopping past the budget, instead of whole by pydicom.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+import io
+import struct
+import zlib
 from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
@@ -18,6 +28,7 @@ import torch
 from das_core.errors import DataError
 
 from .arrays import SizeLike, frames_to_sequence, normalise_intensity, parse_size, resample_indices
+from .budget import bounded_inflate, check_budget, decode_budget
 from .base import SequenceDataset
 from .paths import require_file
 
@@ -52,12 +63,90 @@ def _spacing(ds) -> Optional[List[float]]:
         r = regions[0]
         dx, dy = r.get("PhysicalDeltaX"), r.get("PhysicalDeltaY")
         if dx is not None and dy is not None:
-            return [abs(float(dy)) * 10.0, abs(float(dx)) * 10.0]  # cm -> mm, (row, col)
+            try:
+                sp = [abs(float(dy)) * 10.0, abs(float(dx)) * 10.0]  # cm -> mm, (row, col)
+            except (TypeError, ValueError):
+                return None  # e.g. a two-valued PhysicalDeltaX: spacing is optional, leave it out
+            return sp if all(np.isfinite(sp)) else None
     return None
 
 
+# what pydicom raises on a malformed file or element (DataError, a ValueError, is re-raised first)
+_DICOM_ERRORS = (OSError, EOFError, ValueError, TypeError, KeyError, IndexError, AttributeError, NotImplementedError,
+                 RuntimeError, struct.error, zlib.error)
+
+
+def _header_int(ds, tag: str, default: int, name: str) -> int:
+    """A whole, non-negative header value (Rows, Columns, NumberOfFrames, ...), else a one-sentence DataError."""
+    v = ds.get(tag, default)
+    if v in (None, ""):
+        return default
+    try:
+        f = float(v)
+        if not (np.isfinite(f) and f >= 0 and f == int(f)):
+            raise ValueError
+        return int(f)
+    except (TypeError, ValueError):
+        raise DataError(f"{name} has {tag} {str(v)[:40]!r}, which is not a whole number; fix the header or "
+                        f"export the file again.") from None
+
+
+def _header_float(ds, tag: str, default: float, name: str) -> float:
+    """A finite float header value (RescaleSlope, RescaleIntercept), else a one-sentence DataError."""
+    v = ds.get(tag, default)
+    if v in (None, ""):
+        return default
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        f = float("nan")
+    if not np.isfinite(f):
+        raise DataError(f"{name} has {tag} {str(v)[:40]!r}, which is not one finite number; fix the header or "
+                        f"export the file again.")
+    if tag == "RescaleSlope" and f == 0:
+        return default  # a zero slope is treated as absent, as before
+    return f
+
+
+def _dcmread(path: Path, name: str, budget: int):
+    """``pydicom.dcmread``, but a deflated data set is inflated here within the budget."""
+    import pydicom
+    from pydicom.filereader import _read_file_meta_info, read_preamble
+    from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian
+
+    try:
+        with open(path, "rb") as fh:
+            read_preamble(fh, True)
+            meta = _read_file_meta_info(fh)
+            if meta.get("TransferSyntaxUID") != DeflatedExplicitVRLittleEndian:
+                return pydicom.dcmread(path, force=True)
+            body = bounded_inflate(fh, name, budget)
+        meta.TransferSyntaxUID = ExplicitVRLittleEndian  # the inflated data set is explicit VR little endian
+        ds = pydicom.dcmread(io.BytesIO(body), force=True)
+        ds.file_meta = meta
+        ds.set_original_encoding(False, True)
+        return ds
+    except DataError:
+        raise
+    except _DICOM_ERRORS as e:
+        raise DataError(f"{name} is not a readable DICOM file ({type(e).__name__}); export it again as DICOM.") from None
+
+
+def _decode_frames(ds, idx: np.ndarray, n_frames: int):
+    """The distinct frames ``idx`` selects, decoded one at a time: ``(uniq_frames (U, H, W, C), inverse)``."""
+    from pydicom.pixels import pixel_array
+
+    uniq, inv = np.unique(idx, return_inverse=True)
+    out = []
+    for i in uniq:
+        a = pixel_array(ds, index=int(i)) if n_frames > 1 else pixel_array(ds)
+        out.append(a if a.ndim == 3 else a[..., None])
+    return np.stack(out), inv.reshape(-1)
+
+
 def read_dicom(path: Path, num_frames: Optional[int] = None, size: SizeLike = None, grayscale: bool = True,
-               window: Optional[Tuple[float, float]] = None) -> Tuple[torch.Tensor, Dict[str, Any]]:
+               window: Optional[Tuple[float, float]] = None,
+               max_decoded_bytes: Optional[int] = None) -> Tuple[torch.Tensor, Dict[str, Any]]:
     """Read a (multi-frame) DICOM file.
 
     Args:
@@ -66,45 +155,50 @@ def read_dicom(path: Path, num_frames: Optional[int] = None, size: SizeLike = No
         size: output frame size; None keeps the native size.
         grayscale: C = 1 (default) or C = 3.
         window: ``(center, width)`` in rescaled units (HU for CT).
+        max_decoded_bytes: the decode cap in bytes (default ``$DAS_DECODE_BUDGET_MB`` or 1024 MiB).
 
     Returns:
         float32 ``(T, C, H, W)`` in [0, 1] and meta (``source``, ``original_frames``, ``spacing``,
         ``fps``, ``modality``, ``photometric``, ``original_size``, ``frame_indices``).
     """
-    import pydicom
-
     path = require_file(path, what="DICOM file", empty_fix="replace it with a complete DICOM file")
     name = path.name
-    try:
-        ds = pydicom.dcmread(path, force=True)
-    except Exception as e:
-        raise DataError(f"{name} is not a readable DICOM file ({type(e).__name__}); export it again as DICOM.") from None
+    budget = decode_budget(max_decoded_bytes)
+    ds = _dcmread(path, name, budget)
     if "PixelData" not in ds:
         raise DataError(f"{name} holds no image (no PixelData); choose an image DICOM, not a report or index file.")
+    n_frames = max(1, _header_int(ds, "NumberOfFrames", 1, name))
+    spp = max(1, _header_int(ds, "SamplesPerPixel", 1, name))
+    rows, cols = _header_int(ds, "Rows", 0, name), _header_int(ds, "Columns", 0, name)
+    bits = _header_int(ds, "BitsAllocated", 8, name)
+    if rows < 1 or cols < 1:
+        raise DataError(f"{name} declares {rows} x {cols} pixels; export the image again.")
+    slope = _header_float(ds, "RescaleSlope", 1.0, name)
+    inter = _header_float(ds, "RescaleIntercept", 0.0, name)
+    idx = resample_indices(n_frames, num_frames)
+    n_uniq = len(np.unique(idx))
+    hw = parse_size(size) or (rows, cols)
+    c_out = 1 if grayscale else 3
+    per_frame = rows * cols * spp
+    est = n_uniq * per_frame * (max(bits, 8) // 8 + 4) + len(idx) * c_out * hw[0] * hw[1] * 4
+    check_budget(name, est, budget, f"{n_uniq} frames of {cols} x {rows} x {spp} samples at {bits} bits, "
+                 f"their float32 copy and the output")
     try:
-        arr = ds.pixel_array
-    except Exception as e:
+        arr, inv = _decode_frames(ds, idx, n_frames)
+    except DataError:
+        raise
+    except _DICOM_ERRORS as e:
         raise DataError(f"the pixels of {name} cannot be decoded ({type(e).__name__}: the file may be truncated "
                         f"or need a codec plugin such as pillow or pylibjpeg); re-export it uncompressed.") from None
-    n_frames = int(ds.get("NumberOfFrames", 1) or 1)
-    spp = int(ds.get("SamplesPerPixel", 1) or 1)
-    # -> (N, H, W, C)
-    if n_frames == 1:
-        arr = arr[None]
-    if spp == 1:
-        arr = arr[..., None]
     if arr.ndim != 4 or arr.shape[0] == 0:
         raise DataError(f"{name} decodes to an array of shape {tuple(arr.shape)}, not frames; check the file.")
-    slope = float(ds.get("RescaleSlope", 1) or 1)
-    inter = float(ds.get("RescaleIntercept", 0) or 0)
-    idx = resample_indices(arr.shape[0], num_frames)
-    sel = arr[idx]
-    if window is None and sel.dtype == np.uint8 and slope == 1 and inter == 0:
-        x = frames_to_sequence(sel, grayscale, size, scale=255.0)
+    if window is None and arr.dtype == np.uint8 and slope == 1 and inter == 0:
+        x = frames_to_sequence(arr, grayscale, size, scale=255.0)
     else:
-        vals = sel.astype(np.float32) * slope + inter
+        vals = arr.astype(np.float32) * np.float32(slope) + np.float32(inter)
         x = frames_to_sequence(normalise_intensity(vals, window, name), grayscale, size, scale=1.0)
-    meta = {"source": str(path), "original_frames": int(arr.shape[0]), "spacing": _spacing(ds), "fps": _fps(ds),
+    x = x[torch.from_numpy(inv)].contiguous()
+    meta = {"source": str(path), "original_frames": n_frames, "spacing": _spacing(ds), "fps": _fps(ds),
             "modality": str(ds.get("Modality", "")), "photometric": str(ds.get("PhotometricInterpretation", "")),
             "original_size": [int(arr.shape[1]), int(arr.shape[2])], "frame_indices": idx.tolist()}
     return x, meta

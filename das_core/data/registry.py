@@ -104,10 +104,11 @@ def _pocus(split: str = "train", root: Optional[PathLike] = None, **options) -> 
     return VideoFolderDataset(folder, split, name="pocus-lung", **options)
 
 
-def _npz(split: str = "train", root: Optional[PathLike] = None, *, axis: int = 0, classes=None) -> SequenceDataset:
+def _npz(split: str = "train", root: Optional[PathLike] = None, *, axis: int = 0, classes=None,
+         max_decoded_bytes: Optional[int] = None) -> SequenceDataset:
     from .npzset import NpzVolumeDataset
 
-    return NpzVolumeDataset(root, split, axis=axis, classes=classes)
+    return NpzVolumeDataset(root, split, axis=axis, classes=classes, max_decoded_bytes=max_decoded_bytes)
 
 
 def _dicom_echo(split: str = "all", root: Optional[PathLike] = None, *, num_frames: int = 32, size=64,

@@ -5,6 +5,11 @@ file with the ``DICM`` preamble). The source may be a path, raw ``bytes``, or a 
 (e.g. ``io.BytesIO`` or Streamlit's ``UploadedFile``) together with ``filename=`` (its extension
 picks the reader). In-memory input is written to a private temporary folder that is removed
 before the function returns, whatever happens.
+
+Hostile input: every reader checks what the file would decode to against the decode budget
+(``max_decoded_bytes=``, else ``$DAS_DECODE_BUDGET_MB``, default 1024 MiB; see ``budget``) before
+decoding; frames are resampled first and each distinct frame is resized once; a MemoryError is
+reported as one sentence with the file's size.
 """
 
 from __future__ import annotations
@@ -20,10 +25,12 @@ import torch
 
 from das_core.errors import DataError
 
-from .arrays import (SizeLike, normalise_intensity, resample_indices, resize_sequence, rgb_to_gray,
-                     volume_to_sequence, load_array_file)
+from .arrays import (SizeLike, check_positive_int, normalise_intensity, parse_size, resample_indices, rgb_to_gray,
+                     select_frames, volume_to_sequence)
+from .budget import check_budget, decode_budget, format_bytes
 from .decode import VIDEO_EXTENSIONS, decode_video
 from .dicom import read_dicom
+from .npyfile import load_array_file, npz_members, read_npz_member
 from .paths import require_file
 
 __all__ = ["load_sequence", "SUPPORTED_EXTENSIONS"]
@@ -44,14 +51,33 @@ def _is_dicom(path: Path) -> bool:
         return False
 
 
-def _array_sequence(path: Path, window, axis: int, key: Optional[str]) -> Tuple[torch.Tensor, Dict[str, Any]]:
+_MAX_NAME = 255
+_SPACING_BUDGET = 1 << 20  # an optional "spacing" member is a few numbers
+
+
+def _npz_spacing(path: Path) -> Optional[list]:
+    """The optional ``spacing`` array of a ``.npz`` (a few floats), or None when absent or unusable."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            info = npz_members(zf).get("spacing")
+            if info is None:
+                return None
+            sp = read_npz_member(zf, info, path.name, _SPACING_BUDGET, extra_per_value=0)
+    except (DataError, zipfile.BadZipFile, OSError):
+        return None  # spacing is optional metadata; the array itself was read already
+    vals = [float(v) for v in np.asarray(sp, dtype=np.float64).reshape(-1)[:8]]
+    return vals if all(np.isfinite(vals)) else None
+
+
+def _array_sequence(path: Path, window, axis: int, key: Optional[str], num_frames: Optional[int], size: SizeLike,
+                    grayscale: bool, budget: int) -> Tuple[torch.Tensor, Dict[str, Any]]:
     name = path.name
-    arr = load_array_file(path, key)
-    if arr.dtype == bool:
-        arr = arr.astype(np.uint8)
+    arr = load_array_file(path, key, max_decoded_bytes=budget)
     while arr.ndim > 3 and arr.shape[0] == 1 and not (arr.ndim == 4 and arr.shape[-1] in (1, 3, 4)):
         arr = arr[0]  # drop leading batch dims of size 1
-    norm = normalise_intensity(arr, window, name)  # float32, [0, 1]; checks NaN/inf and emptiness
+    norm = normalise_intensity(arr, window, name)  # float32 (bool -> 0/1), [0, 1]; finite after the cast
     if norm.ndim == 3:
         seq = volume_to_sequence(norm, axis, name)  # (T, 1, H, W)
         layout = "DHW"
@@ -64,38 +90,39 @@ def _array_sequence(path: Path, window, axis: int, key: Optional[str]) -> Tuple[
     else:
         raise DataError(f"{name} has shape {tuple(arr.shape)}, which is not a volume (D, H, W) or frames "
                         f"(T, H, W, C) / (T, C, H, W); save a 3D volume per file.")
+    idx = resample_indices(seq.shape[0], num_frames)
+    hw = parse_size(size) or tuple(seq.shape[-2:])
+    c = 1 if grayscale else int(seq.shape[1])
+    out_bytes = len(idx) * c * hw[0] * hw[1] * 4
+    check_budget(name, arr.nbytes + norm.nbytes + out_bytes, budget,
+                 f"{format_bytes(out_bytes)} of it the float32 output of {len(idx)} frames of {hw[0]} x {hw[1]}")
     meta = {"original_frames": int(seq.shape[0]), "spacing": None, "fps": None, "kind": "volume",
             "original_shape": list(arr.shape), "dtype": str(arr.dtype), "layout": layout,
-            "value_range": [float(np.min(arr)), float(np.max(arr))], "window": list(window) if window else None}
+            "value_range": [float(np.min(arr)), float(np.max(arr))], "window": list(window) if window else None,
+            "frame_indices": idx.tolist()}
     if path.suffix.lower() == ".npz":
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                if "spacing" in z.files:
-                    meta["spacing"] = [float(v) for v in np.asarray(z["spacing"]).reshape(-1)]
-        except Exception:
-            pass
-    return torch.from_numpy(np.ascontiguousarray(seq)).to(torch.float32), meta
+        meta["spacing"] = _npz_spacing(path)
+    x = torch.from_numpy(seq)
+    if grayscale and x.shape[1] == 3:
+        x = torch.from_numpy(rgb_to_gray(np.moveaxis(seq, 1, -1))).permute(0, 3, 1, 2)
+    return select_frames(x, idx, size).to(torch.float32).clamp_(0, 1), meta
 
 
 def _load_path(path: Path, window, axis: int, num_frames: Optional[int], size: SizeLike, grayscale: bool,
-               key: Optional[str], decode_timeout: float) -> Tuple[torch.Tensor, Dict[str, Any]]:
+               key: Optional[str], decode_timeout: float, budget: int) -> Tuple[torch.Tensor, Dict[str, Any]]:
     require_file(path, empty_fix="upload the complete file again")
     name = path.name
     ext = path.suffix.lower()
     if ext in ARRAY_EXTENSIONS:
-        x, meta = _array_sequence(path, window, axis, key)
-        if grayscale and x.shape[1] == 3:
-            x = torch.from_numpy(rgb_to_gray(x.permute(0, 2, 3, 1).numpy())).permute(0, 3, 1, 2).contiguous()
-        idx = resample_indices(x.shape[0], num_frames)
-        x = resize_sequence(x[torch.from_numpy(idx)], size).clamp_(0, 1)
-        meta["frame_indices"] = idx.tolist()
+        x, meta = _array_sequence(path, window, axis, key, num_frames, size, grayscale, budget)
     elif ext in VIDEO_EXTENSIONS:
-        frames, info = decode_video(path, num_frames, size, grayscale, timeout_s=decode_timeout)
+        frames, info = decode_video(path, num_frames, size, grayscale, timeout_s=decode_timeout,
+                                    max_decoded_bytes=budget)
         x = frames.to(torch.float32).div_(255.0)
         meta = {"original_frames": info["original_frames"], "spacing": None, "fps": info["fps"], "kind": "video",
                 "original_size": info["original_size"], "frame_indices": info["frame_indices"]}
     elif ext in DICOM_EXTENSIONS or _is_dicom(path):
-        x, meta = read_dicom(path, num_frames, size, grayscale, window)
+        x, meta = read_dicom(path, num_frames, size, grayscale, window, max_decoded_bytes=budget)
         meta["kind"] = "video" if meta["original_frames"] > 1 else "image"
     else:
         raise DataError(f"{name} has an unsupported type {ext or '(no extension)'!r}; use one of "
@@ -105,9 +132,38 @@ def _load_path(path: Path, window, axis: int, num_frames: Optional[int], size: S
     return x.contiguous(), meta
 
 
+def _guarded_load(path: Path, shown: str, *args) -> Tuple[torch.Tensor, Dict[str, Any]]:
+    """``_load_path`` with a MemoryError reported as one sentence naming the file and its size."""
+    try:
+        return _load_path(path, *args)
+    except MemoryError:
+        try:
+            size = format_bytes(path.stat().st_size)
+        except OSError:
+            size = "unknown size"
+        raise DataError(f"{shown} ({size} on disk) ran out of memory while decoding; lower the decode cap "
+                        f"(max_decoded_bytes= or DAS_DECODE_BUDGET_MB) so it is refused early, or pass a "
+                        f"smaller size= / num_frames=, or use a machine with more memory.") from None
+
+
+def _upload_name(name: Any) -> str:
+    """The file name of in-memory input, checked: a plain name of 1..255 characters with an extension."""
+    if not name or not isinstance(name, str):
+        raise DataError("in-memory input needs a file name to tell its type; pass filename='clip.mp4' (or .npy, .dcm).")
+    shown = name[:40] + ("..." if len(name) > 40 else "")
+    if len(name) > _MAX_NAME:
+        raise DataError(f"filename {shown!r} is {len(name)} characters long, over {_MAX_NAME}; pass a short "
+                        f"name such as filename='clip.mp4'.")
+    if "/" in name or "\\" in name or "\0" in name or name.strip() in (".", ".."):
+        raise DataError(f"filename {shown!r} is a path, not a file name; pass just the name, e.g. "
+                        f"filename='clip.mp4'.")
+    return name
+
+
 def load_sequence(source: Source, *, filename: Optional[str] = None, window: Optional[Tuple[float, float]] = None,
                   axis: int = 0, num_frames: Optional[int] = None, size: SizeLike = None, grayscale: bool = True,
-                  key: Optional[str] = None, decode_timeout: float = 120.0) -> Tuple[torch.Tensor, Dict[str, Any]]:
+                  key: Optional[str] = None, decode_timeout: float = 120.0,
+                  max_decoded_bytes: Optional[int] = None) -> Tuple[torch.Tensor, Dict[str, Any]]:
     """Read one file into a ``(T, C, H, W)`` float32 tensor in [0, 1] and a meta dict.
 
     Args:
@@ -121,13 +177,21 @@ def load_sequence(source: Source, *, filename: Optional[str] = None, window: Opt
         grayscale: C = 1 (default) for colour input; False keeps RGB (C = 3).
         key: array name inside a ``.npz`` with several arrays.
         decode_timeout: seconds allowed for decoding a video.
+        max_decoded_bytes: the decode cap in bytes: a file that would decode to more (stored data plus
+            its float32 copy and output) is refused before decoding; default ``$DAS_DECODE_BUDGET_MB``
+            (MiB) or 1024 MiB.
 
     Returns:
         ``(x, meta)``; meta has ``source`` (the path, or the given file name for in-memory input),
         ``original_frames``, ``spacing``, ``fps``, ``kind``, ``frame_indices``, ``shape`` and more.
     """
+    num_frames = check_positive_int(num_frames, "num_frames", "32")
+    parse_size(size)
+    budget = decode_budget(max_decoded_bytes)
+    opts = (window, axis, num_frames, size, grayscale, key, decode_timeout, budget)
     if isinstance(source, (str, os.PathLike)):
-        return _load_path(Path(source).expanduser(), window, axis, num_frames, size, grayscale, key, decode_timeout)
+        p = Path(source).expanduser()
+        return _guarded_load(p, p.name, *opts)
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
     elif hasattr(source, "read"):
@@ -141,16 +205,15 @@ def load_sequence(source: Source, *, filename: Optional[str] = None, window: Opt
             raise DataError("the upload was opened in text mode; open it in binary mode ('rb').")
     else:
         raise DataError(f"load_sequence got a {type(source).__name__}; pass a path, bytes or a binary file object.")
-    name = filename or getattr(source, "name", None)
-    if not name or not isinstance(name, str):
-        raise DataError("in-memory input needs a file name to tell its type; pass filename='clip.mp4' (or .npy, .dcm).")
+    own = getattr(source, "name", None)  # an open file's name may be a full path: keep its last part
+    name = _upload_name(filename if filename is not None else (Path(own).name if isinstance(own, str) else own))
     base = re.sub(r"[^A-Za-z0-9._+()\- ]", "_", Path(name).name).strip() or "upload"
     if not data:
         raise DataError(f"{base} is empty (0 bytes); upload the complete file again.")
     with tempfile.TemporaryDirectory(prefix="das_upload_") as tmp:
         p = Path(tmp) / base
         p.write_bytes(data)
-        x, meta = _load_path(p, window, axis, num_frames, size, grayscale, key, decode_timeout)
+        x, meta = _guarded_load(p, base, *opts)
     meta["source"] = name
     meta["uploaded"] = True
     return x, meta
