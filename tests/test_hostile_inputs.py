@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import struct
+import io
 import subprocess
 import sys
 import zipfile
@@ -376,3 +377,23 @@ def test_memory_error_is_one_sentence_with_size(tmp_path, monkeypatch):
         load_sequence(tmp_path / "v.npy")
     msg = one_sentence(e.value, "v.npy", "memory", "bytes")
     assert "corrupt" not in msg
+
+
+def test_medmnist_file_in_a_user_root_is_read_within_the_budget(tmp_path):
+    """A root may be any folder: a MedMNIST-named file declaring a huge array is refused from its header."""
+    import zipfile as _zip
+
+    from das_core.data import DataError, load_dataset
+
+    header = np.lib.format.header_data_from_array_1_0(np.zeros((1, 1, 1, 1), np.uint8))
+    header["shape"] = (4096, 64, 64, 64)  # 1 GiB declared, a few bytes stored
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, header)
+    labels = io.BytesIO()
+    np.save(labels, np.zeros((4096, 1), np.uint8))
+    with _zip.ZipFile(tmp_path / "vesselmnist3d.npz", "w") as zf:
+        zf.writestr("train_images.npy", buf.getvalue() + b"\0" * 16)
+        zf.writestr("train_labels.npy", labels.getvalue())
+    with pytest.raises(DataError) as err:
+        load_dataset("vesselmnist3d", split="train", root=tmp_path, max_decoded_bytes=64 * 2**20)
+    assert "\n" not in str(err.value) and "vesselmnist3d.npz" in str(err.value)

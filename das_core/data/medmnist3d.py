@@ -11,6 +11,7 @@ sliced along ``axis`` (default 0, depth) into a ``(T, 1, H, W)`` sequence.
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -21,6 +22,8 @@ from das_core.errors import DataError
 
 from .arrays import volume_stack, volume_to_sequence
 from .base import SequenceDataset
+from .budget import decode_budget
+from .npyfile import npz_members, read_npz_member
 from .paths import PathLike, resolve_root
 from .splits import SPLITS
 
@@ -103,12 +106,13 @@ class MedMNIST3DDataset(SequenceDataset):
         size: 28 or 64.
         axis: slicing axis 0, 1 or 2 (default 0 = depth); T = the size along it.
         download: fetch the file with medmnist when missing (needs internet).
+        max_decoded_bytes: the decode cap (default ``$DAS_DECODE_BUDGET_MB`` or 1 GiB; see ``budget``).
     """
 
     kind = "volume"
 
     def __init__(self, flag: str, split: str = "train", root: Optional[PathLike] = None, *, size: int = 28,
-                 axis: int = 0, download: bool = False) -> None:
+                 axis: int = 0, download: bool = False, max_decoded_bytes: Optional[int] = None) -> None:
         if flag not in MEDMNIST3D_FLAGS:
             raise DataError(f"{flag!r} is not a MedMNIST 3D data set; pass one of {', '.join(MEDMNIST3D_FLAGS)}.")
         if split not in SPLITS:
@@ -131,13 +135,15 @@ class MedMNIST3DDataset(SequenceDataset):
                 raise DataError(f"{fname} is not in {folder}; download it from Zenodo record 10519652 "
                                 f"(https://zenodo.org/records/10519652) into that folder, or pass download=True "
                                 f"on a machine with internet access.")
-        try:
-            with np.load(self.path, allow_pickle=False) as z:
-                imgs = z[f"{split}_images"]
-                labels = z[f"{split}_labels"]
-        except KeyError:
-            raise DataError(f"{fname} has no {split}_images/{split}_labels arrays; download the file again.") from None
-        except Exception as e:
+        budget = decode_budget(max_decoded_bytes)
+        try:  # members read within the decode budget, from their npy headers (a root may be any folder)
+            with zipfile.ZipFile(self.path) as zf:
+                members = npz_members(zf)
+                if f"{split}_images" not in members or f"{split}_labels" not in members:
+                    raise DataError(f"{fname} has no {split}_images/{split}_labels arrays; download the file again.")
+                labels = read_npz_member(zf, members[f"{split}_labels"], fname, budget, extra_per_value=0)
+                imgs = read_npz_member(zf, members[f"{split}_images"], fname, budget - labels.nbytes, extra_per_value=0)
+        except (zipfile.BadZipFile, OSError, EOFError) as e:
             raise DataError(f"{fname} cannot be read ({type(e).__name__}), so it is probably truncated; delete it "
                             f"and download it again (Zenodo record 10519652 or download=True).") from None
         self.images: np.ndarray = volume_stack(imgs, f"{fname} {split}_images", "download it again")  # (N, D, H, W) uint8

@@ -66,10 +66,11 @@ def pocus_root(root: Optional[PathLike] = None) -> Optional[Path]:
 
 def _medmnist(flag: str):
     def build(split: str = "train", root: Optional[PathLike] = None, *, size: int = 28, axis: int = 0,
-              download: bool = False) -> SequenceDataset:
+              download: bool = False, max_decoded_bytes: Optional[int] = None) -> SequenceDataset:
         from .medmnist3d import MedMNIST3DDataset
 
-        return MedMNIST3DDataset(flag, split, root, size=size, axis=axis, download=download)
+        return MedMNIST3DDataset(flag, split, root, size=size, axis=axis, download=download,
+                                 max_decoded_bytes=max_decoded_bytes)
     return build
 
 
