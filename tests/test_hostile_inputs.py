@@ -4,10 +4,10 @@ one sentence naming the file, within bounded memory (measured in a child process
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import struct
-import io
 import subprocess
 import sys
 import zipfile
@@ -397,3 +397,15 @@ def test_medmnist_file_in_a_user_root_is_read_within_the_budget(tmp_path):
     with pytest.raises(DataError) as err:
         load_dataset("vesselmnist3d", split="train", root=tmp_path, max_decoded_bytes=64 * 2**20)
     assert "\n" not in str(err.value) and "vesselmnist3d.npz" in str(err.value)
+
+
+def test_every_data_set_that_decodes_files_takes_the_cap():
+    from das_core.data import DataError, load_dataset
+    from das_core.data.dicom import echo_cine_path
+
+    if echo_cine_path() is None:
+        pytest.skip("pydicom-data's echo cine is not installed")
+    ds = load_dataset("dicom-echo", max_decoded_bytes=1_000_000)  # the 120-frame 480x640 RGB cine is far larger
+    with pytest.raises(DataError) as err:
+        ds[0]
+    assert "\n" not in str(err.value) and "max_decoded_bytes" in str(err.value)

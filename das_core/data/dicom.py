@@ -234,8 +234,10 @@ class DicomSequenceDataset(SequenceDataset):
     kind = "video"
 
     def __init__(self, paths: List[Path], *, name: str = "dicom", split: str = "all", num_frames: int = 32,
-                 size: SizeLike = 64, grayscale: bool = True, classes: Optional[List[str]] = None) -> None:
+                 size: SizeLike = 64, grayscale: bool = True, classes: Optional[List[str]] = None,
+                 max_decoded_bytes: Optional[int] = None) -> None:
         self.name = name
+        self.max_decoded_bytes = max_decoded_bytes
         self.split = split
         self.task = "unlabelled"
         self.paths = [Path(p) for p in paths]
@@ -251,7 +253,8 @@ class DicomSequenceDataset(SequenceDataset):
 
     def _load(self, i: int):
         if i not in self._cached:
-            self._cached[i] = read_dicom(self.paths[i], self.num_frames, self.size, self.grayscale)
+            self._cached[i] = read_dicom(self.paths[i], self.num_frames, self.size, self.grayscale,
+                                         max_decoded_bytes=self.max_decoded_bytes)
         return self._cached[i]
 
     def __getitem__(self, i: int):

@@ -113,7 +113,7 @@ def _npz(split: str = "train", root: Optional[PathLike] = None, *, axis: int = 0
 
 
 def _dicom_echo(split: str = "all", root: Optional[PathLike] = None, *, num_frames: int = 32, size=64,
-                grayscale: bool = True) -> SequenceDataset:
+                grayscale: bool = True, max_decoded_bytes: Optional[int] = None) -> SequenceDataset:
     from .dicom import DicomSequenceDataset, echo_cine_path
 
     if root is not None:
@@ -128,7 +128,7 @@ def _dicom_echo(split: str = "all", root: Optional[PathLike] = None, *, num_fram
                             "'pip install pydicom-data'.")
         paths = [p]
     return DicomSequenceDataset(paths, name="dicom-echo", split=split, num_frames=num_frames, size=size,
-                                grayscale=grayscale)
+                                grayscale=grayscale, max_decoded_bytes=max_decoded_bytes)
 
 
 _BUILDERS: Dict[str, Callable[..., SequenceDataset]] = {
@@ -143,7 +143,7 @@ _BUILDERS: Dict[str, Callable[..., SequenceDataset]] = {
 
 _VIDEO_OPTIONS = ("num_frames", "size", "grayscale", "layout", "manifest", "label_from", "include_uncertain",
                   "group_column", "group_regex", "split_file", "classes", "val_fraction", "test_fraction", "seed",
-                  "num_folds", "fold", "cache", "cache_dir", "decode_timeout", "task")
+                  "num_folds", "fold", "cache", "cache_dir", "decode_timeout", "task", "max_decoded_bytes")
 
 
 def _allowed_options(name: str) -> List[str]:

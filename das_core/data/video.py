@@ -50,6 +50,7 @@ class VideoFolderDataset(SequenceDataset):
         cache: keep decoded clips on disk (default True).
         cache_dir: cache folder; default ``$DAS_CACHE_DIR`` or ``~/.cache/das_explorer``.
         decode_timeout: seconds allowed to decode one clip.
+        max_decoded_bytes: the decode cap per clip (default ``$DAS_DECODE_BUDGET_MB`` or 1 GiB; see ``budget``).
         task: short task text (default ``"multi-class"`` or ``"binary-class"``).
     """
 
@@ -63,7 +64,8 @@ class VideoFolderDataset(SequenceDataset):
                  classes: Optional[Sequence[str]] = None, val_fraction: float = 0.15,
                  test_fraction: float = 0.2, seed: int = 0, num_folds: Optional[int] = None,
                  fold: Optional[int] = None, cache: bool = True, cache_dir: Optional[PathLike] = None,
-                 decode_timeout: float = 120.0, task: Optional[str] = None) -> None:
+                 decode_timeout: float = 120.0, task: Optional[str] = None,
+                 max_decoded_bytes: Optional[int] = None) -> None:
         if root is None:
             raise DataError(f"{name} needs a folder of videos; pass root=<folder>.")
         self.root = Path(root).expanduser()
@@ -79,6 +81,7 @@ class VideoFolderDataset(SequenceDataset):
         self.size = parse_size(size)
         self.grayscale = bool(grayscale)
         self.decode_timeout = float(decode_timeout)
+        self.max_decoded_bytes = max_decoded_bytes
         if layout == "auto":
             layout = "busv" if is_busv_layout(self.root) else "files"
         if layout not in ("files", "busv"):
@@ -144,7 +147,7 @@ class VideoFolderDataset(SequenceDataset):
             frames, info = decode_frame_folder(clip.path, self.num_frames, self.size, self.grayscale)
         else:
             frames, info = decode_video(clip.path, self.num_frames, self.size, self.grayscale,
-                                        timeout_s=self.decode_timeout)
+                                        timeout_s=self.decode_timeout, max_decoded_bytes=self.max_decoded_bytes)
         if self._cache is not None and key is not None:
             try:
                 self._cache.put(key, frames.numpy(), info)
