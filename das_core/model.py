@@ -110,18 +110,19 @@ class SubsampledClassifier(nn.Module):
         return self.backbone(frames.flatten(0, 1)).view(B, k, -1)
 
     def select(self, x: Tensor, **sampler_kwargs) -> Selection:
-        """The sampler's picks for x (B, T, C, H, W); a sampler that reads task features gets this backbone."""
-        return self._select_and_encode(x, **sampler_kwargs)[0]
+        """The sampler's picks for x (B, T, C, H, W), without the head. A sampler that reads task features
+        (ADPS) gets this backbone and runs it on each frame it acquires; the others run alone."""
+        if not self.sampler.reads_task_features:
+            return self.sampler(x, **sampler_kwargs)
+        if x.dim() == 5:
+            self._check_channels(x.shape[2])
+        return self.sampler(x, encoder=self.backbone, **sampler_kwargs)
 
     def _select_and_encode(self, x: Tensor, **sampler_kwargs) -> tuple[Selection, Tensor]:
         """(selection, features (B, k, D) of the picked frames in ascending order)."""
-        if self.sampler.reads_task_features:
-            if x.dim() == 5:
-                self._check_channels(x.shape[2])
-            sel = self.sampler(x, encoder=self.backbone, **sampler_kwargs)
-            return sel, sel.features
-        sel = self.sampler(x, **sampler_kwargs)
-        return sel, self.frame_features(sel.gather(x))
+        sel = self.select(x, **sampler_kwargs)
+        feats = sel.features if self.sampler.reads_task_features else self.frame_features(sel.gather(x))
+        return sel, feats
 
     def _pool(self, feats: Tensor) -> Tensor:
         return feats.mean(dim=1) if self.pooling == "mean" else feats.amax(dim=1)

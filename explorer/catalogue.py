@@ -87,15 +87,18 @@ def _shipped(folder: Path) -> list[CheckpointEntry]:
 
 
 def _trained(best: Path) -> Optional[CheckpointEntry]:
-    """The entry of a finished run's best checkpoint (None while the run is not finished)."""
+    """The entry of a run's best checkpoint: a finished run, or a stopped one (its best epoch so far);
+    None while the run is still going or when it failed."""
     run = best.parent
-    if (read_status(run) or {}).get("state") != "finished":
+    status = read_status(run) or {}
+    if status.get("state") not in ("finished", "stopped"):
         return None
     cfg, summary = read_config(run) or {}, read_summary(run) or {}
     k = summary.get("num_selected") or cfg.get("k")
     T = summary.get("num_frames") or (cfg.get("dataset_options") or {}).get("num_frames")
+    origin = "trained here" if status["state"] == "finished" else f"stopped at epoch {status.get('epoch', '?')}"
     return CheckpointEntry(str(best), cfg.get("dataset"), str(cfg.get("method", "?")), k, T, cfg.get("backbone"),
-                           "trained here", summary, label=run.name)
+                           origin, summary, label=run.name)
 
 
 def list_checkpoints(shipped: PathLike = "checkpoints",

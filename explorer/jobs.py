@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -31,6 +32,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional, Sequence, Union
 
+from das_core.errors import ConfigError
 from das_core.runs import RunPaths, read_json, read_metrics, write_json
 
 from .launcher import TERMINAL, alive, now, set_state
@@ -39,7 +41,8 @@ if TYPE_CHECKING:  # for annotations only: the engine loads torch, which listing
     from das_core import TrainConfig
 
 __all__ = [
-    "RUNS_ROOT", "PROJECT_ROOT", "TERMINAL", "train_command", "start_run", "stop_run", "run_state", "list_jobs",
+    "RUNS_ROOT", "PROJECT_ROOT", "TERMINAL", "train_command", "start_run", "resume_run", "stop_run", "run_state",
+    "list_jobs",
     "read_metrics",
 ]
 
@@ -94,7 +97,8 @@ def start_run(config: "TrainConfig", root: Union[str, Path, None] = None, *,
     config.validate()
     root = Path(root if root is not None else RUNS_ROOT)
     root.mkdir(parents=True, exist_ok=True)
-    paths = RunPaths.of(_new_run_dir(root, str(config.method).lower()))
+    name = re.sub(r"[^a-z0-9]+", "-", f"{config.dataset}-{config.method}".lower()).strip("-")[:60]
+    paths = RunPaths.of(_new_run_dir(root, name))  # <time>-<data set>-<method>: readable in the runs table
     config = dataclasses.replace(config, out=str(paths.root), progress=False)
     settings = dataclasses.asdict(config)
     write_json(paths.train_config, settings)
@@ -107,6 +111,25 @@ def start_run(config: "TrainConfig", root: Union[str, Path, None] = None, *,
     job["launcher_pid"] = _spawn_launcher(paths)
     write_json(paths.job, job)
     return paths.root
+
+
+def resume_run(out: Union[str, Path]) -> None:
+    """Queue a stopped (or failed) run again; it continues from its last.pt (`TrainConfig.resume`)."""
+    paths = RunPaths.of(out)
+    state = (read_json(paths.status, {}) or {}).get("state")
+    if state not in ("stopped", "failed"):
+        raise ConfigError(f"Only a stopped or failed run can be resumed; {paths.root.name} is {state or 'unknown'}.")
+    settings = dict(read_json(paths.train_config, {}) or {})
+    if not settings:
+        raise ConfigError(f"{paths.root.name} has no {paths.train_config.name}; start a new run instead.")
+    settings["resume"] = True
+    write_json(paths.train_config, settings)
+    paths.stop.unlink(missing_ok=True)
+    job = dict(read_json(paths.job, {}) or {})
+    write_json(paths.status, {"state": "queued", "pid": None, "epoch": 0, "epochs": int(settings.get("epochs") or 0),
+                              "message": "resuming: waiting for a free training slot", "updated": now()})
+    job["launcher_pid"] = _spawn_launcher(paths)
+    write_json(paths.job, job)
 
 
 def stop_run(out: Union[str, Path]) -> None:

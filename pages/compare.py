@@ -126,14 +126,31 @@ def controls_ui(das_model) -> dict:
             "seed": seed}
 
 
-def predictions_ui(s: SampleData, results: dict) -> None:
+def trained_here(model, trained: bool, s: SampleData) -> bool:
+    """True when `model` is a checkpoint trained on the sample's own data set (its prediction means something)."""
+    return trained and (getattr(model, "meta", None) or {}).get("dataset") == s.dataset
+
+
+def predictions_ui(s: SampleData, results: dict, models: dict) -> None:
+    """Predicted class and confidence, only for models trained on this data set unless asked: a model's
+    probabilities on data it never saw look confident and mean nothing."""
+    own = {m for m, (model, _, trained) in models.items() if trained_here(model, trained, s)}
+    hidden = [figures.method_label(m) for m in results if m not in own]
+    show_all = False
+    if hidden:
+        st.caption(f"Class probabilities hidden for models not trained on **{s.dataset}** "
+                   f"({', '.join(hidden)}): untrained, or trained on other data.")
+        show_all = st.toggle("Show their class probabilities anyway", key="cmp_show_foreign")
     rows = []
     for m, r in results.items():
+        if m not in own and not show_all:
+            continue
         pred = r.predicted
         name = s.classes[pred] if s.classes and pred is not None and pred < len(s.classes) else str(pred)
         rows.append({"method": m, "predicted": name, "confidence": r.confidence,
                      "correct": (pred == s.y) if s.y is not None and s.y >= 0 else None})
-    st.plotly_chart(figures.fig_confidence(rows, s.label_name), width="stretch", key="cmp_conf")
+    if rows:
+        st.plotly_chart(figures.fig_confidence(rows, s.label_name), width="stretch", key="cmp_conf")
 
 
 def strips_ui(s: SampleData, results: dict) -> None:
@@ -192,7 +209,7 @@ def results_ui(s: SampleData, models: dict, model_key: str, x_key: str) -> None:
             st.subheader("Selected frames")
             strips_ui(s, results)
         with right:
-            predictions_ui(s, results)
+            predictions_ui(s, results, models)
             st.plotly_chart(figures.fig_attention(das.head_scores, [h in ctl["heads"] for h in range(das.head_scores.shape[0])],
                                               das.indices, word), width="stretch", key="cmp_attention")
         st.subheader("DAS sampling matrix (k × T)")
@@ -227,6 +244,12 @@ def main() -> None:
     das_entry, ratio, _ = model_choice_ui(s, entries)
     with st.spinner("Loading models…"):
         models, k = build_models(s, entries, das_entry, ratio)
+    das_model, _, das_trained = models[FOCUS]
+    trained_on = (getattr(das_model, "meta", None) or {}).get("dataset")
+    if das_trained and trained_on != s.dataset:
+        st.warning(f"This DAS model was trained on **{trained_on or 'other data'}**, not on {s.dataset}: its picks "
+                   f"show what it learned there, and its prediction here is not meaningful.",
+                   icon=":material/warning:")
     untrained = [figures.method_label(m) for m, (_, _, tr) in models.items() if not tr]
     if untrained:
         st.caption(f"**Untrained** (freshly initialised, predictions are meaningless): {', '.join(untrained)}. "

@@ -7,6 +7,7 @@ same runs; runs started at once are queued (one at a time on this machine).
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import streamlit as st
 
@@ -95,6 +96,16 @@ def run_detail_ui(run: dict) -> None:
         if c2.button("Stop", key=f"stop_{run['name']}", icon=":material/stop:"):
             jobs.stop_run(run["dir"])
             st.toast(f"Stopping {run['name']}")
+    elif state in ("stopped", "failed"):
+        if c2.button("Resume", key=f"resume_{run['name']}", icon=":material/play_arrow:",
+                     help="Continue from the last saved epoch."):
+            try:
+                jobs.resume_run(run["dir"])
+                st.toast(f"Resuming {run['name']}")
+            except Exception as err:
+                show_error(err)
+    if state == "stopped" and (Path(run["dir"]) / "best.pt").is_file():
+        st.caption("Its best epoch so far is listed on the Compare page; Resume continues the training.")
     if state == "failed" and status.get("message"):
         st.error(f"The run failed: {status['message']}")
     metrics = jobs.read_metrics(run["dir"])

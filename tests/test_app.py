@@ -264,3 +264,24 @@ def test_data_options_do_not_leak_between_data_sets(app):
     assert any("T=28" in m.value for m in at.markdown)
     at.sidebar.selectbox(key="ds_name").set_value("synthetic-volumes").run()
     assert at.sidebar.number_input(key="ds_frames:synthetic-volumes").value == 12
+
+
+def test_a_model_on_data_it_never_saw_says_so_and_hides_its_confidence(app):
+    at = app.run()
+    at.switch_page("pages/compare.py").run()
+    _no_exception(at)
+    assert not at.warning  # the default DAS model was trained on this data set
+
+    def bars(at):
+        chart = next(c for c in at.get("plotly_chart") if c.key == "cmp_conf")
+        return sum(len(d.get("y") or []) for d in json.loads(chart.proto.spec)["data"])
+
+    shown = bars(at)
+    at.toggle(key="cmp_show_all").set_value(True).run()
+    vessel = next(o for o in at.selectbox(key="cmp_das").options if "vesselmnist3d" in o)
+    at.selectbox(key="cmp_das").set_value(vessel).run()
+    _no_exception(at)
+    assert at.warning and "trained on **vesselmnist3d**" in at.warning[0].value
+    assert bars(at) == shown - 1  # DAS's prediction is hidden
+    at.toggle(key="cmp_show_foreign").set_value(True).run()
+    assert bars(at) == shown

@@ -287,3 +287,32 @@ def test_result_sets_lists_the_main_grid_first_then_sub_grids(tmp_path):
     sets = catalogue.result_sets(tmp_path)
     assert [s.label for s in sets] == ["mobilenet_v3_small (main grid)", "mobilenet_v3_small (mnv3 warmup)", "small_cnn"]
     assert sets[0].page == tmp_path / "results.md" and sets[2].page is None  # no results-small_cnn.md yet
+
+
+def test_a_stopped_run_is_listed_and_can_be_resumed(tmp_path, monkeypatch):
+    """A stopped run's best checkpoint reaches Compare; Resume queues it again with resume=True."""
+    import dataclasses
+
+    import das_core
+    from das_core.checkpoints import save_checkpoint
+    from das_core.runs import RunPaths, read_json, write_json, write_status
+
+    run = tmp_path / "runs" / "20260101-000000-000000-synthetic-volumes-das"
+    paths = RunPaths.of(run)
+    model = das_core.SubsampledClassifier(das_core.make_sampler("das", 8, 4), "small_cnn", 2, 1)
+    save_checkpoint(paths.best, model, {"dataset": "synthetic-volumes"})
+    config = das_core.TrainConfig(dataset="synthetic-volumes", method="das", out=str(run))
+    write_json(paths.config, dataclasses.asdict(config))
+    write_json(paths.train_config, dataclasses.asdict(config))
+    write_json(paths.job, {"settings": dataclasses.asdict(config), "command": ["true"]})
+    write_status(run, "stopped", epoch=2, epochs=5, message="stopped by the user")
+    (run / "stop").touch()
+    entries = catalogue.list_checkpoints(tmp_path / "none", tmp_path / "runs")
+    assert [e.origin for e in entries] == ["stopped at epoch 2"] and entries[0].dataset == "synthetic-volumes"
+    spawned = []
+    monkeypatch.setattr(jobs, "_spawn_launcher", lambda p: spawned.append(p.root) or 0)
+    jobs.resume_run(run)
+    assert spawned == [run] and not (run / "stop").exists()
+    assert read_json(paths.train_config)["resume"] is True and read_json(paths.status)["state"] == "queued"
+    with pytest.raises(ConfigError, match="Only a stopped or failed run"):
+        jobs.resume_run(run)
