@@ -238,6 +238,9 @@ def test_registered_sampler_appears_on_the_compare_page(app, every_other):
     assert any("Every other" in m.value for m in at.markdown), "a strip for the registered sampler"
     timeline = next(c for c in at.get("plotly_chart") if "Picked frames per method" in c.proto.spec)
     assert "Every other" in timeline.proto.spec
+    # untrained, so its class probabilities are hidden until asked for, and listed as hidden
+    assert any("Every other" in c.value for c in at.caption if "probabilities hidden" in c.value)
+    at.toggle(key="cmp_show_foreign").set_value(True).run()
     confidence = next(c for c in at.get("plotly_chart") if "P(predicted class)" in c.proto.spec)
     assert "Every other" in confidence.proto.spec
     assert figures.method_color("every-other") not in figures.METHOD_COLORS.values()
