@@ -246,6 +246,31 @@ def paper_table(agg: Sequence[Mapping], ratio: Optional[float] = 0.5,
     return table
 
 
+def _is_speed_report(data: dict) -> bool:
+    results = data.get("results")
+    return isinstance(results, list) and bool(results) and all(isinstance(r, dict) and "inference" in r
+                                                                for r in results)
+
+
+def _speed_report_rows(report: dict) -> list[dict]:
+    """One row per (volume size, method) of the report `python -m das_core speed` writes."""
+    rows = []
+    for r in report["results"]:
+        size = f"{r.get('num_frames')} x {r.get('size')}^2, k = {r.get('num_selected')}"
+        for method, inf in (r.get("inference") or {}).items():
+            train = (r.get("train_step") or {}).get(method) or {}
+            rows.append({
+                "method": method, "size": size,
+                "items per second": inf.get("items_per_second"),
+                "throughput vs full": inf.get("throughput_vs_full"),
+                "sampler ms per batch": 1e3 * inf["sampler_seconds"] if inf.get("sampler_seconds") is not None else None,
+                "sampler share %": 100 * inf["sampler_share"] if inf.get("sampler_share") is not None else None,
+                "train step ms": 1e3 * train["seconds"] if train.get("seconds") is not None else None,
+                "train step vs uniform": train.get("vs_uniform"),
+            })
+    return rows
+
+
 def load_speed(path: PathLike = "docs/speed.json") -> Optional[list[dict]]:
     """Rows of the speed measurements (one dict per method/setting), or None when absent.
 
@@ -264,6 +289,8 @@ def load_speed(path: PathLike = "docs/speed.json") -> Optional[list[dict]]:
         data = json.loads(path.read_text())
     except (OSError, ValueError) as err:
         raise DataError(f"{path} is not valid JSON ({err}); re-create it with python -m das_core speed.") from None
+    if isinstance(data, dict) and _is_speed_report(data):
+        return _speed_report_rows(data)
     if isinstance(data, dict):
         for key in ("rows", "results", "methods", "measurements"):
             if isinstance(data.get(key), list):

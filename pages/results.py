@@ -91,8 +91,15 @@ def speed_ui() -> None:
     if "method" not in rows[0] or not numeric:
         st.dataframe(rows, hide_index=True, width="stretch")
         return
-    key = st.selectbox("Quantity", numeric, key="res_speed_key")
-    st.plotly_chart(figures.fig_speed(rows, key, key.replace("_", " ")), width="stretch", key="res_speed_fig")
+    c1, c2 = st.columns(2)
+    key = c1.selectbox("Quantity", numeric, key="res_speed_key")
+    sizes = [s for s in dict.fromkeys(r.get("size") for r in rows) if s]
+    if sizes:  # the speed report: one chart per volume size
+        size = c2.radio("Volume", sizes, horizontal=True, key="res_speed_size")
+        shown = [r for r in rows if r.get("size") == size]
+    else:
+        shown = rows
+    st.plotly_chart(figures.fig_speed(shown, key, key.replace("_", " ")), width="stretch", key="res_speed_fig")
     with st.expander("Speed table"):
         st.dataframe(rows, hide_index=True, width="stretch")
 

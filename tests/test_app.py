@@ -288,3 +288,15 @@ def test_a_model_on_data_it_never_saw_says_so_and_hides_its_confidence(app):
     assert bars(at) == shown - 1  # DAS's prediction is hidden
     at.toggle(key="cmp_show_foreign").set_value(True).run()
     assert bars(at) == shown
+
+
+def test_results_page_charts_the_speed_report(app, monkeypatch):
+    """The Speed section charts docs/speed.json per volume size instead of printing raw JSON."""
+    at = app.run()
+    at.switch_page("pages/results.py").run()
+    _no_exception(at)
+    assert at.radio(key="res_speed_size").options[0].startswith("28 x 28^2")
+    fig = next(c for c in at.get("plotly_chart") if c.key == "res_speed_fig")
+    assert "DAS" in fig.proto.spec and "seconds_per_batch" not in fig.proto.spec
+    at.radio(key="res_speed_size").set_value(at.radio(key="res_speed_size").options[1]).run()
+    _no_exception(at)

@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from das_core import TrainConfig, list_samplers
+from das_core import list_samplers
 from das_core.errors import ConfigError, DataError
 from das_core.experiments.results import aggregate, mean_std_text
 from das_core.runs import RunPaths
@@ -316,3 +317,11 @@ def test_a_stopped_run_is_listed_and_can_be_resumed(tmp_path, monkeypatch):
     assert read_json(paths.train_config)["resume"] is True and read_json(paths.status)["state"] == "queued"
     with pytest.raises(ConfigError, match="Only a stopped or failed run"):
         jobs.resume_run(run)
+
+
+def test_the_speed_report_is_read_as_rows():
+    """docs/speed.json (what `python -m das_core speed` writes) becomes one row per size and method."""
+    rows = catalogue.load_speed(Path(__file__).resolve().parents[1] / "docs" / "speed.json")
+    assert {r["method"] for r in rows} == set(list_samplers()) and len({r["size"] for r in rows}) == 2
+    das = next(r for r in rows if r["method"] == "das" and r["size"].startswith("28 "))
+    assert das["items per second"] > 0 and 0 < das["sampler share %"] < 100 and das["train step ms"] > 0
