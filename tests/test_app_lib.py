@@ -14,7 +14,6 @@ import pytest
 import torch
 
 from das_core import TrainConfig, list_samplers
-from das_core import list_samplers
 from das_core.errors import ConfigError, DataError
 from das_core.experiments.results import aggregate, mean_std_text
 from das_core.runs import RunPaths
