@@ -247,22 +247,28 @@ def fig_timeline(picks: Mapping[str, Sequence[int]], num_frames: int,
 
 
 def fig_attention(head_scores, active: Optional[Sequence[bool]] = None, picks: Optional[Sequence[int]] = None,
-                  frame_word: str = "frame") -> go.Figure:
-    """DAS attention: heads x T heatmap of the per-head base scores (inactive heads shown empty)."""
+                  frame_word: str = "frame", scale: Optional[tuple[float, float]] = None) -> go.Figure:
+    """DAS attention: heads x T heatmap of the per-head base scores (inactive heads shown empty).
+
+    `scale` = (min, max) of the colour scale; pass the all-heads range so toggling heads keeps it.
+    """
     a = np.asarray(head_scores, dtype=np.float64)  # (H, T)
     H, T = a.shape
     labels = [f"head {h}" + ("" if active is None or active[h] else " (off)") for h in range(H)]
     z = a.copy()
+    lo, hi = scale if scale is not None else (float(np.nanmin(a)), float(np.nanmax(a)))
     if active is not None:
         z[[not bool(v) for v in active]] = np.nan
-    fig = go.Figure(go.Heatmap(z=z, x=list(range(T)), y=labels, colorscale="Viridis",
+    fig = go.Figure(go.Heatmap(z=z, x=list(range(T)), y=labels, colorscale="Viridis", zmin=lo, zmax=hi,
                                colorbar=dict(title="score", thickness=12),
                                hovertemplate="%{y}, " + frame_word + " %{x}: %{z:.3f}<extra></extra>"))
-    if picks is not None:
-        fig.add_trace(go.Scatter(x=list(picks), y=[labels[-1]] * len(picks), mode="markers",
+    if picks is not None:  # on a row of their own, never on a head's row
+        labels = labels + ["picked by DAS"]
+        fig.add_trace(go.Scatter(x=list(picks), y=["picked by DAS"] * len(picks), mode="markers",
                                  marker=dict(symbol="triangle-up", size=9, color=method_color("das")),
-                                 name="picked", yaxis="y", hovertemplate="picked %{x}<extra></extra>",
-                                 showlegend=False))
+                                 name="picked by DAS", hovertemplate="picked %{x}<extra></extra>",
+                                 showlegend=True))
+        fig.update_layout(legend=dict(orientation="h", y=-0.35, x=0))
     fig.update_xaxes(title_text=f"{frame_word} index t")
     fig.update_yaxes(title_text="", autorange="reversed")
     return _layout(fig, "DAS attention per head (base scores)", height=90 + 28 * H + 40,
@@ -314,22 +320,23 @@ def fig_adps_steps(indices: Sequence[int], pick_rank: Sequence[int], num_frames:
 
 
 def fig_confidence(rows: Sequence[Mapping], true_label: Optional[str]) -> go.Figure:
-    """Bar per method: probability of its predicted class (hatched when the prediction is wrong)."""
+    """Horizontal bar per method: probability of its predicted class, the class written beside the bar in
+    dark text (a wrong prediction is marked ✗ and its bar hatched)."""
     methods = [r["method"] for r in rows]
     conf = [float(r["confidence"]) for r in rows]
     correct = [r.get("correct") for r in rows]
-    text = [f"{r['predicted']} ({c:.0%})" for r, c in zip(rows, conf)]
-    short = {"full": "Full", "uniform": "Unif.", "random": "Rand."}
+    text = [("✗ " if ok is False else "") + f"{r['predicted']} ({c:.0%})" for r, c, ok in zip(rows, conf, correct)]
     fig = go.Figure(go.Bar(
-        x=[short.get(m, method_label(m)) for m in methods], y=conf, text=text,
+        y=[method_label(m) for m in methods], x=conf, text=text, orientation="h",
+        textposition="outside", cliponaxis=False, textfont=dict(color="#222222", size=12),
         marker=dict(color=[method_color(m) for m in methods],
-                    pattern=dict(shape=["" if ok in (True, None) else "/" for ok in correct])),
-        hovertemplate="%{x}: %{text}<extra></extra>",
+                    pattern=dict(shape=["" if ok in (True, None) else "/" for ok in correct], fgcolor="white")),
+        hovertemplate="%{y}: %{text}<extra></extra>",
     ))
-    fig.update_yaxes(title_text="P(predicted class)", range=[0, 1.05], tickformat=".0%")
-    fig.update_xaxes(title_text="method", tickangle=0)
-    title = "Confidence" + (f" (true: {true_label}; hatched = wrong)" if true_label else "")
-    return _layout(fig, title, height=280)
+    fig.update_xaxes(title_text="P(predicted class)", range=[0, 1.45], tickformat=".0%", tickvals=[0, 0.5, 1])
+    fig.update_yaxes(autorange="reversed")
+    title = "Confidence" + (f" (true: {true_label}; ✗ hatched = wrong)" if true_label else "")
+    return _layout(fig, title, height=70 + 30 * max(1, len(rows)), margin=dict(l=110, r=20, t=40, b=45))
 
 
 def fig_tau_sweep(taus: Sequence[float], entropy: Sequence[float], changed: Optional[Sequence[float]] = None,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import streamlit as st
 
 from das_core import list_samplers, num_selected_for_ratio
@@ -172,6 +173,13 @@ def _sweep(_model, model_key: str, _x, x_key: str, heads: tuple) -> dict:
     return methods.tau_sweep(_model, _x, heads=list(heads))
 
 
+@st.cache_data(show_spinner=False, max_entries=32)
+def _attention_scale(_model, model_key: str, _x, x_key: str, tau0: float) -> tuple[float, float]:
+    """(min, max) of every head's scores on this sample: one colour scale while heads are toggled."""
+    scores = methods.run_method(_model, _x, tau0=tau0, classify=False).head_scores
+    return float(np.min(scores)), float(np.max(scores))
+
+
 @st.cache_resource(show_spinner=False, max_entries=32)
 def _static_figs(model_key: str, x_key: str, _dps, _adps, T: int, word: str):
     """DPS's and ADPS's figures do not depend on tau0 or the DAS heads: built once per model and sample."""
@@ -185,23 +193,26 @@ def results_ui(s: SampleData, models: dict, model_key: str, x_key: str) -> None:
     with Timer() as timer:
         das_model = models[FOCUS][0]
         ctl = controls_ui(das_model)
-        if not ctl["heads"]:
-            st.error("At least one attention head must be active; switch one head back on.")
-            return
+        if not ctl["heads"]:  # DAS has nothing to score with; the other methods are still shown
+            st.warning("No attention head is active, so DAS picks nothing: switch a head back on. The other "
+                       "methods are shown.", icon=":material/visibility_off:")
+        shown_models = {m: v for m, v in models.items() if ctl["heads"] or m != FOCUS}
         try:
-            results = methods.compare_methods(s.x, models, focus=FOCUS, tau0=ctl["tau0"], heads=ctl["heads"],
-                                              stochastic=ctl["stochastic"], seed=ctl["seed"])
+            results = methods.compare_methods(s.x, shown_models, focus=FOCUS, tau0=ctl["tau0"],
+                                              heads=ctl["heads"] or None, stochastic=ctl["stochastic"],
+                                              seed=ctl["seed"])
         except Exception as err:
             show_error(err)
             return
         word = samples.frame_word(s.kind)
         T = s.x.shape[0]
-        das = results[FOCUS]
-        shown = "tempered stochastic picks (seed %d)" % ctl["seed"] if ctl["stochastic"] else \
-            "deterministic picks (independent of tau0) and the soft matrix"
-        st.info(f"DAS is showing **{shown}**. τ for this sample = {das.tau:.3f} "
-                f"(tau0 {ctl['tau0']:g}); soft-row entropy {methods.soft_entropy(das.soft):.2f} nats.",
-                icon=":material/thermostat:")
+        das = results.get(FOCUS)
+        if das is not None:
+            shown = "tempered stochastic picks (seed %d)" % ctl["seed"] if ctl["stochastic"] else \
+                "deterministic picks (independent of tau0) and the soft matrix"
+            st.info(f"DAS is showing **{shown}**. τ for this sample = {das.tau:.3f} "
+                    f"(tau0 {ctl['tau0']:g}); soft-row entropy {methods.soft_entropy(das.soft):.2f} nats.",
+                    icon=":material/thermostat:")
         st.plotly_chart(figures.fig_timeline({m: r.indices for m, r in results.items()}, T, s.informative, word),
                         width="stretch", key="cmp_timeline")
         left, right = st.columns([3, 2], gap="large")
@@ -210,8 +221,13 @@ def results_ui(s: SampleData, models: dict, model_key: str, x_key: str) -> None:
             strips_ui(s, results)
         with right:
             predictions_ui(s, results, models)
-            st.plotly_chart(figures.fig_attention(das.head_scores, [h in ctl["heads"] for h in range(das.head_scores.shape[0])],
-                                              das.indices, word), width="stretch", key="cmp_attention")
+            if das is not None:
+                active = [h in ctl["heads"] for h in range(das.head_scores.shape[0])]
+                scale = _attention_scale(das_model, model_key, s.x, x_key, ctl["tau0"])
+                st.plotly_chart(figures.fig_attention(das.head_scores, active, das.indices, word, scale=scale),
+                                width="stretch", key="cmp_attention")
+        if das is None:
+            return
         st.subheader("DAS sampling matrix (k × T)")
         c1, c2 = st.columns(2)
         rows = [f"row {j} ({word} {i})" for j, i in enumerate(das.indices)]

@@ -300,3 +300,25 @@ def test_results_page_charts_the_speed_report(app, monkeypatch):
     assert "DAS" in fig.proto.spec and "seconds_per_batch" not in fig.proto.spec
     at.radio(key="res_speed_size").set_value(at.radio(key="res_speed_size").options[1]).run()
     _no_exception(at)
+
+
+def test_compare_heads_off_keeps_the_baselines_and_one_colour_scale(app):
+    at = app.run()
+    at.switch_page("pages/compare.py").run()
+
+    def attention(at):
+        chart = next(c for c in at.get("plotly_chart") if c.key == "cmp_attention")
+        return json.loads(chart.proto.spec)["data"]
+
+    heat, picks = attention(at)
+    assert picks["y"][0] == "picked by DAS" and picks["showlegend"]  # the markers have their own row, a legend
+    at.pills(key="cmp_heads").set_value([0]).run()
+    _no_exception(at)
+    heat_one = attention(at)[0]
+    assert (heat["zmin"], heat["zmax"]) == (heat_one["zmin"], heat_one["zmax"])  # same scale when toggling
+    at.pills(key="cmp_heads").set_value([]).run()
+    _no_exception(at)
+    assert at.warning and "No attention head is active" in at.warning[0].value
+    timeline = next(c for c in at.get("plotly_chart") if c.key == "cmp_timeline")
+    assert "Uniform" in timeline.proto.spec  # the baselines stay
+    assert not [c for c in at.get("plotly_chart") if c.key == "cmp_attention"]
