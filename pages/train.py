@@ -72,16 +72,16 @@ def form_ui() -> TrainConfig | None:
 
 
 def runs_table(runs: list[dict]) -> list[dict]:
+    """One row per run; a value not there yet is an empty cell (never "None")."""
     rows = []
     for r in runs:
         st_, cfg, last, summ = r["status"], r["settings"], r["last"], r["summary"] or {}
         rows.append({
             "run": r["name"], "state": st_.get("state", "?"),
             "epoch": f"{st_.get('epoch', 0)}/{st_.get('epochs') or cfg.get('epochs', '?')}",
-            "data set": cfg.get("dataset"), "method": figures.method_label(cfg.get("method", "")),
-            "ratio": cfg.get("ratio"), "backbone": cfg.get("backbone"), "epochs": cfg.get("epochs"),
+            "method": figures.method_label(cfg.get("method", "")), "data set": cfg.get("dataset") or "",
+            "ratio": f"{cfg['ratio']:.0%}" if isinstance(cfg.get("ratio"), (int, float)) else "",
             "val AUC": last.get("val_auc"), "test AUC": summ.get("auc"),
-            "test bal. acc.": summ.get("balanced_accuracy"),
         })
     return rows
 
@@ -129,10 +129,10 @@ def runs_ui() -> None:
         return
     active = [r for r in runs if r["status"].get("state") in ("queued", "running")]
     st.dataframe(runs_table(runs), hide_index=True, width="stretch",
-                 column_config={"val AUC": st.column_config.NumberColumn(format="%.3f"),
-                                "test AUC": st.column_config.NumberColumn(format="%.3f"),
-                                "test bal. acc.": st.column_config.NumberColumn(format="%.3f"),
-                                "ratio": st.column_config.NumberColumn(format="%.3f")})
+                 column_config={"run": st.column_config.TextColumn(width="medium"),
+                                "val AUC": st.column_config.NumberColumn(format="%.3f"),
+                                "test AUC": st.column_config.NumberColumn(format="%.3f")})
+    compare_runs_ui(runs)
     names = [r["name"] for r in runs]
     default = active[0]["name"] if active else names[0]
     if st.session_state.get("tr_selected") not in names:
@@ -141,6 +141,20 @@ def runs_ui() -> None:
     run_detail_ui(next(r for r in runs if r["name"] == sel))
     st.caption(f"Updated {time.strftime('%H:%M:%S')} · {len(active)} active · run folders under "
                f"`{jobs.RUNS_ROOT}`")
+
+
+def compare_runs_ui(runs: list[dict]) -> None:
+    """Validation curves of several runs on one chart."""
+    with_metrics = [r["name"] for r in runs if r["last"]]
+    if len(with_metrics) < 2:
+        return
+    with st.expander("Compare runs: curves on one chart"):
+        chosen = st.multiselect("Runs", with_metrics, default=with_metrics[:3], key="tr_overlay")
+        key = st.radio("Curve", ["val_auc", "val_loss", "val_balanced_accuracy", "train_loss"], horizontal=True,
+                       key="tr_overlay_key", format_func=lambda k: figures.CURVE_LABELS[k])
+        if chosen:
+            curves = {name: jobs.read_metrics(next(r["dir"] for r in runs if r["name"] == name)) for name in chosen}
+            st.plotly_chart(figures.fig_runs_overlay(curves, key), width="stretch", key="tr_overlay_fig")
 
 
 def main() -> None:

@@ -322,3 +322,26 @@ def test_compare_heads_off_keeps_the_baselines_and_one_colour_scale(app):
     timeline = next(c for c in at.get("plotly_chart") if c.key == "cmp_timeline")
     assert "Uniform" in timeline.proto.spec  # the baselines stay
     assert not [c for c in at.get("plotly_chart") if c.key == "cmp_attention"]
+
+
+def test_train_page_runs_table_and_overlaid_curves(app):
+    from das_core.runs import RunPaths, append_jsonl, write_json, write_status
+
+    for i, (method, auc) in enumerate((("das", 0.8), ("uniform", 0.6))):
+        run = jobs.RUNS_ROOT / f"2026010{i}-000000-000000-synthetic-volumes-{method}"
+        paths = RunPaths.of(run)
+        write_json(paths.job, {"settings": {"dataset": "synthetic-volumes", "method": method, "ratio": 0.5,
+                                            "epochs": 2}})
+        for ep in range(2):
+            append_jsonl(paths.metrics, {"epoch": ep, "train_loss": 0.6, "val_loss": 0.5, "val_auc": auc + 0.05 * ep})
+        write_status(run, "running" if i else "finished", epoch=2, epochs=2)
+    at = app.run()
+    at.switch_page("pages/train.py").run()
+    _no_exception(at)
+    table = at.dataframe[0].value
+    assert "None" not in table.to_csv() and list(table["ratio"]) == ["50%", "50%"]
+    overlay = next(c for c in at.get("plotly_chart") if c.key == "tr_overlay_fig")
+    spec = json.loads(overlay.proto.spec)
+    assert len(spec["data"]) == 2 and "validation AUC" in overlay.proto.spec
+    curves = next(c for c in at.get("plotly_chart") if c.key and c.key.startswith("curves_"))
+    assert "val_auc" not in curves.proto.spec and "validation AUC" in curves.proto.spec  # readable legends
