@@ -196,7 +196,7 @@ def fig_feature_curves(curves: Mapping[str, Sequence[float]], current: Optional[
         fig.add_vline(x=int(current), line=dict(color="#333", dash="dot", width=1))
     fig.update_xaxes(title_text=f"{frame_word} index t")
     fig.update_yaxes(title_text="feature (min-max scaled)", range=[-0.05, 1.05])
-    return _layout(fig, "Per-frame features DAS scores with", height=300,
+    return _layout(fig, "The per-frame features DAS scores frames with", height=300,
                    legend=dict(orientation="h", y=-0.3, x=0))
 
 
@@ -352,7 +352,8 @@ def fig_tau_sweep(taus: Sequence[float], entropy: Sequence[float], changed: Opti
         fig.update_yaxes(title_text="share of picks changed", range=[0, 1], secondary_y=True)
     if current is not None:
         fig.add_vline(x=float(current), line=dict(color="#333", dash="dot", width=1))
-    fig.update_xaxes(title_text="tau0", type="log")
+    fig.update_xaxes(title_text="tau0 (log scale)", type="log", tickvals=[0.03, 0.1, 0.3, 1, 3, 10],
+                     ticktext=["0.03", "0.1", "0.3", "1", "3", "10"])
     fig.update_yaxes(title_text="entropy (nats)", secondary_y=False)
     return _layout(fig, "What tau0 changes", height=280, legend=dict(orientation="h", y=-0.35, x=0))
 

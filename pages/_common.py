@@ -139,7 +139,12 @@ def upload_ui() -> Optional[SampleData]:
 
 def sample_caption(s: SampleData) -> str:
     T, C, H, W = s.x.shape
-    parts = [f"**{s.dataset}**", f"{s.kind}", f"T={T} {samples.frame_word(s.kind)}s of {C}×{H}×{W}"]
+    word = samples.frame_word(s.kind)
+    parts = [f"**{s.dataset}**", f"{s.kind}", f"T={T} {word}s of {C}×{H}×{W}"]
+    original = s.meta.get("original_frames")
+    if isinstance(original, int) and original != T:  # say it when frames were resampled, above all when repeated
+        parts.append(f"resampled from {original} {word}{'s' if original != 1 else ''}"
+                     + (" (repeated)" if original < T else ""))
     if s.label_name is not None:
         parts.append(f"label **{s.label_name}**")
     src = s.meta.get("source")

@@ -1,5 +1,5 @@
 """Explore: look at one sample: frame scrubber, cine / orthogonal views, window/level, the per-frame
-features DAS scores with."""
+features DAS scores frames with."""
 
 from __future__ import annotations
 

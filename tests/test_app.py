@@ -345,3 +345,18 @@ def test_train_page_runs_table_and_overlaid_curves(app):
     assert len(spec["data"]) == 2 and "validation AUC" in overlay.proto.spec
     curves = next(c for c in at.get("plotly_chart") if c.key and c.key.startswith("curves_"))
     assert "val_auc" not in curves.proto.spec and "validation AUC" in curves.proto.spec  # readable legends
+
+
+def test_upload_of_one_slice_says_it_was_repeated():
+    import io
+
+    import numpy as np
+
+    from explorer import samples
+    from pages._common import sample_caption
+
+    buf = io.BytesIO()
+    np.save(buf, np.random.default_rng(0).random((1, 16, 16)).astype("float32"))
+    s = samples.load_upload(buf.getvalue(), "one.npy", num_frames=28, size=28)
+    assert s.meta["original_frames"] == 1
+    assert "resampled from 1 slice (repeated)" in sample_caption(s)
