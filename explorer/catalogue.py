@@ -19,6 +19,7 @@ from das_core.samplers import sampler_class
 from das_core import load_model  # re-exported: the pages load checkpoints through the catalogue
 from das_core.checkpoints import check_compatible
 from das_core.errors import DataError
+from das_core.experiments.bench import PAPER
 from das_core.experiments.results import METRICS, aggregate, load_results, mean_std_text
 from das_core.runs import RunPaths, read_config, read_status, read_summary
 
@@ -26,7 +27,7 @@ from .samples import SampleData
 
 __all__ = [
     "CheckpointEntry", "list_checkpoints", "load_model", "check_sample_compatible", "ResultSet", "result_sets",
-    "load_benchmark", "summary_rows", "paper_table", "load_speed",
+    "load_benchmark", "summary_rows", "results_table", "load_speed",
 ]
 
 PathLike = Union[str, Path]
@@ -220,30 +221,36 @@ def _at_ratio(row: Mapping, ratio: Optional[float]) -> bool:
     return abs(float(row["ratio"]) - ratio) <= 1e-6
 
 
-def paper_table(agg: Sequence[Mapping], ratio: Optional[float] = 0.5,
-                metrics: Sequence[str] = ("auc", "balanced_accuracy")) -> list[dict]:
-    """Paper-style table: one row per method (registry order), one column per (data set, metric)
-    with "mean ± std", at sampling ratio `ratio` (the full sequence is kept whatever its ratio).
+def results_table(agg: Sequence[Mapping], ratio: Optional[float] = 0.5, metric: str = "auc") -> list[dict]:
+    """One row per data set, one column per method (registry order, display names) with "mean ± std" of
+    `metric` at sampling ratio `ratio` (the full sequence whatever its ratio), and the paper's number
+    beside it where the paper reports that data set (DAS / ADPS).
 
     Args:
         agg: rows of `das_core.experiments.results.aggregate`.
         ratio: the sampling ratio shown (None: every ratio).
-        metrics: the metrics per data set.
+        metric: "auc", "balanced_accuracy" or "accuracy".
     """
+    order = list_samplers()
     rows: dict[str, dict] = {}
     for r in agg:
-        if not _at_ratio(r, ratio):
+        if not _at_ratio(r, ratio) or r.get(f"{metric}_mean") is None:
             continue
-        row = rows.setdefault(str(r.get("method")), {"method": str(r.get("method"))})
-        for metric in metrics:
-            if r.get(f"{metric}_mean") is not None:
-                row[f"{r.get('dataset')} {metric.replace('_', ' ')}"] = mean_std_text(r[f"{metric}_mean"],
-                                                                                   r.get(f"{metric}_std"))
-    order = {m: i for i, m in enumerate(list_samplers())}
-    table = sorted(rows.values(), key=lambda r: order.get(r["method"], len(order)))
-    for row in table:  # the names every other page shows ("DAS", not "das")
-        row["method"] = sampler_class(row["method"]).display_name() if row["method"] in order else row["method"]
-    return table
+        ds = str(r.get("dataset"))
+        row = rows.setdefault(ds, {"data set": ds})
+        method = str(r.get("method"))
+        label = sampler_class(method).display_name() if method in order else method
+        row[label] = mean_std_text(r[f"{metric}_mean"], r.get(f"{metric}_std"))
+    paper_key = "accuracy" if metric == "accuracy" else "auc" if metric == "auc" else None
+    for ds, row in rows.items():
+        base = ds.split(" (")[0].split("-moving")[0].split("-fixed")[0].split("-cue")[0]
+        das, adps = PAPER.get((base, "das")), PAPER.get((base, "adps"))
+        if paper_key and das and adps:
+            row["paper DAS / ADPS"] = f"{das[paper_key]:.3f} / {adps[paper_key]:.3f}"
+    if any("paper DAS / ADPS" in row for row in rows.values()):  # an empty cell where the paper has no number
+        for row in rows.values():
+            row.setdefault("paper DAS / ADPS", "")
+    return list(rows.values())
 
 
 def _is_speed_report(data: dict) -> bool:

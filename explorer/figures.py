@@ -396,6 +396,21 @@ def fig_training_curves(metrics: Sequence[Mapping], title: str = "") -> go.Figur
     return _layout(fig, title, height=300, legend=dict(orientation="h", y=-0.3, x=0))
 
 
+def _metric_bars(by_method: Mapping[str, list], metric: str, ratio: float, dataset: Optional[str]) -> go.Figure:
+    """One bar per method (mean +- std) for a data set run at a single sampling ratio."""
+    ms = sorted(by_method, key=_order_key)
+    last = [by_method[m][-1] for m in ms]
+    fig = go.Figure(go.Bar(
+        x=[method_label(m) + (" (all frames)" if m == "full" else "") for m in ms],
+        y=[float(r[f"{metric}_mean"]) for r in last],
+        error_y=dict(type="data", array=[float(r.get(f"{metric}_std") or 0) for r in last], visible=True),
+        marker_color=[method_color(m) for m in ms],
+    ))
+    fig.update_yaxes(title_text=metric.replace("_", " "), range=[0, 1.02])
+    title = f"{metric.replace('_', ' ')} at sampling ratio {ratio:.0%}" + (f" ({dataset})" if dataset else "")
+    return _layout(fig, title, height=340)
+
+
 def fig_metric_vs_ratio(rows: Sequence[Mapping], metric: str = "auc", dataset: Optional[str] = None) -> go.Figure:
     """Metric (mean +- std over seeds) vs sampling ratio, one line per method.
 
@@ -408,6 +423,8 @@ def fig_metric_vs_ratio(rows: Sequence[Mapping], metric: str = "auc", dataset: O
             continue
         by_method.setdefault(str(r["method"]), []).append(r)
     others = [float(r["ratio"]) for m, rs in by_method.items() if m != "full" for r in rs]
+    if len(set(others)) == 1:  # one ratio: a line chart would stack every method on one point
+        return _metric_bars(by_method, metric, others[0], dataset)
     for m in sorted(by_method, key=_order_key):
         rs = sorted(by_method[m], key=lambda r: float(r["ratio"]))
         if m == "full" and others:  # all frames: a reference line across the whole ratio axis

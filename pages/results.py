@@ -59,12 +59,12 @@ def benchmark_ui() -> None:
                                  format_func=lambda r: f"{r:.0%}")
     st.markdown(f"Mean ± std over seeds at sampling ratio {ratio:.0%} (the full sequence uses all frames)."
                 if ratio is not None else "Mean ± std over seeds.")
-    st.dataframe(catalogue.paper_table(agg, ratio), hide_index=True, width="stretch")
-    datasets = [d for d in dict.fromkeys(r.get("dataset") for r in agg) if d]
-    c1, c2 = st.columns(2)
-    ds = c1.selectbox("Data set", datasets, key="res_ds") if datasets else None
     metrics = [m for m in ("auc", "balanced_accuracy", "accuracy") if any(r.get(f"{m}_mean") is not None for r in agg)]
-    metric = c2.selectbox("Metric", metrics, key="res_metric", format_func=lambda m: m.replace("_", " ")) if metrics else "auc"
+    metric = st.radio("Metric", metrics, key="res_metric", horizontal=True,
+                      format_func=lambda m: {"auc": "AUC"}.get(m, m.replace("_", " "))) if metrics else "auc"
+    st.dataframe(catalogue.results_table(agg, ratio, metric), hide_index=True, width="stretch")
+    datasets = [d for d in dict.fromkeys(r.get("dataset") for r in agg) if d]
+    ds = st.selectbox("Data set", datasets, key="res_ds") if datasets else None
     sub = [r for r in agg if r.get("dataset") == ds] if ds else agg
     st.plotly_chart(figures.fig_metric_vs_ratio(sub, metric, ds), width="stretch", key="res_ratio_fig")
     with st.expander("All rows (aggregated)"):

@@ -130,11 +130,13 @@ def test_results_aggregation(tmp_path):
     assert das["n"] == 2 and das["auc_mean"] == pytest.approx(0.85)
     assert mean_std_text(das["auc_mean"], das["auc_std"]).startswith("0.850 ± 0.07")
     assert next(r for r in catalogue.summary_rows(agg) if r["method"] == "das")["auc"].startswith("0.850 ± 0.07")
-    table = catalogue.paper_table(agg, 0.5)
-    assert [r["method"] for r in table] == ["Full sequence", "DAS"]  # the names the other pages show
-    assert table[1]["d auc"].startswith("0.850 ± 0.07")
+    table = catalogue.results_table(agg, 0.5, "auc")
+    assert list(table[0]) == ["data set", "Full sequence", "DAS"]  # one row per data set, the names every page shows
+    assert table[0]["DAS"].startswith("0.850 ± 0.07")
+    vessel = aggregate([{"dataset": "vesselmnist3d", "method": "das", "ratio": 0.5, "auc": 0.75}])
+    assert catalogue.results_table(vessel, 0.5, "auc")[0]["paper DAS / ADPS"] == "0.752 / 0.739"
     fig = figures.fig_metric_vs_ratio(agg, "auc", "d")
-    assert len(fig.data) == 2
+    assert len(fig.data) == 1 and len(fig.data[0].x) == 2  # one ratio: a bar per method, full and DAS
 
 
 def test_speed_formats(tmp_path):
@@ -324,3 +326,10 @@ def test_the_speed_report_is_read_as_rows():
     assert {r["method"] for r in rows} == set(list_samplers()) and len({r["size"] for r in rows}) == 2
     das = next(r for r in rows if r["method"] == "das" and r["size"].startswith("28 "))
     assert das["items per second"] > 0 and 0 < das["sampler share %"] < 100 and das["train step ms"] > 0
+
+
+def test_single_ratio_data_set_is_drawn_as_bars():
+    agg = aggregate([{"dataset": "pocus-lung", "method": m, "ratio": r, "auc": a}
+                     for m, r, a in (("full", 1.0, 0.7), ("uniform", 0.5, 0.68), ("das", 0.5, 0.69))])
+    fig = figures.fig_metric_vs_ratio(agg, "auc", "pocus-lung")
+    assert fig.data[0].type == "bar" and list(fig.data[0].x) == ["Full sequence (all frames)", "Uniform", "DAS"]
