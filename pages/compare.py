@@ -161,11 +161,25 @@ def strips_ui(s: SampleData, results: dict) -> None:
         tag = "trained" if r.trained else "untrained"
         c1.markdown(f"<span style='color:{figures.method_color(m)};font-weight:700'>■ {figures.method_label(m)}</span><br>"
                     f"<small>{tag} · k={len(r.indices)}</small>", unsafe_allow_html=True)
+
         hit = ""
         if s.informative:
             hit = " · kept the informative " + word if set(s.informative) & set(r.indices) else " · missed the informative " + word
         c2.image(figures.strip(s.x, r.indices, m, tile=48), width="stretch" if len(r.indices) > 10 else "content",
                  caption=f"{word}s {', '.join(map(str, r.indices))}{hit}")
+    # built only when asked for: dozens of large images on every rerun would slow the page down
+    chosen = st.selectbox(f"Enlarge the picked {word}s of", [None, *results], key="cmp_enlarge",
+                          format_func=lambda m: "(choose a method)" if m is None else figures.method_label(m))
+    if chosen is not None:
+        enlarged_ui(s, results[chosen], word)
+
+
+def enlarged_ui(s: SampleData, r, word: str) -> None:
+    """The picked frames of one method at a readable size, four to a row, each with its index."""
+    cols = st.columns(4)
+    for j, t in enumerate(r.indices):
+        mark = " · informative" if s.informative and t in s.informative else ""
+        cols[j % 4].image(figures.frame_image(s.x, t, min_size=160), caption=f"{word} {t}{mark}", width="stretch")
 
 
 @st.cache_data(show_spinner=False, max_entries=16)

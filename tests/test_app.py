@@ -360,3 +360,20 @@ def test_upload_of_one_slice_says_it_was_repeated():
     s = samples.load_upload(buf.getvalue(), "one.npy", num_frames=28, size=28)
     assert s.meta["original_frames"] == 1
     assert "resampled from 1 slice (repeated)" in sample_caption(s)
+
+
+def test_compare_picked_frames_can_be_enlarged(app):
+    at = app.run()
+    at.switch_page("pages/compare.py").run()
+    _no_exception(at)
+
+    def images(node):
+        found = []
+        for child in getattr(node, "children", {}).values():
+            found += [child] if getattr(child, "type", "") == "image" else images(child)
+        return found
+
+    before = len(images(at.main))
+    at.selectbox(key="cmp_enlarge").set_value("das").run()
+    _no_exception(at)
+    assert len(images(at.main)) == before + 14  # every frame DAS picked, at a readable size
