@@ -200,20 +200,29 @@ def fig_feature_curves(curves: Mapping[str, Sequence[float]], current: Optional[
                    legend=dict(orientation="h", y=-0.3, x=0))
 
 
-def fig_orthogonal(volume, t: int, y: int, xcol: int, window=None) -> go.Figure:
-    """Axial / coronal / sagittal views of a volume (T, C, H, W) through (t, y, x)."""
+def fig_orthogonal(volume, t: int, y: int, xcol: int, window=None, aspect: Optional[float] = None) -> go.Figure:
+    """Axial / coronal / sagittal views of a volume (T, C, H, W) through the crosshair (t, y, x), drawn.
+
+    Coronal and sagittal views put slice 0 at the bottom (slices ordered feet to head, as a CT series
+    sorted along the patient axis), as radiology viewers do. `aspect` = slice thickness / pixel width of
+    the displayed volume (its spacing after resampling); None draws square pixels.
+    """
     v = np.asarray(volume.detach().cpu() if hasattr(volume, "detach") else volume, dtype=np.float32)
     v = v.mean(axis=1)  # (T, H, W)
-    views = [("axial t=%d" % t, v[t], "x", "y"),
-             ("coronal y=%d" % y, v[:, y, :], "x", "t"),
-             ("sagittal x=%d" % xcol, v[:, :, xcol], "y", "t")]
+    # (title, image, x label, y label, crosshair x, crosshair y, y axis reversed, pixel aspect)
+    views = [("axial t=%d" % t, v[t], "x", "y", xcol, y, True, 1.0),
+             ("coronal y=%d" % y, v[:, y, :], "x", "t", xcol, t, False, aspect or 1.0),
+             ("sagittal x=%d" % xcol, v[:, :, xcol], "y", "t", y, t, False, aspect or 1.0)]
     fig = make_subplots(rows=1, cols=3, subplot_titles=[v_[0] for v_ in views], horizontal_spacing=0.1)
-    for i, (_, img, xl, yl) in enumerate(views, start=1):
-        fig.add_trace(go.Heatmap(z=to_uint8(img, window), colorscale="gray", showscale=False,
+    for i, (_, img, xl, yl, cx, cy, reversed_, ratio) in enumerate(views, start=1):
+        fig.add_trace(go.Heatmap(z=to_uint8(img, window), colorscale="gray", zmin=0, zmax=255, showscale=False,
                                  hovertemplate=f"{xl} %{{x}}, {yl} %{{y}}: %{{z}}<extra></extra>"), 1, i)
+        line = dict(color="rgba(255, 200, 0, 0.8)", width=1)
+        fig.add_vline(x=cx, line=line, row=1, col=i)
+        fig.add_hline(y=cy, line=line, row=1, col=i)
         fig.update_xaxes(title_text=xl, row=1, col=i, constrain="domain")
-        fig.update_yaxes(title_text=yl, row=1, col=i, autorange="reversed", scaleanchor=f"x{i if i > 1 else ''}",
-                         constrain="domain")
+        fig.update_yaxes(title_text=yl, row=1, col=i, autorange="reversed" if reversed_ else True,
+                         scaleanchor=f"x{i if i > 1 else ''}", scaleratio=ratio, constrain="domain")
     fig.update_annotations(font=dict(size=12))
     return _layout(fig, "", height=300, margin=dict(l=40, r=10, t=30, b=40))
 

@@ -20,7 +20,7 @@ from das_core.errors import DataError
 from das_core.features import RAW_NAMES, raw_frame_features
 
 __all__ = [
-    "SampleData", "FEATURE_CURVES", "frame_word", "window_defaults", "feature_curves", "app_datasets",
+    "SampleData", "FEATURE_CURVES", "frame_word", "window_defaults", "display_aspect", "feature_curves", "app_datasets",
     "default_split", "open_dataset", "sample_from", "load_upload",
 ]
 
@@ -72,6 +72,22 @@ class SampleData:
 def frame_word(kind: str) -> str:
     """"slice" for a volume, "frame" for a video."""
     return "slice" if kind == "volume" else "frame"
+
+
+def display_aspect(sample: "SampleData") -> Optional[float]:
+    """Slice thickness / pixel width of the displayed volume, from the file's spacing (z, y, x) and its
+    original shape (frames and pixels were resampled); None when the file gives no 3D spacing."""
+    spacing, shape = sample.meta.get("spacing"), sample.meta.get("original_shape")
+    if not (isinstance(spacing, (list, tuple)) and len(spacing) == 3 and isinstance(shape, (list, tuple))
+            and len(shape) >= 3):
+        return None
+    try:
+        dz, _, dx = (float(v) for v in spacing)
+        T, W = sample.x.shape[0], sample.x.shape[-1]
+        ratio = (dz * shape[0] / T) / (dx * shape[-1] / W)
+    except (TypeError, ValueError, ZeroDivisionError):
+        return None
+    return ratio if 0.05 < ratio < 20 else None
 
 
 def window_defaults(x: torch.Tensor) -> tuple[float, float]:

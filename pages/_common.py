@@ -141,6 +141,9 @@ def sample_caption(s: SampleData) -> str:
     T, C, H, W = s.x.shape
     word = samples.frame_word(s.kind)
     parts = [f"**{s.dataset}**", f"{s.kind}", f"T={T} {word}s of {C}×{H}×{W}"]
+    shape = s.meta.get("original_shape")
+    if isinstance(shape, (list, tuple)) and len(shape) >= 3 and list(shape[-3:]) != [T, H, W]:
+        parts.append("original " + "×".join(str(int(v)) for v in shape))
     original = s.meta.get("original_frames")
     if isinstance(original, int) and original != T:  # say it when frames were resampled, above all when repeated
         parts.append(f"resampled from {original} {word}{'s' if original != 1 else ''}"

@@ -91,7 +91,8 @@ def main() -> None:
                 y = c1.slider("Row y (coronal)", 0, H - 1, H // 2, key="explore_y")
                 xc = c2.slider("Column x (sagittal)", 0, W - 1, W // 2, key="explore_x")
                 st.markdown("**Orthogonal views** through the crosshair (t, y, x)")
-                st.plotly_chart(figures.fig_orthogonal(s.x, t, y, xc, window), width="stretch", key="ortho")
+                st.plotly_chart(figures.fig_orthogonal(s.x, t, y, xc, window, samples.display_aspect(s)),
+                                width="stretch", key="ortho")
         except Exception as err:
             show_error(err)
     curves = _curves(s.x, s.key)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import subprocess
 import sys
@@ -333,3 +334,15 @@ def test_single_ratio_data_set_is_drawn_as_bars():
                      for m, r, a in (("full", 1.0, 0.7), ("uniform", 0.5, 0.68), ("das", 0.5, 0.69))])
     fig = figures.fig_metric_vs_ratio(agg, "auc", "pocus-lung")
     assert fig.data[0].type == "bar" and list(fig.data[0].x) == ["Full sequence (all frames)", "Uniform", "DAS"]
+
+
+def test_orthogonal_views_draw_the_crosshair_upright_with_the_slice_spacing(tmp_path):
+    buf = io.BytesIO()
+    np.savez(buf, volume=np.random.default_rng(0).random((10, 32, 32)).astype("float32"),
+             spacing=np.array([3.0, 1.0, 1.0]))
+    s = samples.load_upload(buf.getvalue(), "ct.npz", num_frames=10, size=32)
+    assert samples.display_aspect(s) == pytest.approx(3.0)  # 3 mm slices, 1 mm pixels
+    fig = figures.fig_orthogonal(s.x, 4, 10, 20, aspect=samples.display_aspect(s))
+    assert len(fig.layout.shapes) == 6  # a vertical and a horizontal crosshair line in each view
+    assert fig.layout.yaxis.autorange == "reversed" and fig.layout.yaxis2.autorange is True  # slice 0 at the bottom
+    assert fig.layout.yaxis2.scaleratio == pytest.approx(3.0)
