@@ -20,7 +20,8 @@ from das_core.errors import DataError
 from das_core.features import RAW_NAMES, raw_frame_features
 
 __all__ = [
-    "SampleData", "FEATURE_CURVES", "frame_word", "window_defaults", "display_aspect", "feature_curves", "app_datasets",
+    "SampleData", "FEATURE_CURVES", "frame_word", "window_defaults", "display_aspect", "IntensityScale",
+    "intensity_scale", "CT_PRESETS", "feature_curves", "app_datasets",
     "default_split", "open_dataset", "sample_from", "load_upload",
 ]
 
@@ -72,6 +73,46 @@ class SampleData:
 def frame_word(kind: str) -> str:
     """"slice" for a volume, "frame" for a video."""
     return "slice" if kind == "volume" else "frame"
+
+
+# CT window presets (level, width) in Hounsfield units, as CT viewers offer them
+CT_PRESETS = {"brain": (40.0, 80.0), "soft tissue": (40.0, 400.0), "lung": (-600.0, 1500.0), "bone": (400.0, 1800.0)}
+
+
+@dataclass(frozen=True)
+class IntensityScale:
+    """How the [0, 1] values a sample holds map back to the file's own units: `lo + x * (hi - lo)`.
+
+    Args:
+        lo, hi: the file's values that became 0 and 1.
+        unit: "HU" when the range is a CT's in Hounsfield units, else "" (the file's own units).
+    """
+
+    lo: float
+    hi: float
+    unit: str = ""
+
+    def to_unit_window(self, level: float, width: float) -> tuple[float, float]:
+        """(level, width) in the file's units -> the same window on the [0, 1] values."""
+        span = self.hi - self.lo
+        return (level - self.lo) / span, width / span
+
+    def from_unit_window(self, level: float, width: float) -> tuple[float, float]:
+        """(level, width) on the [0, 1] values -> the file's units."""
+        span = self.hi - self.lo
+        return self.lo + level * span, width * span
+
+
+def intensity_scale(sample: "SampleData") -> Optional[IntensityScale]:
+    """The file's units of a volume read by min-max normalisation (`meta["value_range"]`, no window given);
+    "HU" when the range looks like a CT's (air near -1000, bone above +300). None otherwise."""
+    vr = sample.meta.get("value_range")
+    if sample.meta.get("window") or not (isinstance(vr, (list, tuple)) and len(vr) == 2):
+        return None
+    lo, hi = float(vr[0]), float(vr[1])
+    if not hi > lo:
+        return None
+    return IntensityScale(lo, hi, "HU" if lo <= -500 and hi >= 300 else "")
 
 
 def display_aspect(sample: "SampleData") -> Optional[float]:

@@ -160,6 +160,25 @@ def sample_caption(s: SampleData) -> str:
     return " · ".join(parts)
 
 
+def _apply_preset(scale) -> None:
+    level, width = samples.CT_PRESETS.get(st.session_state.get("explore_preset"), (None, None))
+    if level is not None:
+        st.session_state["explore_level_hu"], st.session_state["explore_width_hu"] = level, width
+
+
+def hu_window_ui(scale) -> tuple[float, float]:
+    """Window level / width in Hounsfield units with CT presets; returns the window on the [0, 1] values."""
+    lo, hi = int(scale.lo), int(scale.hi)
+    st.session_state.setdefault("explore_level_hu", float(min(max(40, lo), hi)))
+    st.session_state.setdefault("explore_width_hu", float(min(400, hi - lo)))
+    st.segmented_control("CT window", list(samples.CT_PRESETS), key="explore_preset", on_change=_apply_preset,
+                         args=(scale,), help="Presets as CT viewers offer them (level / width in HU).")
+    c1, c2 = st.columns(2)
+    level = c1.slider("Window level (HU)", float(lo), float(hi), step=10.0, key="explore_level_hu")
+    width = c2.slider("Window width (HU)", 10.0, float(hi - lo), step=10.0, key="explore_width_hu")
+    return scale.to_unit_window(level, width)
+
+
 class Timer:
     """Measures a block; the pages show the figure as a small caption (render time)."""
 

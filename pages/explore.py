@@ -7,7 +7,7 @@ import streamlit as st
 
 from explorer import figures, samples
 from explorer.samples import SampleData
-from pages._common import data_sidebar_ui, dataset, sample, sample_caption, show_error
+from pages._common import data_sidebar_ui, dataset, hu_window_ui, sample, sample_caption, show_error
 
 MONTAGE_N = 16
 
@@ -53,6 +53,9 @@ def viewer_ui(s: SampleData) -> tuple[int, tuple[float, float] | None]:
     word = samples.frame_word(s.kind)
     t = st.slider(f"{word.capitalize()} t", 0, T - 1, min(T // 2, T - 1), key="explore_t")
     window = None
+    scale = samples.intensity_scale(s) if s.kind == "volume" else None
+    if scale is not None and scale.unit == "HU":
+        return t, hu_window_ui(scale)
     if s.kind == "volume":
         lvl0, wid0 = samples.window_defaults(s.x)
         c1, c2 = st.columns(2)

@@ -377,3 +377,37 @@ def test_compare_picked_frames_can_be_enlarged(app):
     at.selectbox(key="cmp_enlarge").set_value("das").run()
     _no_exception(at)
     assert len(images(at.main)) == before + 14  # every frame DAS picked, at a readable size
+
+
+def test_ct_window_in_hounsfield_units_with_presets():
+    """A CT volume (values in HU) is windowed in HU, with the presets CT viewers offer."""
+    import io
+
+    import numpy as np
+
+    from explorer import samples
+
+    vol = np.full((8, 32, 32), -1000, np.int16)  # air
+    vol[:, 8:24, 8:24] = 40  # soft tissue
+    vol[:, 14:18, 14:18] = 1200  # bone
+    buf = io.BytesIO()
+    np.save(buf, vol)
+    s = samples.load_upload(buf.getvalue(), "head.npy", num_frames=8, size=32)
+    scale = samples.intensity_scale(s)
+    assert scale.unit == "HU" and (scale.lo, scale.hi) == (-1000.0, 1200.0)
+    level, width = scale.to_unit_window(40, 80)  # the brain window, on the [0, 1] values
+    assert scale.from_unit_window(level, width) == pytest.approx((40, 80))
+
+    def page():
+        import streamlit as st
+
+        from explorer.samples import IntensityScale
+        from pages._common import hu_window_ui
+
+        st.session_state["window"] = hu_window_ui(IntensityScale(-1000.0, 1200.0, "HU"))
+
+    at = AppTest.from_function(page).run()
+    assert at.slider(key="explore_level_hu").label == "Window level (HU)"
+    at.segmented_control(key="explore_preset").set_value("lung").run()
+    assert (at.slider(key="explore_level_hu").value, at.slider(key="explore_width_hu").value) == (-600.0, 1500.0)
+    assert at.session_state["window"] == pytest.approx(((-600 + 1000) / 2200, 1500 / 2200))
