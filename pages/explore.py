@@ -23,7 +23,7 @@ def _curves(_x, key: str) -> dict:
 
 
 def montage_ui(s: SampleData) -> None:
-    """A grid of the first samples of the split; a button under each picks it."""
+    """A grid of the first samples of the split (of one class, when chosen); a button under each picks it."""
     key = st.session_state.get("_ds_key")
     if key is None or s.dataset.startswith("upload"):
         return
@@ -33,11 +33,18 @@ def montage_ui(s: SampleData) -> None:
     if not st.toggle("Choose a sample from a montage", key="explore_montage"):
         return
     with st.container(border=True):
-        n = min(MONTAGE_N, len(dataset(name, split, opts_json)))
+        ds = dataset(name, split, opts_json)
+        labels, classes = getattr(ds, "labels", None), list(getattr(ds, "classes", None) or [])
+        shown = list(range(len(ds)))
+        if labels is not None and len(classes) > 1:  # the first items of a split are often one class
+            chosen = st.segmented_control("Class", classes, key="explore_montage_class",
+                                          help="Show the first samples of one class.")
+            if chosen is not None:
+                shown = [i for i, y in enumerate(labels) if classes[int(y)] == chosen]
         cols = st.columns(8)
-        for i in range(n):
+        for j, i in enumerate(shown[:MONTAGE_N]):
             si = sample(name, split, opts_json, i)
-            with cols[i % 8]:
+            with cols[j % 8]:
                 st.image(figures.upscale(figures.to_uint8(si.x[si.x.shape[0] // 2]), 96), width="stretch",
                          caption=f"#{i} {si.label_name or ''}")
                 st.button("Show", key=f"pick_{i}", on_click=_pick, args=(i,), width="stretch")

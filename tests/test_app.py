@@ -411,3 +411,15 @@ def test_ct_window_in_hounsfield_units_with_presets():
     at.segmented_control(key="explore_preset").set_value("lung").run()
     assert (at.slider(key="explore_level_hu").value, at.slider(key="explore_width_hu").value) == (-600.0, 1500.0)
     assert at.session_state["window"] == pytest.approx(((-600 + 1000) / 2200, 1500 / 2200))
+
+
+def test_montage_filters_by_class(app):
+    at = app.run()
+    at.toggle(key="explore_montage").set_value(True).run()
+    at.segmented_control(key="explore_montage_class").set_value("ring").run()
+    _no_exception(at)
+    picks = [b.key for b in at.button if b.key and b.key.startswith("pick_")]
+    from das_core.data import load_dataset
+
+    ds = load_dataset("synthetic-volumes", split="test")
+    assert picks and all(ds.labels[int(k.split("_")[1])] == 1 for k in picks)  # only rings
