@@ -10,12 +10,13 @@ Image helpers return uint8 numpy arrays (H, W) or (H, W, 3) that `st.image` show
 
 from __future__ import annotations
 
-import io
+import os
+import tempfile
 from typing import Iterable, Mapping, Optional, Sequence
 
+import imageio.v2 as imageio
 import numpy as np
 import plotly.graph_objects as go
-from PIL import Image
 from plotly.subplots import make_subplots
 
 from das_core import list_samplers
@@ -23,7 +24,7 @@ from das_core.samplers import sampler_class
 
 __all__ = [
     "METHOD_COLORS", "EXTRA_COLORS", "method_order", "method_color", "method_label",
-    "to_uint8", "frame_image", "montage", "strip", "upscale", "cine_gif",
+    "to_uint8", "frame_image", "montage", "strip", "upscale", "cine_mp4",
     "fig_feature_curves", "fig_orthogonal", "fig_timeline", "fig_attention", "fig_matrix",
     "fig_dps_logits", "fig_adps_steps", "fig_confidence", "fig_training_curves",
     "fig_metric_vs_ratio", "fig_speed", "fig_tau_sweep",
@@ -156,15 +157,24 @@ def strip(x, indices: Iterable[int], method: Optional[str] = None, tile: int = 5
     return _tile(tiles, ncols=len(tiles), pad=4, border=[color] * len(tiles))
 
 
-def cine_gif(x, fps: float = 8.0, window=None, min_size: int = 192, max_frames: int = 120) -> bytes:
-    """An animated GIF (bytes) of a sequence (T, C, H, W), for the cine player."""
+def cine_mp4(x, fps: float = 8.0, window=None, min_size: int = 192, max_frames: int = 600) -> bytes:
+    """An H.264 MP4 (bytes) of a sequence (T, C, H, W): the browser's own player can pause, seek and loop it.
+
+    Encoded with imageio-ffmpeg's bundled ffmpeg in a temporary folder that is removed afterwards.
+    """
     T = x.shape[0]
     step = max(1, int(np.ceil(T / max_frames)))
-    frames = [Image.fromarray(frame_image(x, t, window, min_size)) for t in range(0, T, step)]
-    buf = io.BytesIO()
-    duration = int(1000 / max(0.5, min(float(fps), 30.0)))
-    frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:], duration=duration, loop=0)
-    return buf.getvalue()
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "cine.mp4")
+        writer = imageio.get_writer(path, format="FFMPEG", fps=max(0.5, min(float(fps), 60.0)), codec="libx264",
+                                    pixelformat="yuv420p", macro_block_size=16, ffmpeg_log_level="error")
+        try:
+            for t in range(0, T, step):
+                writer.append_data(_rgb(frame_image(x, t, window, min_size)))
+        finally:
+            writer.close()
+        with open(path, "rb") as fh:
+            return fh.read()
 
 
 # ----------------------------------------------------------------------------- explore

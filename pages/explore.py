@@ -14,7 +14,7 @@ MONTAGE_N = 16
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def _cine(_x, key: str, fps: float, window) -> bytes:
-    return figures.cine_gif(_x, fps=fps, window=window)
+    return figures.cine_mp4(_x, fps=fps, window=window)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -93,8 +93,10 @@ def main() -> None:
                 fps = float(s.meta.get("fps") or 8.0)
                 speed = st.select_slider("Cine speed", [0.25, 0.5, 1.0, 2.0], value=1.0, key="explore_speed",
                                          format_func=lambda v: f"{v}×")
-                st.image(_cine(s.x, s.key, min(30.0, fps * speed * (s.x.shape[0] / max(1, s.meta.get("original_frames") or s.x.shape[0]))), window),
-                         caption=f"cine loop of the {s.x.shape[0]} frames", width="content")
+                rate = min(30.0, fps * speed * (s.x.shape[0] / max(1, s.meta.get("original_frames") or s.x.shape[0])))
+                st.video(_cine(s.x, s.key, rate, window), format="video/mp4", loop=True)
+                st.caption(f"cine of the {s.x.shape[0]} frames at {rate:.1f} frames/s: pause, seek and loop with the "
+                           f"player's controls")
             else:
                 H, W = s.x.shape[-2:]
                 c1, c2 = st.columns(2)
