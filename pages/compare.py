@@ -187,6 +187,13 @@ def _sweep(_model, model_key: str, _x, x_key: str, heads: tuple) -> dict:
     return methods.tau_sweep(_model, _x, heads=list(heads))
 
 
+@st.cache_data(show_spinner=False, max_entries=16)
+def _fixed_results(_models: dict, model_key: str, _x, x_key: str) -> dict:
+    """Every method but DAS on this sample: they do not depend on tau0 or the heads, so a control
+    change reruns DAS alone."""
+    return methods.compare_methods(_x, {m: v for m, v in _models.items() if m != FOCUS})
+
+
 @st.cache_data(show_spinner=False, max_entries=32)
 def _attention_scale(_model, model_key: str, _x, x_key: str, tau0: float) -> tuple[float, float]:
     """(min, max) of every head's scores on this sample: one colour scale while heads are toggled."""
@@ -210,11 +217,14 @@ def results_ui(s: SampleData, models: dict, model_key: str, x_key: str) -> None:
         if not ctl["heads"]:  # DAS has nothing to score with; the other methods are still shown
             st.warning("No attention head is active, so DAS picks nothing: switch a head back on. The other "
                        "methods are shown.", icon=":material/visibility_off:")
-        shown_models = {m: v for m, v in models.items() if ctl["heads"] or m != FOCUS}
         try:
-            results = methods.compare_methods(s.x, shown_models, focus=FOCUS, tau0=ctl["tau0"],
-                                              heads=ctl["heads"] or None, stochastic=ctl["stochastic"],
-                                              seed=ctl["seed"])
+            # only DAS depends on the live controls: the other methods' results are cached per model and sample
+            results = dict(_fixed_results(models, model_key, s.x, x_key))
+            if ctl["heads"]:
+                results[FOCUS] = methods.run_method(
+                    models[FOCUS][0], s.x, source=models[FOCUS][1], trained=models[FOCUS][2], tau0=ctl["tau0"],
+                    heads=ctl["heads"], stochastic=ctl["stochastic"], seed=ctl["seed"])
+            results = {m: results[m] for m in models if m in results}  # registry order
         except Exception as err:
             show_error(err)
             return
@@ -284,7 +294,8 @@ def main() -> None:
     if untrained:
         st.caption(f"**Untrained** (freshly initialised, predictions are meaningless): {', '.join(untrained)}. "
                    f"Train one on the Train page or pick a shipped checkpoint.")
-    model_key = "|".join(f"{m}:{src}" for m, (_, src, _) in models.items())
+    # what identifies the models for the caches: their source and k (untrained ones change with the ratio)
+    model_key = "|".join(f"{m}:{src}:k={model.sampler.num_selected}" for m, (model, src, _) in models.items())
     results_ui(s, models, model_key, s.key)
 
 

@@ -423,3 +423,15 @@ def test_montage_filters_by_class(app):
 
     ds = load_dataset("synthetic-volumes", split="test")
     assert picks and all(ds.labels[int(k.split("_")[1])] == 1 for k in picks)  # only rings
+
+
+def test_compare_untrained_ratio_change_reaches_every_method(app):
+    """The cached baselines are keyed by k: moving the ratio re-runs them with the new k."""
+    at = app.run()
+    at.switch_page("pages/compare.py").run()
+    at.selectbox(key="cmp_das").set_value(at.selectbox(key="cmp_das").options[0]).run()  # untrained
+    at.select_slider(key="cmp_ratio").set_value(0.25).run()
+    _no_exception(at)
+    timeline = json.loads(next(c for c in at.get("plotly_chart") if c.key == "cmp_timeline").proto.spec)
+    counts = {d["name"]: len(d["x"]) for d in timeline["data"] if d.get("x") is not None and d.get("name")}
+    assert counts.get("Uniform") == 7 and counts.get("DAS") == 7, counts  # k = 7 of 28 for every method

@@ -9,12 +9,22 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import pytest
 
 pytestmark = pytest.mark.e2e
 
 IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+TIMINGS = Path(__file__).resolve().parents[2] / "test-artifacts" / "timings.json"
+
+
+def record(name: str, seconds: float) -> None:
+    """Add one interaction timing (seconds, measured in the browser) to test-artifacts/timings.json."""
+    TIMINGS.parent.mkdir(parents=True, exist_ok=True)
+    data = json.loads(TIMINGS.read_text()) if TIMINGS.is_file() else {}
+    data[name] = round(seconds, 3)
+    TIMINGS.write_text(json.dumps(data, indent=2) + "\n")
 
 
 def settle(page, selector: str | None = None, timeout: float = 60_000) -> None:
@@ -42,13 +52,16 @@ def test_pages_open_and_screenshots(app_server, page, shot):
     page.goto(app_server.url + "/")
     settle(page, ".st-key-features .js-plotly-plot")
     first_render = time.perf_counter() - t0
+    record("explore_first_render_s", first_render)
     print(f"server healthy after {app_server.start_seconds:.1f} s; Explore rendered {first_render:.1f} s after opening")
     no_exception(page)
     assert page.get_by_text("not for diagnosis").count() >= 1
     shot(page, "explore")
 
+    t0 = time.perf_counter()
     page.goto(app_server.url + "/compare")
     settle(page, ".st-key-cmp_soft .js-plotly-plot")
+    record("compare_open_s", time.perf_counter() - t0)
     no_exception(page)
     page.mouse.move(800, 500)
     page.mouse.wheel(0, 300)
@@ -84,6 +97,7 @@ def test_tau0_changes_soft_matrix(app_server, page):
         "([k, old]) => { const el = document.querySelector('.st-key-' + k + ' .js-plotly-plot');"
         " return el && el.data && JSON.stringify(el.data[0].z) !== old; }", arg=["cmp_soft", soft0], timeout=30_000)
     elapsed = time.perf_counter() - t0
+    record("tau0_step_s", elapsed)
     settle(page)
     server = page.get_by_text("Rendered in").first.inner_text()
     print(f"soft matrix re-rendered {elapsed:.2f} s after the tau0 change (browser round trip); server: {server[:40]}")
@@ -91,6 +105,15 @@ def test_tau0_changes_soft_matrix(app_server, page):
     assert plot_data(page, "cmp_soft") != soft0, "tau0 must change the soft matrix"
     assert plot_data(page, "cmp_hard") == hard0, "deterministic hard picks must not depend on tau0"
     assert page.get_by_text("deterministic picks (independent of tau0)").count() >= 1
+    attention = page.evaluate("() => JSON.stringify(document.querySelector('.st-key-cmp_attention .js-plotly-plot').data[0].z)")
+    t0 = time.perf_counter()
+    page.locator(".st-key-cmp_heads button", has_text="h1").first.click()  # switch head 1 off
+    page.wait_for_function(
+        "old => { const el = document.querySelector('.st-key-cmp_attention .js-plotly-plot');"
+        " return el && el.data && JSON.stringify(el.data[0].z) !== old; }", arg=attention, timeout=30_000)
+    record("head_toggle_s", time.perf_counter() - t0)
+    settle(page)
+    no_exception(page)
 
 
 def test_training_run_finishes(app_server, page):
