@@ -119,7 +119,8 @@ def list_checkpoints(shipped: PathLike = "checkpoints",
             out.append(entry)
     for e in out:
         mt = _metric_text(e.metrics)
-        e.label = f"{e.method.upper()} · {e.dataset or '?'} · {e.origin} · {e.label or Path(e.path).stem}" \
+        # a shipped file's name only repeats method and data set: left out, so the metrics fit in the picker
+        e.label = " · ".join([e.method.upper(), e.dataset or "?", e.origin] + ([e.label] if e.label else [])) \
             + (f" ({mt})" if mt else "")
     return out
 
