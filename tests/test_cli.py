@@ -215,3 +215,26 @@ def test_checkpoint_metadata_never_chooses_paths(run_dir, tmp_path, capsys):
         capsys.readouterr()
         assert cli.main(["evaluate", "--checkpoint", str(tmp_path / "bad.pt"), "--device", "cpu"]) == 2
         assert match in capsys.readouterr().err
+
+
+def test_ablation_runs_shards_and_writes_its_page(tmp_path, monkeypatch):
+    """The ablation end to end on tiny data: two shards, then the page with diagnostics from the runs."""
+    import dataclasses
+
+    import das_core.experiments.ablation as ab
+
+    small = {"num_samples": {"train": 32, "val": 16, "test": 16}, "num_frames": 8, "size": 16}
+    monkeypatch.setattr(ab, "RECIPES", {"small_cnn": dataclasses.replace(
+        ab.RECIPES["small_cnn"], epochs=1, max_train_batches=2, min_epochs=1, diagnostics_every=1)})
+    monkeypatch.setattr(ab, "TUNING", [("tuning", "synthetic-volumes:moving", 0.5, small)])
+    monkeypatch.setattr(ab, "HELD_OUT", [])
+    common = ["ablation", "--candidates", "paper", "score-function", "--backbones", "small_cnn", "--seeds", "0",
+              "--device", "cpu", "--runs-dir", str(tmp_path / "runs"), "--results-md", str(tmp_path / "page.md")]
+    assert cli.main([*common, "--shard", "0/2"]) == 0 and cli.main([*common, "--shard", "1/2"]) == 0
+    assert cli.main([*common, "--report-only"]) == 0
+    page = (tmp_path / "page.md").read_text()
+    assert "| synthetic-volumes-moving | small_cnn | paper | 1 |" in page and "score-function" in page
+    assert (tmp_path / "results" / "ablation" / "runs.csv").is_file()
+    paper = json.loads((tmp_path / "runs" / "small_cnn" / "synthetic-volumes-moving" / "paper-s0" / "config.json")
+                       .read_text())
+    assert paper["sampler_options"] == {"estimator": "straight_through"}  # the paper's reading, named explicitly

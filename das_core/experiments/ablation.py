@@ -33,9 +33,12 @@ __all__ = ["CANDIDATES", "RECIPES", "AblationConfig", "cells", "run_ablation", "
 
 # candidate name -> (TrainConfig changes, what it tests)
 CANDIDATES: dict[str, tuple[dict, str]] = {
-    "paper": ({}, "straight-through, trained jointly from the first step (the paper's reading)"),
-    "warmup": ({"sampler_warmup_epochs": 3}, "straight-through, sampler frozen for the first 3 epochs"),
-    "standardize": ({"sampler_options": {"score_norm": "standardize"}},
+    # (the estimator is named in each: DAS's default changed to "both" after this ablation)
+    "paper": ({"sampler_options": {"estimator": "straight_through"}},
+              "straight-through, trained jointly from the first step (the paper's reading)"),
+    "warmup": ({"sampler_options": {"estimator": "straight_through"}, "sampler_warmup_epochs": 3},
+               "straight-through, sampler frozen for the first 3 epochs"),
+    "standardize": ({"sampler_options": {"estimator": "straight_through", "score_norm": "standardize"}},
                     "straight-through, scores standardised across T with a learned gain (init 3)"),
     "score-function": ({"sampler_options": {"estimator": "score_function"}},
                        "score-function (REINFORCE) gradient with a leave-one-out baseline, no straight-through"),
