@@ -19,7 +19,7 @@ from das_core.samplers import sampler_class
 from das_core import load_model  # re-exported: the pages load checkpoints through the catalogue
 from das_core.checkpoints import check_compatible
 from das_core.errors import DataError
-from das_core.experiments.bench import PAPER
+from das_core.experiments.bench import paper_numbers
 from das_core.experiments.results import METRICS, aggregate, load_results, mean_std_text
 from das_core.runs import RunPaths, read_config, read_status, read_summary
 
@@ -244,8 +244,7 @@ def results_table(agg: Sequence[Mapping], ratio: Optional[float] = 0.5, metric: 
         row[label] = mean_std_text(r[f"{metric}_mean"], r.get(f"{metric}_std"))
     paper_key = "accuracy" if metric == "accuracy" else "auc" if metric == "auc" else None
     for ds, row in rows.items():
-        base = ds.split(" (")[0].split("-moving")[0].split("-fixed")[0].split("-cue")[0]
-        das, adps = PAPER.get((base, "das")), PAPER.get((base, "adps"))
+        das, adps = paper_numbers(ds, "das"), paper_numbers(ds, "adps")
         if paper_key and das and adps:
             row["paper DAS / ADPS"] = f"{das[paper_key]:.3f} / {adps[paper_key]:.3f}"
     if any("paper DAS / ADPS" in row for row in rows.values()):  # an empty cell where the paper has no number

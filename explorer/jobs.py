@@ -105,12 +105,17 @@ def start_run(config: "TrainConfig", root: Union[str, Path, None] = None, *,
     cmd = [c.replace("{out}", str(paths.root)) for c in command] if command else train_command(paths.train_config)
     job = {"settings": settings, "command": cmd, "created": now(), "max_parallel": int(max_parallel),
            "cwd": str(PROJECT_ROOT)}
+    _queue(paths, job, int(config.epochs), "waiting for a free training slot")
+    return paths.root
+
+
+def _queue(paths: RunPaths, job: dict, epochs: int, message: str) -> None:
+    """Mark run `paths` queued and start its launcher, recording the launcher's pid in job.json."""
     write_json(paths.job, job)
-    write_json(paths.status, {"state": "queued", "pid": None, "epoch": 0, "epochs": int(config.epochs),
-                              "message": "waiting for a free training slot", "updated": now()})
+    write_json(paths.status, {"state": "queued", "pid": None, "epoch": 0, "epochs": epochs, "message": message,
+                              "updated": now()})
     job["launcher_pid"] = _spawn_launcher(paths)
     write_json(paths.job, job)
-    return paths.root
 
 
 def resume_run(out: Union[str, Path]) -> None:
@@ -125,11 +130,8 @@ def resume_run(out: Union[str, Path]) -> None:
     settings["resume"] = True
     write_json(paths.train_config, settings)
     paths.stop.unlink(missing_ok=True)
-    job = dict(read_json(paths.job, {}) or {})
-    write_json(paths.status, {"state": "queued", "pid": None, "epoch": 0, "epochs": int(settings.get("epochs") or 0),
-                              "message": "resuming: waiting for a free training slot", "updated": now()})
-    job["launcher_pid"] = _spawn_launcher(paths)
-    write_json(paths.job, job)
+    _queue(paths, dict(read_json(paths.job, {}) or {}), int(settings.get("epochs") or 0),
+           "resuming: waiting for a free training slot")
 
 
 def stop_run(out: Union[str, Path]) -> None:

@@ -33,7 +33,8 @@ from .probes import PROBE_KEYS, selection_probe
 from .results import aggregate as aggregate_rows
 from .results import mean_std_text
 
-__all__ = ["BenchConfig", "run_bench", "aggregate", "PAPER", "parse_dataset_spec", "run_folder", "GRID_FIELDS"]
+__all__ = ["BenchConfig", "run_bench", "aggregate", "PAPER", "paper_numbers", "parse_dataset_spec", "run_folder",
+           "GRID_FIELDS"]
 
 # The paper's numbers (docs/method-notes.md, "The paper's numbers"): AUC and accuracy, MobileNetV3-Small,
 # 50% of the frames, mean of 3 runs.
@@ -72,6 +73,15 @@ class BenchConfig:
     results_md: Optional[str] = field(default="docs/results.md", metadata={"help": "the page rewritten with the table"})
     report_only: bool = field(default=False, metadata={"help": "only re-aggregate finished runs"})
     train: TrainConfig = field(default_factory=lambda: TrainConfig(progress=False))
+
+
+def paper_numbers(dataset: str, method: str) -> Optional[dict]:
+    """The paper's {"auc", "accuracy"} for a data set label ("vesselmnist3d", "synthetic-volumes-moving",
+    "name (backbone)") and method, or None where the paper reports none."""
+    base = dataset.split(" (")[0]
+    for variant in ("-moving", "-fixed", "-cue"):
+        base = base.split(variant)[0]
+    return PAPER.get((base, method))
 
 
 def parse_dataset_spec(spec: str) -> tuple[str, dict, str]:
@@ -186,8 +196,7 @@ def table(groups: list[dict]) -> list[str]:
         return mean_std_text(g[f"{m}_mean"], g[f"{m}_std"], digits)
 
     for g in groups:
-        base = g["source"].split("-moving")[0].split("-fixed")[0].split("-cue")[0]
-        paper = PAPER.get((base, g["method"]))
+        paper = paper_numbers(g["source"], g["method"])
         ptxt = f"{paper['auc']:.3f} / {100 * paper['accuracy']:.1f}" if paper else ""
         extra = f" {ms(g, 'informative_rank', 1)} | {ms(g, 'distinct_picks', 1)} |" if diagnostics else ""
         lines.append(
@@ -263,7 +272,7 @@ def _write_page(cfg: BenchConfig, table_lines: list[str], rows: list[dict], comm
                   "|---|---|---|---|---|---|---|---|---|"]
         for e in manifest["checkpoints"]:
             m, tr = e["metrics"], e["training"]
-            paper = PAPER.get((e["dataset"], e["method"]))
+            paper = paper_numbers(e["dataset"], e["method"])
             ptxt = f"{paper['auc']:.3f} / {100 * paper['accuracy']:.1f}" if paper else ""
             f3 = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
             lines.append(f"| {e['file']} | {e['dataset']} | {e['method']} | {e['k']}/{e['T']} | {f3(m['test_auc'])} | "
