@@ -7,8 +7,6 @@ counters and the CPU RNG state.
 from __future__ import annotations
 
 import json
-from typing import Optional
-
 import torch
 
 from ..atomic import atomic_write
@@ -17,7 +15,7 @@ from ..errors import CheckpointError
 from ..runs import RunPaths, read_metrics
 from .early_stopping import EarlyStopping
 
-__all__ = ["save_epoch", "resume", "record_test_metrics"]
+__all__ = ["save_epoch", "resume", "record_test_metrics", "load_best"]
 
 
 def save_epoch(paths: RunPaths, model, meta: dict, optimizer, epoch: int, stopping: EarlyStopping,
@@ -61,16 +59,16 @@ def _truncate_metrics(paths: RunPaths, start_epoch: int) -> None:
             fh.write(json.dumps(r) + "\n")
 
 
-def record_test_metrics(paths: RunPaths, test: dict) -> None:
-    """Add the test metrics to best.pt's meta (what the app shows for a checkpoint)."""
-    model, meta = load_checkpoint(paths.best)
-    meta = dict(meta)
+def record_test_metrics(paths: RunPaths, model, test: dict) -> None:
+    """Add the test metrics to best.pt's meta (what the app shows for a checkpoint); `model` is best.pt's,
+    as `load_best` returned it (its `meta` is the file's), so the file is not read again."""
+    meta = dict(model.meta)
     meta["metrics"] = {**(meta.get("metrics") or {}), "test_balanced_accuracy": test["balanced_accuracy"],
                        "test_auc": test["auc"], "test_accuracy": test["accuracy"]}
     save_checkpoint(paths.best, model, meta)
 
 
-def load_best(paths: RunPaths, device: torch.device, map_location: Optional[str] = "cpu"):
-    """The best checkpoint's model on `device`."""
-    model, _ = load_checkpoint(paths.best, map_location=map_location)
+def load_best(paths: RunPaths, device: torch.device):
+    """The best checkpoint's model on `device` (its `meta` attached)."""
+    model, _ = load_checkpoint(paths.best, map_location="cpu")
     return model.to(device)

@@ -209,7 +209,7 @@ class _Run:
         }
         if self.rank0:
             write_json(self.paths.summary, summary)
-            checkpointing.record_test_metrics(self.paths, test)
+            checkpointing.record_test_metrics(self.paths, best, test)
         return summary
 
 
