@@ -13,20 +13,39 @@ from torch import Tensor, nn
 
 from .depthwise import use_fast_depthwise
 from .errors import ConfigError
+from .pointwise import use_fast_pointwise
 
-__all__ = ["BACKBONES", "build_backbone", "mobilenet_v3_small_features", "SmallCNN", "SpatialPool"]
+__all__ = ["BACKBONES", "build_backbone", "mobilenet_v3_small_features", "ChannelsLastSequential", "SmallCNN",
+           "SpatialPool"]
+
+
+class ChannelsLastSequential(nn.Sequential):
+    """`nn.Sequential` (same state-dict keys) whose input and 4D weights are kept channels-last.
+
+    On CPU, channels-last makes oneDNN's depthwise convolutions 2-6x and batch norm on small maps up to
+    10x faster than the default layout, and lets `PointwiseConv2d` run 1x1 convolutions as plain matrix
+    products (measured for issue 12; docs/speed.md). On CUDA channels-last is cuDNN's preferred layout too.
+    """
+
+    def __init__(self, *modules: nn.Module):
+        super().__init__(*modules)
+        self.to(memory_format=torch.channels_last)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return super().forward(x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x)
 
 
 def mobilenet_v3_small_features(in_channels: int = 1, bn_momentum: float = 0.1) -> tuple[nn.Module, int]:
     """torchvision's MobileNetV3-Small, random init, first conv for `in_channels`, classifier removed.
 
-    Works on 28x28 and 64x64 frames (the feature map shrinks to 1x1 and 2x2). D = 576. Its depthwise
-    convs are `DepthwiseConv2d` (same weights and outputs as `nn.Conv2d`; 2.7x faster training steps
-    on CPU at 28x28, where the last blocks convolve 5x5 kernels over 2x2 and 1x1 maps).
+    Works on 28x28 and 64x64 frames (the feature map shrinks to 1x1 and 2x2). D = 576. Same weights,
+    state-dict keys and outputs as torchvision's, laid out for speed on CPU: channels-last memory
+    order, depthwise convs as `DepthwiseConv2d` (5x5 kernels over 1x1 maps as shifted slices) and 1x1
+    convs as `PointwiseConv2d` (matrix products); see docs/speed.md for the measured gain.
     """
     from torchvision.models import mobilenet_v3_small  # here: `import das_core` must not pay for torchvision
 
-    net = use_fast_depthwise(mobilenet_v3_small(weights=None))
+    net = use_fast_pointwise(use_fast_depthwise(mobilenet_v3_small(weights=None)))
     for m in net.modules():  # torchvision's 0.01 suits ImageNet-length training; from scratch in a few
         if isinstance(m, nn.BatchNorm2d):  # hundred steps the running statistics would lag far behind
             m.momentum = bn_momentum
@@ -34,7 +53,7 @@ def mobilenet_v3_small_features(in_channels: int = 1, bn_momentum: float = 0.1) 
     net.features[0][0] = nn.Conv2d(
         in_channels, first.out_channels, first.kernel_size, first.stride, first.padding, bias=False
     )
-    body = nn.Sequential(net.features, nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    body = ChannelsLastSequential(net.features, nn.AdaptiveAvgPool2d(1), nn.Flatten())
     return body, net.classifier[0].in_features  # 576
 
 

@@ -25,6 +25,8 @@ from functools import lru_cache
 import torch
 from torch import Tensor, nn
 
+from .pointwise import is_channels_last
+
 __all__ = ["DepthwiseConv2d", "use_fast_depthwise", "depthwise_conv2d_shift"]
 
 
@@ -107,6 +109,7 @@ class DepthwiseConv2d(nn.Conv2d):
     """
 
     small_map = 4  # H * W at or below which the shifted-slice path is used (measured: 4x-100x faster)
+    small_map_channels_last = 1  # channels-last inputs: oneDNN's kernel is faster from 2x2 maps up
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -117,9 +120,12 @@ class DepthwiseConv2d(nn.Conv2d):
         assert self.padding_mode == "zeros" and not isinstance(self.padding, str), "DepthwiseConv2d needs numeric zero padding"
 
     def forward(self, x: Tensor) -> Tensor:
-        if x.device.type == "cpu" and x.dim() == 4 and x.shape[-1] * x.shape[-2] <= self.small_map:
+        if x.device.type == "cpu" and x.dim() == 4 and x.shape[-1] * x.shape[-2] <= self._small_map(x):
             return depthwise_conv2d_shift(x, self.weight, self.bias, self.stride, self.padding, self.dilation)
         return super().forward(x)
+
+    def _small_map(self, x: Tensor) -> int:
+        return self.small_map_channels_last if is_channels_last(x) else self.small_map
 
     @classmethod
     def from_conv(cls, conv: nn.Conv2d) -> "DepthwiseConv2d":

@@ -79,7 +79,7 @@ def test_bench_writes_tables_with_probes_and_resumes(tmp_path, monkeypatch):
     """A tiny grid end to end: CSV + Markdown + page with the hit rate and the picks-only probe; a rerun skips."""
     import csv
 
-    from das_core.experiments import bench
+    from das_core.experiments import executor
 
     args = ["bench", "--datasets", "synthetic-volumes:moving", "--methods", "uniform", "das", "--seeds", "0",
             "--epochs", "1", "--min-epochs", "1", "--backbone", "small_cnn", "--frames", "8", "--size", "16",
@@ -98,8 +98,40 @@ def test_bench_writes_tables_with_probes_and_resumes(tmp_path, monkeypatch):
     page = (tmp_path / "results.md").read_text()
     assert "picks-only AUC" in page and "distinct pick sets" in page and "out/results.csv" in page
     calls = []
-    monkeypatch.setattr(bench, "fit", lambda *a, **k: calls.append(a))
+    monkeypatch.setattr(executor, "fit", lambda *a, **k: calls.append(a))
     assert cli.main(args) == 0 and calls == []  # every cell finished: nothing re-trained
+
+
+def test_bench_workers_train_runs_in_parallel_processes_and_match_one_worker(tmp_path):
+    """--workers 2: the same finished runs and metrics as one worker (same seeds, one thread each), and a
+    rerun with workers skips them."""
+    import csv
+
+    def grid(folder, workers):
+        return ["bench", "--datasets", "synthetic-volumes:fixed", "--methods", "uniform", "das", "--seeds", "0",
+                "--epochs", "1", "--min-epochs", "1", "--backbone", "small_cnn", "--frames", "8", "--size", "16",
+                "--data-option", 'num_samples={"train": 32, "val": 16, "test": 16}', "--device", "cpu",
+                "--threads", "1", "--workers", str(workers), "--runs-dir", str(tmp_path / folder / "runs"),
+                "--out-dir", str(tmp_path / folder / "out"), "--results-md", str(tmp_path / folder / "results.md")]
+
+    def rows(folder):
+        got = list(csv.DictReader(open(tmp_path / folder / "out" / "results.csv")))
+        return {r["method"]: (r["auc"], r["balanced_accuracy"], r["hit_rate"]) for r in got}
+
+    assert cli.main(grid("one", 1)) == 0 and cli.main(grid("two", 2)) == 0
+    assert rows("two") == rows("one") and set(rows("two")) == {"uniform", "das"}
+    summaries = sorted((tmp_path / "two" / "runs").glob("*/*/summary.json"))
+    stamps = [p.stat().st_mtime_ns for p in summaries]
+    assert cli.main(grid("two", 2)) == 0
+    assert [p.stat().st_mtime_ns for p in summaries] == stamps  # finished: not retrained
+
+
+def test_executor_rejects_zero_workers():
+    from das_core.errors import ConfigError
+    from das_core.experiments.executor import run_configs
+
+    with pytest.raises(ConfigError, match="at least 1"):
+        run_configs([], workers=0)
 
 
 def test_picks_only_probe_separates_leaky_from_uninformative_picks():

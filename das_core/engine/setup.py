@@ -22,7 +22,7 @@ from ..spec import ModelSpec
 from .config import TrainConfig
 
 __all__ = ["resolve_device", "seed_everything", "load_splits", "DataInfo", "data_info", "model_spec_for",
-           "build_model_for", "make_criterion", "make_loader", "train_loader"]
+           "build_model_for", "make_optimizer", "make_criterion", "make_loader", "train_loader"]
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -93,6 +93,15 @@ def model_spec_for(config: TrainConfig, info: DataInfo) -> ModelSpec:
 def build_model_for(config: TrainConfig, info: DataInfo) -> SubsampledClassifier:
     """A freshly initialised `SubsampledClassifier` of `config` for data shaped like `info`."""
     return SubsampledClassifier.from_config(model_spec_for(config, info))
+
+
+def make_optimizer(model: SubsampledClassifier, lr: float, weight_decay: float = 0.0) -> torch.optim.Adam:
+    """Adam over `model.parameter_groups(lr)`; the fused kernel where every parameter is a float on CPU or
+    CUDA (one pass per step instead of a dozen small ops per tensor: 4.5 -> 1.0 ms per step for
+    MobileNetV3-Small on one CPU thread, docs/speed.md)."""
+    params = list(model.parameters())
+    fused = bool(params) and all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params)
+    return torch.optim.Adam(model.parameter_groups(lr), lr=lr, weight_decay=weight_decay, fused=fused)
 
 
 def _balance(config: TrainConfig) -> str:

@@ -28,8 +28,8 @@ from .config import TrainConfig
 from .diagnostics import SamplerDiagnostics
 from .early_stopping import EarlyStopping
 from .loop import LossModule, StopTraining, evaluate_model, train_one_epoch
-from .setup import (build_model_for, data_info, load_splits, make_criterion, make_loader, resolve_device,
-                    seed_everything, train_loader)
+from .setup import (build_model_for, data_info, load_splits, make_criterion, make_loader, make_optimizer,
+                    resolve_device, seed_everything, train_loader)
 
 __all__ = ["fit"]
 
@@ -107,7 +107,7 @@ class _Run:
         splits = datasets if datasets is not None else load_splits(cfg)
         info = data_info(splits["train"])
         model = build_model_for(cfg, info).to(device)
-        optimizer = torch.optim.Adam(model.parameter_groups(cfg.lr), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        optimizer = make_optimizer(model, cfg.lr, cfg.weight_decay)
         meta = {"dataset": cfg.dataset, "root": cfg.root, "dataset_options": dict(cfg.dataset_options),
                 "classes": info.classes, "seed": cfg.seed, "ratio": cfg.ratio}
         stopping = EarlyStopping(cfg.early_stopping, cfg.min_epochs, cfg.patience, cfg.epochs)

@@ -5,7 +5,8 @@ skipped and an interrupted run resumes from its `last.pt`, so a killed grid cont
 stopped. After every run the aggregate is rewritten from the runs' own `summary.json` files (never
 typed in): `results.csv` (one row per run) and `results.md` (mean ± std, `experiments.results`) in
 `out_dir`, and the page `results_md` with the settings read back from the runs, the paper's numbers
-beside ours and the command that made it.
+beside ours and the command that made it. `--workers N` trains N runs at once in worker processes
+(`experiments.executor`).
 
 A data set spec `NAME:moving` / `NAME:fixed` / `NAME:cue` sets the synthetic structure (`moving=True/False`;
 cue: moving, with a cue of where to look in every other frame).
@@ -25,10 +26,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from ..engine import TrainConfig, fit
+from ..engine import TrainConfig
 from ..errors import ConfigError
 from ..runs import is_finished, read_json, read_summary
 from ..samplers import list_samplers
+from .executor import run_configs
 from .probes import PROBE_KEYS, selection_probe
 from .results import aggregate as aggregate_rows
 from .results import mean_std_text
@@ -72,6 +74,8 @@ class BenchConfig:
     out_dir: str = field(default="docs/results", metadata={"help": "results.csv and results.md"})
     results_md: Optional[str] = field(default="docs/results.md", metadata={"help": "the page rewritten with the table"})
     report_only: bool = field(default=False, metadata={"help": "only re-aggregate finished runs"})
+    workers: int = field(default=1, metadata={
+        "help": "runs trained at once, each in its own process with one torch thread (unless --threads)"})
     train: TrainConfig = field(default_factory=lambda: TrainConfig(progress=False))
 
 
@@ -136,16 +140,26 @@ def run_bench(cfg: BenchConfig, command: str = "python -m das_core bench", log=p
     if unknown:
         raise ConfigError(f"Unknown method(s) {', '.join(unknown)}; choose from {', '.join(list_samplers())}.")
     cells = list(_grid(cfg))
+    todo, labels = [], {}
     for i, (spec, name, opts, tag, method, ratio, seed, fold) in enumerate(cells):
         out = run_folder(cfg, tag, method, ratio, seed, fold)
         if cfg.report_only or is_finished(out):
             continue
         fold_text = "" if fold is None else f" fold {fold}/{cfg.folds}"
-        log(f"[{i + 1}/{len(cells)}] {tag} {method} ratio {ratio:g} seed {seed}{fold_text} -> {out}")
-        t = time.time()
-        s = fit(cell_config(cfg, name, opts, method, ratio, seed, out))
-        log(f"    auc {s['auc']}, balanced accuracy {s['balanced_accuracy']:.3f}, {time.time() - t:.0f} s")
+        labels[str(out)] = f"[{i + 1}/{len(cells)}] {tag} {method} ratio {ratio:g} seed {seed}{fold_text}"
+        todo.append(cell_config(cfg, name, opts, method, ratio, seed, out))
+    started: dict[str, float] = {}
+
+    def on_start(c: TrainConfig) -> None:
+        started[c.out] = time.time()
+        log(f"{labels[c.out]} -> {c.out}")
+
+    def on_done(c: TrainConfig, s: dict) -> None:
+        log(f"{labels[c.out]}: auc {s['auc']}, balanced accuracy {s['balanced_accuracy']:.3f}, "
+            f"{time.time() - started[c.out]:.0f} s")
         aggregate(cfg, command, log=log)
+
+    run_configs(todo, workers=cfg.workers, threads=cfg.train.threads, on_start=on_start, on_done=on_done)
     return aggregate(cfg, command, log=log)
 
 

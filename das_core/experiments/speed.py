@@ -26,6 +26,7 @@ from typing import Callable, Optional
 
 import torch
 
+from ..engine.setup import make_optimizer
 from ..model import SubsampledClassifier
 from ..samplers import list_samplers, num_selected_for_ratio
 from ..spec import ModelSpec
@@ -116,7 +117,7 @@ def _bench_size(S: int, cfg: SpeedConfig, device: torch.device, log) -> dict:
     opts = {}
     for m in methods:
         models[m].train()
-        opts[m] = torch.optim.Adam(models[m].parameter_groups(1e-4), lr=1e-4)
+        opts[m] = make_optimizer(models[m], 1e-4)
 
     def step(m):
         loss, _, _ = models[m].training_loss(x, y)
