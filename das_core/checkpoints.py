@@ -2,8 +2,9 @@
 
 A checkpoint file is a plain dict written with `torch.save`:
 
-    {"format": "das_core.checkpoint", "format_version": 1,
-     "state_dict": {name: Tensor}, "meta": {...JSON-able...}, "extra": {...tensors / JSON-able...}}
+    {"format": "das_core.checkpoint", "format_version": 2,
+     "state_dict": {name: Tensor}, "meta": {...JSON-able...}, "extra": {...tensors / JSON-able...},
+     "int8_scales": {name: Tensor}}   # only in compacted files: those weights are stored as int8
 
 It holds only tensors and plain data, and is read with `torch.load(path, weights_only=True)`, so
 loading never unpickles arbitrary objects: a file carrying pickled objects is refused with a
@@ -17,6 +18,9 @@ num_classes, in_channels, frame_size, pooling, dropout, sampler_options), datase
 dataset_options, classes, seed, ratio, metrics (optional), versions {das_core, torch}, created.
 Checkpoints written before the spec existed kept the spec's fields at the top level of `meta`;
 `read_checkpoint` moves them under `model`, so they still load.
+
+`compact_checkpoint(src, dst)` writes a copy whose large weights are int8 (`das_core.quantize`; the
+shipped demo checkpoints); every reader expands them back to float32.
 
 Public entry point: `das_core.load_model(path)` -> the model in eval mode, with `model.spec` and
 `model.meta`.
@@ -37,12 +41,13 @@ from . import __version__
 from .atomic import atomic_write
 from .errors import CheckpointError, DASError
 from .model import SubsampledClassifier
+from .quantize import compact_state, expand_state
 from .spec import ModelSpec
 
 
 __all__ = [
     "FORMAT", "save_checkpoint", "load_checkpoint", "load_model", "read_checkpoint", "model_spec",
-    "check_compatible", "atomic_torch_save", "jsonable",
+    "check_compatible", "atomic_torch_save", "jsonable", "compact_checkpoint",
 ]
 
 FORMAT = "das_core.checkpoint"
@@ -156,7 +161,25 @@ def read_checkpoint(path: Union[str, Path], map_location="cpu") -> dict:
     except DASError as err:
         raise CheckpointError(f"{path.name} describes a model that cannot be built ({err}); "
                               f"re-create it with python -m das_core train.") from None
+    scales = payload.pop("int8_scales", None)
+    if scales is not None:  # a compacted file: int8 weights back to float32
+        try:
+            payload["state_dict"] = expand_state(payload["state_dict"], scales)
+        except (KeyError, ValueError, TypeError, AttributeError) as err:
+            raise CheckpointError(f"The int8 weights in {path.name} do not match their scales ({err}); "
+                                  f"the file is corrupt, re-create it.") from None
+        payload["meta"]["int8_weights"] = sorted(scales)
     return payload
+
+
+def compact_checkpoint(src: Union[str, Path], dst: Union[str, Path], *, min_numel: int = 1024) -> Path:
+    """Write `src`'s model (weights and meta; no resume state) to `dst` with its large weights as int8."""
+    payload = read_checkpoint(src)
+    state, scales = compact_state(payload["state_dict"], min_numel=min_numel)
+    meta = {k: v for k, v in payload["meta"].items() if k != "int8_weights"}
+    out = {"format": FORMAT, "format_version": FORMAT_VERSION, "state_dict": state, "meta": meta,
+           "int8_scales": scales}
+    return atomic_torch_save(out, dst)
 
 
 def model_spec(meta: dict) -> ModelSpec:

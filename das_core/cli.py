@@ -18,6 +18,8 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
+import torch
+
 from . import distributed as dist_utils
 from .cli_options import add_data_args, add_dataclass_args, dataset_options_from_args, given
 from .engine import TrainConfig, evaluate_checkpoint, fit
@@ -115,9 +117,10 @@ def cmd_speed(args) -> int:
 
 
 def cmd_checkpoints(args) -> int:
+    if args.threads:
+        torch.set_num_threads(args.threads)
     make_checkpoints(out_dir=args.out_dir, runs_dir=args.runs_dir, datasets=args.datasets, methods=args.methods,
-                     epochs=args.epochs, max_train_batches=args.max_train_batches, threads=args.threads,
-                     seed=args.seed)
+                     seed=args.seed, ratio=args.ratio, device=args.device)
     return 0
 
 
@@ -167,17 +170,18 @@ def build_parser() -> argparse.ArgumentParser:
     add_dataclass_args(p, SpeedConfig)
     p.set_defaults(func=cmd_speed)
 
-    p = sub.add_parser("checkpoints", help="re-create the shipped checkpoints in checkpoints/",
-                       description="Train every method on the synthetic default, VesselMNIST3D and AdrenalMNIST3D "
-                                   "(small_cnn, ratio 0.5, capped epochs/batches) and write checkpoints/manifest.json.")
+    p = sub.add_parser("checkpoints", help="re-create the shipped checkpoints in checkpoints/ from the main grid",
+                       description="Copy the main grid's seed-0 runs at ratio 0.5 (make bench) of the synthetic moving "
+                                   "set, VesselMNIST3D and AdrenalMNIST3D into checkpoints/ with int8 weights, "
+                                   "evaluate each file again and write checkpoints/manifest.json.")
     p.add_argument("--out-dir", default="checkpoints")
-    p.add_argument("--runs-dir", default="runs/checkpoints")
-    p.add_argument("--datasets", nargs="+", default=None)
+    p.add_argument("--runs-dir", default="runs/bench-main", help="the main grid's run folders")
+    p.add_argument("--datasets", nargs="+", default=None, help="file stems or grid folders (default: all)")
     p.add_argument("--methods", nargs="+", default=None)
-    p.add_argument("--epochs", type=int, default=None)
-    p.add_argument("--max-train-batches", type=int, default=None)
-    p.add_argument("--threads", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--ratio", type=float, default=0.5)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=None)
     p.set_defaults(func=cmd_checkpoints)
     return parser
 

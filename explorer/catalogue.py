@@ -108,11 +108,14 @@ def list_checkpoints(shipped: PathLike = "checkpoints",
 
     Args:
         shipped: the folder of `manifest.json` and the shipped .pt files.
-        runs: one folder or a list of folders searched (recursively) for run folders.
+        runs: one folder or a list of folders whose run folders (direct children: `runs/<run>`, where
+            `train` and the Train page put them) are listed. Grids (`runs/bench-main/<data>/<run>`,
+            hundreds of runs) sit deeper and are left out: their models reach the app as the shipped
+            checkpoints.
     """
     out = _shipped(Path(shipped))
     roots = [Path(runs)] if isinstance(runs, (str, Path)) else [Path(r) for r in runs]
-    bests = {str(b.resolve()): b for r in roots if r.is_dir() for b in r.rglob(BEST)}
+    bests = {str(b.resolve()): b for r in roots if r.is_dir() for b in r.glob(f"*/{BEST}")}
     for best in sorted(bests.values(), key=lambda p: p.stat().st_mtime, reverse=True):
         entry = _trained(best)
         if entry is not None:

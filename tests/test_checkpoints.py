@@ -157,3 +157,60 @@ def test_crafted_metadata_gets_one_sentence(tmp_path, edit, match):
     with pytest.raises(CheckpointError, match=match) as err:
         das_core.load_model(_edited(tmp_path, edit))
     assert "\n" not in str(err.value)
+
+
+def test_int8_compaction_round_trip_keeps_outputs_and_shrinks_mobilenet(tmp_path):
+    from das_core.checkpoints import compact_checkpoint, read_checkpoint
+    from das_core.quantize import compact_state, expand_state
+
+    torch.manual_seed(0)
+    sampler = das_core.make_sampler("das", 8, 4)
+    model = das_core.SubsampledClassifier(sampler, "mobilenet_v3_small", 2, 1, frame_size=28).eval()
+    src = save_checkpoint(tmp_path / "f.pt", model, {"dataset": "tiny", "classes": ["a", "b"]})
+    dst = compact_checkpoint(src, tmp_path / "q.pt")
+    assert dst.stat().st_size < 0.35 * src.stat().st_size
+    raw = torch.load(dst, weights_only=True)
+    assert any(t.dtype == torch.int8 for t in raw["state_dict"].values()) and raw["int8_scales"]
+    loaded, meta = load_checkpoint(dst)
+    assert meta["int8_weights"] and all(v.dtype != torch.int8 for v in loaded.state_dict().values())
+    x = torch.rand(3, 8, 1, 28, 28)
+    with torch.no_grad():
+        a, sa = model(x)
+        b, sb = loaded(x)
+    assert torch.equal(sa.indices, sb.indices)
+    assert (a - b).abs().max() < 0.05 * a.abs().max() + 1e-3
+    state, scales = compact_state({"w": torch.randn(16, 80), "b": torch.randn(16)})
+    back = expand_state(state, scales)
+    assert state["b"].dtype == torch.float32 and state["w"].dtype == torch.int8 and back["w"].shape == (16, 80)
+    bad = dict(raw)
+    bad["int8_scales"] = {next(iter(raw["int8_scales"])): torch.ones(3)}
+    torch.save(bad, tmp_path / "bad.pt")
+    with pytest.raises(CheckpointError, match="do not match their scales"):
+        read_checkpoint(tmp_path / "bad.pt")
+
+
+def test_make_checkpoints_ships_the_grid_runs_with_their_metrics(tmp_path):
+    import json
+
+    from das_core import cli
+    from das_core.errors import ConfigError
+    from das_core.experiments.shipped import make_checkpoints
+
+    runs, ship = tmp_path / "runs", tmp_path / "ship"
+    with pytest.raises(ConfigError, match="make bench"):
+        make_checkpoints(out_dir=str(ship), runs_dir=str(runs), datasets=["synthetic-volumes"], methods=["das"])
+    assert cli.main(["bench", "--datasets", "synthetic-volumes:moving", "--methods", "uniform", "das", "--seeds", "0",
+                     "--epochs", "1", "--min-epochs", "1", "--backbone", "small_cnn", "--frames", "8", "--size", "16",
+                     "--data-option", 'num_samples={"train": 32, "val": 16, "test": 24}', "--device", "cpu",
+                     "--runs-dir", str(runs), "--out-dir", str(tmp_path / "out"),
+                     "--results-md", str(tmp_path / "r.md")]) == 0
+    manifest = make_checkpoints(out_dir=str(ship), runs_dir=str(runs), datasets=["synthetic-volumes"],
+                                methods=["uniform", "das"], log=lambda *a: None)
+    assert json.loads((ship / "manifest.json").read_text()) == manifest
+    files = {e["file"]: e for e in manifest["checkpoints"]}
+    assert set(files) == {"synthetic-volumes-uniform.pt", "synthetic-volumes-das.pt"}
+    das = files["synthetic-volumes-das.pt"]
+    assert das["run"].endswith("synthetic-volumes-moving/das-r0.5-s0") and das["dataset_options"]["moving"] is True
+    assert 0 <= das["run_metrics"]["hit_rate"] <= 1 and das["command"].startswith("python -m das_core train")
+    assert abs(das["metrics"]["test_auc"] - das["run_metrics"]["test_auc"]) < 0.05
+    assert das_core.load_model(ship / "synthetic-volumes-das.pt").spec.method == "das"
