@@ -4,7 +4,7 @@ A checkpoint file is a plain dict written with `torch.save`:
 
     {"format": "das_core.checkpoint", "format_version": 2,
      "state_dict": {name: Tensor}, "meta": {...JSON-able...}, "extra": {...tensors / JSON-able...},
-     "int8_scales": {name: Tensor}}   # only in compacted files: those weights are stored as int8
+     "int8_scales": {name: Tensor}, "packing": {...}}   # only in compacted files (int8/float16, packed)
 
 It holds only tensors and plain data, and is read with `torch.load(path, weights_only=True)`, so
 loading never unpickles arbitrary objects: a file carrying pickled objects is refused with a
@@ -41,7 +41,7 @@ from . import __version__
 from .atomic import atomic_write
 from .errors import CheckpointError, DASError
 from .model import SubsampledClassifier
-from .quantize import compact_state, expand_state
+from .quantize import compact_state, expand_state, pack_state, unpack_state
 from .spec import ModelSpec
 
 
@@ -161,10 +161,11 @@ def read_checkpoint(path: Union[str, Path], map_location="cpu") -> dict:
     except DASError as err:
         raise CheckpointError(f"{path.name} describes a model that cannot be built ({err}); "
                               f"re-create it with python -m das_core train.") from None
-    scales = payload.pop("int8_scales", None)
-    if scales is not None:  # a compacted file: int8 weights back to float32
+    scales, packing = payload.pop("int8_scales", None), payload.pop("packing", None)
+    if scales is not None:  # a compacted file: int8 / float16 weights back to float32
         try:
-            payload["state_dict"] = expand_state(payload["state_dict"], scales)
+            state = unpack_state(payload["state_dict"], packing) if packing else payload["state_dict"]
+            payload["state_dict"] = expand_state(state, scales)
         except (KeyError, ValueError, TypeError, AttributeError) as err:
             raise CheckpointError(f"The int8 weights in {path.name} do not match their scales ({err}); "
                                   f"the file is corrupt, re-create it.") from None
@@ -176,9 +177,10 @@ def compact_checkpoint(src: Union[str, Path], dst: Union[str, Path], *, min_nume
     """Write `src`'s model (weights and meta; no resume state) to `dst` with its large weights as int8."""
     payload = read_checkpoint(src)
     state, scales = compact_state(payload["state_dict"], min_numel=min_numel)
+    packed, layout = pack_state(state)
     meta = {k: v for k, v in payload["meta"].items() if k != "int8_weights"}
-    out = {"format": FORMAT, "format_version": FORMAT_VERSION, "state_dict": state, "meta": meta,
-           "int8_scales": scales}
+    out = {"format": FORMAT, "format_version": FORMAT_VERSION, "state_dict": packed, "meta": meta,
+           "int8_scales": scales, "packing": layout}
     return atomic_torch_save(out, dst)
 
 

@@ -181,12 +181,17 @@ def test_int8_compaction_round_trip_keeps_outputs_and_shrinks_mobilenet(tmp_path
     assert (a - b).abs().max() < 0.05 * a.abs().max() + 1e-3
     state, scales = compact_state({"w": torch.randn(16, 80), "b": torch.randn(16)})
     back = expand_state(state, scales)
-    assert state["b"].dtype == torch.float32 and state["w"].dtype == torch.int8 and back["w"].shape == (16, 80)
+    assert state["b"].dtype == torch.float16 and back["b"].dtype == torch.float32 and state["w"].dtype == torch.int8 and back["w"].shape == (16, 80)
     bad = dict(raw)
     bad["int8_scales"] = {next(iter(raw["int8_scales"])): torch.ones(3)}
     torch.save(bad, tmp_path / "bad.pt")
     with pytest.raises(CheckpointError, match="do not match their scales"):
         read_checkpoint(tmp_path / "bad.pt")
+    cut = dict(raw)
+    cut["packing"] = {**raw["packing"], "int8": raw["packing"]["int8"][:-1]}  # a tensor left unclaimed
+    torch.save(cut, tmp_path / "cut.pt")
+    with pytest.raises(CheckpointError, match="corrupt"):
+        read_checkpoint(tmp_path / "cut.pt")
 
 
 def test_make_checkpoints_ships_the_grid_runs_with_their_metrics(tmp_path):
