@@ -86,11 +86,14 @@ class IntensityScale:
     Args:
         lo, hi: the file's values that became 0 and 1.
         unit: "HU" when the range is a CT's in Hounsfield units, else "" (the file's own units).
+        default: the file's own (level, width) in its units (a DICOM's WindowCenter/WindowWidth, a NIfTI's
+            cal_min/cal_max), offered as the starting window; None when the file gives none.
     """
 
     lo: float
     hi: float
     unit: str = ""
+    default: Optional[tuple[float, float]] = None
 
     def to_unit_window(self, level: float, width: float) -> tuple[float, float]:
         """(level, width) in the file's units -> the same window on the [0, 1] values."""
@@ -105,14 +108,20 @@ class IntensityScale:
 
 def intensity_scale(sample: "SampleData") -> Optional[IntensityScale]:
     """The file's units of a volume read by min-max normalisation (`meta["value_range"]`, no window given);
-    "HU" when the range looks like a CT's (air near -1000, bone above +300). None otherwise."""
+    "HU" when the range looks like a CT's (air near -1000, bone above +300). None otherwise. The file's own
+    window (`meta["default_window"]`, [level, width] in its units) becomes `default`."""
     vr = sample.meta.get("value_range")
     if sample.meta.get("window") or not (isinstance(vr, (list, tuple)) and len(vr) == 2):
         return None
     lo, hi = float(vr[0]), float(vr[1])
     if not hi > lo:
         return None
-    return IntensityScale(lo, hi, "HU" if lo <= -500 and hi >= 300 else "")
+    dw = sample.meta.get("default_window")
+    try:
+        default = (float(dw[0]), float(dw[1])) if dw is not None and float(dw[1]) > 0 else None
+    except (TypeError, ValueError, IndexError):
+        default = None
+    return IntensityScale(lo, hi, "HU" if lo <= -500 and hi >= 300 else "", default)
 
 
 def display_aspect(sample: "SampleData") -> Optional[float]:
@@ -222,7 +231,8 @@ def load_upload(content: bytes, filename: str, **options) -> SampleData:
 
     Args:
         content: the file's bytes.
-        filename: its name (the suffix picks the reader).
+        filename: its name (the suffix picks the reader: .npy/.npz, .nii/.nii.gz, a video, .dcm, or .zip
+            for a DICOM series).
         **options: reader options (num_frames, size, window, ...).
 
     Raises:
@@ -233,8 +243,9 @@ def load_upload(content: bytes, filename: str, **options) -> SampleData:
     except DataError:
         raise
     except Exception as err:  # a decoder error the data layer did not wrap
-        raise DataError(f"{filename} could not be read ({type(err).__name__}); upload a .npy/.npz volume, "
-                        f"a video (mp4, avi, mov, gif) or a DICOM (.dcm) file.") from None
+        raise DataError(f"{filename} could not be read ({type(err).__name__}); upload a .npy/.npz or NIfTI "
+                        f"(.nii/.nii.gz) volume, a video (mp4, avi, mov, gif), a DICOM (.dcm) file or a .zip of "
+                        f"one DICOM series.") from None
     if not isinstance(x, torch.Tensor) or x.dim() != 4:
         raise DataError(f"{filename} did not give a (T, C, H, W) sequence; upload one volume or one clip per file.")
     meta = dict(meta or {})

@@ -123,8 +123,12 @@ def data_sidebar_ui() -> Optional[SampleData]:
 def upload_ui() -> Optional[SampleData]:
     """File uploader; the file stays in memory for this session (nothing is written to disk by the app)."""
     sb = st.sidebar
-    f = sb.file_uploader("Volume (.npy/.npz), video (mp4/avi/mov/gif) or DICOM (.dcm)",
-                         type=["npy", "npz", "mp4", "avi", "mov", "gif", "dcm"], key="upload_file")
+    # "gz" too: some browsers' file pickers match only the last suffix of "nii.gz"; other .gz files are
+    # refused by the reader with one sentence
+    f = sb.file_uploader("Volume (.npy/.npz/.nii/.nii.gz), video (mp4/avi/mov/gif), DICOM (.dcm) or a .zip of "
+                         "one DICOM series",
+                         type=["npy", "npz", "nii", "nii.gz", "gz", "mp4", "avi", "mov", "gif", "dcm", "zip"],
+                         key="upload_file")
     frames = int(sb.number_input("Resample to T frames", 4, 128, 28, key="upload_frames"))
     size = int(sb.selectbox("Frame size", [28, 64, 96, 128], key="upload_size"))
     if f is None:
@@ -167,10 +171,12 @@ def _apply_preset(scale) -> None:
 
 
 def hu_window_ui(scale) -> tuple[float, float]:
-    """Window level / width in Hounsfield units with CT presets; returns the window on the [0, 1] values."""
+    """Window level / width in Hounsfield units with CT presets; returns the window on the [0, 1] values.
+    Starts at the file's own window (`scale.default`, e.g. a DICOM's WindowCenter/WindowWidth), else 40 / 400."""
     lo, hi = int(scale.lo), int(scale.hi)
-    st.session_state.setdefault("explore_level_hu", float(min(max(40, lo), hi)))
-    st.session_state.setdefault("explore_width_hu", float(min(400, hi - lo)))
+    level0, width0 = getattr(scale, "default", None) or (40.0, 400.0)
+    st.session_state.setdefault("explore_level_hu", float(min(max(level0, lo), hi)))
+    st.session_state.setdefault("explore_width_hu", float(min(max(width0, 10.0), hi - lo)))
     st.segmented_control("CT window", list(samples.CT_PRESETS), key="explore_preset", on_change=_apply_preset,
                          args=(scale,), help="Presets as CT viewers offer them (level / width in HU).")
     c1, c2 = st.columns(2)

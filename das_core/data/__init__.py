@@ -5,7 +5,7 @@ Public API:
     list_datasets(root=None) -> list[DatasetInfo]
     load_sequence(path_or_bytes, filename=None, **options) -> (tensor (T, C, H, W), meta dict)
 
-Importing this package is cheap: imageio, pydicom, medmnist and scikit-learn are imported only
+Importing this package is cheap: imageio, pydicom, nibabel, medmnist and scikit-learn are imported only
 inside the functions that need them, and nothing is decoded at import time.
 """
 

@@ -20,7 +20,8 @@ from pathlib import Path
 import io
 import struct
 import zlib
-from typing import Any, Dict, List, Optional, Tuple
+from contextlib import nullcontext
+from typing import Any, BinaryIO, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -32,7 +33,7 @@ from .budget import bounded_inflate, check_budget, decode_budget
 from .base import SequenceDataset
 from .paths import require_file
 
-__all__ = ["read_dicom", "DicomSequenceDataset", "echo_cine_path", "ECHO_CINE"]
+__all__ = ["read_dicom", "dcmread_bounded", "DicomSequenceDataset", "echo_cine_path", "ECHO_CINE"]
 
 ECHO_CINE = "color3d_jpeg_baseline.dcm"
 
@@ -108,18 +109,26 @@ def _header_float(ds, tag: str, default: float, name: str) -> float:
     return f
 
 
-def _dcmread(path: Path, name: str, budget: int):
-    """``pydicom.dcmread``, but a deflated data set is inflated here within the budget."""
+def dcmread_bounded(src: Union[Path, BinaryIO], name: str, budget: int):
+    """``pydicom.dcmread(src, force=True)``, but a deflated data set is inflated here within the budget.
+
+    Args:
+        src: a DICOM file path, or a binary file object positioned at its start (e.g. ``io.BytesIO``).
+        name: the file name the messages name.
+        budget: the most bytes a deflated data set may inflate to.
+    """
     import pydicom
     from pydicom.filereader import _read_file_meta_info, read_preamble
     from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian
 
     try:
-        with open(path, "rb") as fh:
+        with (open(src, "rb") if isinstance(src, (str, Path)) else nullcontext(src)) as fh:
+            start = fh.tell()
             read_preamble(fh, True)
             meta = _read_file_meta_info(fh)
             if meta.get("TransferSyntaxUID") != DeflatedExplicitVRLittleEndian:
-                return pydicom.dcmread(path, force=True)
+                fh.seek(start)
+                return pydicom.dcmread(fh, force=True)
             body = bounded_inflate(fh, name, budget)
         meta.TransferSyntaxUID = ExplicitVRLittleEndian  # the inflated data set is explicit VR little endian
         ds = pydicom.dcmread(io.BytesIO(body), force=True)
@@ -164,7 +173,7 @@ def read_dicom(path: Path, num_frames: Optional[int] = None, size: SizeLike = No
     path = require_file(path, what="DICOM file", empty_fix="replace it with a complete DICOM file")
     name = path.name
     budget = decode_budget(max_decoded_bytes)
-    ds = _dcmread(path, name, budget)
+    ds = dcmread_bounded(path, name, budget)
     if "PixelData" not in ds:
         raise DataError(f"{name} holds no image (no PixelData); choose an image DICOM, not a report or index file.")
     n_frames = max(1, _header_int(ds, "NumberOfFrames", 1, name))

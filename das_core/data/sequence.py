@@ -1,10 +1,12 @@
 """``load_sequence``: read one user file (volume, video or DICOM) into ``(T, C, H, W)`` in [0, 1].
 
 Accepted: ``.npy`` / ``.npz`` volumes, videos (mp4/avi/mov/mpeg/gif, ...), DICOM (``.dcm``, or any
-file with the ``DICM`` preamble). The source may be a path, raw ``bytes``, or a file-like object
-(e.g. ``io.BytesIO`` or Streamlit's ``UploadedFile``) together with ``filename=`` (its extension
-picks the reader). In-memory input is written to a private temporary folder that is removed
-before the function returns, whatever happens.
+file with the ``DICM`` preamble; a multi-frame cine is one clip), a DICOM series (a folder of
+single-slice DICOM files, or a ``.zip`` of them; see ``dicom_series``) and NIfTI volumes (``.nii`` /
+``.nii.gz``; see ``nifti``). The source may be a path (a folder for a series), raw ``bytes``, or a
+file-like object (e.g. ``io.BytesIO`` or Streamlit's ``UploadedFile``) together with ``filename=``
+(its extension picks the reader). In-memory input is written to a private temporary folder that is
+removed before the function returns, whatever happens; a zip is read in memory, never extracted.
 
 Hostile input: every reader checks what the file would decode to against the decode budget
 (``max_decoded_bytes=``, else ``$DAS_DECODE_BUDGET_MB``, default 1024 MiB; see ``budget``) before
@@ -30,6 +32,8 @@ from .arrays import (SizeLike, check_positive_int, normalise_intensity, parse_si
 from .budget import check_budget, decode_budget, format_bytes
 from .decode import VIDEO_EXTENSIONS, decode_video
 from .dicom import read_dicom
+from .dicom_series import read_dicom_series
+from .nifti import NIFTI_EXTENSIONS, is_nifti_name, read_nifti
 from .npyfile import load_array_file, npz_members, read_npz_member
 from .paths import require_file
 
@@ -37,7 +41,8 @@ __all__ = ["load_sequence", "SUPPORTED_EXTENSIONS"]
 
 ARRAY_EXTENSIONS = (".npy", ".npz")
 DICOM_EXTENSIONS = (".dcm", ".dicom")
-SUPPORTED_EXTENSIONS = ARRAY_EXTENSIONS + VIDEO_EXTENSIONS + DICOM_EXTENSIONS
+SERIES_EXTENSIONS = (".zip",)  # a zip of one DICOM series (a folder path is read the same way)
+SUPPORTED_EXTENSIONS = ARRAY_EXTENSIONS + VIDEO_EXTENSIONS + DICOM_EXTENSIONS + SERIES_EXTENSIONS + NIFTI_EXTENSIONS
 
 Source = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, BinaryIO]
 
@@ -110,11 +115,20 @@ def _array_sequence(path: Path, window, axis: int, key: Optional[str], num_frame
 
 def _load_path(path: Path, window, axis: int, num_frames: Optional[int], size: SizeLike, grayscale: bool,
                key: Optional[str], decode_timeout: float, budget: int) -> Tuple[torch.Tensor, Dict[str, Any]]:
+    if path.is_dir():  # a folder of DICOM slices
+        x, meta = read_dicom_series(path, num_frames, size, grayscale, window, max_decoded_bytes=budget)
+        meta["source"] = str(path)
+        meta["shape"] = list(x.shape)
+        return x.contiguous(), meta
     require_file(path, empty_fix="upload the complete file again")
     name = path.name
     ext = path.suffix.lower()
     if ext in ARRAY_EXTENSIONS:
         x, meta = _array_sequence(path, window, axis, key, num_frames, size, grayscale, budget)
+    elif is_nifti_name(name):
+        x, meta = read_nifti(path, num_frames, size, grayscale, window, max_decoded_bytes=budget)
+    elif ext in SERIES_EXTENSIONS:
+        x, meta = read_dicom_series(path, num_frames, size, grayscale, window, max_decoded_bytes=budget)
     elif ext in VIDEO_EXTENSIONS:
         frames, info = decode_video(path, num_frames, size, grayscale, timeout_s=decode_timeout,
                                     max_decoded_bytes=budget)
@@ -126,7 +140,7 @@ def _load_path(path: Path, window, axis: int, num_frames: Optional[int], size: S
         meta["kind"] = "video" if meta["original_frames"] > 1 else "image"
     else:
         raise DataError(f"{name} has an unsupported type {ext or '(no extension)'!r}; use one of "
-                        f"{', '.join(SUPPORTED_EXTENSIONS)}.")
+                        f"{', '.join(SUPPORTED_EXTENSIONS)}, or a folder of DICOM slices.")
     meta["source"] = str(path)
     meta["shape"] = list(x.shape)
     return x.contiguous(), meta
@@ -167,11 +181,14 @@ def load_sequence(source: Source, *, filename: Optional[str] = None, window: Opt
     """Read one file into a ``(T, C, H, W)`` float32 tensor in [0, 1] and a meta dict.
 
     Args:
-        source: a path, ``bytes``, or a file-like object with ``read()``.
+        source: a path (a file, or a folder of one DICOM series), ``bytes``, or a file-like object with
+            ``read()``.
         filename: name of in-memory input (its extension picks the reader); default ``source.name``.
         window: ``(center, width)`` intensity window (e.g. HU for CT volumes / CT DICOM); default
-            min-max normalisation for arrays, /255 for 8-bit video and DICOM.
-        axis: slicing axis for 3D arrays (default 0).
+            min-max normalisation for arrays, DICOM series and NIfTI (``meta["value_range"]`` then holds
+            the values that became 0 and 1), /255 for 8-bit video and DICOM.
+        axis: slicing axis for 3D arrays (default 0); a NIfTI is sliced along its third voxel axis and
+            a DICOM series along the slice normal.
         num_frames: resample to T frames ``round(linspace(0, n-1, T))``; None keeps all.
         size: frame size, int or ``(H, W)``; None keeps the native size.
         grayscale: C = 1 (default) for colour input; False keeps RGB (C = 3).

@@ -1,0 +1,346 @@
+"""DICOM series: a folder of single-slice DICOM files, or a ``.zip`` of them, as one ``(T, C, H, W)`` volume.
+
+Files: every file with the ``DICM`` marker or a ``.dcm`` / ``.dicom`` / ``.ima`` extension, found
+recursively in the folder (hidden files and ``__MACOSX`` skipped) or read from the zip in memory
+(``safezip``: unsafe member paths refused, unpacked size capped by the decode budget). DICOM files
+without pixels (reports, DICOMDIR, presentation states) are left out and counted in
+``meta["skipped_files"]``.
+
+Order: by ``ImagePositionPatient`` projected on the slice normal (the cross product of the two
+``ImageOrientationPatient`` vectors), lowest first; by ``InstanceNumber`` when a slice has no
+position; by file name when neither is given. Intensities: each slice's
+``RescaleSlope``/``RescaleIntercept`` is applied (CT -> Hounsfield units), then ``window=(center,
+width)`` if given, else min-max over the slices read; ``meta["value_range"]`` holds the rescaled
+values that became 0 and 1 (the app reads it to window CT in HU) and ``meta["default_window"]`` the
+file's ``WindowCenter``/``WindowWidth`` ([center, width] in rescaled units), when it has one.
+``meta["spacing"]`` is ``[slice spacing, row spacing, column spacing]`` in mm: the median step between
+positions (else ``SpacingBetweenSlices`` / ``SliceThickness``) and ``PixelSpacing``; None when unknown.
+
+Refused with one sentence each: two series in one zip or folder, slices of different sizes or
+orientations, missing slices (a step between positions over ``GAP_FACTOR`` x the median step),
+duplicate positions, multi-frame files, truncated or unreadable slices, no image at all, and a
+series that would decode past the decode budget (checked before any pixel is decoded).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+import numpy as np
+import torch
+
+from das_core.errors import DataError
+
+from .arrays import SizeLike, frames_to_sequence, normalise_intensity, parse_size, resample_indices
+from .budget import check_budget, decode_budget, format_bytes
+from .dicom import _DICOM_ERRORS, _header_float, _header_int, _spacing, dcmread_bounded
+from .safezip import MAX_MEMBERS, read_zip_members
+
+__all__ = ["read_dicom_series", "SLICE_EXTENSIONS", "GAP_FACTOR"]
+
+SLICE_EXTENSIONS = (".dcm", ".dicom", ".ima")
+GAP_FACTOR = 1.5  # a step between positions over 1.5 x the median step means slices are missing
+_ORIENT_TOL = 1e-2  # direction cosines of one series agree to about this
+
+
+@dataclass
+class _Slice:
+    """One image file of the series: its name in the folder or zip, its data set and position."""
+
+    name: str
+    ds: Any
+    pos: Optional[float] = None  # along the slice normal, mm
+
+
+def _looks_dicom(name: str, head: bytes) -> bool:
+    return head[128:132] == b"DICM" or Path(name).suffix.lower() in SLICE_EXTENSIONS
+
+
+def _gather_folder(folder: Path, shown: str, budget: int) -> Tuple[List[Tuple[str, bytes]], int]:
+    """The DICOM-looking files under ``folder`` (recursively, name order) read into memory; and the count left out."""
+    paths: List[Path] = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != "__MACOSX")
+        paths += [Path(root) / f for f in sorted(files) if not f.startswith(".")]
+        if len(paths) > MAX_MEMBERS:
+            raise DataError(f"{shown} holds more than {MAX_MEMBERS} files, more than one series has; choose the "
+                            f"folder of one series.")
+    chosen, skipped = [], 0
+    for p in paths:
+        try:
+            with open(p, "rb") as fh:
+                head = fh.read(132)
+        except OSError:
+            skipped += 1
+            continue
+        if _looks_dicom(p.name, head) and p.name.upper() != "DICOMDIR":
+            chosen.append(p)
+        else:
+            skipped += 1
+    total = sum(p.stat().st_size for p in chosen)
+    check_budget(shown, total, budget, f"{len(chosen)} DICOM files read into memory")
+    return [(p.relative_to(folder).as_posix(), p.read_bytes()) for p in chosen], skipped
+
+
+def _gather_zip(path: Path, shown: str, budget: int) -> Tuple[List[Tuple[str, bytes]], int]:
+    """The DICOM-looking members of a zip, in memory; and the count of files left out."""
+    members, skipped = read_zip_members(path, budget, shown=shown)
+    chosen = [(n, b) for n, b in members if _looks_dicom(n, b[:132]) and Path(n).name.upper() != "DICOMDIR"]
+    return chosen, skipped + len(members) - len(chosen)
+
+
+def _parse(files: List[Tuple[str, bytes]], shown: str, budget: int) -> Tuple[List[_Slice], int]:
+    """Parse every file; returns the image slices and the count of DICOM files without pixels."""
+    images, no_pixels = [], 0
+    for name, data in files:
+        ds = dcmread_bounded(io.BytesIO(data), f"{name} in {shown}", budget)
+        if "PixelData" in ds:
+            images.append(_Slice(name, ds))
+        elif _expects_pixels(ds):
+            raise DataError(f"{name} in {shown} is an image DICOM whose pixel data is missing, so it is truncated; "
+                            f"replace it with the complete file or export the series again.")
+        else:
+            no_pixels += 1
+    return images, no_pixels
+
+
+def _expects_pixels(ds) -> bool:
+    """True when a data set without PixelData should have had it: it has Rows, or an image storage SOP class."""
+    from pydicom.uid import UID
+
+    sop = ds.get("SOPClassUID") or getattr(ds, "file_meta", {}).get("MediaStorageSOPClassUID")
+    try:
+        return "Rows" in ds or "Image Storage" in UID(str(sop)).name
+    except (TypeError, ValueError):
+        return "Rows" in ds
+
+
+def _one_series(slices: List[_Slice], shown: str) -> List[_Slice]:
+    """The slices, when they all belong to one series (one ``SeriesInstanceUID``); else a DataError naming them."""
+    groups: Dict[str, List[_Slice]] = {}
+    for s in slices:
+        groups.setdefault(str(s.ds.get("SeriesInstanceUID", "") or ""), []).append(s)
+    if len(groups) == 1:
+        return slices
+    parts = []
+    for uid, g in sorted(groups.items(), key=lambda kv: -len(kv[1]))[:3]:
+        desc = str(g[0].ds.get("SeriesDescription", "") or "no description")
+        parts.append(f"{uid or 'no UID'} ({desc!r}, {len(g)} slices)")
+    more = f" and {len(groups) - 3} more" if len(groups) > 3 else ""
+    raise DataError(f"{shown} holds {len(groups)} series: {'; '.join(parts)}{more}; upload one series per zip or "
+                    f"folder.")
+
+
+def _check_sizes(slices: List[_Slice], shown: str) -> Tuple[int, int, int, int]:
+    """(rows, columns, samples per pixel, bits allocated) shared by every slice; else a DataError."""
+    sizes: Dict[Tuple[int, int, int, int], List[str]] = {}
+    for s in slices:
+        what = f"{s.name} in {shown}"
+        frames = _header_int(s.ds, "NumberOfFrames", 1, what)
+        if frames > 1:
+            raise DataError(f"{what} is a multi-frame DICOM ({frames} frames), not one slice of a series; upload "
+                            f"that file on its own as .dcm.")
+        key = (_header_int(s.ds, "Rows", 0, what), _header_int(s.ds, "Columns", 0, what),
+               max(1, _header_int(s.ds, "SamplesPerPixel", 1, what)), _header_int(s.ds, "BitsAllocated", 16, what))
+        sizes.setdefault(key, []).append(s.name)
+    if len(sizes) > 1:
+        ranked = sorted(sizes.items(), key=lambda kv: -len(kv[1]))
+        desc = ", ".join(f"{len(v)} of {k[1]} x {k[0]}" + (f" x {k[2]}" if k[2] > 1 else "") for k, v in ranked[:3])
+        raise DataError(f"the slices of {shown} have different sizes ({desc}, e.g. {ranked[1][1][0]}); upload one "
+                        f"series whose slices share one size.")
+    (rows, cols, spp, bits), = sizes
+    if rows < 1 or cols < 1:
+        raise DataError(f"the slices of {shown} declare {rows} x {cols} pixels; export the series again.")
+    return rows, cols, spp, bits
+
+
+def _floats(ds, tag: str, n: int) -> Optional[np.ndarray]:
+    """A header value of exactly ``n`` finite numbers as float64, else None."""
+    v = ds.get(tag)
+    try:
+        a = np.asarray([float(x) for x in v], dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    return a if a.shape == (n,) and np.all(np.isfinite(a)) else None
+
+
+def _order(slices: List[_Slice], shown: str) -> Tuple[List[_Slice], str]:
+    """Slices sorted along the slice normal (``pos`` set), else by InstanceNumber, else by name; and the method."""
+    iops = [_floats(s.ds, "ImageOrientationPatient", 6) for s in slices]
+    ipps = [_floats(s.ds, "ImagePositionPatient", 3) for s in slices]
+    if all(o is not None for o in iops) and all(p is not None for p in ipps):
+        ref = iops[0]
+        bad = next((s for s, o in zip(slices, iops) if np.max(np.abs(o - ref)) > _ORIENT_TOL), None)
+        if bad is not None:
+            raise DataError(f"the slices of {shown} have different orientations (e.g. {slices[0].name} and "
+                            f"{bad.name}, as when a localizer is mixed in); upload one series of parallel slices.")
+        normal = np.cross(ref[:3], ref[3:])  # row direction x column direction
+        norm = float(np.linalg.norm(normal))
+        if norm > 1e-6:
+            for s, p in zip(slices, ipps):
+                s.pos = float(p @ normal) / norm
+            return sorted(slices, key=lambda s: s.pos), "position"
+    nums = [s.ds.get("InstanceNumber") for s in slices]
+    try:
+        keys = [int(float(n)) for n in nums]
+    except (TypeError, ValueError):
+        return slices, "file name"  # already in name order
+    if len(set(keys)) < len(keys):
+        dup = next(k for k in keys if keys.count(k) > 1)
+        names = [s.name for s, k in zip(slices, keys) if k == dup][:2]
+        raise DataError(f"the slices of {shown} repeat InstanceNumber {dup} ({' and '.join(names)}) and give no "
+                        f"positions, so duplicate files cannot be told apart; remove the duplicates.")
+    order = np.argsort(keys, kind="stable")
+    return [slices[i] for i in order], "instance number"
+
+
+def _check_steps(slices: List[_Slice], shown: str) -> Optional[float]:
+    """The median step between positions (mm); duplicate positions and gaps are DataErrors. None without positions."""
+    if len(slices) < 2 or slices[0].pos is None:
+        return None
+    pos = np.array([s.pos for s in slices])
+    steps = np.diff(pos)  # >= 0: sorted
+    med = float(np.median(steps))
+    dup = np.flatnonzero(steps <= max(1e-3, 0.01 * med))
+    if dup.size:
+        a, b = slices[dup[0]], slices[dup[0] + 1]
+        raise DataError(f"{dup.size} slice(s) of {shown} repeat a position ({a.name} and {b.name} both lie at "
+                        f"{a.pos:.2f} mm: duplicate files, or several echoes or phases in one series); remove the "
+                        f"duplicates or upload one echo or phase.")
+    gaps = np.flatnonzero(steps > GAP_FACTOR * med + 1e-3) if len(slices) >= 3 else np.array([], int)
+    if gaps.size:
+        i = int(gaps[0])
+        missing = max(1, int(round(steps[i] / med)) - 1)
+        raise DataError(f"{shown} is missing slices: {slices[i].name} and {slices[i + 1].name} are "
+                        f"{steps[i]:.2f} mm apart where the other slices are {med:.2f} mm apart (about {missing} "
+                        f"missing{f', {gaps.size} gaps in all' if gaps.size > 1 else ''}); upload the complete series.")
+    return med
+
+
+def _series_spacing(ds, step: Optional[float]) -> Optional[List[float]]:
+    """[slice, row, column] spacing in mm, or None when a part is unknown."""
+    if step is None:
+        for tag in ("SpacingBetweenSlices", "SliceThickness"):
+            try:
+                v = abs(float(ds.get(tag)))
+            except (TypeError, ValueError):
+                continue
+            if np.isfinite(v) and v > 0:
+                step = v
+                break
+    rc = _spacing(ds)
+    if step is None or rc is None:
+        return None
+    return [round(float(step), 6), float(rc[0]), float(rc[1])]
+
+
+def _default_window(ds) -> Optional[List[float]]:
+    """The file's first ``WindowCenter``/``WindowWidth`` as [center, width] (rescaled units), else None."""
+    vals = []
+    for tag in ("WindowCenter", "WindowWidth"):
+        v = ds.get(tag)
+        if v is not None and not isinstance(v, (str, bytes)) and hasattr(v, "__len__"):
+            v = v[0] if len(v) else None
+        try:
+            vals.append(float(v))
+        except (TypeError, ValueError):
+            return None
+    return vals if all(np.isfinite(vals)) and vals[1] > 0 else None
+
+
+def _decode(slices: List[_Slice], uniq: np.ndarray, shape: Tuple[int, int, int], shown: str) -> np.ndarray:
+    """Rescaled float32 pixels ``(U, H, W, C)`` of the slices ``uniq`` picks, decoded one at a time."""
+    from pydicom.pixels import pixel_array
+
+    rows, cols, spp = shape
+    out = np.empty((len(uniq), rows, cols, spp), np.float32)  # (U, H, W, C)
+    for j, i in enumerate(uniq):
+        s = slices[int(i)]
+        what = f"{s.name} in {shown}"
+        try:
+            a = pixel_array(s.ds)
+        except DataError:
+            raise
+        except _DICOM_ERRORS as e:
+            raise DataError(f"the pixels of {what} cannot be decoded ({type(e).__name__}: the file may be "
+                            f"truncated or need a codec plugin such as pylibjpeg); export the series again "
+                            f"uncompressed.") from None
+        if a.shape[:2] != (rows, cols):
+            raise DataError(f"{what} decodes to shape {tuple(a.shape)}, not its declared {rows} x {cols}; export the "
+                            f"series again.")
+        slope = _header_float(s.ds, "RescaleSlope", 1.0, what)
+        inter = _header_float(s.ds, "RescaleIntercept", 0.0, what)
+        dst = out[j]
+        np.multiply(a.reshape(rows, cols, spp), np.float32(slope), out=dst, casting="unsafe")
+        dst += np.float32(inter)
+    return out
+
+
+def read_dicom_series(source: Path, num_frames: Optional[int] = None, size: SizeLike = None, grayscale: bool = True,
+                      window: Optional[Tuple[float, float]] = None, max_decoded_bytes: Optional[int] = None,
+                      shown: Optional[str] = None) -> Tuple[torch.Tensor, Dict[str, Any]]:
+    """Read one DICOM series from a folder or a ``.zip`` into a ``(T, C, H, W)`` float32 tensor in [0, 1].
+
+    Args:
+        source: a folder of single-slice DICOM files, or a ``.zip`` of them.
+        num_frames: T slices ``round(linspace(0, n-1, T))`` of the ordered series; None keeps all.
+        size: output slice size, int or ``(H, W)``; None keeps the native size.
+        grayscale: C = 1 (default) or C = 3.
+        window: ``(center, width)`` in rescaled units (HU for CT); None: min-max over the slices read.
+        max_decoded_bytes: the decode cap in bytes (default ``$DAS_DECODE_BUDGET_MB`` or 1024 MiB); it caps
+            the unpacked files and, separately, their decoded pixels with the float32 copies and output.
+        shown: how messages name the source (default its name).
+
+    Returns:
+        ``(x, meta)``; meta has ``kind`` "volume", ``num_slices``, ``original_frames``, ``original_shape``
+        ``[n, H, W]``, ``spacing``, ``value_range``, ``window``, ``default_window``, ``modality``,
+        ``series_description``, ``series_uid``, ``order``, ``slice_positions``, ``frame_indices``, ...
+    """
+    source = Path(source)
+    shown = shown or source.name
+    budget = decode_budget(max_decoded_bytes)
+    hw = parse_size(size)
+    if source.is_dir():
+        files, skipped = _gather_folder(source, shown, budget)
+    else:
+        files, skipped = _gather_zip(source, shown, budget)
+    if not files:
+        raise DataError(f"{shown} holds no DICOM files (none with the DICM marker or a .dcm extension); "
+                        f"{'zip' if not source.is_dir() else 'choose'} the folder of one series' .dcm slices "
+                        f"(a .nii or .npy goes on its own, unzipped).")
+    slices, no_pixels = _parse(files, shown, budget)
+    if not slices:
+        raise DataError(f"{shown} holds {len(files)} DICOM file(s) but no image (no PixelData: reports, DICOMDIR "
+                        f"or other non-image objects); upload the image slices of one series.")
+    slices = _one_series(slices, shown)
+    rows, cols, spp, bits = _check_sizes(slices, shown)
+    slices, method = _order(slices, shown)
+    step = _check_steps(slices, shown)
+    n = len(slices)
+    idx = resample_indices(n, num_frames)
+    uniq, inv = np.unique(idx, return_inverse=True)
+    out_hw = hw or (rows, cols)
+    c_out = 1 if grayscale else 3
+    raw = sum(len(b) for _, b in files)
+    est = raw + len(uniq) * rows * cols * spp * (max(bits, 8) // 8 + 8) + len(idx) * c_out * out_hw[0] * out_hw[1] * 4
+    check_budget(shown, est, budget, f"{format_bytes(raw)} of files, {len(uniq)} slices of {cols} x {rows} at {bits} "
+                 f"bits, their float32 copies and the output")
+    vals = _decode(slices, uniq, (rows, cols, spp), shown)  # (U, H, W, C) rescaled
+    first = slices[0].ds
+    meta = {"source": str(source), "kind": "volume", "original_frames": n, "num_slices": n,
+            "original_shape": [n, rows, cols] + ([spp] if spp > 1 else []), "spacing": _series_spacing(first, step),
+            "fps": None, "modality": str(first.get("Modality", "") or ""),
+            "series_description": str(first.get("SeriesDescription", "") or ""),
+            "series_uid": str(first.get("SeriesInstanceUID", "") or ""),
+            "photometric": str(first.get("PhotometricInterpretation", "") or ""), "layout": "DHW",
+            "dtype": f"{'' if first.get('PixelRepresentation', 0) == 1 else 'u'}int{bits}", "order": method,
+            "slice_positions": [round(s.pos, 4) for s in slices] if method == "position" else None,
+            "value_range": [float(vals.min()), float(vals.max())], "window": list(window) if window else None,
+            "default_window": _default_window(first), "skipped_files": skipped + no_pixels,
+            "frame_indices": idx.tolist()}
+    x = frames_to_sequence(normalise_intensity(vals, window, shown), grayscale, size, scale=1.0)  # (U, C, h, w)
+    return x[torch.from_numpy(inv.reshape(-1))].contiguous(), meta
