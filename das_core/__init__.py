@@ -10,6 +10,7 @@ Public API (see README.md):
     load_model(path)             a trained model from a checkpoint (eval mode, `.spec`, `.meta`)
     TrainConfig, fit(config)     the training engine
     load_dataset, list_datasets, load_sequence   the data layer (das_core.data)
+    export_study(checkpoints, source, out_dir), ExportSettings   the take-it-away export (das_core.export)
     DASError, DataError, ConfigError, CheckpointError
 
 Names are imported on first use (PEP 562), so `import das_core.runs` (the app's job launcher) does
@@ -31,6 +32,7 @@ _API = {
     "load_model": "checkpoints",
     "TrainConfig": "engine", "fit": "engine", "evaluate_checkpoint": "engine",
     "load_dataset": "data", "list_datasets": "data", "load_sequence": "data",
+    "export_study": "export", "ExportSettings": "export",
 }
 
 __all__ = [*_API, "__version__"]

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Iterator, Union
 
-__all__ = ["atomic_write"]
+__all__ = ["atomic_write", "atomic_path"]
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -53,3 +53,27 @@ def atomic_write(path: Union[str, Path], mode: str = "wb") -> Iterator[IO]:
             os.close(dfd)
     except OSError:
         pass
+
+
+@contextmanager
+def atomic_path(path: Union[str, Path]) -> Iterator[Path]:
+    """A temporary path beside `path` (same suffix, so writers that pick a format by it work) for a
+    writer that takes a file name (ffmpeg); on success it is moved onto `path`, on failure removed.
+
+    Args:
+        path: the final file.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise

@@ -1,7 +1,7 @@
-"""`python -m das_core train | evaluate | bench | speed | checkpoints` (see `--help` of each).
+"""`python -m das_core train | evaluate | bench | speed | checkpoints | export` (see `--help` of each).
 
-The flags of `train`, `bench` and `speed` are generated from their dataclasses (`TrainConfig`,
-`BenchConfig`, `SpeedConfig`; see `das_core.cli_options`), which hold the only defaults.
+The flags of `train`, `bench`, `speed` and `export` are generated from their dataclasses (`TrainConfig`,
+`BenchConfig`, `SpeedConfig`, `ExportSettings`; see `das_core.cli_options`), which hold the only defaults.
 `train --config FILE` reads a JSON of `TrainConfig` fields (what the app's job launcher writes);
 flags given beside it override the file.
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import inspect
 import json
 import os
 import sys
@@ -28,6 +29,8 @@ from .experiments.ablation import AblationConfig, run_ablation
 from .experiments.bench import GRID_FIELDS, BenchConfig, run_bench
 from .experiments.shipped import make_checkpoints
 from .experiments.speed import SpeedConfig, run_speed
+from .export import (ExportSettings, dataset_options_for, export_study, load_export_models, prepare_out_dir,
+                     settings_from, study_from_dataset, study_from_file)
 from .runs import write_json
 
 __all__ = ["main", "build_parser", "config_from_args"]
@@ -124,6 +127,39 @@ def cmd_checkpoints(args) -> int:
     return 0
 
 
+def _export_study(args, models):
+    """The study of `export`: the --input file (data flags are load_sequence options) or item --index
+    of --dataset (with the options of a checkpoint trained on it, then the data flags)."""
+    from .data import load_sequence
+
+    given_opts = dataset_options_from_args(args)
+    if args.input is not None:
+        accepted = set(inspect.signature(load_sequence).parameters) - {"source", "filename", "grayscale"}
+        unknown = sorted(set(given_opts) - accepted)
+        if unknown:
+            raise ConfigError(f"--input files take no {', '.join(unknown)} option; the reader takes "
+                              f"{', '.join(sorted(accepted))} (e.g. --data-option window=[40,400]).")
+        return study_from_file(args.input, **given_opts)  # colour kept for display; 1-channel models see gray
+    name = args.dataset or models[0].meta.get("dataset")
+    if not name:
+        raise ConfigError(f"{models[0].name} does not say which data set it was trained on; name the study with "
+                          f"--input FILE or --dataset NAME --index I.")
+    options = dataset_options_for(name, [m.meta for m in models], given_opts)
+    return study_from_dataset(name, args.index, split=args.split, root=args.root, options=options)
+
+
+def cmd_export(args) -> int:
+    settings = settings_from(**given(args, ExportSettings))
+    if args.input is not None and args.dataset is not None:
+        raise ConfigError("Name the study with --input FILE or with --dataset NAME --index I, not both.")
+    out = prepare_out_dir(args.out)
+    models = load_export_models(args.checkpoint)
+    study = _export_study(args, models)
+    written = export_study(models, study, out, settings=settings)
+    print(f"{study.name}: {len(models)} checkpoint(s); wrote {', '.join(written)} to {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m das_core", description="DAS Explorer: train, evaluate, benchmark.")
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -183,6 +219,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=None)
     p.set_defaults(func=cmd_checkpoints)
+
+    p = sub.add_parser("export", help="take-it-away export of one study: picks, MP4/GIF, CSV/JSON, HTML report",
+                       description="Run each checkpoint on one study (resampled to the checkpoint's T and frame "
+                                   "size) and write sequence.mp4, sequence.gif, picks.png, picks.csv, picks.json "
+                                   "and report.html to --out. The study is read, never copied. A research tool, "
+                                   "not for diagnosis.")
+    p.add_argument("--checkpoint", action="append", required=True, metavar="CKPT",
+                   help="a checkpoint file; repeat for several (one row each, in this order)")
+    p.add_argument("--input", default=None, metavar="FILE",
+                   help="the study: a volume (.npy/.npz, NIfTI), a video, a DICOM file or series (folder or "
+                        ".zip); --frames, --size and --data-option (window, axis, key) are its reader's options. "
+                        "Without it the study is item --index of --dataset (default: the first checkpoint's)")
+    p.add_argument("--index", type=int, default=0, help="with --dataset: the item of the split (default: 0)")
+    p.add_argument("--split", default="test", choices=["train", "val", "test", "all"],
+                   help="with --dataset: the split (default: test)")
+    p.add_argument("--out", required=True, metavar="DIR", help="the folder to write into (created)")
+    add_data_args(p, dataset=True)
+    add_dataclass_args(p, ExportSettings)
+    p.set_defaults(func=cmd_export)
     return parser
 
 

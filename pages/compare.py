@@ -7,14 +7,18 @@ everything they change live in an `st.fragment`, so moving them reruns only that
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 
 import numpy as np
 import streamlit as st
+from PIL import Image
 
 from das_core import list_samplers, num_selected_for_ratio
+from das_core.export import probabilities_meaningful
 from das_core.samplers import sampler_class
-from explorer import catalogue, figures, jobs, methods, samples
+from explorer import catalogue, exports, figures, jobs, methods, samples
 from explorer.samples import SampleData
 from pages._common import ROOT, Timer, data_sidebar_ui, sample_caption, show_error
 
@@ -129,7 +133,7 @@ def controls_ui(das_model) -> dict:
 
 def trained_here(model, trained: bool, s: SampleData) -> bool:
     """True when `model` is a checkpoint trained on the sample's own data set (its prediction means something)."""
-    return trained and (getattr(model, "meta", None) or {}).get("dataset") == s.dataset
+    return probabilities_meaningful(getattr(model, "meta", None), s.dataset, trained)
 
 
 def predictions_ui(s: SampleData, results: dict, models: dict) -> None:
@@ -151,7 +155,7 @@ def predictions_ui(s: SampleData, results: dict, models: dict) -> None:
         rows.append({"method": m, "predicted": name, "confidence": r.confidence,
                      "correct": (pred == s.y) if s.y is not None and s.y >= 0 else None})
     if rows:
-        st.plotly_chart(figures.fig_confidence(rows, s.label_name), width="stretch", key="cmp_conf")
+        st.plotly_chart(figure("fig_confidence", rows, s.label_name), width="stretch", key="cmp_conf")
 
 
 def strips_ui(s: SampleData, results: dict) -> None:
@@ -165,13 +169,22 @@ def strips_ui(s: SampleData, results: dict) -> None:
         hit = ""
         if s.informative:
             hit = " · kept the informative " + word if set(s.informative) & set(r.indices) else " · missed the informative " + word
-        c2.image(figures.strip(s.x, r.indices, m, tile=48), width="stretch" if len(r.indices) > 10 else "content",
+        c2.image(_strip_png(s.x, s.key, tuple(r.indices), m), width="stretch" if len(r.indices) > 10 else "content",
                  caption=f"{word}s {', '.join(map(str, r.indices))}{hit}")
     # built only when asked for: dozens of large images on every rerun would slow the page down
     chosen = st.selectbox(f"Enlarge the picked {word}s of", [None, *results], key="cmp_enlarge",
                           format_func=lambda m: "(choose a method)" if m is None else figures.method_label(m))
     if chosen is not None:
         enlarged_ui(s, results[chosen], word)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _strip_png(_x, x_key: str, indices: tuple, method: str) -> bytes:
+    """A method's picked-frames strip as PNG bytes: encoded once per sample and picks (st.image would
+    re-encode an array on every rerun)."""
+    buf = io.BytesIO()
+    Image.fromarray(figures.strip(_x, indices, method, tile=48)).save(buf, format="PNG")
+    return buf.getvalue()
 
 
 def enlarged_ui(s: SampleData, r, word: str) -> None:
@@ -199,6 +212,25 @@ def _attention_scale(_model, model_key: str, _x, x_key: str, tau0: float) -> tup
     """(min, max) of every head's scores on this sample: one colour scale while heads are toggled."""
     scores = methods.run_method(_model, _x, tau0=tau0, classify=False).head_scores
     return float(np.min(scores)), float(np.max(scores))
+
+
+@st.cache_resource(show_spinner=False, max_entries=96)
+def _cached_figure(builder: str, key: str, _args: tuple, _kwargs: dict):
+    """`figures.<builder>(*args, **kwargs)`, built once per `key` (a digest of everything it shows).
+
+    Plotly builds a figure in 10-170 ms (property validation), most of a control change's rerun; a
+    tau0 step leaves the picks, the timeline and the attention unchanged, so only what changed is
+    rebuilt. st.plotly_chart does not modify the figure, so the cached object is shared.
+    """
+    return getattr(figures, builder)(*_args, **_kwargs)
+
+
+def figure(builder: str, *args, **kwargs):
+    """A cached `figures.<builder>` figure, keyed by the digest of its arguments."""
+    h = hashlib.sha1(builder.encode())
+    for v in (*args, *sorted(kwargs.items())):
+        h.update(np.ascontiguousarray(v).tobytes() if isinstance(v, np.ndarray) else repr(v).encode())
+    return _cached_figure(builder, h.hexdigest(), args, kwargs)
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
@@ -237,7 +269,7 @@ def results_ui(s: SampleData, models: dict, model_key: str, x_key: str) -> None:
             st.info(f"DAS is showing **{shown}**. τ for this sample = {das.tau:.3f} "
                     f"(tau0 {ctl['tau0']:g}); soft-row entropy {methods.soft_entropy(das.soft):.2f} nats.",
                     icon=":material/thermostat:")
-        st.plotly_chart(figures.fig_timeline({m: r.indices for m, r in results.items()}, T, s.informative, word),
+        st.plotly_chart(figure("fig_timeline", {m: r.indices for m, r in results.items()}, T, s.informative, word),
                         width="stretch", key="cmp_timeline")
         left, right = st.columns([3, 2], gap="large")
         with left:
@@ -248,7 +280,7 @@ def results_ui(s: SampleData, models: dict, model_key: str, x_key: str) -> None:
             if das is not None:
                 active = [h in ctl["heads"] for h in range(das.head_scores.shape[0])]
                 scale = _attention_scale(das_model, model_key, s.x, x_key, ctl["tau0"])
-                st.plotly_chart(figures.fig_attention(das.head_scores, active, das.indices, word, scale=scale),
+                st.plotly_chart(figure("fig_attention", das.head_scores, active, das.indices, word, scale=scale),
                                 width="stretch", key="cmp_attention")
         if das is None:
             return
@@ -257,21 +289,53 @@ def results_ui(s: SampleData, models: dict, model_key: str, x_key: str) -> None:
         rows = [f"row {j} ({word} {i})" for j, i in enumerate(das.indices)]
         c1.plotly_chart(figures.fig_matrix(das.soft, f"Soft rows softmax(A/τ), τ={das.tau:.3f}", rows, zmax=1.0,
                                        colorscale="Oranges", frame_word=word), width="stretch", key="cmp_soft")
-        c2.plotly_chart(figures.fig_matrix(das.hard, "Hard (one-hot) picks", rows, zmax=1.0, colorscale="Greys",
-                                       frame_word=word), width="stretch", key="cmp_hard")
+        c2.plotly_chart(figure("fig_matrix", das.hard, "Hard (one-hot) picks", rows, zmax=1.0, colorscale="Greys",
+                               frame_word=word), width="stretch", key="cmp_hard")
         c1, c2 = st.columns(2)
         dps, adps = results["dps"], results["adps"]
         fig_dps, fig_adps = _static_figs(model_key, x_key, dps, adps, T, word)
         c1.plotly_chart(fig_dps, width="stretch", key="cmp_dps")
         c2.plotly_chart(fig_adps, width="stretch", key="cmp_adps")
-        with st.expander("tau0 sweep: what tau really changes on this sample"):
+        # a toggle, not an expander: an expander's content is built on every rerun even while closed
+        if st.toggle("tau0 sweep: what tau really changes on this sample", key="cmp_show_sweep"):
             sw = _sweep(das_model, model_key, s.x, x_key, tuple(ctl["heads"]))
-            st.plotly_chart(figures.fig_tau_sweep(sw["taus"], sw["entropy"], sw["changed"], ctl["tau0"]), width="stretch",
-                            key="cmp_sweep")
+            st.plotly_chart(figure("fig_tau_sweep", sw["taus"], sw["entropy"], sw["changed"], ctl["tau0"]),
+                            width="stretch", key="cmp_sweep")
             st.caption("Entropy of the soft rows grows with tau0 (flatter relaxation); deterministic picks never "
                        "change; tempered stochastic picks drift away from them as tau0 grows.")
     st.caption(f"Rendered in {timer.seconds * 1000:.0f} ms (models cached; this block reruns alone when tau0, "
                f"heads or the view change).")
+
+
+EXPORT_STATE = "_cmp_export"  # {"key": what it was built from, "files": {name: bytes}}
+
+
+def export_ui(s: SampleData, models: dict, entries: list, model_key: str) -> None:
+    """Download this comparison (MP4/GIF with the picks marked, HTML report, picks.csv/json/png). Built on
+    a click with the live DAS controls, kept in the session until the sample, models or controls change."""
+    settings = exports.ExportSettings(
+        tau0=st.session_state.get("cmp_tau0"), heads=st.session_state.get("cmp_heads") or None,
+        stochastic=st.session_state.get("cmp_view") == VIEW_STOCH, seed=int(st.session_state.get("cmp_seed", 0)),
+        focus=FOCUS)
+    key = f"{s.key}|{model_key}|{sorted(settings.to_dict().items())}"
+    built = st.session_state.get(EXPORT_STATE)
+    with st.expander("Export this comparison: MP4, report, picks", icon=":material/download:"):
+        if not built or built["key"] != key:
+            st.caption("Renders the sample with every method's picks marked, a one-page report and the picks as "
+                       "CSV/JSON (with the DAS controls above). Research tool, not for diagnosis.")
+            if not st.button("Build the export", key="cmp_export_build", icon=":material/movie:"):
+                return
+            with st.spinner("Rendering the export…"):
+                try:
+                    built = {"key": key, "files": exports.export_bytes(s, models, entries, settings)}
+                except Exception as err:
+                    show_error(err)
+                    return
+            st.session_state[EXPORT_STATE] = built
+        cols = st.columns(len(exports.DOWNLOADS))
+        for col, (name, (label, mime)) in zip(cols, exports.DOWNLOADS.items()):
+            col.download_button(label, built["files"][name], file_name=name, mime=mime, key=f"cmp_export_{name}",
+                                icon=":material/download:")
 
 
 def main() -> None:
@@ -297,6 +361,7 @@ def main() -> None:
     # what identifies the models for the caches: their source and k (untrained ones change with the ratio)
     model_key = "|".join(f"{m}:{src}:k={model.sampler.num_selected}" for m, (model, src, _) in models.items())
     results_ui(s, models, model_key, s.key)
+    export_ui(s, models, entries, model_key)
 
 
 main()

@@ -90,6 +90,9 @@ def test_compare_page_tau_and_heads(app):
     # a shipped DAS checkpoint is selected: the page states its own k, no (stale) ratio slider
     assert not [w for w in at.get("select_slider") if w.key == "cmp_ratio"]
     assert any("k=14" in m.value for m in at.metric)
+    assert not [c for c in at.get("plotly_chart") if "Entropy" in c.proto.spec]  # the sweep is built on request
+    at.toggle(key="cmp_show_sweep").set_value(True).run()
+    assert [c for c in at.get("plotly_chart") if "entropy" in c.proto.spec.lower()]
     before = soft_z(at)
     at.select_slider(key="cmp_tau0").set_value(0.1).run()
     _no_exception(at)
@@ -122,7 +125,9 @@ def test_compare_incompatible_checkpoint_gives_one_message(app, monkeypatch, tmp
     at.switch_page("pages/compare.py").run()
     _no_exception(at)
     assert at.error and "T=99" in at.error[0].value
-    assert len(at.get("plotly_chart")) >= 7  # falls back to untrained models
+    # falls back to untrained models: timeline, attention, soft, hard, dps, adps (no confidence chart for
+    # untrained models; the tau sweep waits for its toggle)
+    assert len(at.get("plotly_chart")) >= 6
 
 
 def test_upload_corrupt_file_shows_error(app):

@@ -1,0 +1,167 @@
+"""`export_study`: run checkpoints on one study and write the "take it away" folder.
+
+    <out>/picks.csv     one row per method and pick: method, checkpoint, rank, frame, model_frame, score
+    <out>/picks.json    the same plus tau, each model's spec and run, the study, the settings, the date
+    <out>/picks.png     the picked frames, one labelled row per checkpoint
+    <out>/sequence.mp4  the study frame by frame, each method's picks marked (H.264)
+    <out>/sequence.gif  the same as a looping GIF
+    <out>/report.html   one self-contained page (images embedded)
+
+Each file is written to a temporary name in <out> and renamed, so none is ever half-written; the
+study itself is never copied.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import json
+import os
+from pathlib import Path
+from typing import Optional, Sequence, Union
+
+import torch
+
+from .. import __version__
+from ..atomic import atomic_write
+from ..errors import ConfigError, DASError, DataError
+from .cine import write_gif, write_mp4
+from .draw import attention_image, picks_image
+from .picks import ExportModel, MethodPicks, load_export_models, run_models
+from .report import png_bytes, report_html
+from .settings import ExportSettings
+from .study import Study, study_from_file, study_from_tensor
+from .tables import picks_csv, picks_document
+
+__all__ = ["export_study", "check_settings", "settings_from", "prepare_out_dir", "write_export"]
+
+Source = Union[str, os.PathLike, torch.Tensor, Study]
+CheckpointLike = Union[str, os.PathLike, ExportModel]
+
+
+def check_settings(settings: ExportSettings) -> ExportSettings:
+    """ConfigError (one sentence) for a setting out of range; returns `settings`."""
+    for name, low in (("volume_fps", 0.1), ("min_size", 1), ("max_size", 16), ("tile", 8), ("tiles_per_row", 1),
+                      ("gif_max_frames", 1)):
+        v = getattr(settings, name)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= low:
+            raise ConfigError(f"Export setting {name} must be a number >= {low}, got {v!r}.")
+    if settings.max_size < settings.min_size:
+        raise ConfigError(f"Export setting max_size ({settings.max_size}) is below min_size ({settings.min_size}).")
+    return settings
+
+
+def prepare_out_dir(out_dir: Union[str, os.PathLike]) -> Path:
+    """The output folder, created where missing (ConfigError when it is a file or cannot be made)."""
+    out = Path(out_dir).expanduser()
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file, not a folder; choose a folder for the export.")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(f"The output folder {out} cannot be created ({err.strerror or type(err).__name__}); "
+                          f"choose a writable folder.") from None
+    return out
+
+
+def _study(source: Source) -> Study:
+    if isinstance(source, Study):
+        return source
+    if isinstance(source, torch.Tensor):
+        return study_from_tensor(source)
+    if isinstance(source, (str, os.PathLike)):
+        return study_from_file(source)
+    raise DataError(f"An export reads a file path, a (T, C, H, W) tensor or a Study, got {type(source).__name__}.")
+
+
+def _models(checkpoints: Sequence[CheckpointLike]) -> list[ExportModel]:
+    paths = [c for c in checkpoints if not isinstance(c, ExportModel)]
+    loaded = iter(load_export_models(paths)) if paths else iter(())
+    return [c if isinstance(c, ExportModel) else next(loaded) for c in checkpoints]
+
+
+def write_export(out: Path, study: Study, results: Sequence[MethodPicks], settings: ExportSettings,
+                 created: str) -> dict[str, Path]:
+    """Write every artefact of an export into `out` (each atomically).
+
+    Args:
+        out: an existing folder.
+        study: the study.
+        results: the methods' picks (`run_models`).
+        settings: the export settings.
+        created: the export's date (ISO 8601).
+
+    Returns:
+        artefact name ("picks.csv", ...) -> its path.
+    """
+    written: dict[str, Path] = {}
+
+    def text(name: str, content: str) -> None:
+        with atomic_write(out / name, "w") as fh:
+            fh.write(content)
+        written[name] = out / name
+
+    def binary(name: str, content: bytes) -> None:
+        with atomic_write(out / name, "wb") as fh:
+            fh.write(content)
+        written[name] = out / name
+
+    text("picks.csv", picks_csv(results))
+    text("picks.json", json.dumps(picks_document(study, results, settings, created), indent=2) + "\n")
+    picks_png = png_bytes(picks_image(study, results, tile=settings.tile, per_row=settings.tiles_per_row))
+    binary("picks.png", picks_png)
+    written["sequence.mp4"] = write_mp4(out / "sequence.mp4", study, results, settings)
+    written["sequence.gif"] = write_gif(out / "sequence.gif", study, results, settings)
+    attention = attention_image(results, study.frame_word)
+    versions = {"das_core": __version__, "torch": str(torch.__version__)}
+    text("report.html", report_html(study, results, settings, picks_png=picks_png,
+                                    attention_png=png_bytes(attention) if attention is not None else None,
+                                    created=created, versions=versions))
+    return written
+
+
+def export_study(checkpoints: Sequence[CheckpointLike], source: Source, out_dir: Union[str, os.PathLike], *,
+                 settings: Optional[ExportSettings] = None) -> dict[str, Path]:
+    """Run each checkpoint on one study and write picks.csv, picks.json, picks.png, sequence.mp4,
+    sequence.gif and report.html into `out_dir`.
+
+    Args:
+        checkpoints: checkpoint files (loaded with `das_core.load_model`) or `ExportModel`s (a model
+            already in memory, e.g. the app's); one row per entry, in this order.
+        source: a file `das_core.data.load_sequence` reads (volume, video, DICOM), a sequence
+            (T, C, H, W) in [0, 1], or a `Study` (e.g. `study_from_dataset(name, index)`). Each model
+            gets it resampled to its own T and frame size.
+        out_dir: the folder to write into (created; files of an earlier export are replaced).
+        settings: `ExportSettings` (default: its defaults).
+
+    Returns:
+        artefact name -> path written.
+
+    Raises:
+        DASError: one sentence for a missing or foreign checkpoint, a checkpoint for another channel
+            count, an unreadable input, or an --out that is a file.
+    """
+    settings = check_settings(settings or ExportSettings())
+    out = prepare_out_dir(out_dir)
+    models = _models(list(checkpoints))
+    if not models:
+        raise ConfigError("No checkpoint given; pass at least one checkpoint file.")
+    study = _study(source)
+    results = run_models(models, study, settings)
+    created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    try:
+        return write_export(out, study, results, settings, created)
+    except DASError:
+        raise
+    except OSError as err:
+        raise ConfigError(f"The export could not be written to {out} ({err.strerror or type(err).__name__}); "
+                          f"choose a writable folder with free space.") from None
+
+
+def settings_from(**values) -> ExportSettings:
+    """`ExportSettings` of the given fields (unknown names: ConfigError)."""
+    names = {f.name for f in dataclasses.fields(ExportSettings)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ConfigError(f"Unknown export setting(s) {', '.join(unknown)}; choose from {', '.join(sorted(names))}.")
+    return check_settings(ExportSettings(**values))
