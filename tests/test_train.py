@@ -85,6 +85,9 @@ def test_stop_event_stops_cleanly_and_resume_continues(tmp_path):
     assert [r["epoch"] for r in read_metrics(out)] == [0, 1, 2]
     assert [e["epoch"] for e in events if e["type"] == "epoch"] == [1, 2]
     assert summary["state"] == "finished" and read_status(out)["state"] == "finished"
+    steps_per_epoch = sum(1 for e in events if e["type"] == "batch") // 2
+    assert summary["train_steps"] == 2 * steps_per_epoch > 0  # this process's steps (the resumed epochs)
+    assert summary["train_steps_per_s"] > 0
 
 
 def test_stop_callable_and_early_stopping_val_loss(tmp_path):

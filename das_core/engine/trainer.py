@@ -89,6 +89,7 @@ class _Run:
         self.stop_event = stop_event
         self.epoch = 0
         self.t_start = time.time()
+        self.train_steps, self.train_seconds = 0, 0.0  # optimizer steps and their wall time, this process
 
     def emit(self, event: dict) -> None:
         if self.callback is not None:
@@ -163,8 +164,10 @@ class _Run:
     def one_epoch(self, net, model, optimizer, loader, val_loader, device, info, epoch: int, steps: int, pbar) -> dict:
         cfg = self.config
         t0 = time.time()
+        done_steps = [0]
 
         def on_batch(step: int, loss: float) -> None:
+            done_steps[0] += 1
             self.emit({"type": "batch", "epoch": epoch, "step": step + 1, "steps": steps, "loss": loss})
             done = epoch * steps + step + 1
             if self.diagnostics is not None and done % cfg.diagnostics_every == 0:
@@ -176,6 +179,8 @@ class _Run:
         total, n = train_one_epoch(net, model, loader, optimizer, device, steps=steps,
                                    freeze_sampler=epoch < cfg.sampler_warmup_epochs, stop_event=self.stop_event,
                                    on_batch=on_batch)
+        self.train_steps += done_steps[0]
+        self.train_seconds += time.time() - t0
         train_loss = dist_utils.mean_across_ranks(total / max(n, 1), device)
         val = evaluate_model(model, val_loader, device, num_classes=info.num_classes,
                              max_batches=cfg.max_eval_batches, stop_event=self.stop_event)
@@ -203,7 +208,8 @@ class _Run:
             "num_selected": model.sampler.num_selected, "frame_size": info.frame_size,
             "in_channels": info.in_channels, "train_size": len(splits["train"]), "val_size": len(splits["val"]),
             "world_size": dist_utils.world_size(), "device": str(device), "threads": torch.get_num_threads(),
-            "state": "finished",
+            "state": "finished", "train_steps": self.train_steps,
+            "train_steps_per_s": round(self.train_steps / self.train_seconds, 3) if self.train_seconds else None,
             # this process's own final weights (last epoch): equal on every rank when DDP kept them in sync
             "param_checksum": dist_utils.param_checksum(model),
         }
