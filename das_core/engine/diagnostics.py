@@ -15,6 +15,8 @@ Every N optimizer steps, on a fixed probe batch of training items whose informat
   benefit of keeping the frame: the loss with the frame forced out of the (eval) picks minus the loss
   with it forced in. A useful signal correlates positively.
 - `benefit_mean`: the mean of that benefit (positive once the backbone can use the frame).
+- `hit_rate`, `informative_rank`: how often the deterministic (eval) picks keep the informative frame,
+  and its mean rank among the T frames by the sampler's scores (1 = top).
 
 The probe pass runs the model in training mode (noise on, as the optimizer sees it) and then
 restores the BatchNorm running statistics and the random number generators, so logging does not
@@ -72,7 +74,7 @@ class SamplerDiagnostics:
         was_training = model.training
         try:
             grad, spread = self._gradient(model)
-            benefit = self._benefit(model)
+            benefit, hit_rate, rank = self._benefit(model)
         finally:
             with torch.no_grad():
                 for k, v in model.named_buffers():
@@ -92,7 +94,7 @@ class SamplerDiagnostics:
         return {"step": step, "spread_to_noise": spread / GUMBEL_STD, "grad_mean": float(descent.mean()),
                 "grad_t": float(descent.mean()) / (std / math.sqrt(n)) if std > 0 else None,
                 "grad_corr": corr if corr is None or math.isfinite(corr) else None,
-                "benefit_mean": float(benefit.mean())}
+                "benefit_mean": float(benefit.mean()), "hit_rate": hit_rate, "informative_rank": rank}
 
     def _gradient(self, model: SubsampledClassifier) -> tuple[Optional[Tensor], float]:
         """Per-item gradient of the training loss on the informative frame's logit, and A's spread."""
@@ -109,12 +111,19 @@ class SamplerDiagnostics:
         return rows.sum(dim=1) * n, spread  # per item (the loss is a mean over the n items)
 
     @torch.no_grad()
-    def _benefit(self, model: SubsampledClassifier) -> Tensor:
-        """Loss with the informative frame forced out of the eval picks minus the loss with it forced in."""
+    def _benefit(self, model: SubsampledClassifier) -> tuple[Tensor, float, Optional[float]]:
+        """(loss with the informative frame forced out of the eval picks minus the loss with it forced in,
+        the eval picks' hit rate, the informative frame's mean rank by score (1 = top; None without scores))."""
         model.eval()
         sel = model.select(self.x)
         scores = sel.scores if sel.scores is not None else torch.zeros(self.x.shape[:2], device=self.x.device)
         picks = sel.indices.clone()  # (n, k)
+        n = picks.shape[0]
+        hit_rate = float((picks == self.informative[:, None]).any(dim=1).float().mean())
+        rank = None
+        if sel.scores is not None:  # 1 + the frames scored above the informative one
+            above = (scores > scores[torch.arange(n), self.informative][:, None]).sum(dim=1)
+            rank = float((above + 1).float().mean())
         inside, outside = picks.clone(), picks.clone()
         for b in range(picks.shape[0]):
             t = int(self.informative[b])
@@ -125,7 +134,7 @@ class SamplerDiagnostics:
             else:
                 weakest = min(range(len(row)), key=lambda j: float(scores[b, row[j]]))
                 inside[b, weakest] = t
-        return self._loss(model, outside) - self._loss(model, inside)
+        return self._loss(model, outside) - self._loss(model, inside), hit_rate, rank
 
     def _loss(self, model: SubsampledClassifier, picks: Tensor) -> Tensor:
         frames = self.x[torch.arange(picks.shape[0])[:, None], picks.sort(dim=1).values]  # (n, k, C, H, W)
