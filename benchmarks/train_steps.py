@@ -4,8 +4,9 @@ The grid's recipe (make bench): synthetic moving volumes (28 frames of 28x28), M
 batch 16, ratio 0.5, one torch thread. Runs against whatever `das_core` is importable, so the same
 script measures an older checkout too (PYTHONPATH=<old checkout>):
 
-    PYTHONPATH=. python benchmarks/train_steps.py --out docs/train-steps.json --label after
-    PYTHONPATH=/tmp/old python benchmarks/train_steps.py --out /tmp/before.json --label before
+    PYTHONPATH=/tmp/old python benchmarks/train_steps.py --out /tmp/before.json --label "before (12c1bee)"
+    PYTHONPATH=. python benchmarks/train_steps.py --out docs/train-steps.json --label after \
+        --before /tmp/before.json --md docs/train-steps.md
 
 Each method's step is timed `--steps` times after `--warmup` steps; methods are interleaved round by
 round so a slow-down of the machine hits all alike; medians are reported.
@@ -17,6 +18,7 @@ import argparse
 import json
 import platform
 import statistics
+import sys
 import time
 
 import torch
@@ -38,7 +40,9 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--label", default="")
-    ap.add_argument("--out", default=None)
+    ap.add_argument("--out", default=None, help="the JSON report")
+    ap.add_argument("--before", default=None, help="an earlier JSON report to compare with (in --md)")
+    ap.add_argument("--md", default=None, help="a Markdown page: this report, and the ratio to --before")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     base = TrainConfig(dataset="synthetic-volumes", dataset_options={"moving": True}, backbone="mobilenet_v3_small",
@@ -90,6 +94,35 @@ def main() -> None:
     if args.out:
         with open(args.out, "w") as fh:
             json.dump(report, fh, indent=1)
+    if args.md:
+        before = json.load(open(args.before)) if args.before else None
+        with open(args.md, "w") as fh:
+            fh.write(_markdown(report, before, " ".join(sys.argv[1:])))
+
+
+def _markdown(report: dict, before: dict | None, argv: str) -> str:
+    lines = ["# Training steps per second (the main grid's recipe)", "",
+             f"Made by `python benchmarks/train_steps.py {argv}` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: "
+             f"{report['recipe']}, {report['machine']}, torch {report['torch']}; median of the timed steps, methods "
+             "interleaved step by step. A step is the whole optimizer step: the next batch from the loader, the "
+             "forward pass with the sampler, backward, Adam.", ""]
+    if before:
+        lines += [f"Before: {before['label']} (same script, same machine, run just before).", "",
+                  "| method | before ms/step | after ms/step | = data + forward + backward + Adam (after) | "
+                  "before steps/s | after steps/s | speed-up |", "|---|---:|---:|---|---:|---:|---:|"]
+        for m, r in report["methods"].items():
+            b = before["methods"].get(m)
+            if b is None:
+                continue
+            lines.append(f"| {m} | {b['step_ms']:.1f} | {r['step_ms']:.1f} | {r['data_ms']:.1f} + {r['forward_ms']:.1f} "
+                         f"+ {r['backward_ms']:.1f} + {r['adam_ms']:.1f} | {b['steps_per_s']:.2f} | "
+                         f"{r['steps_per_s']:.2f} | **{b['step_ms'] / r['step_ms']:.2f}x** |")
+    else:
+        lines += ["| method | ms/step | data | forward | backward | Adam | steps/s |", "|---|---:|---:|---:|---:|---:|---:|"]
+        for m, r in report["methods"].items():
+            lines.append(f"| {m} | {r['step_ms']:.1f} | {r['data_ms']:.1f} | {r['forward_ms']:.1f} | "
+                         f"{r['backward_ms']:.1f} | {r['adam_ms']:.1f} | {r['steps_per_s']:.2f} |")
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":
