@@ -151,6 +151,7 @@ class ADPSSampler(LearnedSampler):
             matrix=matrix,
             soft=soft,
             scores=torch.stack(step_logits, 1).mean(dim=1),  # (B, T)
+            logits=torch.stack(step_logits, 1),  # (B, k, T), row i = step i (pick order), for diagnostics
             tau=tau,
             pick_rank=rank,
             features=features if encoder is not None else None,
