@@ -119,3 +119,16 @@ def test_bars_family_is_a_held_out_task_of_the_same_kind():
         (t,) = ds.meta(i)["informative_frames"]
         others = [f for f in range(16) if f != t]
         assert x[t].max() > 0.6 and x[others].max() <= 0.45 + 1e-6  # the bar only in its frame
+
+
+def test_rendered_items_are_kept_in_memory_and_identical(monkeypatch):
+    from das_core.data import synthetic
+
+    ds = synthetic.SyntheticDataset("volumes", "train", num_samples=4, num_frames=8, size=16)
+    first = ds[2][0]
+    assert ds[2][0] is first  # rendered once
+    fresh = synthetic.SyntheticDataset("volumes", "train", num_samples=4, num_frames=8, size=16)
+    assert torch.equal(fresh[2][0], first)  # the same values as a fresh render
+    monkeypatch.setattr(synthetic, "RENDER_CACHE_BYTES", 0)
+    big = synthetic.SyntheticDataset("volumes", "train", num_samples=4, num_frames=8, size=16)
+    assert big[2][0] is not big[2][0] and torch.equal(big[2][0], first)  # over the cap: rendered each time

@@ -35,7 +35,7 @@ every class once, in a seeded order.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Union
+from typing import Any, Dict, List, Optional, Union
 
 import numpy as np
 import torch
@@ -52,6 +52,7 @@ CLASS_NAMES = ["square", "ring", "plus", "cross"]
 BAR_NAMES = ["horizontal", "vertical", "diagonal"]
 FAMILIES = ("shapes", "bars")
 DEFAULT_NUM_SAMPLES = {"train": 512, "val": 128, "test": 256}
+RENDER_CACHE_BYTES = 256 * 2**20  # per split: rendered items kept in memory up to this size
 _SPLIT_CODE = {"train": 0, "val": 1, "test": 2}
 _KIND_CODE = {"volumes": 11, "video": 23}
 _AMP = 0.55
@@ -217,6 +218,9 @@ class SyntheticDataset(SequenceDataset):
         self._masks = structure_masks(C, S, family)
         self.labels = [self._label(i) for i in range(n)]
         self._fixed = fixed_position(T, self.extent)
+        # items are deterministic per index: a split that fits in RENDER_CACHE_BYTES keeps what it rendered
+        # (rendering took 10-30 ms of a 150 ms training step for a batch of 16 at 28^3)
+        self._rendered: Optional[Dict[int, torch.Tensor]] = {} if n * T * S * S * 4 <= RENDER_CACHE_BYTES else None
 
     def __len__(self) -> int:
         return self._n
@@ -266,7 +270,11 @@ class SyntheticDataset(SequenceDataset):
 
     def __getitem__(self, i: int):
         i = self._check_index(i)
-        x = torch.from_numpy(self.render(i))[:, None]  # (T, 1, S, S)
+        x = self._rendered.get(i) if self._rendered is not None else None
+        if x is None:
+            x = torch.from_numpy(self.render(i))[:, None]  # (T, 1, S, S)
+            if self._rendered is not None:
+                self._rendered[i] = x
         return x, self.labels[i]
 
     def meta(self, i: int) -> Dict[str, Any]:
