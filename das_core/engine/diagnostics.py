@@ -84,17 +84,20 @@ class SamplerDiagnostics:
             torch.set_rng_state(rng)
             if cuda_rng is not None:
                 torch.cuda.set_rng_state_all(cuda_rng)
+        record = {"step": step, "spread_to_noise": spread / GUMBEL_STD, "grad_mean": None, "grad_t": None,
+                  "grad_corr": None, "benefit_mean": float(benefit.mean()), "hit_rate": hit_rate,
+                  "informative_rank": rank}
         if grad is None:
-            return None
+            return record if math.isfinite(spread) else None
         descent = -grad
         n = descent.numel()
         std = float(descent.std()) if n > 1 else 0.0
         corr = float(np.corrcoef(descent.cpu().numpy(), benefit.cpu().numpy())[0, 1]) \
             if n > 2 and std > 0 and float(benefit.std()) > 0 else None
-        return {"step": step, "spread_to_noise": spread / GUMBEL_STD, "grad_mean": float(descent.mean()),
-                "grad_t": float(descent.mean()) / (std / math.sqrt(n)) if std > 0 else None,
-                "grad_corr": corr if corr is None or math.isfinite(corr) else None,
-                "benefit_mean": float(benefit.mean()), "hit_rate": hit_rate, "informative_rank": rank}
+        record.update(grad_mean=float(descent.mean()),
+                      grad_t=float(descent.mean()) / (std / math.sqrt(n)) if std > 0 else None,
+                      grad_corr=corr if corr is None or math.isfinite(corr) else None)
+        return record
 
     def _gradient(self, model: SubsampledClassifier) -> tuple[Optional[Tensor], float]:
         """Per-item gradient of the training loss on the informative frame's logit, and A's spread."""
@@ -107,6 +110,8 @@ class SamplerDiagnostics:
         loss.backward()
         n = self.x.shape[0]
         spread = float(sel.logits.detach().std(dim=-1).mean())
+        if sel.logits.grad is None:  # logits stacked after the fact (ADPS's steps): no gradient to read
+            return None, spread
         rows = sel.logits.grad[torch.arange(n), :, self.informative]  # (n, k)
         return rows.sum(dim=1) * n, spread  # per item (the loss is a mean over the n items)
 
