@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
+HOST ?= 127.0.0.1
 STAMP := $(VENV)/.installed
 
 .PHONY: install run test test-all e2e speed bench bench-warmup bench-small-cnn bench-report ablation checkpoints clean
@@ -15,8 +16,13 @@ $(STAMP): requirements.txt
 
 install: $(STAMP)
 
+# HOST=0.0.0.0 (or any address but 127.0.0.1/localhost/::1) serves on the network: it refuses to start
+# without a password in .streamlit/secrets.toml (`python -m explorer.auth hash`), and the app asks for it.
 run: install
-	$(VENV)/bin/streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT) --server.headless true
+	@case "$(HOST)" in 127.0.0.1|localhost|::1) need=0 ;; *) need=1 ;; esac; \
+	if [ $$need = 1 ]; then $(PY) -m explorer.auth check || exit 1; fi; \
+	DAS_REQUIRE_PASSWORD=$$need $(VENV)/bin/streamlit run app.py --server.address $(HOST) --server.port $(PORT) \
+	    --server.headless true
 
 test: install
 	$(PY) -m pytest

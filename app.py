@@ -1,8 +1,9 @@
 """DAS Explorer: a Streamlit app over das_core (learnable, input-adaptive frame subsampling).
 
-Run: `streamlit run app.py` (serves on 127.0.0.1, see .streamlit/config.toml). The pages only lay out;
-everything shown is computed by the `explorer` package (samples, methods, catalogue, figures, jobs) on
-top of das_core.
+Run: `make run` (serves on 127.0.0.1, see .streamlit/config.toml); `make run HOST=0.0.0.0` serves on
+the network and asks for the password configured in .streamlit/secrets.toml (see explorer/auth.py).
+The pages only lay out; everything shown is computed by the `explorer` package (samples, methods,
+catalogue, figures, jobs) on top of das_core.
 """
 
 from pathlib import Path
@@ -14,11 +15,12 @@ ROOT = Path(__file__).resolve().parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from pages._common import persist_widget_state  # noqa: E402
+from pages._common import locked, password_gate, persist_widget_state  # noqa: E402
 
 PAGES = [
     st.Page(str(ROOT / "pages" / "explore.py"), title="Explore", icon=":material/view_in_ar:", default=True),
     st.Page(str(ROOT / "pages" / "compare.py"), title="Compare", icon=":material/compare:"),
+    st.Page(str(ROOT / "pages" / "cohort.py"), title="Cohort", icon=":material/grid_on:"),
     st.Page(str(ROOT / "pages" / "train.py"), title="Train", icon=":material/model_training:"),
     st.Page(str(ROOT / "pages" / "results.py"), title="Results", icon=":material/leaderboard:"),
 ]
@@ -26,10 +28,13 @@ PAGES = [
 
 def main() -> None:
     st.set_page_config(page_title="DAS Explorer", page_icon=":material/filter_frames:", layout="wide")
-    persist_widget_state()
     st.html("<style>.block-container{padding-top:2.2rem;padding-bottom:2rem}"
             "h1{padding-top:0.2rem}</style>")
+    if locked():  # served on a network: the password form is the only page until the password is entered
+        st.navigation([st.Page(password_gate, title="DAS Explorer", default=True)], position="hidden").run()
+        return
     page = st.navigation(PAGES)
+    persist_widget_state()  # the data picker's choices survive page switches (see pages/_common.keep)
     st.sidebar.caption(":material/science: **Research tool — not for diagnosis.** "
                        "Models here are small demos; do not use them for clinical decisions.")
     page.run()

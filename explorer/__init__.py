@@ -4,6 +4,7 @@
     methods     every registered sampler run on one sample; the tau0 sweep
     catalogue   checkpoints (shipped and trained here), benchmark result sets, speed tables
     figures     plotly figures and image helpers, one colour per method
+    saliency    where the model looked: Grad-CAM maps of the backbone on picked frames (grad-cam)
     jobs        background training runs (start, queue, stop, list); `launcher` is their process
 
 The pages (`app.py`, `pages/`) only lay out what these return. This package is empty on import so

@@ -7,6 +7,7 @@ Every sample is a `SampleData`: x (T, C, H, W) in [0, 1], its label and metadata
 
 from __future__ import annotations
 
+import hashlib
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,13 +17,14 @@ import numpy as np
 import torch
 
 from das_core import data
+from das_core.data.arrays import resample_indices, select_frames
 from das_core.errors import DataError
 from das_core.features import RAW_NAMES, raw_frame_features
 
 __all__ = [
     "SampleData", "FEATURE_CURVES", "frame_word", "window_defaults", "display_aspect", "IntensityScale",
     "intensity_scale", "CT_PRESETS", "feature_curves", "app_datasets",
-    "default_split", "open_dataset", "sample_from", "load_upload",
+    "default_split", "open_dataset", "sample_from", "load_upload", "load_study", "resample_for", "VIEW_MAX_FRAMES",
 ]
 
 # The three per-frame curves the Explore page shows (names in das_core.features.RAW_NAMES).
@@ -252,3 +254,58 @@ def load_upload(content: bytes, filename: str, **options) -> SampleData:
     video = meta.get("fps") or Path(filename).suffix.lower() in _VIDEO_SUFFIXES
     return SampleData(x=x.float(), y=None, classes=None, meta=meta, dataset=f"upload: {filename}",
                       kind="video" if video else "volume")
+
+
+# When a study decoded at full length is over the decode budget, the viewer retries with this many
+# frames (evenly spread), at the native frame size, before giving up with the budget's sentence.
+VIEW_MAX_FRAMES = 256
+
+
+def load_study(content: bytes, filename: str) -> SampleData:
+    """An uploaded study at its native resolution (every frame, native frame size, its spacing), as the
+    viewer shows it; the models get `resample_for` copies. Bounded by the decode budget: a study over it
+    is retried with `VIEW_MAX_FRAMES` frames (a long video), then refused with one sentence.
+
+    Args:
+        content: the file's bytes.
+        filename: its name (the suffix picks the reader, see `load_upload`).
+
+    Raises:
+        DataError: one sentence for a corrupt, wrong-rank or over-budget file.
+    """
+    try:
+        s = load_upload(content, filename)
+    except DataError as err:
+        if "decode cap" not in str(err):
+            raise
+        s = load_upload(content, filename, num_frames=VIEW_MAX_FRAMES)
+        s.meta["viewer_frames"] = VIEW_MAX_FRAMES
+    s.key = f"upload|{filename}|{hashlib.sha1(content).hexdigest()}"
+    return s
+
+
+def resample_for(sample: SampleData, num_frames: int, size: int) -> SampleData:
+    """A copy of `sample` with `num_frames` frames (`round(linspace(0, T-1, num_frames))`, as the data
+    readers resample) of `size` x `size` pixels, the input a model of that T and frame size takes. The
+    sample itself is left as it is; the copy's key says what it was resampled to.
+
+    Args:
+        sample: a sample at any T and frame size (e.g. a study from `load_study`).
+        num_frames: T of the model.
+        size: its frame size (H = W).
+    """
+    T, _, H, W = sample.x.shape
+    if (T, H, W) == (int(num_frames), int(size), int(size)):
+        return sample
+    idx = resample_indices(T, int(num_frames))
+    x = select_frames(sample.x, idx, int(size)).to(torch.float32).clamp_(0, 1).contiguous()
+    meta = dict(sample.meta)
+    meta["original_frames"] = int(meta.get("original_frames") or T)
+    meta.setdefault("original_shape", [T, H, W])
+    meta["shape"] = list(x.shape)
+    src = meta.get("frame_indices")
+    meta["frame_indices"] = [int(src[i]) for i in idx] if isinstance(src, list) and len(src) == T else idx.tolist()
+    if sample.informative:  # the informative frames, where the resampled sequence kept them
+        meta["informative_frames"] = [j for j, i in enumerate(idx.tolist()) if i in set(sample.informative)]
+    return SampleData(x=x, y=sample.y, classes=sample.classes, meta=meta, dataset=sample.dataset, kind=sample.kind,
+                      key=f"{sample.key}|T={int(num_frames)}|size={int(size)}")

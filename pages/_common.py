@@ -1,12 +1,14 @@
 """Layout helpers and caches shared by the pages (`explorer` computes, this only lays out and caches).
 
-Cache policy: models and data sets are `st.cache_resource` (shared, not copied); samples, uploads
-and derived arrays are `st.cache_data` (keyed by their arguments).
+Cache policy: models and data sets are `st.cache_resource` (shared, not copied); samples and derived
+arrays are `st.cache_data` (keyed by their arguments). An uploaded study is decoded once and kept in
+this session's `st.session_state` only (`STUDY`), never in a cache other sessions could reach.
+
+Also here: the password form of a demo served on a network (`password_gate`, see explorer/auth.py).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from pathlib import Path
@@ -15,23 +17,79 @@ from typing import Optional
 import streamlit as st
 
 from das_core.errors import DASError
-from explorer import samples
+from explorer import auth, samples
 from explorer.samples import SampleData
 
 ROOT = Path(__file__).resolve().parents[1]
 UPLOAD = "Upload a file…"
-# Widget keys whose values must survive a visit to a page that does not draw them.
-PERSIST_KEYS = ("ds_name", "ds_split", "ds_index")
+# Widget keys whose values must survive a page switch and a visit to a page that does not draw them;
+# their last values are kept in the plain session key KEPT (see `keep`).
+PERSIST_KEYS = ("ds_name", "ds_split", "ds_index", "study_frames", "study_size")
+KEPT = "_kept_widgets"
 # The data options chosen per data set ({name: {"num_frames": 12, ...}}): a plain session key, which
 # Streamlit never drops, so one data set's T and frame size neither leak into another's nor get lost.
 DATA_OPTIONS = "_ds_options"
+# The study uploaded in this session: {"name": file name, "sample": the decoded study, native resolution}
+# (a plain session key: it survives every page; it is never written to disk). STUDY_ERROR: the sentence
+# saying why the last upload could not be read.
+STUDY, STUDY_ERROR = "_study", "_study_error"
+STUDY_SIZES = [28, 32, 48, 64, 96, 128]
 
 
 def persist_widget_state() -> None:
-    """Streamlit drops a widget's value when a page without that widget runs; re-assigning keeps it."""
+    """Back up the values of PERSIST_KEYS (run by app.py on every run of every page).
+
+    Streamlit drops a widget's value when a page without that widget runs, and a widget remounted
+    after a page switch gets a new id whose default shadows the value for that first run; `keep`,
+    called just before such a widget is created, puts the backed-up value back."""
+    kept = st.session_state.setdefault(KEPT, {})
     for k in PERSIST_KEYS:
         if k in st.session_state:
-            st.session_state[k] = st.session_state[k]
+            kept[k] = st.session_state[k]
+
+
+def keep(key: str) -> None:
+    """Call right before creating the widget `key` (one of PERSIST_KEYS): it shows the value last chosen
+    for it on any page of this session (a user's change or a callback's assignment wins)."""
+    kept = st.session_state.setdefault(KEPT, {})
+    if key in st.session_state:
+        kept[key] = st.session_state[key]
+    if key in kept:
+        st.session_state[key] = kept[key]
+
+
+AUTH_OK = "_auth_ok"  # set in the session once the right password was entered
+
+
+def locked() -> bool:
+    """True while this session must enter the password first (see `explorer.auth.password_required`)."""
+    return not st.session_state.get(AUTH_OK) and auth.password_required(address=st.get_option("server.address"))
+
+
+def password_gate() -> None:
+    """When the app is served on a network, a password form and nothing else until the right password is
+    entered (remembered for the session); no-op on localhost. app.py shows it as the only page while the
+    session is locked; every page calls it too (Streamlit runs a page without app.py when the first
+    request after the server starts names that page)."""
+    if not locked():
+        return
+    st.title("DAS Explorer")
+    st.caption("This demo is served on a network and asks for a password. Research tool, not for diagnosis.")
+    try:
+        config = auth.load_auth()
+    except auth.AuthConfigError as err:
+        st.error(f"No password is configured for serving on a network: {err}")
+        st.stop()
+    with st.form("auth_form"):
+        password = st.text_input("Password", type="password", key="auth_password")
+        entered = st.form_submit_button("Enter", type="primary")
+    if entered:
+        if auth.check_password(password, config):
+            st.session_state[AUTH_OK] = True
+            st.rerun()
+        time.sleep(0.5)  # slows down guessing
+        st.error("Wrong password; try again.")
+    st.stop()
 
 
 def show_error(err: BaseException) -> None:
@@ -56,15 +114,12 @@ def sample(name: str, split: str, options_json: str, index: int) -> SampleData:
     return s
 
 
-@st.cache_data(show_spinner=False, max_entries=4)
-def upload(content: bytes, filename: str, options_json: str) -> SampleData:
-    s = samples.load_upload(content, filename, **json.loads(options_json))
-    s.key = f"upload|{filename}|{hashlib.sha1(content).hexdigest()}|{options_json}"
-    return s
-
-
 def data_sidebar_ui() -> Optional[SampleData]:
-    """The shared data set / sample picker in the sidebar. Returns the sample, or None (after an error)."""
+    """The shared data set / sample picker in the sidebar. Returns the sample, or None (after an error).
+
+    An uploaded study is one more entry of the picker ("upload: head.zip") and stays selected on every
+    page for the session; it is returned at its native resolution (see `study()`).
+    """
     sb = st.sidebar
     sb.subheader("Data")
     try:
@@ -73,14 +128,20 @@ def data_sidebar_ui() -> Optional[SampleData]:
         sb.error(f"The data sets cannot be listed ({err}).")
         infos = []
     by_name = {d["name"]: d for d in infos}
-    names = list(by_name) + [UPLOAD]
+    held = study()
+    names = list(by_name) + ([held.dataset] if held is not None else []) + [UPLOAD]
+    keep("ds_name")
     if st.session_state.get("ds_name") not in names:
         st.session_state["ds_name"] = names[0]
     name = sb.selectbox("Data set", names, key="ds_name",
-                        format_func=lambda n: n if n == UPLOAD else f"{n} ({by_name[n]['kind']})",
+                        format_func=lambda n: f"{n} ({by_name[n]['kind']})" if n in by_name else n,
                         help=by_name.get(st.session_state.get("ds_name"), {}).get("description"))
     if name == UPLOAD:
         return upload_ui()
+    if held is not None and name == held.dataset:
+        sb.button("Forget this upload", key="study_forget", on_click=forget_study, icon=":material/close:",
+                  help="Drops the uploaded study from this session (it was never written to disk).")
+        return held
     info = by_name[name]
     opts = dict(info["default_options"])
     chosen = st.session_state.setdefault(DATA_OPTIONS, {}).setdefault(name, {})
@@ -96,6 +157,7 @@ def data_sidebar_ui() -> Optional[SampleData]:
                                                              key=f"ds_size:{name}"))
     splits = [s for s, n in info["split_sizes"].items() if n] or ["test"]
     split_default = samples.default_split(info["split_sizes"])
+    keep("ds_split")
     if st.session_state.get("ds_split") not in splits:
         st.session_state["ds_split"] = split_default
     split = sb.selectbox("Split", splits, key="ds_split")
@@ -109,6 +171,7 @@ def data_sidebar_ui() -> Optional[SampleData]:
     if n == 0:
         sb.warning("This split is empty.")
         return None
+    keep("ds_index")
     if int(st.session_state.get("ds_index", 0)) >= n:
         st.session_state["ds_index"] = 0
     index = int(sb.number_input(f"Sample (0..{n - 1})", 0, n - 1, key="ds_index"))
@@ -120,25 +183,73 @@ def data_sidebar_ui() -> Optional[SampleData]:
         return None
 
 
+def study() -> Optional[SampleData]:
+    """The study uploaded in this session (native resolution), or None. It lives in `st.session_state`
+    only: other sessions never see it and nothing of it is written to disk."""
+    held = st.session_state.get(STUDY)
+    return held["sample"] if held else None
+
+
+def _on_upload() -> None:
+    """The uploader's callback (runs before the page): decode the file once, keep it for the session and
+    select it in the picker; a file that cannot be read leaves one sentence for `upload_ui` to show."""
+    f = st.session_state.get("upload_file")
+    st.session_state.pop(STUDY_ERROR, None)
+    if f is None:
+        return
+    content = f.getvalue()
+    try:
+        s = samples.load_study(content, f.name)
+    except Exception as err:
+        st.session_state[STUDY_ERROR] = str(err) if isinstance(err, DASError) else \
+            f"{f.name} could not be read ({type(err).__name__}: {err})."
+        return
+    st.session_state[STUDY] = {"name": f.name, "sample": s}
+    st.session_state["ds_name"] = s.dataset
+
+
+def forget_study() -> None:
+    """Drop the session's study; the picker goes back to its first data set."""
+    st.session_state.pop(STUDY, None)
+    st.session_state.pop(STUDY_ERROR, None)
+    st.session_state[KEPT] = {k: v for k, v in st.session_state.get(KEPT, {}).items() if k != "ds_name"}
+    st.session_state.pop("ds_name", None)
+
+
 def upload_ui() -> Optional[SampleData]:
-    """File uploader; the file stays in memory for this session (nothing is written to disk by the app)."""
+    """File uploader; the file stays in memory for this session (nothing is written to disk by the app).
+    A file read well becomes the session's study and the picker's selection (see `_on_upload`), so this
+    returns None: the page shows the study on the rerun."""
     sb = st.sidebar
     # "gz" too: some browsers' file pickers match only the last suffix of "nii.gz"; other .gz files are
     # refused by the reader with one sentence
-    f = sb.file_uploader("Volume (.npy/.npz/.nii/.nii.gz), video (mp4/avi/mov/gif), DICOM (.dcm) or a .zip of "
-                         "one DICOM series",
-                         type=["npy", "npz", "nii", "nii.gz", "gz", "mp4", "avi", "mov", "gif", "dcm", "zip"],
-                         key="upload_file")
-    frames = int(sb.number_input("Resample to T frames", 4, 128, 28, key="upload_frames"))
-    size = int(sb.selectbox("Frame size", [28, 64, 96, 128], key="upload_size"))
-    if f is None:
-        st.info("Upload a file in the sidebar to explore it. It stays in this browser session only.")
+    sb.file_uploader("Volume (.npy/.npz/.nii/.nii.gz), video (mp4/avi/mov/gif), DICOM (.dcm) or a .zip of "
+                     "one DICOM series",
+                     type=["npy", "npz", "nii", "nii.gz", "gz", "mp4", "avi", "mov", "gif", "dcm", "zip"],
+                     key="upload_file", on_change=_on_upload)
+    err = st.session_state.get(STUDY_ERROR)
+    if err:
+        st.error(err)
         return None
-    try:
-        return upload(f.getvalue(), f.name, json.dumps({"num_frames": frames, "size": size}))
-    except Exception as err:
-        show_error(err)
-        return None
+    st.info("Upload a file in the sidebar to explore it. It stays in this browser session only, on every "
+            "page, until you forget it or close the tab.")
+    return None
+
+
+def study_input_ui(native: SampleData) -> tuple[int, int]:
+    """The T and frame size the Compare page's models take an uploaded study at (the viewer keeps it
+    native). Returns (num_frames, size)."""
+    sb = st.sidebar
+    T, _, H, _ = native.x.shape
+    keep("study_frames")
+    keep("study_size")
+    st.session_state.setdefault("study_frames", 28)
+    st.session_state.setdefault("study_size", 28)
+    with sb.expander("Model input (the study is resampled for the models)", expanded=True):
+        st.caption(f"The study: {T} {samples.frame_word(native.kind)}s of {H}×{native.x.shape[-1]}.")
+        frames = int(st.number_input("Resample to T frames", 4, 128, key="study_frames"))
+        size = int(st.selectbox("Frame size", STUDY_SIZES, key="study_size"))
+    return frames, size
 
 
 def sample_caption(s: SampleData) -> str:
@@ -152,6 +263,12 @@ def sample_caption(s: SampleData) -> str:
     if isinstance(original, int) and original != T:  # say it when frames were resampled, above all when repeated
         parts.append(f"resampled from {original} {word}{'s' if original != 1 else ''}"
                      + (" (repeated)" if original < T else ""))
+    spacing = s.meta.get("spacing")
+    if s.kind == "volume" and isinstance(spacing, (list, tuple)) and len(spacing) == 3:
+        parts.append("spacing " + " × ".join(f"{float(v):g}" for v in spacing) + " (z × y × x)")
+    if s.meta.get("viewer_frames"):
+        parts.append(f"shown at {s.meta['viewer_frames']} evenly spread {word}s (the full study is over the "
+                     f"decode cap)")
     if s.label_name is not None:
         parts.append(f"label **{s.label_name}**")
     src = s.meta.get("source")

@@ -20,7 +20,7 @@ from das_core.export import probabilities_meaningful
 from das_core.samplers import sampler_class
 from explorer import catalogue, exports, figures, jobs, methods, samples
 from explorer.samples import SampleData
-from pages._common import ROOT, Timer, data_sidebar_ui, sample_caption, show_error
+from pages._common import ROOT, Timer, data_sidebar_ui, password_gate, sample_caption, show_error, study_input_ui
 
 UNTRAINED = "untrained (fresh random init)"
 FOCUS = "das"  # the method the live controls (tau0, heads, stochastic view) act on
@@ -282,6 +282,8 @@ def results_ui(s: SampleData, models: dict, model_key: str, x_key: str) -> None:
                 scale = _attention_scale(das_model, model_key, s.x, x_key, ctl["tau0"])
                 st.plotly_chart(figure("fig_attention", das.head_scores, active, das.indices, word, scale=scale),
                                 width="stretch", key="cmp_attention")
+        cine_ui(s, results)
+        saliency_ui(s, results, models, model_key)
         if das is None:
             return
         st.subheader("DAS sampling matrix (k × T)")
@@ -305,6 +307,106 @@ def results_ui(s: SampleData, models: dict, model_key: str, x_key: str) -> None:
                        "change; tempered stochastic picks drift away from them as tau0 grows.")
     st.caption(f"Rendered in {timer.seconds * 1000:.0f} ms (models cached; this block reruns alone when tau0, "
                f"heads or the view change).")
+
+
+CINE_RATES = [1, 2, 4, 8, 12, 16, 24, 30]  # frames per second offered for volumes (no rate of their own)
+
+
+def cine_ui(s: SampleData, results: dict) -> None:
+    """The sample as a cine that plays in the browser (plotly animation, no rerun per frame) over one timeline
+    row per method: a marker moves along it and along DAS's per-frame score, and the title names the methods
+    that picked the frame on screen. Behind a toggle (the figure carries every frame); it takes the results
+    shown above, so the samplers do not run again for it."""
+    if not st.toggle("Cine with the picks", key="cmp_cine",
+                     help="Play the sample with every method's picks flagged as the cine passes them."):
+        return
+    word = samples.frame_word(s.kind)
+    T = s.x.shape[0]
+    if s.kind == "video" and s.meta.get("fps"):  # its own rate, per frame kept of the original clip
+        fps = min(30.0, float(s.meta["fps"]) * T / max(1, s.meta.get("original_frames") or T))
+    else:
+        fps = float(st.select_slider("Cine rate", CINE_RATES, value=8, key="cmp_cine_fps",
+                                     format_func=lambda v: f"{v} {word}s/s",
+                                     help="A volume has no frame rate of its own: choose one."))
+    # a method that keeps every frame (the full sequence) would fill its row and be named on every frame
+    every = [m for m, r in results.items() if len(set(int(i) for i in r.indices)) >= T]
+    picks = {m: [int(i) for i in r.indices] for m, r in results.items() if m not in every}
+    das = results.get(FOCUS)
+    scores = None if das is None or das.scores is None else np.asarray(das.scores, dtype=np.float64).reshape(-1)
+    informative = list(s.informative) if s.informative else None
+    h = hashlib.sha1(f"{s.key}|{sorted(picks.items())}|{fps}|{informative}|{word}".encode())
+    h.update(b"" if scores is None else scores.tobytes())
+    fig = _cached_figure("fig_cine", h.hexdigest(), (s.x, picks),
+                         dict(fps=fps, scores=scores, informative=informative, frame_word=word))
+    st.plotly_chart(fig, width="stretch", key="cmp_cine_fig", config={"displayModeBar": False})
+    st.caption(f"{T} {word}s at {fps:.3g} {word}s/s: ▶ Play, ❚❚ Pause, drag the slider to scrub (it plays in the "
+               f"browser). A ring marks the methods that picked the {word} on screen"
+               + (f"; the lowest row is DAS's score per {word}." if scores is not None else ".")
+               + (f" Not shown: {', '.join(figures.method_label(m) for m in every)} (keeps every {word})."
+                  if every else ""))
+
+
+def saliency_ui(s: SampleData, results: dict, models: dict, model_key: str) -> None:
+    """Where the model looked: a class-activation map (explorer/saliency.py, with the grad-cam library) of a
+    method's own backbone + head on each frame it picked, captioned with DAS's score for that frame per head.
+    Behind a toggle; the maps are cached per models, sample, method, picks, class and map type, so a tau0
+    change (the deterministic picks stay) does not compute them again."""
+    if not st.toggle("Where the model looked (Grad-CAM)", key="cmp_cam",
+                     help="On each picked frame, where the evidence for the model's predicted class lies when "
+                          "its classifier (backbone + head) looks at that frame alone."):
+        return
+    from explorer import saliency  # grad-cam (and OpenCV) load on the first map
+
+    if not saliency.available():
+        st.warning("The overlay needs the grad-cam package: `pip install 'das-explorer[app]'` "
+                   "(or `pip install -r requirements.txt`).", icon=":material/extension:")
+        return
+
+    @st.cache_data(show_spinner=False, max_entries=32)
+    def _overlays(_model, model_key: str, _x, x_key: str, method: str, picks: tuple, target, kind: str):
+        cams = saliency.frame_cams(_model, _x, list(picks), target_class=target, method=kind)
+        return saliency.overlay_pngs(_x, picks, cams), saliency.target_layer(_model.backbone, tuple(_x.shape[1:]))
+
+    word = samples.frame_word(s.kind)
+    choices = [m for m, r in results.items() if r.indices]
+    if not choices:
+        return
+    if st.session_state.get("cmp_cam_of") not in choices:
+        st.session_state["cmp_cam_of"] = FOCUS if FOCUS in choices else choices[0]
+    c1, c2 = st.columns([3, 2], vertical_alignment="bottom")
+    m = c1.selectbox(f"Picked {word}s of", choices, key="cmp_cam_of", format_func=figures.method_label,
+                     help="Whose picks to explain; each map is of that method's own model.")
+    kind = c2.segmented_control("Map", list(saliency.CAM_METHODS), default="gradcam", key="cmp_cam_kind",
+                                format_func=saliency.CAM_METHODS.get) or "gradcam"
+    r, (model, _, trained) = results[m], models[m]
+    picks = tuple(int(t) for t in r.indices)
+    target = r.predicted
+    try:
+        with st.spinner("Computing the class-activation maps…"):
+            pngs, (layer, shape) = _overlays(model, model_key, s.x, s.key, m, picks, target, kind)
+    except Exception as err:
+        show_error(err)
+        return
+    das = results.get(FOCUS)
+    hs = None if das is None or das.head_scores is None else np.asarray(das.head_scores)
+    score = None if das is None or das.scores is None else np.asarray(das.scores, dtype=np.float64).reshape(-1)
+    cols = st.columns(4)
+    for j, (t, png) in enumerate(zip(picks, pngs)):
+        cap = f"{word} {t}" + (" · informative" if s.informative and t in s.informative else "")
+        if hs is not None:
+            cap += " · DAS " + (f"{score[t]:.2f} " if score is not None and t < score.size else "") + \
+                "(" + " ".join(f"h{h} {hs[h, t]:.2f}" for h in range(hs.shape[0])) + ")"
+        cols[j % 4].image(png, caption=cap, width="stretch")
+    cls = s.classes[target] if s.classes and target is not None and target < len(s.classes) else target
+    note = "" if trained_here(model, trained, s) else \
+        " This model was not trained on this data set: its maps show little."
+    st.caption(f"{saliency.CAM_METHODS[kind]} of {figures.method_label(m)}'s backbone + head on each picked {word} "
+               f"alone, for the class it predicts for the whole sample (**{cls}**), at layer `{layer}` "
+               f"({shape[-2]}×{shape[-1]} map, the last one at least {saliency.MIN_MAP}×{saliency.MIN_MAP}, "
+               f"upsampled): red where the evidence is strongest, each map scaled to its own maximum. "
+               + (f"Captions: DAS's score for the {word} (its attention averaged over the k rows) and per head "
+                  f"h0…h{hs.shape[0] - 1} "
+                  f"(0 for a head switched off)." if hs is not None else "") + note)
 
 
 EXPORT_STATE = "_cmp_export"  # {"key": what it was built from, "files": {name: bytes}}
@@ -338,14 +440,39 @@ def export_ui(s: SampleData, models: dict, entries: list, model_key: str) -> Non
                                 icon=":material/download:")
 
 
+def study_for_models(native: SampleData, das_entry, num_frames: int, size: int) -> SampleData:
+    """The uploaded study as the models take it: resampled to the chosen DAS checkpoint's own T and frame
+    size, else to the sidebar's (num_frames, size) for the untrained models."""
+    if das_entry is not None:
+        try:
+            spec = _load(das_entry.path, os.path.getmtime(das_entry.path)).spec
+            num_frames, size = int(spec.num_frames), int(spec.frame_size)
+        except Exception:  # build_models says why the checkpoint cannot be used
+            pass
+    return samples.resample_for(native, num_frames, size)
+
+
 def main() -> None:
+    password_gate()  # a session's first request may run this page without app.py
     st.title("Compare samplers")
     s = data_sidebar_ui()
     if s is None:
         return
-    st.markdown(sample_caption(s))
+    native = s if s.dataset.startswith("upload") else None
+    if native is not None:  # an uploaded study: the viewer's copy is native, each model gets its T and size
+        wanted = study_input_ui(native)
+        s = samples.resample_for(native, *wanted)
+    caption = st.empty()  # filled once the models' input is known (a checkpoint may resample the study)
     entries = _checkpoints()
     das_entry, ratio, _ = model_choice_ui(s, entries)
+    if native is not None:
+        s = study_for_models(native, das_entry, *wanted)
+        T, _, H, W = s.x.shape
+        caption.markdown(sample_caption(s) + f"  \nThe models see the upload resampled to T={T} "
+                         f"{samples.frame_word(s.kind)}s of {H}×{W}; Explore shows it at its native "
+                         f"{native.x.shape[0]} × {native.x.shape[-2]}×{native.x.shape[-1]}.")
+    else:
+        caption.markdown(sample_caption(s))
     with st.spinner("Loading models…"):
         models, k = build_models(s, entries, das_entry, ratio)
     das_model, _, das_trained = models[FOCUS]

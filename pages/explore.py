@@ -1,5 +1,9 @@
 """Explore: look at one sample: frame scrubber, cine / orthogonal views, window/level, the per-frame
-features DAS scores frames with."""
+features DAS scores frames with.
+
+The cine is a plotly animation that plays in the browser (Play / Pause / slider, no rerun per frame) with a
+marker moving along the inter-frame variance curve; the MP4 of the same cine stays available (the
+browser's own player for videos, a download for both kinds)."""
 
 from __future__ import annotations
 
@@ -7,14 +11,24 @@ import streamlit as st
 
 from explorer import figures, samples
 from explorer.samples import SampleData
-from pages._common import data_sidebar_ui, dataset, hu_window_ui, sample, sample_caption, show_error
+from pages._common import data_sidebar_ui, dataset, hu_window_ui, password_gate, sample, sample_caption, show_error
 
 MONTAGE_N = 16
+CINE_RATES = [1, 2, 4, 8, 12, 16, 24, 30]  # frames per second offered for volumes (no rate of their own)
+CINE_CURVE = "inter-frame variance"  # the feature curve the cine's marker moves along
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def _cine(_x, key: str, fps: float, window) -> bytes:
     return figures.cine_mp4(_x, fps=fps, window=window)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _cine_fig(_x, key: str, fps: float, window, _curve, informative, word: str):
+    """The in-browser cine figure, built once per sample, rate and window (building it encodes every frame;
+    Streamlit sends an unchanged figure to the browser only once)."""
+    return figures.fig_cine(_x, {}, fps=fps, window=window, scores=_curve, informative=informative,
+                            frame_word=word, scores_name=CINE_CURVE)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -74,7 +88,34 @@ def viewer_ui(s: SampleData) -> tuple[int, tuple[float, float] | None]:
     return t, window
 
 
+def video_rate_ui(s: SampleData) -> float:
+    """The video's own frame rate (its fps, per frame kept of the original clip) times the chosen speed."""
+    fps = float(s.meta.get("fps") or 8.0)
+    speed = st.select_slider("Cine speed", [0.25, 0.5, 1.0, 2.0], value=1.0, key="explore_speed",
+                             format_func=lambda v: f"{v}×")
+    return min(30.0, fps * speed * (s.x.shape[0] / max(1, s.meta.get("original_frames") or s.x.shape[0])))
+
+
+def cine_ui(s: SampleData, window, fps: float, curves: dict) -> None:
+    """The cine that plays in the page (plotly animation: Play / Pause / slider, no rerun while it plays), a
+    marker moving along the inter-frame variance curve, and the same cine as an MP4 download."""
+    word = samples.frame_word(s.kind)
+    T = s.x.shape[0]
+    informative = tuple(s.informative) if s.informative else None
+    fig = _cine_fig(s.x, s.key, float(fps), tuple(window) if window is not None else None,
+                    curves.get(CINE_CURVE), informative, word)
+    st.plotly_chart(fig, width="stretch", key="explore_cine", config={"displayModeBar": False})
+    shown = len(fig.frames)
+    c1, c2 = st.columns([3, 1.3], vertical_alignment="center")
+    c1.caption(f"{T} {word}s at {fps:g} {word}s/s: ▶ Play, ❚❚ Pause, drag the slider to scrub; it plays in the "
+               f"browser." + (f" Long sequence: {shown} of the {T} {word}s are in the cine." if shown < T else ""))
+    c2.download_button("MP4", data=lambda: _cine(s.x, s.key, float(fps), window), file_name=f"cine-{word}s.mp4",
+                       mime="video/mp4", key="explore_cine_mp4", on_click="ignore", icon=":material/download:",
+                       help="The same cine as an MP4 for a video player or slides.")
+
+
 def main() -> None:
+    password_gate()  # a session's first request may run this page without app.py
     st.title("Explore")
     s = data_sidebar_ui()
     if s is None:
@@ -87,27 +128,41 @@ def main() -> None:
         t, window = viewer_ui(s)
         st.image(figures.frame_image(s.x, t, window, min_size=320), width="content",
                  caption=f"{word} {t} of {s.x.shape[0]}" + (" · informative" if s.informative and t in s.informative else ""))
+    curves = _curves(s.x, s.key)
     with right:
         try:
+            # Stateful tabs: only the open tab is built (the cine encodes every frame, the MP4 runs ffmpeg).
             if s.kind == "video":
-                fps = float(s.meta.get("fps") or 8.0)
-                speed = st.select_slider("Cine speed", [0.25, 0.5, 1.0, 2.0], value=1.0, key="explore_speed",
-                                         format_func=lambda v: f"{v}×")
-                rate = min(30.0, fps * speed * (s.x.shape[0] / max(1, s.meta.get("original_frames") or s.x.shape[0])))
-                st.video(_cine(s.x, s.key, rate, window), format="video/mp4", loop=True)
-                st.caption(f"cine of the {s.x.shape[0]} frames at {rate:.1f} frames/s: pause, seek and loop with the "
-                           f"player's controls")
+                rate = video_rate_ui(s)
+                cine_tab, mp4_tab = st.tabs(["Cine", "MP4 player"], key="explore_tab_video", on_change="rerun")
+                if cine_tab.open:
+                    with cine_tab:
+                        cine_ui(s, window, rate, curves)
+                if mp4_tab.open:
+                    with mp4_tab:
+                        st.video(_cine(s.x, s.key, rate, window), format="video/mp4", loop=True)
+                        st.caption(f"the same cine as an MP4 at {rate:.1f} frames/s: pause, seek and loop with the "
+                                   f"player's controls")
             else:
-                H, W = s.x.shape[-2:]
-                c1, c2 = st.columns(2)
-                y = c1.slider("Row y (coronal)", 0, H - 1, H // 2, key="explore_y")
-                xc = c2.slider("Column x (sagittal)", 0, W - 1, W // 2, key="explore_x")
-                st.markdown("**Orthogonal views** through the crosshair (t, y, x)")
-                st.plotly_chart(figures.fig_orthogonal(s.x, t, y, xc, window, samples.display_aspect(s)),
-                                width="stretch", key="ortho")
+                ortho_tab, cine_tab = st.tabs(["Orthogonal views", "Cine"], key="explore_tab_volume",
+                                              on_change="rerun")
+                if ortho_tab.open:
+                    with ortho_tab:
+                        H, W = s.x.shape[-2:]
+                        c1, c2 = st.columns(2)
+                        y = c1.slider("Row y (coronal)", 0, H - 1, H // 2, key="explore_y")
+                        xc = c2.slider("Column x (sagittal)", 0, W - 1, W // 2, key="explore_x")
+                        st.markdown("**Orthogonal views** through the crosshair (t, y, x)")
+                        st.plotly_chart(figures.fig_orthogonal(s.x, t, y, xc, window, samples.display_aspect(s)),
+                                        width="stretch", key="ortho")
+                if cine_tab.open:
+                    with cine_tab:
+                        rate = st.select_slider("Cine rate", CINE_RATES, value=8, key="explore_fps",
+                                                format_func=lambda v: f"{v} {word}s/s",
+                                                help="A volume has no frame rate of its own: choose one.")
+                        cine_ui(s, window, rate, curves)
         except Exception as err:
             show_error(err)
-    curves = _curves(s.x, s.key)
     st.plotly_chart(figures.fig_feature_curves(curves, current=t, informative=s.informative, frame_word=word),
                     width="stretch", key="features")
     st.caption("Inter-frame variance: how much frame t differs from frame t−1 (temporal dynamics); Sobel: "

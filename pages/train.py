@@ -14,7 +14,7 @@ import streamlit as st
 from das_core import TrainConfig, list_samplers
 from das_core.samplers import sampler_class
 from explorer import figures, jobs
-from pages._common import datasets, show_error
+from pages._common import datasets, password_gate, show_error
 
 DEFAULT_METHOD = "das"
 # Material icons (Streamlit's own icon font): emoji render as empty boxes where the system has no emoji font
@@ -158,6 +158,7 @@ def compare_runs_ui(runs: list[dict]) -> None:
 
 
 def main() -> None:
+    password_gate()  # a session's first request may run this page without app.py
     st.title("Train")
     st.caption("Starts `python -m das_core train` in the background. Runs are queued and run one at a time; "
                "they keep going when you leave or reload this page.")

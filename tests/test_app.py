@@ -440,3 +440,92 @@ def test_compare_untrained_ratio_change_reaches_every_method(app):
     timeline = json.loads(next(c for c in at.get("plotly_chart") if c.key == "cmp_timeline").proto.spec)
     counts = {d["name"]: len(d["x"]) for d in timeline["data"] if d.get("x") is not None and d.get("name")}
     assert counts.get("Uniform") == 7 and counts.get("DAS") == 7, counts  # k = 7 of 28 for every method
+
+
+def _npy_bytes(shape=(40, 64, 64)) -> bytes:
+    import io
+
+    import numpy as np
+
+    buf = io.BytesIO()
+    np.save(buf, np.random.default_rng(0).random(shape).astype("float32"))
+    return buf.getvalue()
+
+
+def _images(node) -> list:
+    found = []
+    for child in getattr(node, "children", {}).values():
+        found += [child] if getattr(child, "type", "") == "image" else _images(child)
+    return found
+
+
+def test_an_uploaded_study_stays_selected_on_every_page(app, monkeypatch):
+    """Upload on Explore (shown native, 64x64), then Compare: no new upload asked, the models run on the
+    study resampled to their T and frame size; back on Explore it is still there; "Forget" drops it."""
+    shown = []
+    real = figures.frame_image
+    monkeypatch.setattr(figures, "frame_image", lambda x, *a, **k: shown.append(tuple(x.shape)) or real(x, *a, **k))
+    at = app.run()
+    at.sidebar.selectbox(key="ds_name").set_value("Upload a file…").run()
+    at.sidebar.file_uploader(key="upload_file").upload("head.npy", _npy_bytes()).run()
+    _no_exception(at)
+    assert at.sidebar.selectbox(key="ds_name").value == "upload: head.npy"
+    assert any("T=40 slices of 1×64×64" in m.value for m in at.markdown), "Explore shows the study natively"
+    assert shown[-1] == (40, 1, 64, 64), "the viewer's frame is the study's own 64x64, not 28x28"
+    assert any(img.caption == "slice 20 of 40" for e in _images(at.main) for img in e.proto.imgs)
+    assert at.slider(key="explore_y").max == 63 and at.slider(key="explore_x").max == 63  # 64x64, not 28x28
+
+    at.switch_page("pages/compare.py").run()
+    _no_exception(at)
+    assert at.sidebar.selectbox(key="ds_name").value == "upload: head.npy"
+    assert not at.get("file_uploader"), "no new upload is asked for"
+    assert not any("Upload a file" in i.value for i in at.info)
+    assert any("upload: head.npy" in m.value and "resampled to T=28 slices of 28×28" in m.value for m in at.markdown)
+    timeline = json.loads(next(c for c in at.get("plotly_chart") if c.key == "cmp_timeline").proto.spec)
+    counts = {d["name"]: len(d["x"]) for d in timeline["data"] if d.get("x") is not None and d.get("name")}
+    assert counts.get("DAS") == 14 and counts.get("Full sequence") == 28, counts  # k = 14 of the models' T=28
+    at.sidebar.number_input(key="study_frames").set_value(16).run()
+    _no_exception(at)
+    assert any("resampled to T=16" in m.value for m in at.markdown)
+    assert not at.error
+
+    at.switch_page("pages/results.py").run()  # a page without the picker keeps the study selected too
+    at.switch_page("pages/explore.py").run()
+    _no_exception(at)
+    assert at.sidebar.selectbox(key="ds_name").value == "upload: head.npy"
+    assert any("T=40 slices of 1×64×64" in m.value for m in at.markdown)
+    at.sidebar.button(key="study_forget").click().run()
+    _no_exception(at)
+    assert at.sidebar.selectbox(key="ds_name").value == "synthetic-volumes"
+    assert "upload: head.npy" not in at.sidebar.selectbox(key="ds_name").options
+
+
+def test_a_picked_sample_stays_selected_on_compare(app):
+    at = app.run()
+    at.sidebar.selectbox(key="ds_name").set_value("synthetic-video").run()
+    at.sidebar.number_input(key="ds_index").set_value(3).run()
+    at.switch_page("pages/compare.py").run()
+    _no_exception(at)
+    assert at.sidebar.selectbox(key="ds_name").value == "synthetic-video"
+    assert at.sidebar.number_input(key="ds_index").value == 3
+
+
+def test_a_corrupt_upload_says_so_and_keeps_asking(app):
+    at = app.run()
+    at.sidebar.selectbox(key="ds_name").set_value("Upload a file…").run()
+    at.sidebar.file_uploader(key="upload_file").upload("broken.npy", b"not a numpy file" * 10).run()
+    _no_exception(at)
+    assert at.error and "broken.npy" in at.error[0].value
+    assert at.sidebar.selectbox(key="ds_name").value == "Upload a file…"
+
+
+def test_resample_for_gives_the_models_input_and_keeps_the_study():
+    from explorer import samples
+
+    s = samples.load_study(_npy_bytes((40, 64, 64)), "head.npy")
+    assert tuple(s.x.shape) == (40, 1, 64, 64) and s.key.startswith("upload|head.npy|")
+    r = samples.resample_for(s, 28, 32)
+    assert tuple(r.x.shape) == (28, 1, 32, 32) and tuple(s.x.shape) == (40, 1, 64, 64)
+    assert r.meta["original_frames"] == 40 and r.meta["frame_indices"][-1] == 39
+    assert r.key != s.key and r.dataset == s.dataset == "upload: head.npy"
+    assert samples.resample_for(s, 40, 64) is s
