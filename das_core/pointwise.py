@@ -13,7 +13,6 @@ rounding). It takes the matrix-product path on CPU when the input is channels-la
 
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 

@@ -24,6 +24,7 @@ from plotly.subplots import make_subplots
 
 from das_core import list_samplers
 from das_core.samplers import sampler_class
+from das_core.export.settings import EXTRA_COLORS, METHOD_COLORS
 
 __all__ = [
     "METHOD_COLORS", "EXTRA_COLORS", "method_order", "method_color", "method_label",
@@ -34,18 +35,9 @@ __all__ = [
     "fig_metric_vs_ratio", "fig_speed", "fig_tau_sweep",
 ]
 
-# Colour-blind-safe (Okabe-Ito), one per built-in method on every page; DAS gets the strongest colour.
-METHOD_COLORS = {
-    "full": "#7f7f7f",
-    "uniform": "#0072B2",
-    "random": "#E69F00",
-    "dps": "#009E73",
-    "adps": "#CC79A7",
-    "das": "#D55E00",
-}
-# Registered samplers without a colour above take these, by their position among such samplers in
-# list_samplers() (Okabe-Ito's sky blue, then Paul Tol's muted scheme), so the colour is stable.
-EXTRA_COLORS = ("#56B4E9", "#882255", "#44AA99", "#999933", "#332288", "#AA4499", "#117733", "#000000")
+# Colour-blind-safe (Okabe-Ito), one per built-in method on every page and in the exports; DAS gets the
+# strongest colour. Registered samplers without one take EXTRA_COLORS by their position among such
+# samplers in list_samplers(), so the colour is stable. One table: das_core.export.settings.
 UNKNOWN_COLOR = "#333333"
 INFORMATIVE_COLOR = "rgba(0, 158, 115, 0.15)"
 _FONT = dict(family="Inter, Arial, sans-serif", size=12)

@@ -17,7 +17,7 @@ from typing import Optional
 import streamlit as st
 
 from das_core.errors import DASError
-from explorer import auth, samples
+from explorer import auth, catalogue, jobs, methods, samples
 from explorer.samples import SampleData
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -312,3 +312,23 @@ class Timer:
     def __exit__(self, *exc):
         self.seconds = time.perf_counter() - self.t0
         return False
+
+
+# ------------------------------------------------------------------ models shared by Compare and Cohort
+
+@st.cache_data(show_spinner=False, ttl=5)
+def cached_checkpoints() -> list:
+    """Shipped checkpoints and the runs' best checkpoints (`explorer.catalogue.list_checkpoints`)."""
+    return catalogue.list_checkpoints(ROOT / "checkpoints", [ROOT / "runs", jobs.RUNS_ROOT])
+
+
+@st.cache_resource(show_spinner=False, max_entries=24)
+def cached_model(path: str, mtime: float):
+    """A checkpoint's model, loaded once per file version."""
+    return catalogue.load_model(path)
+
+
+@st.cache_resource(show_spinner=False, max_entries=24)
+def cached_untrained(method: str, T: int, k: int, num_classes: int, C: int, size: int, heads: int):
+    """A freshly initialised (seeded) model, built once per shape."""
+    return methods.untrained_model(method, T, k, num_classes=num_classes, in_channels=C, frame_size=size, heads=heads)

@@ -19,27 +19,12 @@ from typing import Optional
 import pandas as pd
 import streamlit as st
 
-from explorer import catalogue, cohort, cohort_figures, figures, jobs, methods, samples
-from pages._common import (DATA_OPTIONS, KEPT, ROOT, Timer, dataset, datasets, keep, password_gate,
-                           show_error)
+from explorer import cohort, cohort_figures, figures, samples
+from pages._common import (DATA_OPTIONS, KEPT, Timer, cached_checkpoints, cached_model, cached_untrained, dataset,
+                           datasets, keep, password_gate, show_error)
 
 FOCUS = "das"
 KEEP_RUNS = 8  # cohort results kept in the shared cache (a 128-item run is well under 1 MB)
-
-
-@st.cache_data(show_spinner=False, ttl=5)
-def _checkpoints() -> list:
-    return catalogue.list_checkpoints(ROOT / "checkpoints", [ROOT / "runs", jobs.RUNS_ROOT])
-
-
-@st.cache_resource(show_spinner=False, max_entries=24)
-def _load(path: str, mtime: float):
-    return catalogue.load_model(path)
-
-
-@st.cache_resource(show_spinner=False, max_entries=24)
-def _untrained(method: str, T: int, k: int, num_classes: int, C: int, size: int, heads: int):
-    return methods.untrained_model(method, T, k, num_classes=num_classes, in_channels=C, frame_size=size, heads=heads)
 
 
 @st.cache_resource(show_spinner=False)
@@ -269,12 +254,12 @@ def main() -> None:
     if chosen is None:
         return
     info, split, opts_json, ds, n = chosen
-    entries = _checkpoints()
+    entries = cached_checkpoints()
     das_entry = model_choice_ui(info["name"], entries)
     try:
         with st.spinner("Loading models…"):
             models, notes, paths = cohort.choose_models(
-                ds, entries, das_entry=das_entry, load=lambda p: _load(p, os.path.getmtime(p)), untrained=_untrained)
+                ds, entries, das_entry=das_entry, load=lambda p: cached_model(p, os.path.getmtime(p)), untrained=cached_untrained)
     except Exception as err:
         show_error(err)
         return

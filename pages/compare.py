@@ -18,9 +18,10 @@ from PIL import Image
 from das_core import list_samplers, num_selected_for_ratio
 from das_core.export import probabilities_meaningful
 from das_core.samplers import sampler_class
-from explorer import catalogue, exports, figures, jobs, methods, samples
+from explorer import catalogue, exports, figures, methods, samples
 from explorer.samples import SampleData
-from pages._common import ROOT, Timer, data_sidebar_ui, password_gate, sample_caption, show_error, study_input_ui
+from pages._common import (Timer, cached_checkpoints, cached_model, cached_untrained, data_sidebar_ui, password_gate,
+                           sample_caption, show_error, study_input_ui)
 
 UNTRAINED = "untrained (fresh random init)"
 FOCUS = "das"  # the method the live controls (tau0, heads, stochastic view) act on
@@ -29,24 +30,9 @@ VIEW_SOFT = "Deterministic picks + soft matrix softmax(A/τ)"
 VIEW_STOCH = "Tempered stochastic picks argmax(A/τ + G)"
 
 
-@st.cache_data(show_spinner=False, ttl=5)
-def _checkpoints() -> list:
-    return catalogue.list_checkpoints(ROOT / "checkpoints", [ROOT / "runs", jobs.RUNS_ROOT])
-
-
-@st.cache_resource(show_spinner=False, max_entries=24)
-def _load(path: str, mtime: float):
-    return catalogue.load_model(path)
-
-
-@st.cache_resource(show_spinner=False, max_entries=24)
-def _untrained(method: str, T: int, k: int, num_classes: int, C: int, size: int, heads: int):
-    return methods.untrained_model(method, T, k, num_classes=num_classes, in_channels=C, frame_size=size, heads=heads)
-
-
 def load_checkpoint_for(entry, s: SampleData):
     """The model of a checkpoint entry (`.spec`, `.meta`) after checking it fits the sample (CheckpointError if not)."""
-    model = _load(entry.path, os.path.getmtime(entry.path))
+    model = cached_model(entry.path, os.path.getmtime(entry.path))
     catalogue.check_sample_compatible(model.meta, s)
     return model
 
@@ -109,7 +95,7 @@ def build_models(s: SampleData, entries: list, das_entry, ratio: float) -> tuple
         if found is not None:
             models[m] = (found[0], found[1], True)
         else:
-            models[m] = (_untrained(m, T, k, num_classes, C, H, heads), UNTRAINED, False)
+            models[m] = (cached_untrained(m, T, k, num_classes, C, H, heads), UNTRAINED, False)
     return {m: models[m] for m in list_samplers()}, k
 
 
@@ -445,7 +431,7 @@ def study_for_models(native: SampleData, das_entry, num_frames: int, size: int) 
     size, else to the sidebar's (num_frames, size) for the untrained models."""
     if das_entry is not None:
         try:
-            spec = _load(das_entry.path, os.path.getmtime(das_entry.path)).spec
+            spec = cached_model(das_entry.path, os.path.getmtime(das_entry.path)).spec
             num_frames, size = int(spec.num_frames), int(spec.frame_size)
         except Exception:  # build_models says why the checkpoint cannot be used
             pass
@@ -463,7 +449,7 @@ def main() -> None:
         wanted = study_input_ui(native)
         s = samples.resample_for(native, *wanted)
     caption = st.empty()  # filled once the models' input is known (a checkpoint may resample the study)
-    entries = _checkpoints()
+    entries = cached_checkpoints()
     das_entry, ratio, _ = model_choice_ui(s, entries)
     if native is not None:
         s = study_for_models(native, das_entry, *wanted)

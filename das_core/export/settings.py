@@ -1,7 +1,7 @@
 """The settings of an export (`ExportSettings`), the report's fixed wording and the method colours.
 
-The colours are the app's (`explorer.figures.METHOD_COLORS`, Okabe-Ito), repeated here because this
-package draws with numpy + Pillow only and never imports the app's plotly helpers.
+The method colours (Okabe-Ito) live here, in the library, and the app's figures import them
+(`explorer.figures`), so the exports and every page colour a method alike.
 """
 
 from __future__ import annotations
