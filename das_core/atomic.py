@@ -30,13 +30,35 @@ def atomic_write(path: Union[str, Path], mode: str = "wb") -> Iterator[IO]:
         mode: "wb" or "w".
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, mode) as fh:
+    with _replacing(path, f".{path.name}.", ".tmp") as tmp:  # `.*.tmp`: what the clip cache cleans up
+        with open(tmp, mode) as fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
+
+
+@contextmanager
+def atomic_path(path: Union[str, Path]) -> Iterator[Path]:
+    """A temporary path beside `path` (same suffix, so writers that pick a format by it work) for a
+    writer that takes a file name (ffmpeg); on success it is moved onto `path` (the rename made
+    durable), on failure removed.
+
+    Args:
+        path: the final file.
+    """
+    path = Path(path)
+    with _replacing(path, f".{path.stem}.", f".tmp{path.suffix}") as tmp:
+        yield tmp
+
+
+@contextmanager
+def _replacing(path: Path, prefix: str, suffix: str) -> Iterator[Path]:
+    """A fresh temporary file beside `path` that replaces it on success and is removed on failure."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual permissions
         os.replace(tmp, path)
     except BaseException:
@@ -53,27 +75,3 @@ def atomic_write(path: Union[str, Path], mode: str = "wb") -> Iterator[IO]:
             os.close(dfd)
     except OSError:
         pass
-
-
-@contextmanager
-def atomic_path(path: Union[str, Path]) -> Iterator[Path]:
-    """A temporary path beside `path` (same suffix, so writers that pick a format by it work) for a
-    writer that takes a file name (ffmpeg); on success it is moved onto `path`, on failure removed.
-
-    Args:
-        path: the final file.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.chmod(tmp, 0o666 & ~_UMASK)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
