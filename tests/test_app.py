@@ -28,15 +28,6 @@ APP = str(REPO / "app.py")
 
 
 @pytest.fixture
-def app(monkeypatch, tmp_path):
-    monkeypatch.setattr(jobs, "RUNS_ROOT", tmp_path / "runs" / "app")
-    import streamlit as st
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    return AppTest.from_file(APP, default_timeout=60)
-
-
-@pytest.fixture
 def every_other():
     """A user's sampler, registered for one test (the other tests see the six built-in methods)."""
 

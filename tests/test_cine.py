@@ -11,7 +11,6 @@ import base64
 import io
 import json
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,8 +19,6 @@ from PIL import Image
 
 from explorer import figures
 
-REPO = Path(__file__).resolve().parents[1]
-APP = str(REPO / "app.py")
 PICKS = {"das": [3, 10, 50, 99], "uniform": [0, 10, 20, 30, 40, 50, 60, 70, 80, 90], "random": [7, 50]}
 
 
@@ -142,17 +139,7 @@ def test_without_picks_the_marker_runs_along_the_curve():
 
 # ----------------------------------------------------------------------------- pages
 
-@pytest.fixture
-def app(monkeypatch, tmp_path):
-    pytest.importorskip("streamlit")
-    from streamlit.testing.v1 import AppTest
-
-    from explorer import jobs
-    monkeypatch.setattr(jobs, "RUNS_ROOT", tmp_path / "runs" / "app")
-    import streamlit as st
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    return AppTest.from_file(APP, default_timeout=90)
+APP_TIMEOUT = 90  # seconds per AppTest run (the conftest `app` fixture)
 
 
 def _cines(at):

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from das_core import list_samplers
-from explorer import catalogue, cohort, cohort_figures, jobs, methods, samples
+from explorer import catalogue, cohort, cohort_figures, methods, samples
 
 REPO = Path(__file__).resolve().parents[1]
 T, K, SIZE, N = 8, 4, 16, 12
@@ -141,17 +141,7 @@ def test_disagreements_and_order_on_a_constructed_result():
 
 # ----------------------------------------------------------------------------- the page
 
-pytest.importorskip("streamlit")
-from streamlit.testing.v1 import AppTest  # noqa: E402
-
-
-@pytest.fixture
-def app(monkeypatch, tmp_path):
-    monkeypatch.setattr(jobs, "RUNS_ROOT", tmp_path / "runs" / "app")
-    import streamlit as st
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    return AppTest.from_file(str(REPO / "app.py"), default_timeout=120)
+APP_TIMEOUT = 120  # seconds per AppTest run (the conftest `app` fixture)
 
 
 def _no_exception(at):

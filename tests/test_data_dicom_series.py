@@ -97,17 +97,6 @@ def to_hu(x: torch.Tensor, meta: dict) -> torch.Tensor:
     return lo + x * (hi - lo)
 
 
-@pytest.fixture
-def clean_tmp(tmp_path, monkeypatch):
-    """Temp files go to tmp_path/tmp and the cwd is tmp_path/cwd; the test checks both stay empty."""
-    import tempfile
-
-    (tmp_path / "tmp").mkdir()
-    (tmp_path / "cwd").mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
-    monkeypatch.chdir(tmp_path / "cwd")
-    yield tmp_path
-    assert list((tmp_path / "tmp").iterdir()) == [] and list((tmp_path / "cwd").iterdir()) == []
 
 
 @pytest.mark.parametrize("iop", [AXIAL, SAGITTAL], ids=["axial", "sagittal"])

@@ -188,18 +188,6 @@ def test_cams_on_cuda(shipped, data):
 # --- the Compare page -------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def app(monkeypatch, tmp_path):
-    pytest.importorskip("streamlit")
-    import streamlit as st
-    from streamlit.testing.v1 import AppTest
-
-    from explorer import jobs
-
-    monkeypatch.setattr(jobs, "RUNS_ROOT", tmp_path / "runs" / "app")
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    return AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
 
 
 def _no_exception(at):
