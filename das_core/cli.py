@@ -209,10 +209,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("checkpoints", help="re-create the shipped checkpoints in checkpoints/ from the main grid",
                        description="Copy the main grid's seed-0 runs at ratio 0.5 (make bench) of the synthetic moving "
                                    "set, VesselMNIST3D and AdrenalMNIST3D into checkpoints/ with int8 weights, "
-                                   "evaluate each file again and write checkpoints/manifest.json.")
+                                   "evaluate each file again and merge them into checkpoints/manifest.json. "
+                                   "--datasets pocus-lung ships the POCUS demo runs (make pocus-demo) instead; "
+                                   "the entries of the sets not shipped stay as they are.")
     p.add_argument("--out-dir", default="checkpoints")
-    p.add_argument("--runs-dir", default="runs/bench-main", help="the main grid's run folders")
-    p.add_argument("--datasets", nargs="+", default=None, help="file stems or grid folders (default: all)")
+    p.add_argument("--runs-dir", default=None, help="the run folders (default: runs/bench-main for the grid's sets, "
+                                                   "runs/pocus-demo for pocus-lung)")
+    p.add_argument("--datasets", nargs="+", default=None,
+                   help="file stems or grid folders (default: the grid's three sets; pocus-lung only when named)")
     p.add_argument("--methods", nargs="+", default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--ratio", type=float, default=0.5)

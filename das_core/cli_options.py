@@ -7,7 +7,7 @@ returns only what the user typed: those values override a `--config` file or the
 defaults, which stay the only defaults. `to_argv(config)` turns a config back into the flags that
 re-create it (the command lines in the checkpoint manifest).
 
-The data flags (`--frames`, `--size`, `--moving/--fixed`, ...) fill `dataset_options`.
+The data flags (`--frames`, `--size`, `--moving/--fixed`, `--train-licences`, ...) fill `dataset_options`.
 """
 
 from __future__ import annotations
@@ -105,6 +105,9 @@ def add_data_args(parser, *, dataset: bool = False) -> None:
     mv.add_argument("--moving", dest="moving", action="store_true", default=None,
                     help="synthetic: the informative structure moves between samples")
     mv.add_argument("--fixed", dest="moving", action="store_false", help="synthetic: the structure stays at fixed frames")
+    parser.add_argument("--train-licences", dest="train_licences", nargs="+", default=None, metavar="LICENCE",
+                        help="video sets: only clips with one of these licences (the manifest's licence column, "
+                             "e.g. \"CC BY 4.0\") enter train; the others are kept for val/test")
     parser.add_argument("--data-option", action="append", default=[], metavar="KEY=VALUE",
                         help="any other load_dataset option (JSON value), repeatable")
 
@@ -114,6 +117,8 @@ def dataset_options_from_args(args: argparse.Namespace) -> dict:
     opts = {key: getattr(args, flag) for flag, key in DATA_FLAGS.items() if getattr(args, flag, None) is not None}
     if getattr(args, "moving", None) is not None:
         opts["moving"] = args.moving
+    if getattr(args, "train_licences", None):
+        opts["train_licences"] = list(args.train_licences)
     opts.update(key_values(getattr(args, "data_option", []), "--data-option"))
     return opts
 
@@ -141,6 +146,11 @@ def to_argv(config, *, exclude: Iterable[str] = ()) -> list[str]:
             argv += ["--" + flag.replace("_", "-"), str(options.pop(key))]
     if "moving" in options:
         argv.append("--moving" if options.pop("moving") else "--fixed")
+    licences = options.pop("train_licences", None)
+    if isinstance(licences, list) and licences and all(isinstance(v, str) for v in licences):
+        argv += ["--train-licences", *licences]
+    elif licences is not None:
+        options["train_licences"] = licences
     for k, item in options.items():
         argv += ["--data-option", f"{k}={json.dumps(item)}"]
     return argv

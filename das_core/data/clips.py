@@ -33,7 +33,7 @@ from das_core.errors import DataError
 
 from .decode import is_video_file
 
-__all__ = ["Clip", "discover_files", "prefix_of", "is_uncertain"]
+__all__ = ["Clip", "discover_files", "prefix_of", "is_uncertain", "read_licences", "same_licence"]
 
 _UNCERTAIN_NAME = re.compile(r"^[A-Za-z]+_or_[A-Za-z]+", re.IGNORECASE)
 
@@ -48,6 +48,7 @@ class Clip:
     group: Optional[str] = None
     split: Optional[str] = None
     uncertain: bool = False
+    licence: Optional[str] = None  # from a licence CSV (``read_licences``), where one is used
 
 
 def prefix_of(name: str) -> str:
@@ -97,6 +98,52 @@ def _read_manifest(path: Path, group_column: Optional[str]) -> Dict[str, Dict[st
                   "group": (row.get(gcol) or "").strip() if gcol else "",
                   "split": (row.get(scol) or "").strip().lower() if scol else ""}
     return out
+
+
+def _read_rows(path: Path, what: str) -> list:
+    if not path.is_file():
+        raise DataError(f"{what} {path.name} does not exist; pass a CSV file that exists.")
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            return list(csv.DictReader(fh))
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise DataError(f"{what} {path.name} cannot be read as CSV ({type(e).__name__}); "
+                        f"save it as UTF-8 CSV.") from None
+
+
+def read_licences(path: Path) -> Dict[str, str]:
+    """Relative clip path -> licence text, from a CSV with a file column and a licence column.
+
+    Raises:
+        DataError: the file is missing or unreadable, or has no file or no licence column.
+    """
+    path = Path(path)
+    rows = _read_rows(path, "licence manifest")
+    header = [c for c in (rows[0].keys() if rows else []) if c is not None]
+    cols = {c.strip().lower(): c for c in header}
+    fcol = next((cols[c] for c in ("file", "path", "filename", "local_path") if c in cols), None)
+    lcol = next((cols[c] for c in ("licence", "license") if c in cols), None)
+    if lcol is None:
+        raise DataError(f"manifest {path.name} has no licence column (it has {header}), so train_licences cannot "
+                        f"tell which clips may be trained on; add a 'licence' column or pass another licence_manifest.")
+    if fcol is None:
+        raise DataError(f"manifest {path.name} has no file column (it has {header}); name the column of relative "
+                        f"clip paths 'file'.")
+    out: Dict[str, str] = {}
+    for row in rows:
+        f = (row.get(fcol) or "").strip().replace("\\", "/")
+        while f.startswith("./"):
+            f = f[2:]
+        if f:
+            out[f] = (row.get(lcol) or "").strip()
+    return out
+
+
+def same_licence(a: Optional[str], b: Optional[str]) -> bool:
+    """Licence texts compared case- and whitespace-insensitively ("CC BY 4.0" == "cc by  4.0", != "CC BY-NC 4.0")."""
+    if a is None or b is None:
+        return False
+    return " ".join(a.split()).lower() == " ".join(b.split()).lower()
 
 
 def discover_files(root: Path, *, manifest: Optional[Path] = None, label_from: str = "auto",

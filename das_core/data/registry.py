@@ -143,7 +143,8 @@ _BUILDERS: Dict[str, Callable[..., SequenceDataset]] = {
 
 _VIDEO_OPTIONS = ("num_frames", "size", "grayscale", "layout", "manifest", "label_from", "include_uncertain",
                   "group_column", "group_regex", "split_file", "classes", "val_fraction", "test_fraction", "seed",
-                  "num_folds", "fold", "cache", "cache_dir", "decode_timeout", "task", "max_decoded_bytes")
+                  "num_folds", "fold", "cache", "cache_dir", "decode_timeout", "task", "max_decoded_bytes",
+                  "train_licences", "licence_manifest")
 
 
 def _allowed_options(name: str) -> List[str]:
@@ -162,8 +163,8 @@ def load_dataset(name: str, split: str = "train", root: Optional[PathLike] = Non
         root: data folder or file (see each data set); None uses the defaults.
         **options: per data set, e.g. ``size``/``axis``/``download`` (MedMNIST), ``num_frames``/
             ``size``/``num_samples``/``seed``/``moving``/``extent``/``num_classes``/``cue``/``family`` (synthetic),
-            ``num_frames``/``size``/``grayscale``/``seed``/``num_folds``/``fold``/``cache_dir``...
-            (video folders).
+            ``num_frames``/``size``/``grayscale``/``seed``/``num_folds``/``fold``/``cache_dir``/
+            ``train_licences``... (video folders; ``pocus-lung`` reads licences from its ``inventory.csv``).
 
     Returns:
         A ``torch.utils.data.Dataset`` of ``(x (T, C, H, W) float32 in [0, 1], y int)`` with

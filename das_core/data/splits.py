@@ -12,6 +12,16 @@ With ``groups`` (e.g. patient ids), no group is split across train/val/test: hol
 ``StratifiedGroupKFold(round(1/fraction))`` and takes its first fold, k-fold uses
 ``StratifiedGroupKFold(K)``.
 
+Items that may not be trained on (``trainable`` False, e.g. clips whose licence allows evaluation
+only) never go to ``train``, and the trainable items are held out only as far as val and test need
+them, so training keeps as many of them as it can (a group holding any eval-only item is eval-only
+as a whole). Hold-out mode: the eval-only items are divided between ``val`` and ``test`` in the
+proportion ``val_fraction : test_fraction`` (stratified; all to test when ``val_fraction = 0``); where
+they fall short of ``test_fraction`` / ``val_fraction`` of all items, trainable items make up the rest
+(stratified), the others are ``train``. k-fold mode: ``test`` = fold ``i`` of all items as usual; of
+the other folds the eval-only items are ``val`` and the trainable ones ``train``, less what ``val``
+still needs to reach ``val_fraction`` of those folds.
+
 When a class is too small to stratify (fewer than 2 items, or fewer held-out items than
 classes), the split falls back to a plain seeded shuffle split for that step. The same seed,
 labels and options always give the same split; the splits are disjoint and cover every item.
@@ -65,7 +75,8 @@ def _holdout(idx: np.ndarray, labels: np.ndarray, groups: Optional[np.ndarray], 
 
 def make_splits(labels: Sequence[int], *, val_fraction: float = 0.15, test_fraction: float = 0.2,
                 seed: int = 0, groups: Optional[Sequence] = None, num_folds: Optional[int] = None,
-                fold: Optional[int] = None, name: str = "data set") -> Dict[str, np.ndarray]:
+                fold: Optional[int] = None, name: str = "data set",
+                trainable: Optional[Sequence[bool]] = None) -> Dict[str, np.ndarray]:
     """All three splits at once (see the module docstring for the rules).
 
     Args:
@@ -77,6 +88,7 @@ def make_splits(labels: Sequence[int], *, val_fraction: float = 0.15, test_fract
         num_folds: K for k-fold mode (>= 2); requires ``fold``.
         fold: which fold is the test set, ``0 <= fold < num_folds``.
         name: data set name used in error messages.
+        trainable: optional bool per item; False items never go to ``train`` (see the module docstring).
 
     Returns:
         ``{"train": idx, "val": idx, "test": idx}``, sorted int64 arrays.
@@ -87,6 +99,9 @@ def make_splits(labels: Sequence[int], *, val_fraction: float = 0.15, test_fract
     g = None if groups is None else np.asarray([str(v) for v in groups])
     if g is not None and len(g) != n:
         raise DataError(f"{name} has {n} items but {len(g)} group ids; give one group per item.")
+    if trainable is not None:
+        return _with_eval_only(y, g, trainable, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed,
+                               num_folds=num_folds, fold=fold, name=name)
     for nm, v in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
         if not 0.0 <= float(v) < 1.0:
             raise DataError(f"{nm}={v} for {name} must lie in [0, 1); pass e.g. {nm}=0.2.")
@@ -131,6 +146,58 @@ def make_splits(labels: Sequence[int], *, val_fraction: float = 0.15, test_fract
     rel = float(val_fraction) / (1.0 - float(test_fraction)) if val_fraction else 0.0
     train, val = _holdout(rest, y, g, min(rel, 0.99), seed)
     return {"train": train, "val": val, "test": test}
+
+
+def _with_eval_only(y: np.ndarray, g: Optional[np.ndarray], trainable: Sequence[bool], *, val_fraction: float,
+                    test_fraction: float, seed: int, num_folds: Optional[int], fold: Optional[int],
+                    name: str) -> Dict[str, np.ndarray]:
+    """`make_splits` where only the `trainable` items may enter train (see the module docstring)."""
+    n = len(y)
+    ok = np.asarray([bool(v) for v in trainable], dtype=bool)
+    if len(ok) != n:
+        raise DataError(f"{name} has {n} items but {len(ok)} trainable flags; give one flag per item.")
+    if g is not None:  # a group (patient) is trainable only as a whole, so it never straddles train and val/test
+        for grp in np.unique(g[~ok]):
+            ok[g == grp] = False
+    if not ok.any():
+        raise DataError(f"no item of {name} may be used for training; allow more licences or add training items.")
+    if ok.all():
+        return make_splits(y, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed, groups=g,
+                           num_folds=num_folds, fold=fold, name=name)
+    v, t = float(val_fraction), float(test_fraction)
+    idx = np.arange(n, dtype=np.int64)
+    if num_folds is not None:
+        # the usual folds of all items: test = fold `fold`; of the rest, the eval-only items are val and the
+        # trainable ones train, less what val still needs to reach val_fraction of the rest
+        usual = make_splits(y, val_fraction=0.0, seed=seed, groups=g, num_folds=num_folds, fold=fold, name=name)
+        rest, test = usual["train"], usual["test"]
+        rest_keep, rest_other = rest[ok[rest]], rest[~ok[rest]]
+        need = int(round(v * len(rest))) - len(rest_other)
+        train, extra = rest_keep, rest_keep[:0]
+        if need > 0 and len(rest_keep) >= 2:
+            train, extra = _holdout(rest_keep, y, g, min(need / len(rest_keep), 0.99), seed)
+        return {"train": np.sort(train), "val": np.sort(np.concatenate([rest_other, extra])), "test": np.sort(test)}
+    for nm, value in (("val_fraction", v), ("test_fraction", t)):
+        if not 0.0 <= value < 1.0:
+            raise DataError(f"{nm}={value} for {name} must lie in [0, 1); pass e.g. {nm}=0.2.")
+    keep, other = idx[ok], idx[~ok]
+    # every eval-only item is held out, divided val : test; the trainable items only make up what val and
+    # test still need to reach their usual share of all items
+    to_test = t / (v + t) if v + t > 0 else 1.0
+    if to_test >= 1.0 or len(other) < 2:
+        other_val, other_test = other[:0], other
+    else:
+        other_val, other_test = _holdout(other, y, g, to_test, seed)
+    need_test = max(0, int(round(t * n)) - len(other_test))
+    need_val = max(0, int(round(v * n)) - len(other_val))
+    if need_test or need_val:
+        sub = make_splits(y[keep], val_fraction=need_val / len(keep), test_fraction=need_test / len(keep), seed=seed,
+                          groups=None if g is None else g[keep], name=name)
+        parts = {s: keep[sub[s]] for s in SPLITS}
+    else:
+        parts = {"train": keep, "val": keep[:0], "test": keep[:0]}
+    return {"train": np.sort(parts["train"]), "val": np.sort(np.concatenate([parts["val"], other_val])),
+            "test": np.sort(np.concatenate([parts["test"], other_test]))}
 
 
 def split_indices(labels: Sequence[int], split: str, **kwargs) -> np.ndarray:

@@ -7,6 +7,13 @@ the on-disk ``ClipCache`` as uint8, so later epochs read a small ``.npz`` instea
 
 Labels: see ``clips`` (manifest / folders / prefix, uncertain clips). Splits: see ``splits``;
 a manifest ``split`` column or a BUSV split file is used as given unless ``num_folds`` is set.
+
+Licences: ``train_licences=["CC BY 4.0", "CC BY 2.0"]`` lets only clips with one of those licences
+into ``train``; every other clip (another licence, or none listed) is kept for ``val``/``test``, and
+the trainable clips are held out only as far as val and test still need them (``splits``, the
+``trainable`` rules). The licence of each clip comes from ``licence_manifest`` (default: ``manifest``
+when given, else the first of ``manifest.csv``, ``labels.csv``, ``inventory.csv`` in the root, e.g.
+the POCUS inventory); ``meta(i)["licence"]`` gives it back.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from .arrays import SizeLike, parse_size
 from .base import SequenceDataset
 from .busv import decode_frame_folder, discover_busv, frame_files, is_busv_layout
 from .cache import ClipCache, cache_key
-from .clips import Clip, discover_files
+from .clips import Clip, discover_files, read_licences, same_licence
 from .decode import decode_video
 from .paths import PathLike
 from .splits import SPLITS, make_splits
@@ -52,6 +59,8 @@ class VideoFolderDataset(SequenceDataset):
         decode_timeout: seconds allowed to decode one clip.
         max_decoded_bytes: the decode cap per clip (default ``$DAS_DECODE_BUDGET_MB`` or 1 GiB; see ``budget``).
         task: short task text (default ``"multi-class"`` or ``"binary-class"``).
+        train_licences: licences whose clips may be trained on (see the module docstring); None: all clips.
+        licence_manifest: CSV with a file and a licence column (default: see the module docstring).
     """
 
     kind = "video"
@@ -65,7 +74,8 @@ class VideoFolderDataset(SequenceDataset):
                  test_fraction: float = 0.2, seed: int = 0, num_folds: Optional[int] = None,
                  fold: Optional[int] = None, cache: bool = True, cache_dir: Optional[PathLike] = None,
                  decode_timeout: float = 120.0, task: Optional[str] = None,
-                 max_decoded_bytes: Optional[int] = None) -> None:
+                 max_decoded_bytes: Optional[int] = None, train_licences: Optional[Sequence[str]] = None,
+                 licence_manifest: Optional[PathLike] = None) -> None:
         if root is None:
             raise DataError(f"{name} needs a folder of videos; pass root=<folder>.")
         self.root = Path(root).expanduser()
@@ -106,9 +116,26 @@ class VideoFolderDataset(SequenceDataset):
         to_int = {c: i for i, c in enumerate(self.classes)}
         all_labels = [to_int[c.label] for c in clips]
         self.task = task or ("binary-class" if len(self.classes) == 2 else "multi-class")
+        self.train_licences = _licence_list(train_licences, name)
+        trainable = None
+        if self.train_licences is not None:
+            source = _licence_source(self.root, licence_manifest, manifest, name)
+            licences = read_licences(source)
+            for c in clips:
+                c.licence = licences.get(c.rel)
+            trainable = [any(same_licence(c.licence, t) for t in self.train_licences) for c in clips]
+            if not any(trainable):
+                raise DataError(f"no clip of {name} has one of the licences {self.train_licences} in {source.name}; "
+                                f"check the spelling against its licence column.")
         if split == "all":
             idx = np.arange(len(clips))
         elif given and num_folds is None:
+            if trainable is not None:
+                bad = next((c for c, ok in zip(clips, trainable) if c.split == "train" and not ok), None)
+                if bad is not None:
+                    raise DataError(f"the given split puts {bad.rel} (licence {bad.licence!r}) in train, which "
+                                    f"train_licences={self.train_licences} forbids; move it to val/test or pass "
+                                    f"num_folds.")
             if not any(c.split == "val" for c in clips) and split in ("train", "val"):
                 train_pos = np.array([i for i, c in enumerate(clips) if c.split == "train"], dtype=np.int64)
                 sub = make_splits([all_labels[i] for i in train_pos], val_fraction=val_fraction,
@@ -119,7 +146,7 @@ class VideoFolderDataset(SequenceDataset):
         else:
             groups = [c.group or c.rel for c in clips] if any(c.group for c in clips) else None
             idx = make_splits(all_labels, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed,
-                              groups=groups, num_folds=num_folds, fold=fold, name=name)[split]
+                              groups=groups, num_folds=num_folds, fold=fold, name=name, trainable=trainable)[split]
         self.clips: List[Clip] = [clips[int(i)] for i in idx]
         self.labels: List[int] = [all_labels[int(i)] for i in idx]
         self._cache = ClipCache(cache_dir) if cache else None
@@ -175,4 +202,35 @@ class VideoFolderDataset(SequenceDataset):
         return {"source": str(c.path), "relative_path": c.rel, "original_frames": info.get("original_frames"),
                 "spacing": None, "fps": info.get("fps"), "original_size": info.get("original_size"),
                 "frame_indices": info.get("frame_indices"), "label_name": c.label,
-                "uncertain": c.uncertain, "group": c.group, "split": self.split}
+                "uncertain": c.uncertain, "group": c.group, "split": self.split, "licence": c.licence}
+
+
+def _licence_list(value, name: str) -> Optional[List[str]]:
+    """``train_licences`` as a list of licence texts, None when not set.
+
+    A single string is refused rather than guessed at: it is a plain value, which a checkpoint's metadata
+    may carry into ``evaluate`` (``engine.evaluate.data_request``), and the licence list decides which
+    files are read for licences."""
+    if value is None:
+        return None
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+        raise DataError(f"train_licences={value!r} for {name} must be a list of licences; pass e.g. "
+                        f"train_licences=['CC BY 4.0', 'CC BY 2.0'] (--train-licences 'CC BY 4.0' 'CC BY 2.0').")
+    out = [str(v).strip() for v in value]
+    if not out or not all(out):
+        raise DataError(f"train_licences={value!r} for {name} names no licence; pass e.g. "
+                        f"train_licences=['CC BY 4.0', 'CC BY 2.0'].")
+    return out
+
+
+def _licence_source(root: Path, licence_manifest, manifest, name: str) -> Path:
+    """The CSV the clips' licences are read from (see the module docstring)."""
+    if licence_manifest is not None:
+        return Path(licence_manifest)
+    if manifest is not None:
+        return Path(manifest)
+    found = next((root / n for n in ("manifest.csv", "labels.csv", "inventory.csv") if (root / n).is_file()), None)
+    if found is None:
+        raise DataError(f"train_licences for {name} needs a CSV of each clip's licence and {root.name} has none; "
+                        f"pass licence_manifest=<csv with columns file,licence>.")
+    return found

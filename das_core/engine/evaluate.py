@@ -16,7 +16,7 @@ __all__ = ["evaluate_checkpoint", "data_request"]
 
 # load_dataset options that name files or folders: never taken from a checkpoint (its metadata is data,
 # not instructions: a crafted file must not choose what is read or where decoded clips are written)
-PATH_OPTIONS = ("root", "manifest", "cache_dir")
+PATH_OPTIONS = ("root", "manifest", "cache_dir", "licence_manifest")
 
 
 def data_request(meta: dict) -> tuple[str, dict]:
@@ -36,6 +36,8 @@ def data_request(meta: dict) -> tuple[str, dict]:
             continue
         if isinstance(value, dict):
             ok = all(isinstance(k, str) and isinstance(v, (int, float)) for k, v in value.items())
+        elif isinstance(value, (list, tuple)):  # e.g. train_licences: a few short strings
+            ok = len(value) <= 32 and all(isinstance(v, str) and len(v) <= 64 for v in value)
         else:
             ok = isinstance(value, plain) and not (isinstance(value, str) and len(value) > 64)
         if not isinstance(key, str) or not ok:
