@@ -164,6 +164,14 @@ class SubsampledClassifier(nn.Module):
             loss = loss + self._score_function_term(criterion(logits, y, reduction="none"), sel.log_prob)
         return loss, logits, sel
 
+    def all_frames_loss(
+        self, x: Tensor, y: Tensor, criterion: Callable[[Tensor, Tensor], Tensor] = F.cross_entropy
+    ) -> tuple[Tensor, Tensor]:
+        """(loss, logits) of the task network on all T frames of x (B, T, C, H, W), the sampler unused: the
+        warm-up in which the task network learns to use every frame before the sampler learns to choose."""
+        logits = self.head(self._pool(self.frame_features(x)))
+        return criterion(logits, y), logits
+
     @staticmethod
     def _score_function_term(item_losses: Tensor, log_prob: Tensor) -> Tensor:
         """REINFORCE surrogate with a leave-one-out baseline (the other items' mean loss); its value

@@ -134,7 +134,7 @@ def test_das_is_input_adaptive_and_dps_static_at_eval():
     torch.manual_seed(0)
     x = torch.rand(6, 16, 1, 9, 9)
     x[torch.arange(6), torch.arange(6) * 2] += 3 * torch.rand(6, 1, 9, 9)  # a salient frame that moves
-    das = make_sampler("das", 16, 4).eval()
+    das = make_sampler("das", 16, 4, score_init="random").eval()  # the architecture (the default starts uniform)
     dps = make_sampler("dps", 16, 4).eval()
     assert len({tuple(r) for r in das(x).indices.tolist()}) > 1
     assert len({tuple(r) for r in dps(x).indices.tolist()}) == 1
@@ -182,7 +182,7 @@ def test_random_train_draws_vary():
 
 def test_das_heads_and_tau_overrides():
     torch.manual_seed(0)
-    s = make_sampler("das", 16, 6, heads=4).eval()
+    s = make_sampler("das", 16, 6, heads=4, score_init="random").eval()
     x = torch.rand(2, 16, 1, 9, 9)
     full = s(x)
     one = s(x, heads=[0])
@@ -222,12 +222,14 @@ def test_score_function_estimator_trains_the_scores_without_straight_through():
     from das_core import SubsampledClassifier
 
     torch.manual_seed(0)
-    model = SubsampledClassifier(make_sampler("das", 10, 3, estimator="score_function"), "small_cnn", 2, 1).train()
     x, y = torch.rand(6, 10, 1, 9, 9), torch.tensor([0, 1, 0, 1, 1, 0])
-    loss, _, sel = model.training_loss(x, y)
-    assert not sel.differentiable and sel.log_prob.shape == (6,) and (sel.log_prob < 0).all()
-    loss.backward()
-    assert model.sampler.qkv.weight.grad.abs().sum() > 0  # reached through the REINFORCE term only
+    for init, layer in (("random", "qkv"), ("zero", "head_skip")):  # zero init: the score layers learn first
+        sampler = make_sampler("das", 10, 3, estimator="score_function", score_init=init)
+        model = SubsampledClassifier(sampler, "small_cnn", 2, 1).train()
+        loss, _, sel = model.training_loss(x, y)
+        assert not sel.differentiable and sel.log_prob.shape == (6,) and (sel.log_prob < 0).all()
+        loss.backward()
+        assert getattr(model.sampler, layer).weight.grad.abs().sum() > 0  # reached through the REINFORCE term only
     with pytest.raises(ConfigError, match="estimator"):
         make_sampler("das", 10, 3, estimator="magic")
 
@@ -250,12 +252,14 @@ def test_pick_log_prob_matches_enumeration():
 
 def test_standardized_scores_spread_like_the_noise():
     torch.manual_seed(0)
-    s = make_sampler("das", 28, 14, score_norm="standardize").train()
+    s = make_sampler("das", 28, 14, score_norm="standardize", score_init="random").train()
     sel = s(torch.rand(4, 28, 1, 28, 28))
     spread = float(sel.logits.detach().std(dim=-1).mean())
     assert 2.5 < spread < 3.5  # gain 3 x unit std, against the Gumbel noise's 1.28
-    plain = make_sampler("das", 28, 14).train()(torch.rand(4, 28, 1, 28, 28))
+    plain = make_sampler("das", 28, 14, score_init="random").train()(torch.rand(4, 28, 1, 28, 28))
     assert float(plain.logits.detach().std(dim=-1).mean()) < 0.1  # the paper's reading: ~1% of the noise at init
+    default = make_sampler("das", 28, 14).train()(torch.rand(4, 28, 1, 28, 28))
+    assert float(default.logits.detach().std(dim=-1).max()) == 0  # the default: every frame scores the same
 
 
 def test_exploration_mixture_log_prob_and_rows():

@@ -137,6 +137,31 @@ def test_sampler_warmup_freezes_only_the_sampler(tmp_path, monkeypatch):
         _cfg(tmp_path, sampler_warmup_epochs=-1).validate()
 
 
+def test_warmup_on_all_frames_runs_the_backbone_on_every_frame_and_never_the_sampler(tmp_path, monkeypatch):
+    """The default warm-up (a quarter of the epochs, `warmup_frames="all"`): the task network sees all T frames,
+    the sampler is not called; after it the sampler picks k frames again."""
+    from das_core.model import SubsampledClassifier
+
+    assert TrainConfig(epochs=8).warmup_epochs == 2 and TrainConfig(epochs=3).warmup_epochs == 0
+    assert TrainConfig(epochs=8, sampler_warmup_epochs=0).warmup_epochs == 0
+    assert TrainConfig().warmup_frames == "all"
+    seen = []
+    real = SubsampledClassifier.frame_features
+
+    def spy(self, frames):
+        if self.training:
+            seen.append(frames.shape[1])
+        return real(self, frames)
+
+    monkeypatch.setattr(SubsampledClassifier, "frame_features", spy)
+    fit(_cfg(tmp_path, epochs=2, sampler_warmup_epochs=1, max_train_batches=2, min_epochs=0), datasets=DATA)
+    T = DATA["train"][0][0].shape[0]
+    assert seen[:2] == [T, T]  # warm-up epoch: every frame
+    assert seen[2:] and all(n < T for n in seen[2:])  # then the k picked frames
+    with pytest.raises(Exception, match="warmup_frames"):
+        _cfg(tmp_path, warmup_frames="some").validate()
+
+
 def test_early_stopping_state_round_trips():
     from das_core.engine import EarlyStopping
 
@@ -165,4 +190,10 @@ def test_sampler_diagnostics_are_logged_without_changing_training(tmp_path):
     lines = [json.loads(l) for l in RunPaths.of(tmp_path / "b").diagnostics.read_text().splitlines()]
     assert [r["step"] for r in lines] == [0, 2, 4]
     assert set(lines[0]) >= {"spread_to_noise", "grad_mean", "grad_t", "grad_corr", "benefit_mean"}
-    assert 0 < lines[0]["spread_to_noise"] < 0.1  # the paper's DAS at init: scores ~1% of the Gumbel noise
+    assert lines[0]["spread_to_noise"] == 0  # the default DAS at init: every frame scores the same ...
+    assert lines[0]["informative_rank"] == (8 + 1) / 2  # ... so the informative frame sits at the mid rank
+    random_init = fit(TrainConfig(**base, out=str(tmp_path / "c"), diagnostics_every=2,
+                                  sampler_options={"score_init": "random"}), datasets=data)
+    assert random_init["param_checksum"] != plain["param_checksum"]
+    first = json.loads(RunPaths.of(tmp_path / "c").diagnostics.read_text().splitlines()[0])
+    assert 0 < first["spread_to_noise"] < 0.1  # the paper's init: scores ~1% of the Gumbel noise

@@ -16,10 +16,11 @@ from typing import Any, Mapping, Optional
 from ..errors import ConfigError
 from ..samplers import list_samplers, num_selected_for_ratio
 
-__all__ = ["TrainConfig", "EARLY_STOPPING", "BALANCE", "BACKBONE_CHOICES"]
+__all__ = ["TrainConfig", "EARLY_STOPPING", "BALANCE", "WARMUP_FRAMES", "BACKBONE_CHOICES"]
 
 EARLY_STOPPING = ("val_auc", "val_loss", "none")
 BALANCE = ("weighted_loss", "sampler", "none")
+WARMUP_FRAMES = ("picks", "all")
 BACKBONE_CHOICES = ("mobilenet_v3_small", "small_cnn")
 
 
@@ -64,8 +65,13 @@ class TrainConfig:
     num_workers: int = _opt(0, "DataLoader workers")
     max_train_batches: Optional[int] = _opt(None, "cap on training batches per epoch (quick runs)")
     max_eval_batches: Optional[int] = _opt(None, "cap on validation/test batches (quick runs; default: whole split)")
-    sampler_warmup_epochs: int = _opt(0, "first epochs in which a learned sampler is not updated (the backbone "
-                                         "learns first)", flag="sampler-warmup")
+    sampler_warmup_epochs: Optional[int] = _opt(None, "first epochs in which a learned sampler is not updated (the "
+                                                      "task network learns first); default: a quarter of the epochs, "
+                                                      "rounded down; 0: trained jointly from the first step (the "
+                                                      "paper's reading)", flag="sampler-warmup")
+    warmup_frames: str = _opt("all", "what the task network sees during the sampler warm-up: all T frames (it learns "
+                                     "to use every frame before the sampler learns which to keep; the default), or "
+                                     "the sampler's training picks", choices=WARMUP_FRAMES)
     diagnostics_every: int = _opt(0, "log sampler diagnostics (score spread vs noise, the gradient at the informative "
                                      "frame) every N steps to diagnostics.jsonl; synthetic sets only; 0: off")
     threads: Optional[int] = _opt(None, "torch CPU threads (default: torch's own)")
@@ -76,6 +82,12 @@ class TrainConfig:
     def run_dir(self) -> Path:
         """The run folder: `out`, or runs/<dataset>-<method>-s<seed>."""
         return Path(self.out or f"runs/{self.dataset}-{self.method}-s{self.seed}")
+
+    @property
+    def warmup_epochs(self) -> int:
+        """The sampler warm-up in epochs: `sampler_warmup_epochs`, or a quarter of `epochs` when it is None
+        (why: docs/results-ablation.md, second round)."""
+        return self.epochs // 4 if self.sampler_warmup_epochs is None else self.sampler_warmup_epochs
 
     def num_selected(self, num_frames: int) -> int:
         """k for sequences of `num_frames` frames."""
@@ -99,8 +111,12 @@ class TrainConfig:
             raise ConfigError("patience must be >= 1 and min_epochs >= 0; for example --patience 5 --min-epochs 3.")
         if not isinstance(self.diagnostics_every, int) or self.diagnostics_every < 0:
             raise ConfigError(f"diagnostics_every must be an integer >= 0, got {self.diagnostics_every!r}.")
-        if not isinstance(self.sampler_warmup_epochs, int) or self.sampler_warmup_epochs < 0:
-            raise ConfigError(f"sampler_warmup_epochs must be an integer >= 0, got {self.sampler_warmup_epochs!r}.")
+        w = self.sampler_warmup_epochs
+        if w is not None and (not isinstance(w, int) or isinstance(w, bool) or w < 0):
+            raise ConfigError(f"sampler_warmup_epochs must be an integer >= 0 (or None: a quarter of the epochs), "
+                              f"got {w!r}.")
+        if self.warmup_frames not in WARMUP_FRAMES:
+            raise ConfigError(f"warmup_frames must be one of {', '.join(WARMUP_FRAMES)}, got {self.warmup_frames!r}.")
         for name in ("max_train_batches", "max_eval_batches"):
             v = getattr(self, name)
             if v is not None and (not isinstance(v, int) or v < 1):

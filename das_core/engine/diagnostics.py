@@ -126,9 +126,10 @@ class SamplerDiagnostics:
         n = picks.shape[0]
         hit_rate = float((picks == self.informative[:, None]).any(dim=1).float().mean())
         rank = None
-        if sel.scores is not None:  # 1 + the frames scored above the informative one
-            above = (scores > scores[torch.arange(n), self.informative][:, None]).sum(dim=1)
-            rank = float((above + 1).float().mean())
+        if sel.scores is not None:  # 1 + the frames scored above the informative one (ties: the mid rank)
+            own = scores[torch.arange(n), self.informative][:, None]
+            above, tied = (scores > own).sum(dim=1), (scores == own).sum(dim=1) - 1
+            rank = float((above + 1 + tied / 2).float().mean())
         inside, outside = picks.clone(), picks.clone()
         for b in range(picks.shape[0]):
             t = int(self.informative[b])

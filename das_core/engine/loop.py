@@ -37,17 +37,20 @@ class LossModule(nn.Module):
         self.model = model
         self.criterion = criterion
 
-    def forward(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, x: Tensor, y: Tensor, all_frames: bool = False) -> tuple[Tensor, Tensor]:
+        if all_frames:
+            return self.model.all_frames_loss(x, y, self.criterion)
         loss, logits, _ = self.model.training_loss(x, y, self.criterion)
         return loss, logits
 
 
 def train_one_epoch(net: nn.Module, model: SubsampledClassifier, loader: DataLoader, optimizer, device: torch.device,
-                    *, steps: int, freeze_sampler: bool = False, stop_event=None,
+                    *, steps: int, freeze_sampler: bool = False, all_frames: bool = False, stop_event=None,
                     on_batch: Optional[Callable[[int, float], None]] = None) -> tuple[float, int]:
     """Train `net` (the loss module, maybe DDP-wrapped) for at most `steps` batches.
 
     `freeze_sampler`: the sampler's gradients are dropped, so Adam skips its parameters (warm-up).
+    `all_frames`: the task network is trained on all T frames and the sampler is not run (a warm-up).
     Returns (summed loss over items, items seen). Raises StopTraining when `stop_event` is set.
     """
     net.train()
@@ -58,7 +61,7 @@ def train_one_epoch(net: nn.Module, model: SubsampledClassifier, loader: DataLoa
         if should_stop(stop_event):
             raise StopTraining()
         x, y = x.to(device, non_blocking=True), torch.as_tensor(y).to(device)
-        loss, _ = net(x, y)
+        loss, _ = net(x, y, all_frames=all_frames)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if freeze_sampler:

@@ -176,8 +176,9 @@ class _Run:
                 pbar.update(1)
                 pbar.set_postfix(epoch=epoch, loss=f"{loss:.3f}")
 
-        total, n = train_one_epoch(net, model, loader, optimizer, device, steps=steps,
-                                   freeze_sampler=epoch < cfg.sampler_warmup_epochs, stop_event=self.stop_event,
+        warming_up = epoch < cfg.warmup_epochs and model.sampler.learned
+        total, n = train_one_epoch(net, model, loader, optimizer, device, steps=steps, freeze_sampler=warming_up,
+                                   all_frames=warming_up and cfg.warmup_frames == "all", stop_event=self.stop_event,
                                    on_batch=on_batch)
         self.train_steps += done_steps[0]
         self.train_seconds += time.time() - t0

@@ -5,8 +5,8 @@ skipped and an interrupted run resumes from its `last.pt`, so a killed grid cont
 stopped. After every run the aggregate is rewritten from the runs' own `summary.json` files (never
 typed in): `results.csv` (one row per run) and `results.md` (mean ± std, `experiments.results`) in
 `out_dir`, and the page `results_md` with the settings read back from the runs, the paper's numbers
-beside ours and the command that made it. `--workers N` trains N runs at once in worker processes
-(`experiments.executor`).
+beside ours and the command that made it. `--workers N` trains N runs at once in worker processes,
+`--executor ray` as Ray tasks on a local instance or a cluster (`experiments.executor`).
 
 A data set spec `NAME:moving` / `NAME:fixed` / `NAME:cue` sets the synthetic structure (`moving=True/False`;
 cue: moving, with a cue of where to look in every other frame).
@@ -30,7 +30,7 @@ from ..engine import TrainConfig
 from ..errors import ConfigError
 from ..runs import is_finished, read_json, read_summary
 from ..samplers import list_samplers
-from .executor import run_configs
+from .executor import EXECUTORS, run_configs
 from .probes import PROBE_KEYS, selection_probe
 from .results import aggregate as aggregate_rows
 from .results import mean_std_text
@@ -74,8 +74,15 @@ class BenchConfig:
     out_dir: str = field(default="docs/results", metadata={"help": "results.csv and results.md"})
     results_md: Optional[str] = field(default="docs/results.md", metadata={"help": "the page rewritten with the table"})
     report_only: bool = field(default=False, metadata={"help": "only re-aggregate finished runs"})
-    workers: int = field(default=1, metadata={
-        "help": "runs trained at once, each in its own process with one torch thread (unless --threads)"})
+    workers: Optional[int] = field(default=None, metadata={
+        "help": "runs trained at once, each in its own process (or Ray task) with one torch thread (unless "
+                "--threads); default 1 locally, every run submitted at once with --executor ray"})
+    executor: str = field(default="local", metadata={
+        "choices": EXECUTORS, "help": "where the runs train: local worker processes, or Ray tasks (one CPU each; "
+                                      "pip install 'das-explorer[ray]')"})
+    ray_address: Optional[str] = field(default=None, metadata={
+        "help": "with --executor ray: the cluster to join (auto, or ray://HOST:PORT); default: start a local "
+                "Ray instance for the grid"})
     train: TrainConfig = field(default_factory=lambda: TrainConfig(progress=False))
 
 
@@ -159,8 +166,19 @@ def run_bench(cfg: BenchConfig, command: str = "python -m das_core bench", log=p
             f"{time.time() - started[c.out]:.0f} s")
         aggregate(cfg, command, log=log)
 
-    run_configs(todo, workers=cfg.workers, threads=cfg.train.threads, on_start=on_start, on_done=on_done)
+    run_configs(todo, workers=cfg.workers, threads=cfg.train.threads, executor=cfg.executor,
+                ray_address=cfg.ray_address, on_start=on_start, on_done=on_done)
     return aggregate(cfg, command, log=log)
+
+
+def _warmup_text(c: dict) -> str:
+    """The sampler warm-up of a run's config (runs from before `warmup_frames` trained on the picks)."""
+    w = c.get("sampler_warmup_epochs")
+    w = (c.get("epochs") or 0) // 4 if w is None and "warmup_frames" in c else (w or 0)
+    if not w or c.get("method") not in ("das", "dps", "adps"):
+        return ""
+    frames = "all frames" if c.get("warmup_frames", "picks") == "all" else "their own picks"
+    return f"learned samplers frozen for the first {w} epochs (the task network trains on {frames}), "
 
 
 def _collect(cfg: BenchConfig) -> list[dict]:
@@ -185,8 +203,7 @@ def _collect(cfg: BenchConfig) -> list[dict]:
             "settings": (f"backbone {c.get('backbone')}, lr {c.get('lr'):g}, batch {c.get('batch_size')}, "
                          f"max {c.get('epochs')} epochs x {c.get('max_train_batches') or 'all'} batches, best on "
                          f"{c.get('early_stopping')} (min {c.get('min_epochs')}, patience {c.get('patience')}), "
-                         + (f"learned samplers frozen for the first {c['sampler_warmup_epochs']} epochs, "
-                            if c.get("sampler_warmup_epochs") else "") +
+                         + _warmup_text(c) +
                          f"{s.get('train_size')}/{s.get('val_size')}/{s.get('test_size')} train/val/test items, "
                          f"frames {s.get('num_frames')} x {s.get('frame_size')}^2, "
                          f"data options {json.dumps({k: v for k, v in (c.get('dataset_options') or {}).items() if k != 'fold'})}"),

@@ -69,6 +69,11 @@ class DASConfig:
     exploration: in training, the share of the k picks (rows) drawn uniformly among the frames not
         yet taken instead of from the scores, so the backbone keeps seeing frames the scores would
         leave out until it can use them (the score-function term uses the mixture's probabilities).
+    lr_multiplier: learning-rate factor of the sampler's parameters relative to the network's (as DPS's
+        logits get x10 in the official code).
+    score_init: "zero" (the default: the layers that output the base scores start at zero, so every frame
+        starts with the same score and no frame is ranked first or last by the random weights alone; why:
+        docs/results/diagnostics/round2/README.md) or "random" (PyTorch's default initialisation, as before).
     """
 
     heads: int = 4
@@ -82,6 +87,8 @@ class DASConfig:
     score_norm: str = "none"
     gain_init: float = 3.0
     exploration: float = 0.0
+    lr_multiplier: float = 1.0
+    score_init: str = "zero"
 
 
 @register_sampler("das")
@@ -113,6 +120,18 @@ class DASSampler(LearnedSampler):
         if cfg.score_norm not in ("none", "standardize"):
             raise ConfigError(f"score_norm must be 'none' or 'standardize', got {cfg.score_norm!r}.")
         self.gain = nn.Parameter(torch.tensor(float(cfg.gain_init))) if cfg.score_norm == "standardize" else None
+        if cfg.score_init not in ("random", "zero"):
+            raise ConfigError(f"score_init must be 'random' or 'zero', got {cfg.score_init!r}.")
+        if cfg.score_init == "zero":
+            nn.init.zeros_(self.head_out)
+            nn.init.zeros_(self.head_skip.weight)
+            nn.init.zeros_(self.head_skip.bias)
+        if not isinstance(cfg.lr_multiplier, (int, float)) or not cfg.lr_multiplier > 0:
+            raise ConfigError(f"lr_multiplier must be a positive number, got {cfg.lr_multiplier!r}.")
+
+    def parameter_groups(self, lr: float) -> list[dict]:
+        params = [p for p in self.parameters() if p.requires_grad]
+        return [{"params": params, "lr": lr * float(self.config.lr_multiplier), "name": "sampler:das"}]
 
     @property
     def heads(self) -> int:
@@ -140,8 +159,11 @@ class DASSampler(LearnedSampler):
         B, T, _ = e.shape
         H, hd = self.heads, self.config.head_dim
         q, k, v = self.qkv(e).view(B, T, 3, H, hd).permute(2, 0, 3, 1, 4)  # each (B, H, T, hd)
-        ctx = F.scaled_dot_product_attention(q, k, v)  # (B, H, T, hd)
-        a = torch.einsum("bhtd,hd->bht", F.gelu(ctx), self.head_out)  # (B, H, T)
+        if torch.is_grad_enabled() and e.requires_grad:
+            ctx = F.scaled_dot_product_attention(q, k, v)  # (B, H, T, hd)
+        else:  # inference: the same attention in three small ops (SDPA's CPU kernel costs ~3x more at T <= 128)
+            ctx = torch.softmax((q @ k.transpose(-1, -2)) * hd**-0.5, dim=-1) @ v
+        a = (F.gelu(ctx) @ self.head_out[:, :, None]).squeeze(-1)  # (B, H, T): sum_d gelu(ctx) * head_out
         a = a + self.head_skip(e).transpose(1, 2)  # (B, H, T)
         if self.config.shared_base:
             a = a.mean(dim=1, keepdim=True).expand(B, H, T)
@@ -166,13 +188,17 @@ class DASSampler(LearnedSampler):
         pooled = e.mean(dim=1)  # (B, D)
         a = self.base_scores(e)  # (B, H, T)
         s = F.softplus(self.scale_mlp(pooled)).view(B, self.heads, self.num_selected)  # (B, H, k)
-        mask = self.head_mask(heads, x.device).to(a.dtype)  # (H,)
-        A = torch.einsum("bht,bhj,h->bjt", a, s, mask) / mask.sum()  # (B, k, T)
+        if heads is None:  # all heads active: the mask is all ones, so it is left out
+            A = torch.bmm(s.transpose(1, 2), a) / self.heads  # (B, k, T): mean_h a_h * s_h[j]
+            head_scores = a * s.mean(dim=-1, keepdim=True)  # (B, H, T)
+        else:
+            mask = self.head_mask(heads, x.device).to(a.dtype)  # (H,)
+            A = torch.bmm((s * mask[:, None]).transpose(1, 2), a) / mask.sum()  # (B, k, T)
+            head_scores = a * s.mean(dim=-1, keepdim=True) * mask[None, :, None]  # (B, H, T)
         if self.gain is not None:  # standardised across the T frames, times a learned gain
             A = self.gain * (A - A.mean(dim=-1, keepdim=True)) / (A.std(dim=-1, keepdim=True) + 1e-6)
         base_tau = check_tau0(tau0) if tau0 is not None else self.tau0
         tau = base_tau * (0.5 + torch.sigmoid(self.temp_mlp(pooled).squeeze(-1)))  # (B,)
-        head_scores = a * s.mean(dim=-1, keepdim=True) * mask[None, :, None]  # (B, H, T)
         return self._pick(
             A, tau, stochastic=stochastic, generator=generator,
             scores=A.mean(dim=1), head_scores=head_scores,
