@@ -35,7 +35,7 @@ __all__ = [
 ]
 
 DEFAULT_ITEMS = 128
-UNTRAINED = "untrained (fresh random init)"  # the source of an untrained model, as the Compare page names it
+UNTRAINED = "untrained (fresh init)"  # the source of an untrained model, as the Compare page names it
 Progress = Callable[[int, int, str], None]  # (items done over all methods, total, what is running)
 
 

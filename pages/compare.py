@@ -23,7 +23,7 @@ from explorer.samples import SampleData
 from pages._common import (Timer, cached_checkpoints, cached_model, cached_untrained, data_sidebar_ui, password_gate,
                            sample_caption, show_error, study_input_ui)
 
-UNTRAINED = "untrained (fresh random init)"
+UNTRAINED = "untrained (fresh init)"
 FOCUS = "das"  # the method the live controls (tau0, heads, stochastic view) act on
 TAU_VALUES = [0.03, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0]
 VIEW_SOFT = "Deterministic picks + soft matrix softmax(A/τ)"
@@ -469,8 +469,10 @@ def main() -> None:
                    icon=":material/warning:")
     untrained = [figures.method_label(m) for m, (_, _, tr) in models.items() if not tr]
     if untrained:
+        tie = (" An untrained DAS scores every frame the same (its score layers start at zero), so it keeps the "
+               "first k frames." if "das" in [m for m, (_, _, tr) in models.items() if not tr] else "")
         st.caption(f"**Untrained** (freshly initialised, predictions are meaningless): {', '.join(untrained)}. "
-                   f"Train one on the Train page or pick a shipped checkpoint.")
+                   f"Train one on the Train page or pick a shipped checkpoint.{tie}")
     # what identifies the models for the caches: their source and k (untrained ones change with the ratio)
     model_key = "|".join(f"{m}:{src}:k={model.sampler.num_selected}" for m, (model, src, _) in models.items())
     results_ui(s, models, model_key, s.key)

@@ -260,6 +260,7 @@ def test_ablation_runs_shards_and_writes_its_page(tmp_path, monkeypatch):
         ab.RECIPES["small_cnn"], epochs=1, max_train_batches=2, min_epochs=1, diagnostics_every=1)})
     monkeypatch.setattr(ab, "TUNING", [("tuning", "synthetic-volumes:moving", 0.5, small)])
     monkeypatch.setattr(ab, "HELD_OUT", [])
+    monkeypatch.setattr(ab, "TUNING_LOW", [])
     common = ["ablation", "--candidates", "paper", "score-function", "--backbones", "small_cnn", "--seeds", "0",
               "--device", "cpu", "--runs-dir", str(tmp_path / "runs"), "--results-md", str(tmp_path / "page.md")]
     assert cli.main([*common, "--shard", "0/2"]) == 0 and cli.main([*common, "--shard", "1/2"]) == 0
@@ -269,4 +270,6 @@ def test_ablation_runs_shards_and_writes_its_page(tmp_path, monkeypatch):
     assert (tmp_path / "results" / "ablation" / "runs.csv").is_file()
     paper = json.loads((tmp_path / "runs" / "small_cnn" / "synthetic-volumes-moving" / "paper-s0" / "config.json")
                        .read_text())
-    assert paper["sampler_options"] == {"estimator": "straight_through"}  # the paper's reading, named explicitly
+    # the paper's reading, named explicitly: straight-through from PyTorch's init, trained jointly from step 0
+    assert paper["sampler_options"] == {"score_init": "random", "estimator": "straight_through"}
+    assert paper["sampler_warmup_epochs"] == 0

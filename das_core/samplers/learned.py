@@ -7,11 +7,14 @@ from __future__ import annotations
 
 from typing import Optional
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from ..errors import ConfigError
-from ..selection import Selection, gumbel_noise, pick_log_prob, sequential_topk, sort_rows, straight_through
+from ..selection import (
+    Selection, _mask_value, gumbel_noise, pick_log_prob, sequential_topk, sort_rows, straight_through,
+)
 from .base import Sampler
 
 __all__ = ["LearnedSampler", "check_tau0", "ESTIMATORS"]
@@ -86,6 +89,10 @@ class LearnedSampler(Sampler):
             perturbed = row_logits + tau[:, None, None] * self._noise(row_logits, generator)
         else:
             perturbed = row_logits
+        if not self.training and _host_topk_applies(perturbed, self.shared_noise):
+            indices, rank, matrix, soft = _eval_topk(perturbed, tau)
+            return Selection(indices=indices, matrix=matrix, soft=soft, tau=tau, pick_rank=rank, logits=row_logits,
+                             **extra)
         picks, hard, soft = sequential_topk(row_logits, perturbed, tau, shared_rows=self.shared_noise)
         through = self.training and self.estimator != "score_function"
         log_prob = pick_log_prob(row_logits, hard, exploration) if self.training and self.score_function else None
@@ -102,3 +109,45 @@ class LearnedSampler(Sampler):
             differentiable=through and torch.is_grad_enabled(),
             **extra,
         )
+
+
+def _host_topk_applies(perturbed: Tensor, shared_rows: bool) -> bool:
+    """The evaluation top-k below runs on CPU tensors of a numpy dtype with distinct rows (DAS);
+    elsewhere `sequential_topk` does (DPS's shared rows are already one `topk`)."""
+    return not shared_rows and perturbed.device.type == "cpu" and perturbed.dtype in (torch.float32, torch.float64)
+
+
+def _eval_topk(perturbed: Tensor, tau: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """`sequential_topk` + `sort_rows` for evaluation, where no gradient is needed: the same picks, rows
+    and relaxed rows, with the row loop in numpy (a few microseconds a row instead of three torch calls).
+
+    Row j picks `argmax_t perturbed[:, j, t]` over the frames rows < j have not taken (first index on
+    ties, as `torch.argmax`); taken frames are masked with the same finite value. Returns, in ascending
+    frame order: indices (B, k), pick_rank (B, k), the one-hot rows (B, k, T) and the relaxed rows
+    `softmax(perturbed / tau)` with the frames taken by earlier picks masked (B, k, T).
+    """
+    B, k, T = perturbed.shape
+    neg = _mask_value(perturbed.dtype)
+    original = perturbed.detach().numpy()
+    z = original.copy()  # (B, k, T)
+    picks = np.empty((B, k), dtype=np.int64)
+    batch = np.arange(B)
+    for j in range(k):
+        pick = z[:, j].argmax(axis=1)  # (B,)
+        picks[:, j] = pick
+        z[batch, :, pick] = neg  # later rows cannot take it (earlier rows are done)
+    # the rest as `sequential_topk` + `sort_rows` compute it, on these small arrays in numpy where exact
+    order = picks.argsort(axis=1)  # order[b, i]: the pick step of ascending row i (picks are distinct)
+    indices = picks[batch[:, None], order]  # (B, k) ascending
+    step = np.full((B, T), k, dtype=np.int64)  # the step at which each frame was taken (k: never)
+    step[batch[:, None], picks] = np.arange(k)
+    earlier = torch.from_numpy(step[:, None, :] < order[:, :, None])  # (B, k, T): taken before row i's pick
+    hard = np.zeros((B, k, T), dtype=z.dtype)
+    hard[batch[:, None], np.arange(k), indices] = 1.0
+    order_t = torch.from_numpy(order)
+    if perturbed.requires_grad:
+        rows = torch.gather(perturbed, 1, order_t[:, :, None].expand(B, k, T))
+    else:
+        rows = torch.from_numpy(np.ascontiguousarray(original[batch[:, None], order]))
+    soft = torch.softmax((rows / tau[:, None, None]).masked_fill_(earlier, neg), dim=-1)
+    return torch.from_numpy(indices), order_t, torch.from_numpy(hard), soft
