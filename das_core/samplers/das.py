@@ -158,11 +158,14 @@ class DASSampler(LearnedSampler):
         """e (B, T, D) -> a (B, H, T): one input-dependent base score per head and frame."""
         B, T, _ = e.shape
         H, hd = self.heads, self.config.head_dim
-        q, k, v = self.qkv(e).view(B, T, 3, H, hd).permute(2, 0, 3, 1, 4)  # each (B, H, T, hd)
+        qkv = self.qkv(e).view(B, T, 3, H, hd).permute(2, 0, 3, 1, 4)  # (3, B, H, T, hd)
         if torch.is_grad_enabled() and e.requires_grad:
+            q, k, v = qkv
             ctx = F.scaled_dot_product_attention(q, k, v)  # (B, H, T, hd)
-        else:  # inference: the same attention in three small ops (SDPA's CPU kernel costs ~3x more at T <= 128)
-            ctx = torch.softmax((q @ k.transpose(-1, -2)) * hd**-0.5, dim=-1) @ v
+        else:  # inference: the same attention as two batched products (SDPA's CPU kernel costs more at T <= 128)
+            q, k, v = qkv.reshape(3, B * H, T, hd)  # one copy
+            att = torch.bmm(q, k.transpose(1, 2)).mul_(hd**-0.5).softmax(dim=-1)  # (B * H, T, T)
+            ctx = torch.bmm(att, v).view(B, H, T, hd)
         a = (F.gelu(ctx) @ self.head_out[:, :, None]).squeeze(-1)  # (B, H, T): sum_d gelu(ctx) * head_out
         a = a + self.head_skip(e).transpose(1, 2)  # (B, H, T)
         if self.config.shared_base:
