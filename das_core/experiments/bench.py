@@ -29,7 +29,7 @@ from typing import Optional
 from ..engine import TrainConfig
 from ..errors import ConfigError
 from ..runs import is_finished, read_json, read_summary
-from ..samplers import list_samplers
+from ..samplers import SAMPLERS, list_samplers
 from .executor import EXECUTORS, run_configs
 from .probes import PROBE_KEYS, selection_probe
 from .results import aggregate as aggregate_rows
@@ -175,7 +175,8 @@ def _warmup_text(c: dict) -> str:
     """The sampler warm-up of a run's config (runs from before `warmup_frames` trained on the picks)."""
     w = c.get("sampler_warmup_epochs")
     w = (c.get("epochs") or 0) // 4 if w is None and "warmup_frames" in c else (w or 0)
-    if not w or c.get("method") not in ("das", "dps", "adps"):
+    sampler = SAMPLERS.get(c.get("method"))
+    if not w or sampler is None or not sampler.learned:  # the warm-up applies to learned samplers only
         return ""
     frames = "all frames" if c.get("warmup_frames", "picks") == "all" else "their own picks"
     return f"learned samplers frozen for the first {w} epochs (the task network trains on {frames}), "
