@@ -14,7 +14,9 @@ import warnings
 from typing import Optional, Sequence
 
 import numpy as np
-from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_matrix, roc_auc_score
+
+# scikit-learn is imported where a metric is computed, not with this module: `sklearn.metrics` (with scipy) takes
+# ~1.5 s to import, and every app page imports the library through here before it computes anything.
 
 __all__ = ["classification_metrics", "auc_score", "softmax_np"]
 
@@ -37,6 +39,8 @@ def auc_score(y_true: Sequence[int], probs: np.ndarray) -> Optional[float]:
     p = np.asarray(probs, dtype=float)
     if len(y) == 0 or len(np.unique(y)) < 2:
         return None
+    from sklearn.metrics import roc_auc_score
+
     n_classes = p.shape[1]
     if n_classes == 2:
         return float(roc_auc_score(y, p[:, 1]))
@@ -74,6 +78,8 @@ def classification_metrics(
     if len(y) == 0:
         out.update(balanced_accuracy=None, auc=None, accuracy=None, confusion_matrix=[[0] * C for _ in range(C)])
     else:
+        from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_matrix
+
         pred = p.argmax(axis=1)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "y_pred contains classes not in y_true"

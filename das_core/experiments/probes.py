@@ -8,7 +8,6 @@ from typing import Optional
 
 import numpy as np
 import torch
-from sklearn.linear_model import LogisticRegression
 
 from ..checkpoints import load_checkpoint
 from ..data import load_dataset
@@ -107,6 +106,8 @@ def picks_auc(train_picks: list, train_labels: list, test_picks: list, test_labe
         return None
     if (Xtr == Xtr[0]).all() and (Xte == Xtr[0]).all():  # the same picks for every item: nothing to learn
         return 0.5
+    from sklearn.linear_model import LogisticRegression  # here, not at import: sklearn costs ~1 s to import
+
     clf = LogisticRegression(max_iter=2000).fit(Xtr, ytr)
     probs = np.zeros((len(yte), int(max(ytr.max(), yte.max())) + 1))
     probs[:, clf.classes_] = clf.predict_proba(Xte)
