@@ -173,8 +173,7 @@ def run_bench(cfg: BenchConfig, command: str = "python -m das_core bench", log=p
 
 def _warmup_text(c: dict) -> str:
     """The sampler warm-up of a run's config (runs from before `warmup_frames` trained on the picks)."""
-    w = c.get("sampler_warmup_epochs")
-    w = (c.get("epochs") or 0) // 4 if w is None and "warmup_frames" in c else (w or 0)
+    w = TrainConfig.from_dict(c).warmup_epochs  # (a config from before the default warm-up names its 0)
     sampler = SAMPLERS.get(c.get("method"))
     if not w or sampler is None or not sampler.learned:  # the warm-up applies to learned samplers only
         return ""

@@ -110,9 +110,11 @@ class Sampler(nn.Module):
         raise NotImplementedError
 
     def parameter_groups(self, lr: float) -> list[dict]:
-        """Optimizer parameter groups for this sampler at base learning rate `lr`."""
+        """Optimizer parameter groups for this sampler at base learning rate `lr`, times its options'
+        `lr_multiplier` where it has one (DAS)."""
         params = [p for p in self.parameters() if p.requires_grad]
-        return [{"params": params, "lr": lr, "name": f"sampler:{self.name}"}] if params else []
+        scale = float(getattr(self.config, "lr_multiplier", 1.0))
+        return [{"params": params, "lr": lr * scale, "name": f"sampler:{self.name}"}] if params else []
 
     def extra_repr(self) -> str:
         return f"T={self.num_frames}, k={self.num_selected}, options={self.options}"

@@ -129,10 +129,6 @@ class DASSampler(LearnedSampler):
         if not isinstance(cfg.lr_multiplier, (int, float)) or not cfg.lr_multiplier > 0:
             raise ConfigError(f"lr_multiplier must be a positive number, got {cfg.lr_multiplier!r}.")
 
-    def parameter_groups(self, lr: float) -> list[dict]:
-        params = [p for p in self.parameters() if p.requires_grad]
-        return [{"params": params, "lr": lr * float(self.config.lr_multiplier), "name": "sampler:das"}]
-
     @property
     def heads(self) -> int:
         return self.config.heads
