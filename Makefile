@@ -21,7 +21,7 @@ install: $(STAMP)
 run: install
 	@case "$(HOST)" in 127.0.0.1|localhost|::1) need=0 ;; *) need=1 ;; esac; \
 	if [ $$need = 1 ]; then $(PY) -m explorer.auth check || exit 1; fi; \
-	DAS_REQUIRE_PASSWORD=$$need $(VENV)/bin/streamlit run app.py --server.address $(HOST) --server.port $(PORT) \
+	DAS_REQUIRE_PASSWORD=$$need $(PY) -m explorer.serve --server.address $(HOST) --server.port $(PORT) \
 	    --server.headless true
 
 test: install

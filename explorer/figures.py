@@ -11,6 +11,7 @@ Image helpers return uint8 numpy arrays (H, W) or (H, W, 3) that `st.image` show
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import os
 import tempfile
@@ -67,6 +68,45 @@ def method_label(method: str) -> str:
 def _order_key(method: str) -> int:
     order = method_order()
     return order.index(method) if method in order else len(order)
+
+
+_AXIS = dict(gridcolor="#eeeeee", zeroline=False, showline=True, linecolor="#cccccc")
+
+
+def _layout_spec(title: str, height: int, margin: Optional[dict] = None, xaxis: Optional[dict] = None,
+                 yaxis: Optional[dict] = None, **extra) -> dict:
+    """`_layout`'s layout as a plain dict, for the figures built with `_trusted_figure`."""
+    return {"title": {"text": title, "x": 0.0, "xanchor": "left", "font": {"size": 14}}, "height": height,
+            "margin": dict(margin or _MARGIN), "font": dict(_FONT), "plot_bgcolor": "white",
+            "xaxis": {**(xaxis or {}), **_AXIS}, "yaxis": {**(yaxis or {}), **_AXIS}, **extra}
+
+
+def _trusted_figure(spec: dict) -> go.Figure:
+    """`go.Figure(spec)` without plotly's property validation, for a spec this module wrote: the figures Compare
+    rebuilds when a control moves (validation took 10-26 ms a figure on a quiet machine, 3-5x that while the
+    browser drew the page). tests/test_app_lib.py checks each such figure equals its validated construction.
+    With a plotly that lacks the private `_validate` switch, the validated construction."""
+    try:
+        return go.Figure(spec, _validate=False)
+    except TypeError:  # pragma: no cover - other plotly versions
+        return go.Figure(spec)
+
+
+def _colorscale(name: str) -> list:
+    """A named plotly colour scale as the [[position, colour], ...] list its validator produces."""
+    return [list(p) for p in _validated_colorscale(name)]
+
+
+@functools.lru_cache(maxsize=32)
+def _validated_colorscale(name: str) -> tuple:
+    return go.Heatmap(colorscale=name).colorscale
+
+
+def _informative_shapes(informative: Optional[Iterable[int]]) -> list[dict]:
+    """`_shade_informative`'s bands as shape dicts."""
+    return [{"type": "rect", "x0": t - 0.5, "x1": t + 0.5, "xref": "x", "y0": 0, "y1": 1, "yref": "y domain",
+             "fillcolor": INFORMATIVE_COLOR, "line": {"width": 0}, "layer": "below"}
+            for t in sorted(set(int(i) for i in informative or []))]
 
 
 def _layout(fig: go.Figure, title: str = "", height: int = 300, **kw) -> go.Figure:
@@ -423,35 +463,40 @@ def fig_orthogonal(volume, t: int, y: int, xcol: int, window=None, aspect: Optio
 
 def fig_timeline(picks: Mapping[str, Sequence[int]], num_frames: int,
                  informative: Optional[Iterable[int]] = None, frame_word: str = "frame") -> go.Figure:
-    """One row per method over t = 0..T-1, its picked frames marked in its colour."""
-    fig = go.Figure()
+    """One row per method over t = 0..T-1, its picked frames marked in its colour (built from a dict without
+    validation, `_trusted_figure`: Compare rebuilds it when a head toggle changes DAS's picks)."""
     methods = list(picks)
+    data = []
     for row, m in enumerate(methods):
         idx = [int(i) for i in picks[m]]
-        fig.add_trace(go.Scatter(x=list(range(num_frames)), y=[row] * num_frames, mode="markers",
-                                 marker=dict(size=6, color="#e6e6e6", symbol="line-ns-open"),
-                                 hoverinfo="skip", showlegend=False))
-        fig.add_trace(go.Scatter(
-            x=idx, y=[row] * len(idx), mode="markers", name=method_label(m),
-            marker=dict(size=11, color=method_color(m), symbol="square", line=dict(width=1, color="white")),
-            hovertemplate=f"{method_label(m)}: {frame_word} %{{x}}<extra></extra>", showlegend=False,
-        ))
-    _shade_informative(fig, informative)
-    fig.update_yaxes(tickvals=list(range(len(methods))), ticktext=[method_label(m) for m in methods],
-                     autorange="reversed", title_text="")
-    fig.update_xaxes(title_text=f"{frame_word} index t", range=[-0.7, num_frames - 0.3], dtick=max(1, num_frames // 14))
+        data.append({"type": "scatter", "x": list(range(num_frames)), "y": [row] * num_frames, "mode": "markers",
+                     "marker": {"size": 6, "color": "#e6e6e6", "symbol": "line-ns-open"}, "hoverinfo": "skip",
+                     "showlegend": False})
+        data.append({"type": "scatter", "x": idx, "y": [row] * len(idx), "mode": "markers", "name": method_label(m),
+                     "marker": {"size": 11, "color": method_color(m), "symbol": "square",
+                                "line": {"width": 1, "color": "white"}},
+                     "hovertemplate": f"{method_label(m)}: {frame_word} %{{x}}<extra></extra>", "showlegend": False})
     title = "Picked frames per method"
     if informative:
         title += " (green band: informative frames of the synthetic sample)"
-    return _layout(fig, title, height=70 + 34 * max(1, len(methods)) + 40,
-                   margin=dict(l=110, r=20, t=40, b=45))
+    layout = _layout_spec(
+        title, 70 + 34 * max(1, len(methods)) + 40, dict(l=110, r=20, t=40, b=45),
+        xaxis={"title": {"text": f"{frame_word} index t"}, "range": [-0.7, num_frames - 0.3],
+               "dtick": max(1, num_frames // 14)},
+        yaxis={"tickvals": list(range(len(methods))), "ticktext": [method_label(m) for m in methods],
+               "autorange": "reversed", "title": {"text": ""}})
+    shapes = _informative_shapes(informative)
+    if shapes:
+        layout["shapes"] = shapes
+    return _trusted_figure({"data": data, "layout": layout})
 
 
 def fig_attention(head_scores, active: Optional[Sequence[bool]] = None, picks: Optional[Sequence[int]] = None,
                   frame_word: str = "frame", scale: Optional[tuple[float, float]] = None) -> go.Figure:
     """DAS attention: heads x T heatmap of the per-head base scores (inactive heads shown empty).
 
-    `scale` = (min, max) of the colour scale; pass the all-heads range so toggling heads keeps it.
+    `scale` = (min, max) of the colour scale; pass the all-heads range so toggling heads keeps it. Built from a
+    dict without validation (`_trusted_figure`): Compare rebuilds it on every head toggle.
     """
     a = np.asarray(head_scores, dtype=np.float64)  # (H, T)
     H, T = a.shape
@@ -460,36 +505,44 @@ def fig_attention(head_scores, active: Optional[Sequence[bool]] = None, picks: O
     lo, hi = scale if scale is not None else (float(np.nanmin(a)), float(np.nanmax(a)))
     if active is not None:
         z[[not bool(v) for v in active]] = np.nan
-    fig = go.Figure(go.Heatmap(z=z, x=list(range(T)), y=labels, colorscale="Viridis", zmin=lo, zmax=hi,
-                               colorbar=dict(title="score", thickness=12),
-                               hovertemplate="%{y}, " + frame_word + " %{x}: %{z:.3f}<extra></extra>"))
+    data = [{"type": "heatmap", "z": z, "x": list(range(T)), "y": labels, "colorscale": _colorscale("Viridis"),
+             "zmin": lo, "zmax": hi, "colorbar": {"title": {"text": "score"}, "thickness": 12},
+             "hovertemplate": "%{y}, " + frame_word + " %{x}: %{z:.3f}<extra></extra>"}]
+    extra = {}
     if picks is not None:  # on a row of their own, never on a head's row
-        labels = labels + ["picked by DAS"]
-        fig.add_trace(go.Scatter(x=list(picks), y=["picked by DAS"] * len(picks), mode="markers",
-                                 marker=dict(symbol="triangle-up", size=9, color=method_color("das")),
-                                 name="picked by DAS", hovertemplate="picked %{x}<extra></extra>",
-                                 showlegend=True))
-        fig.update_layout(legend=dict(orientation="h", y=-0.35, x=0))
-    fig.update_xaxes(title_text=f"{frame_word} index t")
-    fig.update_yaxes(title_text="", autorange="reversed")
-    return _layout(fig, "DAS attention per head (base scores)", height=90 + 28 * H + 40,
-                   margin=dict(l=90, r=20, t=40, b=45))
+        data.append({"type": "scatter", "x": list(picks), "y": ["picked by DAS"] * len(picks), "mode": "markers",
+                     "marker": {"symbol": "triangle-up", "size": 9, "color": method_color("das")},
+                     "name": "picked by DAS", "hovertemplate": "picked %{x}<extra></extra>", "showlegend": True})
+        extra["legend"] = {"orientation": "h", "y": -0.35, "x": 0}
+    layout = _layout_spec("DAS attention per head (base scores)", 90 + 28 * H + 40, dict(l=90, r=20, t=40, b=45),
+                          xaxis={"title": {"text": f"{frame_word} index t"}},
+                          yaxis={"title": {"text": ""}, "autorange": "reversed"}, **extra)
+    return _trusted_figure({"data": data, "layout": layout})
 
 
 def fig_matrix(m, title: str, row_labels: Optional[Sequence[str]] = None, zmax: Optional[float] = None,
                colorscale: str = "Blues", frame_word: str = "frame") -> go.Figure:
-    """A sampling matrix (k x T) as a heatmap: rows = selected slots, columns = frames."""
+    """A sampling matrix (k x T) as a heatmap: rows = selected slots, columns = frames.
+
+    Built from a dict without validation (`_trusted_figure`): Compare rebuilds the soft matrix on every tau0
+    step (14 ms validated on a quiet machine, 50-75 ms while the browser drew the page; 1 ms this way).
+    """
     a = np.asarray(m, dtype=np.float64)
     k, T = a.shape
     y = list(row_labels) if row_labels is not None else [f"row {j}" for j in range(k)]
-    fig = go.Figure(go.Heatmap(z=a, x=list(range(T)), y=y, colorscale=colorscale, zmin=0,
-                               zmax=zmax if zmax is not None else max(1e-9, float(a.max())),
-                               colorbar=dict(title="weight", thickness=12),
-                               hovertemplate="%{y}, " + frame_word + " %{x}: %{z:.3f}<extra></extra>"))
-    fig.update_xaxes(title_text=f"{frame_word} index t")
-    fig.update_yaxes(title_text="row j (picked frame)", autorange="reversed",
-                     tickvals=y if k <= 16 else None)
-    return _layout(fig, title, height=min(520, 110 + 16 * k), margin=dict(l=90, r=20, t=40, b=45))
+    spec = {
+        "data": [{
+            "type": "heatmap", "z": a, "x": list(range(T)), "y": y, "colorscale": _colorscale(colorscale),
+            "zmin": 0, "zmax": zmax if zmax is not None else max(1e-9, float(a.max())),
+            "colorbar": {"title": {"text": "weight"}, "thickness": 12},
+            "hovertemplate": "%{y}, " + frame_word + " %{x}: %{z:.3f}<extra></extra>",
+        }],
+        "layout": _layout_spec(title, min(520, 110 + 16 * k), dict(l=90, r=20, t=40, b=45),
+                               xaxis={"title": {"text": f"{frame_word} index t"}},
+                               yaxis={"title": {"text": "row j (picked frame)"}, "autorange": "reversed",
+                                      **({"tickvals": y} if k <= 16 else {})}),
+    }
+    return _trusted_figure(spec)
 
 
 def fig_dps_logits(logits: Sequence[float], picks: Sequence[int], frame_word: str = "frame") -> go.Figure:
@@ -522,22 +575,23 @@ def fig_adps_steps(indices: Sequence[int], pick_rank: Sequence[int], num_frames:
 
 def fig_confidence(rows: Sequence[Mapping], true_label: Optional[str]) -> go.Figure:
     """Horizontal bar per method: probability of its predicted class, the class written beside the bar in
-    dark text (a wrong prediction is marked ✗ and its bar hatched)."""
+    dark text (a wrong prediction is marked ✗ and its bar hatched). Built from a dict without validation
+    (`_trusted_figure`): Compare rebuilds it when a head toggle changes DAS's prediction."""
     methods = [r["method"] for r in rows]
     conf = [float(r["confidence"]) for r in rows]
     correct = [r.get("correct") for r in rows]
     text = [("✗ " if ok is False else "") + f"{r['predicted']} ({c:.0%})" for r, c, ok in zip(rows, conf, correct)]
-    fig = go.Figure(go.Bar(
-        y=[method_label(m) for m in methods], x=conf, text=text, orientation="h",
-        textposition="outside", cliponaxis=False, textfont=dict(color="#222222", size=12),
-        marker=dict(color=[method_color(m) for m in methods],
-                    pattern=dict(shape=["" if ok in (True, None) else "/" for ok in correct], fgcolor="white")),
-        hovertemplate="%{y}: %{text}<extra></extra>",
-    ))
-    fig.update_xaxes(title_text="P(predicted class)", range=[0, 1.45], tickformat=".0%", tickvals=[0, 0.5, 1])
-    fig.update_yaxes(autorange="reversed")
+    bar = {"type": "bar", "y": [method_label(m) for m in methods], "x": conf, "text": text, "orientation": "h",
+           "textposition": "outside", "cliponaxis": False, "textfont": {"color": "#222222", "size": 12},
+           "marker": {"color": [method_color(m) for m in methods],
+                      "pattern": {"shape": ["" if ok in (True, None) else "/" for ok in correct], "fgcolor": "white"}},
+           "hovertemplate": "%{y}: %{text}<extra></extra>"}
     title = "Confidence" + (f" (true: {true_label}; ✗ hatched = wrong)" if true_label else "")
-    return _layout(fig, title, height=70 + 30 * max(1, len(rows)), margin=dict(l=110, r=20, t=40, b=45))
+    layout = _layout_spec(title, 70 + 30 * max(1, len(rows)), dict(l=110, r=20, t=40, b=45),
+                          xaxis={"title": {"text": "P(predicted class)"}, "range": [0, 1.45], "tickformat": ".0%",
+                                 "tickvals": [0, 0.5, 1]},
+                          yaxis={"autorange": "reversed"})
+    return _trusted_figure({"data": [bar], "layout": layout})
 
 
 def fig_tau_sweep(taus: Sequence[float], entropy: Sequence[float], changed: Optional[Sequence[float]] = None,

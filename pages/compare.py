@@ -7,6 +7,7 @@ everything they change live in an `st.fragment`, so moving them reruns only that
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import os
@@ -156,7 +157,7 @@ def strips_ui(s: SampleData, results: dict) -> None:
         if s.informative:
             hit = " · kept the informative " + word if set(s.informative) & set(r.indices) else " · missed the informative " + word
         c2.image(_strip_png(s.x, s.key, tuple(r.indices), m), width="stretch" if len(r.indices) > 10 else "content",
-                 caption=f"{word}s {', '.join(map(str, r.indices))}{hit}")
+                 caption=f"{word}s {', '.join(map(str, r.indices))}{hit}", output_format="PNG")
     # built only when asked for: dozens of large images on every rerun would slow the page down
     chosen = st.selectbox(f"Enlarge the picked {word}s of", [None, *results], key="cmp_enlarge",
                           format_func=lambda m: "(choose a method)" if m is None else figures.method_label(m))
@@ -178,7 +179,8 @@ def enlarged_ui(s: SampleData, r, word: str) -> None:
     cols = st.columns(4)
     for j, t in enumerate(r.indices):
         mark = " · informative" if s.informative and t in s.informative else ""
-        cols[j % 4].image(figures.frame_image(s.x, t, min_size=160), caption=f"{word} {t}{mark}", width="stretch")
+        cols[j % 4].image(figures.frame_image(s.x, t, min_size=160), caption=f"{word} {t}{mark}", width="stretch",
+                          output_format="PNG")
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -193,10 +195,36 @@ def _fixed_results(_models: dict, model_key: str, _x, x_key: str) -> dict:
     return methods.compare_methods(_x, {m: v for m, v in _models.items() if m != FOCUS})
 
 
+@st.cache_data(show_spinner=False, max_entries=64)
+def _das_result(_focus: tuple, model_key: str, _x, x_key: str, tau0: float, heads: tuple, stochastic: bool,
+                seed: int):
+    """DAS on this sample with the live controls, once per model, sample and control values (a control moved
+    back to a value it had shows at once)."""
+    model, source, trained = _focus
+    if stochastic:
+        return methods.run_method(model, _x, source=source, trained=trained, tau0=tau0, heads=list(heads),
+                                  stochastic=True, seed=seed)
+    # Deterministic picks argmax(A) do not depend on tau0, so neither does the prediction made on them: the
+    # classifier runs once per heads, and a tau0 step runs the sampler alone (its soft rows and tau change).
+    classified = _das_classified(_focus, model_key, _x, x_key, heads)
+    r = methods.run_method(model, _x, source=source, trained=trained, tau0=tau0, heads=list(heads), classify=False)
+    if r.indices != classified.indices:  # never expected; the full run is the safe answer
+        return methods.run_method(model, _x, source=source, trained=trained, tau0=tau0, heads=list(heads))
+    return dataclasses.replace(r, probs=classified.probs)
+
+
 @st.cache_data(show_spinner=False, max_entries=32)
-def _attention_scale(_model, model_key: str, _x, x_key: str, tau0: float) -> tuple[float, float]:
-    """(min, max) of every head's scores on this sample: one colour scale while heads are toggled."""
-    scores = methods.run_method(_model, _x, tau0=tau0, classify=False).head_scores
+def _das_classified(_focus: tuple, model_key: str, _x, x_key: str, heads: tuple):
+    """DAS's deterministic picks and prediction with these heads (at its trained tau0)."""
+    model, source, trained = _focus
+    return methods.run_method(model, _x, source=source, trained=trained, heads=list(heads))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _attention_scale(_model, model_key: str, _x, x_key: str) -> tuple[float, float]:
+    """(min, max) of every head's scores on this sample: one colour scale while heads are toggled (the head
+    scores do not depend on tau0, so a tau0 step does not recompute it)."""
+    scores = methods.run_method(_model, _x, classify=False).head_scores
     return float(np.min(scores)), float(np.max(scores))
 
 
@@ -239,9 +267,8 @@ def results_ui(s: SampleData, models: dict, model_key: str, x_key: str) -> None:
             # only DAS depends on the live controls: the other methods' results are cached per model and sample
             results = dict(_fixed_results(models, model_key, s.x, x_key))
             if ctl["heads"]:
-                results[FOCUS] = methods.run_method(
-                    models[FOCUS][0], s.x, source=models[FOCUS][1], trained=models[FOCUS][2], tau0=ctl["tau0"],
-                    heads=ctl["heads"], stochastic=ctl["stochastic"], seed=ctl["seed"])
+                results[FOCUS] = _das_result(models[FOCUS], model_key, s.x, x_key, ctl["tau0"], tuple(ctl["heads"]),
+                                             ctl["stochastic"], ctl["seed"])
             results = {m: results[m] for m in models if m in results}  # registry order
         except Exception as err:
             show_error(err)
@@ -265,7 +292,7 @@ def results_ui(s: SampleData, models: dict, model_key: str, x_key: str) -> None:
             predictions_ui(s, results, models)
             if das is not None:
                 active = [h in ctl["heads"] for h in range(das.head_scores.shape[0])]
-                scale = _attention_scale(das_model, model_key, s.x, x_key, ctl["tau0"])
+                scale = _attention_scale(das_model, model_key, s.x, x_key)
                 st.plotly_chart(figure("fig_attention", das.head_scores, active, das.indices, word, scale=scale),
                                 width="stretch", key="cmp_attention")
         cine_ui(s, results)
@@ -279,11 +306,6 @@ def results_ui(s: SampleData, models: dict, model_key: str, x_key: str) -> None:
                                        colorscale="Oranges", frame_word=word), width="stretch", key="cmp_soft")
         c2.plotly_chart(figure("fig_matrix", das.hard, "Hard (one-hot) picks", rows, zmax=1.0, colorscale="Greys",
                                frame_word=word), width="stretch", key="cmp_hard")
-        c1, c2 = st.columns(2)
-        dps, adps = results["dps"], results["adps"]
-        fig_dps, fig_adps = _static_figs(model_key, x_key, dps, adps, T, word)
-        c1.plotly_chart(fig_dps, width="stretch", key="cmp_dps")
-        c2.plotly_chart(fig_adps, width="stretch", key="cmp_adps")
         # a toggle, not an expander: an expander's content is built on every rerun even while closed
         if st.toggle("tau0 sweep: what tau really changes on this sample", key="cmp_show_sweep"):
             sw = _sweep(das_model, model_key, s.x, x_key, tuple(ctl["heads"]))
@@ -293,6 +315,24 @@ def results_ui(s: SampleData, models: dict, model_key: str, x_key: str) -> None:
                        "change; tempered stochastic picks drift away from them as tau0 grows.")
     st.caption(f"Rendered in {timer.seconds * 1000:.0f} ms (models cached; this block reruns alone when tau0, "
                f"heads or the view change).")
+
+
+def static_methods_ui(s: SampleData, models: dict, model_key: str) -> None:
+    """DPS's logits and ADPS's step-by-step picks: they do not depend on the DAS controls, so they are drawn
+    outside the fragment and a control change neither rebuilds nor resends them."""
+    if not {"dps", "adps"} <= set(models):
+        return
+    try:
+        results = _fixed_results(models, model_key, s.x, s.key)
+    except Exception as err:
+        show_error(err)
+        return
+    st.subheader("DPS and ADPS (independent of the DAS controls)")
+    c1, c2 = st.columns(2)
+    fig_dps, fig_adps = _static_figs(model_key, s.key, results["dps"], results["adps"], s.x.shape[0],
+                                     samples.frame_word(s.kind))
+    c1.plotly_chart(fig_dps, width="stretch", key="cmp_dps")
+    c2.plotly_chart(fig_adps, width="stretch", key="cmp_adps")
 
 
 CINE_RATES = [1, 2, 4, 8, 12, 16, 24, 30]  # frames per second offered for volumes (no rate of their own)
@@ -382,7 +422,7 @@ def saliency_ui(s: SampleData, results: dict, models: dict, model_key: str) -> N
         if hs is not None:
             cap += " · DAS " + (f"{score[t]:.2f} " if score is not None and t < score.size else "") + \
                 "(" + " ".join(f"h{h} {hs[h, t]:.2f}" for h in range(hs.shape[0])) + ")"
-        cols[j % 4].image(png, caption=cap, width="stretch")
+        cols[j % 4].image(png, caption=cap, width="stretch", output_format="PNG")
     cls = s.classes[target] if s.classes and target is not None and target < len(s.classes) else target
     note = "" if trained_here(model, trained, s) else \
         " This model was not trained on this data set: its maps show little."
@@ -476,6 +516,7 @@ def main() -> None:
     # what identifies the models for the caches: their source and k (untrained ones change with the ratio)
     model_key = "|".join(f"{m}:{src}:k={model.sampler.num_selected}" for m, (model, src, _) in models.items())
     results_ui(s, models, model_key, s.key)
+    static_methods_ui(s, models, model_key)
     export_ui(s, models, entries, model_key)
 
 

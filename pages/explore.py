@@ -60,7 +60,7 @@ def montage_ui(s: SampleData) -> None:
             si = sample(name, split, opts_json, i)
             with cols[j % 8]:
                 st.image(figures.upscale(figures.to_uint8(si.x[si.x.shape[0] // 2]), 96), width="stretch",
-                         caption=f"#{i} {si.label_name or ''}")
+                         caption=f"#{i} {si.label_name or ''}", output_format="PNG")
                 st.button("Show", key=f"pick_{i}", on_click=_pick, args=(i,), width="stretch")
 
 
@@ -126,7 +126,8 @@ def main() -> None:
     left, right = st.columns([2, 3], gap="large")
     with left:
         t, window = viewer_ui(s)
-        st.image(figures.frame_image(s.x, t, window, min_size=320), width="content",
+        # PNG: lossless (Streamlit's "auto" sends a frame without alpha as a JPEG, re-encoded on every rerun)
+        st.image(figures.frame_image(s.x, t, window, min_size=320), width="content", output_format="PNG",
                  caption=f"{word} {t} of {s.x.shape[0]}" + (" · informative" if s.informative and t in s.informative else ""))
     curves = _curves(s.x, s.key)
     with right:

@@ -349,3 +349,46 @@ def test_orthogonal_views_draw_the_crosshair_upright_with_the_slice_spacing(tmp_
     assert len(fig.layout.shapes) == 6  # a vertical and a horizontal crosshair line in each view
     assert fig.layout.yaxis.autorange == "reversed" and fig.layout.yaxis2.autorange is True  # slice 0 at the bottom
     assert fig.layout.yaxis2.scaleratio == pytest.approx(3.0)
+
+
+@pytest.mark.parametrize("k, T, kw", [(3, 5, dict(zmax=1.0, colorscale="Oranges", frame_word="slice")),
+                                      (20, 40, {}), (14, 28, dict(colorscale="Greys"))])
+def test_fig_matrix_equals_validated_construction(k, T, kw):
+    """fig_matrix skips plotly's validation (Compare rebuilds it on every tau0 step): what reaches the browser
+    must equal the validated construction, property for property."""
+    import plotly.graph_objects as go
+    import plotly.io as pio
+
+    a = np.random.default_rng(k).random((k, T))
+    rows = [f"row {j}" for j in range(k)]
+    word = kw.get("frame_word", "frame")
+    ref = go.Figure(go.Heatmap(z=a, x=list(range(T)), y=rows, colorscale=kw.get("colorscale", "Blues"), zmin=0,
+                               zmax=kw.get("zmax", max(1e-9, float(a.max()))),
+                               colorbar=dict(title="weight", thickness=12),
+                               hovertemplate="%{y}, " + word + " %{x}: %{z:.3f}<extra></extra>"))
+    ref.update_xaxes(title_text=f"{word} index t")
+    ref.update_yaxes(title_text="row j (picked frame)", autorange="reversed", tickvals=rows if k <= 16 else None)
+    ref = figures._layout(ref, "title", height=min(520, 110 + 16 * k), margin=dict(l=90, r=20, t=40, b=45))
+    fast = figures.fig_matrix(a, "title", rows, **kw)
+    assert json.loads(pio.to_json(fast, validate=False)) == json.loads(pio.to_json(ref, validate=False))
+
+
+def test_trusted_figures_equal_their_validated_construction():
+    """The figures Compare rebuilds on a control change skip plotly's validation (`figures._trusted_figure`):
+    each must equal what the validated construction of the same spec sends, property for property (a typo in
+    a property name, a value plotly would coerce, would show up here)."""
+    import plotly.graph_objects as go
+    import plotly.io as pio
+
+    T = 12
+    picks = {m: list(range(0, T, 3)) for m in list_samplers()}
+    heads = np.random.default_rng(0).random((4, T))
+    rows = [{"method": m, "predicted": "a", "confidence": 0.6, "correct": ok}
+            for m, ok in zip(picks, [True, False, None, True, True, False])]
+    built = [figures.fig_timeline(picks, T, [2, 3], "slice"), figures.fig_timeline(picks, T),
+             figures.fig_attention(heads, [True, False, True, True], picks["das"], "slice", scale=(0.0, 1.0)),
+             figures.fig_attention(heads), figures.fig_confidence(rows, "a"), figures.fig_confidence(rows, None),
+             figures.fig_matrix(heads, "m", colorscale="Greys")]
+    for fig in built:
+        validated = go.Figure(fig.to_dict())
+        assert json.loads(pio.to_json(fig, validate=False)) == json.loads(pio.to_json(validated, validate=False))

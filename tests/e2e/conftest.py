@@ -1,6 +1,7 @@
 """Fixtures of the browser tests: a real `streamlit run app.py` server and a headless chromium page.
 
-The server runs on a free port with a private runs folder (DAS_APP_RUNS) so the tests never touch
+The server is started as `make run` starts it (`python -m explorer.serve`, which preloads the app's imports),
+on a free port with a private runs folder (DAS_APP_RUNS) so the tests never touch
 the user's runs; it is killed at the end. Chromium is Debian's (/usr/bin/chromium, or $CHROMIUM);
 the tests skip with the reason when it or playwright is missing.
 """
@@ -41,7 +42,7 @@ def app_server(tmp_path_factory):
     log = open(tmp_path_factory.mktemp("server") / "streamlit.log", "wb")
     t0 = time.perf_counter()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"), "--server.port", str(port),
+        [sys.executable, "-m", "explorer.serve", "--server.port", str(port),
          "--server.headless", "true", "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
         cwd=str(REPO), env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
