@@ -6,7 +6,7 @@ PORT ?= 8501
 HOST ?= 127.0.0.1
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-all e2e speed bench bench-warmup bench-small-cnn bench-report ablation checkpoints pocus-demo clean
+.PHONY: install run test test-all e2e speed app-speed bench bench-warmup bench-small-cnn bench-report ablation checkpoints pocus-demo clean
 
 # requirements.txt pins torch==2.14.1 / torchvision==0.29.1 (pip takes them from this machine's disk).
 $(STAMP): requirements.txt
@@ -37,6 +37,12 @@ e2e: install
 # ratios 0.5 and 0.25, one torch thread; about 3 minutes on this 2-core machine. Run it on a quiet machine.
 speed: install
 	$(PY) -m das_core speed --threads 1
+
+# docs/app-speed.json: the browser test's app timings, 3 rounds (each a fresh server and a fresh headless
+# Chromium), and an uploaded study through all six methods; docs/speed.md shows them with their targets.
+app-speed: install
+	PYTHONPATH=. $(PY) benchmarks/app_timings.py --rounds 3
+	$(PY) -m das_core speed --render-only
 
 # The grids behind docs/results*.md (resumable: a rerun skips finished runs). `--workers N` trains N runs
 # at once, one process and one torch thread each (WORKERS=1 for a machine with one free core).

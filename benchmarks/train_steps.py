@@ -91,11 +91,14 @@ def main() -> None:
                                 "step_ms": total, "steps_per_s": 1e3 / total}
         print(f"{m:8s} step {total:7.1f} ms = data {med[0]:5.1f} + forward {med[1]:6.1f} + backward {med[2]:6.1f} "
               f"+ adam {med[3]:5.1f}  ->  {1e3 / total:5.2f} steps/s")
+    before = json.load(open(args.before)) if args.before else None
+    if before:  # kept beside the new figures, so docs/speed.md can show the speed-up
+        report["before"] = {"label": before["label"], "methods": {
+            m: {"step_ms": r["step_ms"], "steps_per_s": r["steps_per_s"]} for m, r in before["methods"].items()}}
     if args.out:
         with open(args.out, "w") as fh:
             json.dump(report, fh, indent=1)
     if args.md:
-        before = json.load(open(args.before)) if args.before else None
         with open(args.md, "w") as fh:
             fh.write(_markdown(report, before, " ".join(sys.argv[1:])))
 

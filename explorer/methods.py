@@ -13,6 +13,7 @@ About tau (see docs/method-notes.md): the deterministic picks `argmax(A)` (and t
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Optional, Sequence
@@ -25,10 +26,31 @@ from das_core.samplers import sampler_class, sampler_options
 
 __all__ = [
     "MethodResult", "call_kwargs", "run_method", "compare_methods", "untrained_model", "untrained_models", "soft_entropy",
-    "tau_sweep",
+    "tau_sweep", "app_threads", "use_app_threads",
 ]
 
 STOCHASTIC_MODE = "stochastic (tempered: argmax(A/tau + G))"
+
+
+def app_threads(cores: Optional[int] = None) -> int:
+    """Torch CPU threads for the app's inference: $DAS_APP_THREADS when set, else half the cores (at least 1).
+
+    The app's models are small and run on one sample at a time, while the server, other sessions and, on a
+    laptop, the browser need the other cores: with torch's default (every core) on 2 cores, a 7 ms forward
+    pass took ~100 ms in the app while the browser drew the page (threads spinning against each other).
+    """
+    value = os.environ.get("DAS_APP_THREADS", "").strip()
+    if value.isdigit() and int(value) > 0:
+        return int(value)
+    return max(1, (cores if cores is not None else os.cpu_count() or 1) // 2)
+
+
+def use_app_threads() -> int:
+    """Set torch's CPU threads to `app_threads()`; returns it."""
+    n = app_threads()
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+    return n
 
 
 @dataclass

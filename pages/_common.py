@@ -21,6 +21,7 @@ from explorer import auth, catalogue, jobs, methods, samples
 from explorer.samples import SampleData
 
 ROOT = Path(__file__).resolve().parents[1]
+methods.use_app_threads()  # once per server process: half the cores for torch (see explorer.methods.app_threads)
 UPLOAD = "Upload a file…"
 # Widget keys whose values must survive a page switch and a visit to a page that does not draw them;
 # their last values are kept in the plain session key KEPT (see `keep`).

@@ -7,6 +7,7 @@ everything they change live in an `st.fragment`, so moving them reruns only that
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import hashlib
 import io
@@ -156,8 +157,8 @@ def strips_ui(s: SampleData, results: dict) -> None:
         hit = ""
         if s.informative:
             hit = " · kept the informative " + word if set(s.informative) & set(r.indices) else " · missed the informative " + word
-        c2.image(_strip_png(s.x, s.key, tuple(r.indices), m), width="stretch" if len(r.indices) > 10 else "content",
-                 caption=f"{word}s {', '.join(map(str, r.indices))}{hit}", output_format="PNG")
+        c2.image(_strip_uri(s.x, s.key, tuple(r.indices), m), width="stretch" if len(r.indices) > 10 else "content",
+                 caption=f"{word}s {', '.join(map(str, r.indices))}{hit}")
     # built only when asked for: dozens of large images on every rerun would slow the page down
     chosen = st.selectbox(f"Enlarge the picked {word}s of", [None, *results], key="cmp_enlarge",
                           format_func=lambda m: "(choose a method)" if m is None else figures.method_label(m))
@@ -166,12 +167,13 @@ def strips_ui(s: SampleData, results: dict) -> None:
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
-def _strip_png(_x, x_key: str, indices: tuple, method: str) -> bytes:
-    """A method's picked-frames strip as PNG bytes: encoded once per sample and picks (st.image would
-    re-encode an array on every rerun)."""
+def _strip_uri(_x, x_key: str, indices: tuple, method: str) -> str:
+    """A method's picked-frames strip as a PNG data URI, encoded once per sample and picks. A URI goes to the
+    browser as it is: given bytes, st.image opens, checks and registers the image again on every rerun, and
+    the six strips cost 60-100 ms of each tau0 step or head toggle (measured in the browser)."""
     buf = io.BytesIO()
     Image.fromarray(figures.strip(_x, indices, method, tile=48)).save(buf, format="PNG")
-    return buf.getvalue()
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 def enlarged_ui(s: SampleData, r, word: str) -> None:
@@ -207,6 +209,8 @@ def _das_result(_focus: tuple, model_key: str, _x, x_key: str, tau0: float, head
     # Deterministic picks argmax(A) do not depend on tau0, so neither does the prediction made on them: the
     # classifier runs once per heads, and a tau0 step runs the sampler alone (its soft rows and tau change).
     classified = _das_classified(_focus, model_key, _x, x_key, heads)
+    if tau0 == model.sampler.tau0:  # the model's own tau0: that run is this one
+        return classified
     r = methods.run_method(model, _x, source=source, trained=trained, tau0=tau0, heads=list(heads), classify=False)
     if r.indices != classified.indices:  # never expected; the full run is the safe answer
         return methods.run_method(model, _x, source=source, trained=trained, tau0=tau0, heads=list(heads))
@@ -217,7 +221,7 @@ def _das_result(_focus: tuple, model_key: str, _x, x_key: str, tau0: float, head
 def _das_classified(_focus: tuple, model_key: str, _x, x_key: str, heads: tuple):
     """DAS's deterministic picks and prediction with these heads (at its trained tau0)."""
     model, source, trained = _focus
-    return methods.run_method(model, _x, source=source, trained=trained, heads=list(heads))
+    return methods.run_method(model, _x, source=source, trained=trained, tau0=model.sampler.tau0, heads=list(heads))
 
 
 @st.cache_data(show_spinner=False, max_entries=32)

@@ -392,3 +392,33 @@ def test_trusted_figures_equal_their_validated_construction():
     for fig in built:
         validated = go.Figure(fig.to_dict())
         assert json.loads(pio.to_json(fig, validate=False)) == json.loads(pio.to_json(validated, validate=False))
+
+
+def test_serve_preloads_then_runs_streamlit(monkeypatch):
+    """`python -m explorer.serve ARGS` = `streamlit run app.py ARGS`, with the app's imports preloaded in a
+    thread; a module that fails to import is skipped (the page reports it)."""
+    from explorer import serve
+
+    took = serve.preload(["json", "no_such_module_for_das_tests"])
+    assert list(took) == ["json"]
+    started, ran = [], []
+    monkeypatch.setattr(serve.threading, "Thread", lambda target, **kw: type("T", (), {
+        "start": lambda self: started.append(target)})())
+    import streamlit.web.cli as cli
+
+    monkeypatch.setattr(cli, "main", lambda: ran.append(list(sys.argv)) or 0)
+    monkeypatch.setattr(sys, "argv", list(sys.argv))  # serve.main sets it for streamlit; restored afterwards
+    with pytest.raises(SystemExit) as stop:
+        serve.main(["--server.port", "9999"])
+    assert stop.value.code == 0 and started == [serve._preload_when_serving]
+    assert ran == [["streamlit", "run", str(serve.ROOT / "app.py"), "--server.port", "9999"]]
+    assert "torch" in serve.PRELOAD and "pages._common" in serve.PRELOAD
+
+
+def test_app_threads(monkeypatch):
+    monkeypatch.delenv("DAS_APP_THREADS", raising=False)
+    assert methods.app_threads(2) == 1 and methods.app_threads(1) == 1 and methods.app_threads(16) == 8
+    monkeypatch.setenv("DAS_APP_THREADS", "3")
+    assert methods.app_threads(2) == 3
+    monkeypatch.setenv("DAS_APP_THREADS", "zero")
+    assert methods.app_threads(8) == 4

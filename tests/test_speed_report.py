@@ -66,3 +66,33 @@ def test_the_app_reads_the_report(tmp_path):
     rows = catalogue.load_speed(tmp_path / "speed.json")
     assert {r["size"] for r in rows} == {"6 x 6^2, k = 3", "6 x 6^2, k = 2"}
     assert len(rows) == 2 * len(list_samplers())
+
+
+def test_render_only_adds_the_training_and_app_targets(tmp_path):
+    """`speed --render-only` writes the page again from the JSON, with the targets measured by the training and
+    app benchmarks (train-steps.json, app-speed.json beside the page): each with its target and met / missed."""
+    cfg = SpeedConfig(sizes=["6"], ratios=[0.5], batch_size=2, repeats=1, train_steps=1, threads=1,
+                      backbone="small_cnn", out_json=str(tmp_path / "speed.json"), out_md=str(tmp_path / "speed.md"))
+    run_speed(cfg, log=lambda *_: None)
+    first = (tmp_path / "speed.md").read_text()
+    assert "Training steps per second and the app" not in first  # nothing beside it yet
+    (tmp_path / "train-steps.json").write_text(json.dumps({
+        "recipe": "r", "machine": "m", "methods": {"uniform": {"step_ms": 100.0, "steps_per_s": 10.0},
+                                                   "das": {"step_ms": 150.0, "steps_per_s": 6.67}},
+        "before": {"label": "old", "methods": {"uniform": {"step_ms": 250.0, "steps_per_s": 4.0},
+                                               "das": {"step_ms": 240.0, "steps_per_s": 4.17}}}}))
+    metric = {"what": "Explore cold", "rounds": [2.0, 6.0, 2.5], "median": 2.5, "max": 6.0, "target_s": 5.0,
+              "met": True, "met_every_round": False}
+    (tmp_path / "app-speed.json").write_text(json.dumps({
+        "command": "c", "created": "t", "machine": "m", "metrics": {"explore_first_paint_cold_s": metric},
+        "upload_six_methods": {"study": "s", "threads": 1, "seconds": [0.5, 0.2], "median_after_first": 0.2,
+                               "target_s": 3.0, "met": True}}))
+    run_speed(SpeedConfig(render_only=True, out_json=cfg.out_json, out_md=cfg.out_md), log=lambda *_: None)
+    page = (tmp_path / "speed.md").read_text()
+    assert page.startswith(first.split("## Training")[0][:200])
+    assert "| uniform | 4.00 | 10.00 | 2.50x | yes |" in page and "| das | 4.17 | 6.67 | 1.60x | **no** |" in page
+    assert "| one step of each (the grid's mix) | | | 1.96x | **no** |" in page
+    assert "| Explore cold | 2.00, 6.00, 2.50 | 2.50 | < 5 s | yes | **no** |" in page
+    assert "all six shipped models" in page
+    with pytest.raises(ConfigError, match="run `python -m das_core speed` first"):
+        run_speed(SpeedConfig(render_only=True, out_json=str(tmp_path / "none.json"), out_md=cfg.out_md))

@@ -41,7 +41,7 @@ from ..model import SubsampledClassifier
 from ..samplers import list_samplers, num_selected_for_ratio
 from ..spec import ModelSpec
 
-__all__ = ["SpeedConfig", "VolumeSize", "parse_size", "run_speed", "TARGETS"]
+__all__ = ["SpeedConfig", "VolumeSize", "parse_size", "run_speed", "render_markdown", "TARGETS"]
 
 TARGETS = {
     "das_throughput_vs_full": 1.8,
@@ -79,6 +79,8 @@ class SpeedConfig:
     device: str = _opt("cpu", "cpu or cuda")
     out_json: Optional[str] = _opt("docs/speed.json", "the JSON report")
     out_md: Optional[str] = _opt("docs/speed.md", "the Markdown page")
+    render_only: bool = _opt(False, "measure nothing: write the Markdown page again from out_json and the app and "
+                                    "training timings beside it (app-speed.json, train-steps.json)")
 
 
 @dataclass(frozen=True)
@@ -294,7 +296,7 @@ def _pct(v: float) -> str:
     return f"{100 * v:.1f}%" if v >= 0.001 else f"{100 * v:.2f}%"
 
 
-def _markdown(report: dict) -> str:
+def _markdown(report: dict, folder: Optional[Path] = None) -> str:
     env, cfg = report["environment"], report["config"]
     results = report["results"]
     lines = [
@@ -386,7 +388,77 @@ def _markdown(report: dict) -> str:
         for name, v in r["targets"].items():
             lines.append(f"| {name} | {v['value']:.3f} | {v['target']} | {'yes' if v['met'] else '**no**'} |")
         lines.append("")
-    return "\n".join(lines) + "\n"
+    return _with_other_targets("\n".join(lines) + "\n", folder)
+
+
+def _with_other_targets(page: str, folder: Optional[Path]) -> str:
+    """`page` with the section of `_other_targets(folder)` put before its per-size tables."""
+    extra = _other_targets(folder) if folder is not None else []
+    if not extra:
+        return page
+    at = page.find("\n## ", page.find("## Targets") + 1)
+    head, tail = (page, "") if at < 0 else (page[: at + 1], page[at + 1:])
+    return head + "\n".join(extra) + "\n" + tail
+
+
+TRAIN_SPEEDUP_TARGET = 2.0  # issue 12: at least twice the optimizer steps per second
+
+
+def _other_targets(folder: Path) -> list[str]:
+    """The section of issue 12's targets measured by other scripts, from their JSON reports in `folder`:
+    train-steps.json (benchmarks/train_steps.py) and app-speed.json (benchmarks/app_timings.py)."""
+    lines = ["## Training steps per second and the app", ""]
+    steps_path, app_path = folder / "train-steps.json", folder / "app-speed.json"
+    if steps_path.is_file():
+        ts = json.loads(steps_path.read_text())
+        before = ts.get("before", {}).get("methods", {})
+        lines += [f"Training, the main grid's recipe ({ts['recipe']}, {ts['machine']}; `benchmarks/train_steps.py`, "
+                  f"details in [train-steps.md](train-steps.md)): optimizer steps per second, before ({ts.get('before', {}).get('label', 'n/a')}) "
+                  f"and after, target >= {TRAIN_SPEEDUP_TARGET:g}x.", "",
+                  "| method | before steps/s | after steps/s | speed-up | met |", "|---|---:|---:|---:|---|"]
+        total_before = total_after = 0.0
+        for m, r in ts["methods"].items():
+            b = before.get(m)
+            if not b:
+                continue
+            up = b["step_ms"] / r["step_ms"]
+            total_before, total_after = total_before + b["step_ms"], total_after + r["step_ms"]
+            lines.append(f"| {m} | {b['steps_per_s']:.2f} | {r['steps_per_s']:.2f} | {up:.2f}x | "
+                         f"{'yes' if up >= TRAIN_SPEEDUP_TARGET else '**no**'} |")
+        if total_after:
+            up = total_before / total_after
+            lines.append(f"| one step of each (the grid's mix) | | | {up:.2f}x | "
+                         f"{'yes' if up >= TRAIN_SPEEDUP_TARGET else '**no**'} |")
+        lines.append("")
+    if app_path.is_file():
+        app = json.loads(app_path.read_text())
+        n = len(next(iter(app["metrics"].values()))["rounds"])
+        lines += [f"The app (`{app['command']}`, {app['created']}; {app['machine']}): the browser test's timings "
+                  f"(`tests/e2e/test_app_e2e.py`, written to `test-artifacts/timings.json`) in {n} rounds, each a fresh "
+                  "server and a fresh browser, so every round has a cold start.", "",
+                  "| what | rounds (s) | median (s) | target | met (median) | met (every round) |",
+                  "|---|---|---:|---|---|---|"]
+        for m in app["metrics"].values():
+            lines.append(f"| {m['what']} | {', '.join(f'{v:.2f}' for v in m['rounds'])} | {m['median']:.2f} | "
+                         f"< {m['target_s']:g} s | {'yes' if m['met'] else '**no**'} | "
+                         f"{'yes' if m['met_every_round'] else '**no**'} |")
+        up = app["upload_six_methods"]
+        lines.append(f"| An uploaded {up['study']} study through all six shipped models ({up['threads']} torch thread, "
+                     f"the first run included) | {', '.join(f'{v:.2f}' for v in up['seconds'])} | "
+                     f"{up['median_after_first']:.2f} | < {up['target_s']:g} s | {'yes' if up['met'] else '**no**'} | "
+                     f"{'yes' if up['met'] else '**no**'} |")
+        lines.append("")
+    if len(lines) == 2:
+        return []
+    return lines
+
+
+def render_markdown(json_path: str, md_path: str) -> None:
+    """Write the Markdown page `md_path` again from the JSON report `json_path` (and the reports beside it)."""
+    src = Path(json_path)
+    if not src.is_file():
+        raise ConfigError(f"{json_path} does not exist: run `python -m das_core speed` first to measure.")
+    Path(md_path).write_text(_markdown(json.loads(src.read_text()), Path(md_path).parent))
 
 
 def _load() -> Optional[float]:
@@ -394,7 +466,14 @@ def _load() -> Optional[float]:
 
 
 def run_speed(cfg: SpeedConfig, command: str = "python -m das_core speed", log=print) -> dict:
-    """Run the speed benchmark and write `cfg.out_json` / `cfg.out_md`; returns the report."""
+    """Run the speed benchmark and write `cfg.out_json` / `cfg.out_md`; returns the report. With
+    `cfg.render_only`, measure nothing: write `cfg.out_md` again from `cfg.out_json` (and the reports beside it)."""
+    if cfg.render_only:
+        if not cfg.out_json or not cfg.out_md:
+            raise ConfigError("--render-only needs --out-json (the report to read) and --out-md (the page to write).")
+        render_markdown(cfg.out_json, cfg.out_md)
+        log(f"wrote {cfg.out_md} from {cfg.out_json}")
+        return json.loads(Path(cfg.out_json).read_text())
     sizes = [parse_size(s) for s in cfg.sizes]
     if not sizes or not cfg.ratios:
         raise ConfigError("The speed benchmark needs at least one size and one ratio.")
@@ -425,7 +504,7 @@ def run_speed(cfg: SpeedConfig, command: str = "python -m das_core speed", log=p
         Path(cfg.out_json).write_text(json.dumps(report, indent=2) + "\n")
     if cfg.out_md:
         Path(cfg.out_md).parent.mkdir(parents=True, exist_ok=True)
-        Path(cfg.out_md).write_text(_markdown(report))
+        Path(cfg.out_md).write_text(_markdown(report, Path(cfg.out_md).parent))
     for r in results:
         for name, v in r["targets"].items():
             log(f"  {r['label']} k={r['num_selected']} {name}: {v['value']:.3f} (target {v['target']}) "

@@ -72,6 +72,21 @@ def plot_data(page, key: str):
         " return el && el.data ? JSON.stringify(el.data[0].z) : null; }", key)
 
 
+def heatmap_image(page, key: str):
+    """The drawn heatmap of chart `key` (the data URI of the image plotly paints it into)."""
+    return page.evaluate("k => document.querySelector('.st-key-' + k + ' .hm image')?.getAttribute('href') || null", key)
+
+
+def wait_redrawn(page, key: str, old_z, old_image) -> None:
+    """Wait until chart `key` has new data and its heatmap has been painted again: the data alone changes
+    before plotly has drawn it (70-100 ms earlier on this machine)."""
+    page.wait_for_function(
+        "([k, oldZ, oldImg]) => { const el = document.querySelector('.st-key-' + k + ' .js-plotly-plot');"
+        " const im = document.querySelector('.st-key-' + k + ' .hm image');"
+        " return el && el.data && JSON.stringify(el.data[0].z) !== oldZ && im && im.getAttribute('href') !== oldImg; }",
+        arg=[key, old_z, old_image], timeout=30_000)
+
+
 def test_pages_open_and_screenshots(app_server, page, shot):
     # cold: the server's first session, the browser's cache empty
     first, complete = load_explore(page, app_server.url)
@@ -123,13 +138,11 @@ def test_tau0_changes_soft_matrix(app_server, page):
     thumb = page.locator('.st-key-cmp_tau0 input[type="range"]')
     steps = []
     for key in STEPS:  # two new tau0 values, then back to ones already shown
-        old = plot_data(page, "cmp_soft")
+        old, old_image = plot_data(page, "cmp_soft"), heatmap_image(page, "cmp_soft")
         thumb.focus()
         t0 = time.perf_counter()
         thumb.press(key)
-        page.wait_for_function(
-            "([k, old]) => { const el = document.querySelector('.st-key-' + k + ' .js-plotly-plot');"
-            " return el && el.data && JSON.stringify(el.data[0].z) !== old; }", arg=["cmp_soft", old], timeout=30_000)
+        wait_redrawn(page, "cmp_soft", old, old_image)
         steps.append(time.perf_counter() - t0)
         settle(page)
         if len(steps) == 1:
@@ -138,20 +151,17 @@ def test_tau0_changes_soft_matrix(app_server, page):
     record("tau0_steps_s", steps)
     record("tau0_step_s", _median(steps))
     server = page.get_by_text("Rendered in").first.inner_text()
-    print(f"soft matrix re-rendered {[round(v, 3) for v in steps]} s after each tau0 step (browser round trip); "
+    print(f"soft matrix redrawn {[round(v, 3) for v in steps]} s after each tau0 step (browser round trip); "
           f"server: {server[:40]}")
     no_exception(page)
     assert plot_data(page, "cmp_soft") == soft0, "back at tau0 = 1.0 the soft matrix is the first one again"
     assert page.get_by_text("deterministic picks (independent of tau0)").count() >= 1
     toggles = []
     for head in ("h1", "h2", "h2", "h1"):  # switch heads 1 and 2 off, then on again
-        attention = page.evaluate(
-            "() => JSON.stringify(document.querySelector('.st-key-cmp_attention .js-plotly-plot').data[0].z)")
+        old, old_image = plot_data(page, "cmp_attention"), heatmap_image(page, "cmp_attention")
         t0 = time.perf_counter()
         page.locator(".st-key-cmp_heads button", has_text=head).first.click()
-        page.wait_for_function(
-            "old => { const el = document.querySelector('.st-key-cmp_attention .js-plotly-plot');"
-            " return el && el.data && JSON.stringify(el.data[0].z) !== old; }", arg=attention, timeout=30_000)
+        wait_redrawn(page, "cmp_attention", old, old_image)
         toggles.append(time.perf_counter() - t0)
         settle(page)
         no_exception(page)
