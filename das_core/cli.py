@@ -24,6 +24,7 @@ import torch
 from . import distributed as dist_utils
 from .cli_options import add_data_args, add_dataclass_args, dataset_options_from_args, given
 from .engine import TrainConfig, evaluate_checkpoint, fit
+from .engine.precision import PRECISIONS
 from .errors import ConfigError, DASError
 from .experiments.ablation import AblationConfig, run_ablation
 from .experiments.bench import GRID_FIELDS, BenchConfig, run_bench
@@ -90,7 +91,7 @@ def cmd_train(args) -> int:
 def cmd_evaluate(args) -> int:
     result = evaluate_checkpoint(args.checkpoint, split=args.split, dataset=args.dataset, root=args.root,
                                  dataset_options=dataset_options_from_args(args) or None, batch_size=args.batch_size,
-                                 device=args.device, max_batches=args.max_eval_batches)
+                                 device=args.device, max_batches=args.max_eval_batches, precision=args.precision)
     if args.json:
         print(json.dumps(result, indent=2))
     else:
@@ -180,6 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_args(p, dataset=True)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--device", default="auto")
+    p.add_argument("--precision", default="fp32", choices=PRECISIONS,
+                   help="fp32, or the backbone and head under torch.autocast: bf16 (CPU or CUDA), fp16 (CUDA)")
     p.add_argument("--max-eval-batches", type=int, default=None)
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     p.set_defaults(func=cmd_evaluate)

@@ -111,12 +111,26 @@ class SubsampledClassifier(nn.Module):
 
     def select(self, x: Tensor, **sampler_kwargs) -> Selection:
         """The sampler's picks for x (B, T, C, H, W), without the head. A sampler that reads task features
-        (ADPS) gets this backbone and runs it on each frame it acquires; the others run alone."""
-        if not self.sampler.reads_task_features:
-            return self.sampler(x, **sampler_kwargs)
-        if x.dim() == 5:
-            self._check_channels(x.shape[2])
-        return self.sampler(x, encoder=self.backbone, **sampler_kwargs)
+        (ADPS) gets this backbone and runs it on each frame it acquires; the others run alone.
+
+        Under `torch.autocast` (mixed precision, das_core.engine.precision) the sampler still computes in
+        float32: its scores are ranked, and bfloat16 would round nearby scores into ties. ADPS's backbone
+        passes keep the caller's autocast."""
+        device_type = x.device.type
+        outer = torch.is_autocast_enabled(device_type)
+        with torch.autocast(device_type=device_type, enabled=False):
+            if not self.sampler.reads_task_features:
+                return self.sampler(x, **sampler_kwargs)
+            if x.dim() == 5:
+                self._check_channels(x.shape[2])
+            encoder = self.backbone
+            if outer:
+                dtype = torch.get_autocast_dtype(device_type)
+
+                def encoder(frames: Tensor) -> Tensor:  # the backbone in mixed precision, its features float32
+                    with torch.autocast(device_type=device_type, dtype=dtype):
+                        return self.backbone(frames).float()
+            return self.sampler(x, encoder=encoder, **sampler_kwargs)
 
     def _select_and_encode(self, x: Tensor, **sampler_kwargs) -> tuple[Selection, Tensor]:
         """(selection, features (B, k, D) of the picked frames in ascending order)."""

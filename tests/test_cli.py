@@ -37,6 +37,14 @@ def test_evaluate_reloads_to_the_same_metrics(run_dir, capsys):
         assert result[key] == (pytest.approx(summary[key]) if summary[key] is not None else None)
     assert cli.main(["evaluate", "--checkpoint", str(run_dir / "best.pt"), "--device", "cpu"]) == 0
     assert "balanced_accuracy" in capsys.readouterr().out
+    # bf16 autocast: the same items, metrics close to fp32's (the picks are float32 either way)
+    assert cli.main(["evaluate", "--checkpoint", str(run_dir / "best.pt"), "--json", "--device", "cpu",
+                     "--precision", "bf16"]) == 0
+    mixed = json.loads(capsys.readouterr().out)
+    assert mixed["n"] == result["n"] and abs(mixed["accuracy"] - result["accuracy"]) <= 0.25
+    assert cli.main(["evaluate", "--checkpoint", str(run_dir / "best.pt"), "--device", "cpu",
+                     "--precision", "fp16"]) == 2
+    assert "fp16 needs a CUDA device" in capsys.readouterr().err
 
 
 def test_user_errors_exit_2_without_traceback(tmp_path, capsys):

@@ -60,3 +60,22 @@ def test_fit_and_evaluate_on_cuda(tmp_path):
     assert summary["device"].startswith("cuda")
     metrics = das_core.evaluate_checkpoint(tmp_path / "run" / "best.pt", device="cuda", max_batches=1)
     assert 0.0 <= metrics["balanced_accuracy"] <= 1.0
+
+
+@pytest.mark.parametrize("precision", ["fp16", "bf16"])
+def test_mixed_precision_training_on_cuda(tmp_path, precision):
+    """fp16 (with the gradient scaler) and bf16 training runs on CUDA; the sampler stays float32."""
+    config = das_core.TrainConfig(dataset="synthetic-volumes", method="das", backbone="mobilenet_v3_small", epochs=1,
+                                  min_epochs=1, max_train_batches=3, max_eval_batches=2, device="cuda",
+                                  precision=precision, out=str(tmp_path / "run"), progress=False,
+                                  dataset_options={"num_frames": 8, "size": 16,
+                                                   "num_samples": {"train": 32, "val": 16, "test": 16}})
+    summary = das_core.fit(config)
+    assert summary["device"].startswith("cuda") and summary["config"]["precision"] == precision
+    model = _model("das").cuda().eval()
+    x = torch.rand(2, 16, 1, 28, 28, device="cuda")
+    with torch.no_grad():
+        plain = model.select(x).indices
+        with torch.autocast("cuda", dtype=torch.float16 if precision == "fp16" else torch.bfloat16):
+            mixed = model.select(x).indices
+    assert torch.equal(plain, mixed)

@@ -15,6 +15,7 @@ from typing import Any, Mapping, Optional
 
 from ..errors import ConfigError
 from ..samplers import list_samplers, num_selected_for_ratio
+from .precision import PRECISIONS, check_precision
 
 __all__ = ["TrainConfig", "EARLY_STOPPING", "BALANCE", "WARMUP_FRAMES", "BACKBONE_CHOICES"]
 
@@ -62,6 +63,9 @@ class TrainConfig:
     min_epochs: int = _opt(3, "epochs before any epoch can count as best and before stopping")
     balance: str = _opt("weighted_loss", "class-imbalance handling", choices=BALANCE)
     device: str = _opt("auto", "auto (CUDA when available), cpu, cuda, cuda:1, ...")
+    precision: str = _opt("fp32", "fp32, or mixed precision with torch.autocast for the backbone and head: bf16 (CPU "
+                                  "or CUDA) or fp16 (CUDA, with a gradient scaler); the sampler stays float32",
+                          choices=PRECISIONS)
     num_workers: int = _opt(0, "DataLoader workers")
     max_train_batches: Optional[int] = _opt(None, "cap on training batches per epoch (quick runs)")
     max_eval_batches: Optional[int] = _opt(None, "cap on validation/test batches (quick runs; default: whole split)")
@@ -117,6 +121,7 @@ class TrainConfig:
                               f"got {w!r}.")
         if self.warmup_frames not in WARMUP_FRAMES:
             raise ConfigError(f"warmup_frames must be one of {', '.join(WARMUP_FRAMES)}, got {self.warmup_frames!r}.")
+        check_precision(self.precision)  # fp16 on CPU is refused when the device is known (the trainer)
         for name in ("max_train_batches", "max_eval_batches"):
             v = getattr(self, name)
             if v is not None and (not isinstance(v, int) or v < 1):

@@ -10,6 +10,7 @@ from ..data import DATASET_NAMES, load_dataset
 from ..errors import CheckpointError
 from .config import TrainConfig
 from .loop import evaluate_model
+from .precision import check_precision
 from .setup import data_info, make_loader, resolve_device
 
 __all__ = ["evaluate_checkpoint", "data_request"]
@@ -57,14 +58,17 @@ def evaluate_checkpoint(
     batch_size: int = 16,
     device: str = "auto",
     max_batches: Optional[int] = None,
+    precision: str = "fp32",
 ) -> dict:
-    """Metrics of `checkpoint` on a split of its data set (or of `dataset`, overridden).
+    """Metrics of `checkpoint` on a split of its data set (or of `dataset`, overridden); `precision` "bf16"
+    or "fp16" runs the backbone and head under `torch.autocast` (das_core.engine.precision).
 
     The data set's name and plain options may come from the checkpoint; paths (`root`, cache and
     manifest folders) come only from the arguments and the environment (`data_request`).
     Returns the metrics dict plus "classes", "split", "dataset", "checkpoint", "method".
     """
     dev = resolve_device(device)
+    check_precision(precision, dev)
     model, meta = load_checkpoint(checkpoint, map_location="cpu")
     spec = model_spec(meta)
     if dataset is None:
@@ -75,8 +79,9 @@ def evaluate_checkpoint(
     ds = load_dataset(name, split=split, root=root, **opts)
     check_compatible(meta, ds)
     model.to(dev)
-    loader = make_loader(ds, TrainConfig(batch_size=batch_size))
-    result = evaluate_model(model, loader, dev, num_classes=spec.num_classes, max_batches=max_batches)
+    loader = make_loader(ds, TrainConfig(batch_size=batch_size, device=str(dev)))
+    result = evaluate_model(model, loader, dev, num_classes=spec.num_classes, max_batches=max_batches,
+                            precision=precision)
     result.update(classes=data_info(ds).classes, split=split, dataset=name, checkpoint=str(checkpoint),
                   method=spec.method)
     return result

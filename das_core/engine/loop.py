@@ -12,6 +12,7 @@ from torch.utils.data import DataLoader
 
 from ..metrics import classification_metrics
 from ..model import SubsampledClassifier
+from .precision import autocast
 
 __all__ = ["StopTraining", "should_stop", "LossModule", "train_one_epoch", "evaluate_model"]
 
@@ -46,12 +47,15 @@ class LossModule(nn.Module):
 
 def train_one_epoch(net: nn.Module, model: SubsampledClassifier, loader: DataLoader, optimizer, device: torch.device,
                     *, steps: int, freeze_sampler: bool = False, all_frames: bool = False, stop_event=None,
-                    on_batch: Optional[Callable[[int, float], None]] = None) -> tuple[float, int]:
+                    on_batch: Optional[Callable[[int, float], None]] = None, precision: str = "fp32",
+                    scaler=None) -> tuple[float, int]:
     """Train `net` (the loss module, maybe DDP-wrapped) for at most `steps` batches.
 
     `freeze_sampler`: the sampler's gradients are dropped, so Adam skips its parameters (warm-up).
     `all_frames`: the task network is trained on all T frames and the sampler is not run (a warm-up).
-    Returns (summed loss over items, items seen). Raises StopTraining when `stop_event` is set.
+    `precision`: the forward pass under `precision.autocast` ("bf16", "fp16"); `scaler`: the float16
+    gradient scaler (`precision.grad_scaler`). Returns (summed loss over items, items seen). Raises
+    StopTraining when `stop_event` is set.
     """
     net.train()
     total, n = 0.0, 0
@@ -60,14 +64,19 @@ def train_one_epoch(net: nn.Module, model: SubsampledClassifier, loader: DataLoa
             break
         if should_stop(stop_event):
             raise StopTraining()
-        x, y = x.to(device, non_blocking=True), torch.as_tensor(y).to(device)
-        loss, _ = net(x, y, all_frames=all_frames)
+        x, y = x.to(device, non_blocking=True), torch.as_tensor(y).to(device, non_blocking=True)
+        with autocast(device, precision):
+            loss, _ = net(x, y, all_frames=all_frames)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        (scaler.scale(loss) if scaler is not None else loss).backward()
         if freeze_sampler:
             for p in model.sampler.parameters():
                 p.grad = None
-        optimizer.step()
+        if scaler is not None:
+            scaler.step(optimizer)  # skips the step when the scaled gradients overflowed
+            scaler.update()
+        else:
+            optimizer.step()
         value = float(loss.detach())
         total += value * len(y)
         n += len(y)
@@ -78,8 +87,9 @@ def train_one_epoch(net: nn.Module, model: SubsampledClassifier, loader: DataLoa
 
 @torch.no_grad()
 def evaluate_model(model: SubsampledClassifier, loader: DataLoader, device: torch.device, *, num_classes: int,
-                   max_batches: Optional[int] = None, stop_event=None) -> dict:
-    """Eval-mode pass over `loader`: `classification_metrics` plus the mean cross-entropy `loss`."""
+                   max_batches: Optional[int] = None, stop_event=None, precision: str = "fp32") -> dict:
+    """Eval-mode pass over `loader`: `classification_metrics` plus the mean cross-entropy `loss`
+    (the forward pass under `precision.autocast`)."""
     was_training = model.training
     model.eval()
     probs, ys, total, n = [], [], 0.0, 0
@@ -89,8 +99,9 @@ def evaluate_model(model: SubsampledClassifier, loader: DataLoader, device: torc
                 break
             if should_stop(stop_event):
                 raise StopTraining()
-            x, y = x.to(device, non_blocking=True), torch.as_tensor(y).to(device)
-            logits, _ = model(x)
+            x, y = x.to(device, non_blocking=True), torch.as_tensor(y).to(device, non_blocking=True)
+            with autocast(device, precision):
+                logits, _ = model(x)
             total += float(F.cross_entropy(logits.float(), y, reduction="sum"))
             n += len(y)
             probs.append(torch.softmax(logits.float(), dim=1).cpu().numpy())

@@ -28,6 +28,7 @@ from .config import TrainConfig
 from .diagnostics import SamplerDiagnostics
 from .early_stopping import EarlyStopping
 from .loop import LossModule, StopTraining, evaluate_model, train_one_epoch
+from .precision import check_precision, grad_scaler
 from .setup import (build_model_for, data_info, load_splits, make_criterion, make_loader, make_optimizer,
                     resolve_device, seed_everything, train_loader)
 
@@ -104,6 +105,8 @@ class _Run:
     def train(self, datasets: Optional[dict]) -> dict:
         cfg = self.config
         device = resolve_device(cfg.device)
+        check_precision(cfg.precision, device)
+        self.scaler = grad_scaler(device, cfg.precision)
         seed_everything(cfg.seed)
         splits = datasets if datasets is not None else load_splits(cfg)
         info = data_info(splits["train"])
@@ -179,12 +182,12 @@ class _Run:
         warming_up = epoch < cfg.warmup_epochs and model.sampler.learned
         total, n = train_one_epoch(net, model, loader, optimizer, device, steps=steps, freeze_sampler=warming_up,
                                    all_frames=warming_up and cfg.warmup_frames == "all", stop_event=self.stop_event,
-                                   on_batch=on_batch)
+                                   on_batch=on_batch, precision=cfg.precision, scaler=self.scaler)
         self.train_steps += done_steps[0]
         self.train_seconds += time.time() - t0
         train_loss = dist_utils.mean_across_ranks(total / max(n, 1), device)
         val = evaluate_model(model, val_loader, device, num_classes=info.num_classes,
-                             max_batches=cfg.max_eval_batches, stop_event=self.stop_event)
+                             max_batches=cfg.max_eval_batches, stop_event=self.stop_event, precision=cfg.precision)
         return {"epoch": epoch, "train_loss": train_loss, "val_loss": val.get("loss"), "val_auc": val.get("auc"),
                 "val_balanced_accuracy": val.get("balanced_accuracy"), "val_accuracy": val.get("accuracy"),
                 "seconds": round(time.time() - t0, 3), "lr": optimizer.param_groups[-1]["lr"]}
@@ -200,7 +203,7 @@ class _Run:
         dist_utils.barrier()
         best = checkpointing.load_best(self.paths, device)
         test = evaluate_model(best, make_loader(splits["test"], cfg), device, num_classes=info.num_classes,
-                              max_batches=cfg.max_eval_batches)
+                              max_batches=cfg.max_eval_batches, precision=cfg.precision)
         summary = {
             "balanced_accuracy": test["balanced_accuracy"], "auc": test["auc"], "accuracy": test["accuracy"],
             "confusion_matrix": test["confusion_matrix"], "test_loss": test.get("loss"), "classes": info.classes,

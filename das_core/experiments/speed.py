@@ -34,6 +34,7 @@ from typing import Callable, Optional
 
 import torch
 
+from ..engine.precision import autocast, check_precision
 from ..engine.setup import make_optimizer
 from ..errors import ConfigError
 from ..features import _gray_into, _target_size, frame_features
@@ -77,6 +78,8 @@ class SpeedConfig:
     threads: Optional[int] = _opt(None, "torch CPU threads (default: all cores)")
     backbone: str = _opt("mobilenet_v3_small", "the per-frame network")
     device: str = _opt("cpu", "cpu or cuda")
+    precision: str = _opt("fp32", "fp32, or the models under torch.autocast: bf16 (CPU or CUDA), fp16 (CUDA); the "
+                                  "samplers stay float32 (das_core.engine.precision)")
     out_json: Optional[str] = _opt("docs/speed.json", "the JSON report")
     out_md: Optional[str] = _opt("docs/speed.md", "the Markdown page")
     render_only: bool = _opt(False, "measure nothing: write the Markdown page again from out_json and the app and "
@@ -173,7 +176,7 @@ def _bench_size(vol: VolumeSize, cfg: SpeedConfig, device: torch.device, log) ->
     samp = {(r, m): [] for r in ratios for m in sub}
     study = {(r, m): [] for r in ratios for m in STUDY_METHODS}
     samp14 = {m: [] for m in samplers14}
-    with torch.inference_mode():
+    with torch.inference_mode(), autocast(device, cfg.precision):
         for model in [full, *models.values(), *samplers14.values()]:  # warm-up
             model(x)
             if B > 1:
@@ -210,7 +213,8 @@ def _bench_size(vol: VolumeSize, cfg: SpeedConfig, device: torch.device, log) ->
 
     def step(key):
         model = full if key is None else models[key]
-        loss, _, _ = model.training_loss(x, y)
+        with autocast(device, cfg.precision):
+            loss, _, _ = model.training_loss(x, y)
         opts[key].zero_grad(set_to_none=True)
         loss.backward()
         opts[key].step()
@@ -304,7 +308,8 @@ def _markdown(report: dict, folder: Optional[Path] = None) -> str:
         "",
         f"Made by `{report['command']}` on {env['created']}: {env['device']}, torch {env['torch']}, "
         f"{env['threads']} torch thread(s) on {env['cpu_count']} core(s) ({env['machine']}), backbone "
-        f"{cfg['backbone']}, ratios {', '.join(f'{r:g}' for r in cfg['ratios'])}. Research sizes: batch "
+        f"{cfg['backbone']}" + (f" under {cfg['precision']} autocast" if cfg.get("precision", "fp32") != "fp32" else "")
+        + f", ratios {', '.join(f'{r:g}' for r in cfg['ratios'])}. Research sizes: batch "
         f"{cfg['batch_size']}, median of {cfg['repeats']} interleaved rounds; clinical sizes: batch "
         f"{cfg['clinical_batch_size']} (one study per pass), median of {cfg['clinical_repeats']} rounds. In every "
         f"round all methods at all ratios of a size run one after the other, so the ratios come from the same "
@@ -480,6 +485,7 @@ def run_speed(cfg: SpeedConfig, command: str = "python -m das_core speed", log=p
     threads = int(cfg.threads or os.cpu_count() or 1)
     torch.set_num_threads(threads)
     device = torch.device(cfg.device)
+    check_precision(cfg.precision, device)
     log(f"speed: {threads} torch thread(s), device {device}")
     load = _load()  # before the timing starts
     started = time.perf_counter()
