@@ -4,9 +4,13 @@ The grid's recipe (make bench): synthetic moving volumes (28 frames of 28x28), M
 batch 16, ratio 0.5, one torch thread. Runs against whatever `das_core` is importable, so the same
 script measures an older checkout too (PYTHONPATH=<old checkout>):
 
-    PYTHONPATH=/tmp/old python benchmarks/train_steps.py --out /tmp/before.json --label "before (12c1bee)"
-    PYTHONPATH=. python benchmarks/train_steps.py --out docs/train-steps.json --label after \
-        --before /tmp/before.json --md docs/train-steps.md
+    for i in 1 2; do  # alternate the two checkouts: a slow-down of the shared machine hits both
+      PYTHONPATH=/tmp/old python benchmarks/train_steps.py --out /tmp/before-$i.json --label "before (12c1bee)"
+      PYTHONPATH=. python benchmarks/train_steps.py --out /tmp/after-$i.json --label after
+    done
+    python benchmarks/train_steps.py --merge /tmp/before-*.json --out /tmp/before.json
+    python benchmarks/train_steps.py --merge /tmp/after-*.json --before /tmp/before.json \
+        --out docs/train-steps.json --md docs/train-steps.md
 
 Each method's step is timed `--steps` times after `--warmup` steps; methods are interleaved round by
 round so a slow-down of the machine hits all alike; medians are reported.
@@ -43,7 +47,13 @@ def main() -> None:
     ap.add_argument("--out", default=None, help="the JSON report")
     ap.add_argument("--before", default=None, help="an earlier JSON report to compare with (in --md)")
     ap.add_argument("--md", default=None, help="a Markdown page: this report, and the ratio to --before")
+    ap.add_argument("--merge", nargs="+", default=None, metavar="JSON",
+                    help="measure nothing: average these reports (runs of one checkout, e.g. alternated with runs of "
+                         "the other) into --out / --md")
     args = ap.parse_args()
+    if args.merge:
+        report = merge_reports([json.load(open(f)) for f in args.merge])
+        return _write(report, args)
     torch.set_num_threads(args.threads)
     base = TrainConfig(dataset="synthetic-volumes", dataset_options={"moving": True}, backbone="mobilenet_v3_small",
                        ratio=0.5, seed=0, batch_size=16, lr=1e-3)
@@ -91,10 +101,31 @@ def main() -> None:
                                 "step_ms": total, "steps_per_s": 1e3 / total}
         print(f"{m:8s} step {total:7.1f} ms = data {med[0]:5.1f} + forward {med[1]:6.1f} + backward {med[2]:6.1f} "
               f"+ adam {med[3]:5.1f}  ->  {1e3 / total:5.2f} steps/s")
+    _write(report, args)
+
+
+def merge_reports(reports: list[dict]) -> dict:
+    """The mean of several reports' per-method medians (ms), labelled with the number of runs."""
+    out = {k: v for k, v in reports[0].items() if k not in ("methods", "before")}
+    out["runs"] = len(reports)
+    out["methods"] = {}
+    for m in reports[0]["methods"]:
+        rows = [r["methods"][m] for r in reports if m in r["methods"]]
+        mean = {k: statistics.mean(r[k] for r in rows) for k in ("data_ms", "forward_ms", "backward_ms", "adam_ms",
+                                                                "step_ms")}
+        mean["steps_per_s"] = 1e3 / mean["step_ms"]
+        mean["step_ms_runs"] = [round(r["step_ms"], 1) for r in rows]
+        out["methods"][m] = mean
+    return out
+
+
+def _write(report: dict, args) -> None:
     before = json.load(open(args.before)) if args.before else None
     if before:  # kept beside the new figures, so docs/speed.md can show the speed-up
-        report["before"] = {"label": before["label"], "methods": {
-            m: {"step_ms": r["step_ms"], "steps_per_s": r["steps_per_s"]} for m, r in before["methods"].items()}}
+        report["before"] = {"label": before["label"], "runs": before.get("runs", 1), "methods": {
+            m: {"step_ms": r["step_ms"], "steps_per_s": r["steps_per_s"],
+                **({"step_ms_runs": r["step_ms_runs"]} if "step_ms_runs" in r else {})}
+            for m, r in before["methods"].items()}}
     if args.out:
         with open(args.out, "w") as fh:
             json.dump(report, fh, indent=1)
@@ -110,14 +141,18 @@ def _markdown(report: dict, before: dict | None, argv: str) -> str:
              "interleaved step by step. A step is the whole optimizer step: the next batch from the loader, the "
              "forward pass with the sampler, backward, Adam.", ""]
     if before:
-        lines += [f"Before: {before['label']} (same script, same machine, run just before).", "",
+        runs = f"the mean of {report.get('runs', 1)} runs each, before and after alternated" \
+            if report.get("runs", 1) > 1 else "run just before"
+        lines += [f"Before: {before['label']} (same script, same machine, {runs}; each run's ms/step in brackets).", "",
                   "| method | before ms/step | after ms/step | = data + forward + backward + Adam (after) | "
                   "before steps/s | after steps/s | speed-up |", "|---|---:|---:|---|---:|---:|---:|"]
         for m, r in report["methods"].items():
             b = before["methods"].get(m)
             if b is None:
                 continue
-            lines.append(f"| {m} | {b['step_ms']:.1f} | {r['step_ms']:.1f} | {r['data_ms']:.1f} + {r['forward_ms']:.1f} "
+            b_runs = f" ({', '.join(f'{v:.0f}' for v in b['step_ms_runs'])})" if "step_ms_runs" in b else ""
+            a_runs = f" ({', '.join(f'{v:.0f}' for v in r['step_ms_runs'])})" if "step_ms_runs" in r else ""
+            lines.append(f"| {m} | {b['step_ms']:.1f}{b_runs} | {r['step_ms']:.1f}{a_runs} | {r['data_ms']:.1f} + {r['forward_ms']:.1f} "
                          f"+ {r['backward_ms']:.1f} + {r['adam_ms']:.1f} | {b['steps_per_s']:.2f} | "
                          f"{r['steps_per_s']:.2f} | **{b['step_ms'] / r['step_ms']:.2f}x** |")
     else:

@@ -418,8 +418,10 @@ def _other_targets(folder: Path) -> list[str]:
         ts = json.loads(steps_path.read_text())
         before = ts.get("before", {}).get("methods", {})
         lines += [f"Training, the main grid's recipe ({ts['recipe']}, {ts['machine']}; `benchmarks/train_steps.py`, "
-                  f"details in [train-steps.md](train-steps.md)): optimizer steps per second, before ({ts.get('before', {}).get('label', 'n/a')}) "
-                  f"and after, target >= {TRAIN_SPEEDUP_TARGET:g}x.", "",
+                  f"details in [train-steps.md](train-steps.md)): optimizer steps per second, "
+                  f"{ts.get('before', {}).get('label', 'the earlier code')} against the current code"
+                  + (f" (the mean of {ts['runs']} runs each, alternated)" if ts.get("runs", 1) > 1 else "")
+                  + f", target >= {TRAIN_SPEEDUP_TARGET:g}x.", "",
                   "| method | before steps/s | after steps/s | speed-up | met |", "|---|---:|---:|---:|---|"]
         total_before = total_after = 0.0
         for m, r in ts["methods"].items():
