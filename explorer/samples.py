@@ -35,6 +35,26 @@ FEATURE_CURVES = {
 }
 # Data sets that need a user-supplied path are not offered in the app's data set list.
 _PATH_ONLY = {"npz", "video-folder"}
+SHIPPED = Path(__file__).resolve().parents[1] / "checkpoints"
+
+
+def shipped_licence_splits(folder: Path = SHIPPED) -> dict[str, dict]:
+    """data set -> {"train_licences", "split_sizes", "note"} of the shipped checkpoints that were trained only on
+    clips of some licences (`make pocus-demo`): the app shows such a data set split the same way, so its test
+    split holds the clips those models never trained on. Read from `<folder>/manifest.json`; {} without one."""
+    import json
+
+    try:
+        entries = json.loads((folder / "manifest.json").read_text()).get("checkpoints", [])
+    except (OSError, ValueError, AttributeError):
+        return {}
+    out: dict[str, dict] = {}
+    for e in entries:
+        licences, sizes = e.get("train_licences"), e.get("split_sizes")
+        if isinstance(e, dict) and licences and isinstance(sizes, dict) and e.get("dataset") not in out:
+            out[e["dataset"]] = {"train_licences": list(licences), "split_sizes": dict(sizes),
+                                 "note": str(e.get("licence_note") or "")}
+    return out
 _VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".gif", ".dcm")
 
 
@@ -172,12 +192,14 @@ def feature_curves(x: torch.Tensor, names: Optional[Mapping[str, str]] = None) -
 def app_datasets(include_unavailable: bool = False) -> list[dict]:
     """The data sets the app offers: name, kind, task, classes, split_sizes, description,
     default_options, available. The synthetic default comes first; data sets needing a path (npz,
-    video-folder) are left out.
+    video-folder) are left out. A data set the shipped models were trained on a licence-filtered split of
+    (POCUS) is offered with that split (`shipped_licence_splits`).
 
     Args:
         include_unavailable: also list data sets whose files are not on this machine.
     """
     out = []
+    licensed = shipped_licence_splits()
     for info in data.list_datasets(quick=True):  # no scikit-learn import on the app's first page
         d = {k: getattr(info, k, None) for k in ("name", "kind", "task", "classes", "split_sizes", "available",
                                                   "description", "default_options")}
@@ -185,6 +207,11 @@ def app_datasets(include_unavailable: bool = False) -> list[dict]:
             continue
         d["default_options"] = dict(d["default_options"] or {})
         d["split_sizes"] = dict(d["split_sizes"] or {})
+        split = licensed.get(d["name"])
+        if split is not None and d["available"]:  # split as the shipped models were (no training clip in test)
+            d["default_options"]["train_licences"] = split["train_licences"]
+            d["split_sizes"] = split["split_sizes"]
+            d["description"] = f"{d['description']} Split as the shipped demo models were: {split['note']}".strip()
         out.append(d)
     out.sort(key=lambda d: (d["name"] != "synthetic-volumes", not str(d["name"]).startswith("synthetic")))
     return out

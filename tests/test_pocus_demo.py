@@ -266,3 +266,25 @@ def test_compare_lists_the_shipped_pocus_models_as_trained(app, shared_data):
     tags = [m.value for m in at.markdown if "</span><br><small>" in m.value]
     assert len(tags) == 6 and all("<small>trained · k=" in t for t in tags), tags
     assert not [w for w in at.warning if "trained on" in w.value]  # trained on this data set
+    # the app splits POCUS as the shipped models were: its test split holds no clip they trained on
+    assert at.sidebar.selectbox(key="ds_split").value == "test"
+    assert at.sidebar.selectbox(key="ds_split").options == ["train", "val", "test"]
+
+
+def test_the_app_offers_pocus_split_as_the_shipped_models_were(shared_data):
+    """The app's pocus-lung entry carries the shipped models' `train_licences` and split sizes (read from the
+    manifest), and its test split is the models' own: no CC BY (training) clip in it."""
+    import csv
+
+    from explorer import samples
+
+    pocus = next(d for d in samples.app_datasets() if d["name"] == "pocus-lung")
+    assert pocus["default_options"]["train_licences"] == CC_BY
+    assert pocus["split_sizes"] == {"train": 43, "val": 37, "test": 50}
+    assert samples.default_split(pocus["split_sizes"]) == "test"
+    assert "never for training" in pocus["description"]
+    with open(shared_data / "pocus_lung_videos" / "inventory.csv") as fh:
+        licence = {r["local_path"]: r["license"] for r in csv.DictReader(fh)}
+    test = samples.open_dataset("pocus-lung", "test", {**pocus["default_options"], "cache": False})
+    assert len(test) == 50 and not [c.rel for c in test.clips if licence[c.rel] in CC_BY]
+    assert samples.shipped_licence_splits(shared_data / "no-such-folder") == {}
