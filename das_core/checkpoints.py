@@ -46,6 +46,7 @@ from .spec import ModelSpec
 
 
 __all__ = [
+    "manifest_entries",
     "FORMAT", "save_checkpoint", "load_checkpoint", "load_model", "read_checkpoint", "model_spec",
     "check_compatible", "atomic_torch_save", "jsonable", "compact_checkpoint",
 ]
@@ -54,6 +55,21 @@ FORMAT = "das_core.checkpoint"
 FORMAT_VERSION = 2  # 2: the model spec under meta["model"]; 1: its fields at the top level of meta
 _SPEC_FIELDS = ("method", "num_frames", "num_selected", "backbone", "num_classes", "in_channels", "frame_size",
                 "pooling", "dropout", "sampler_options")
+
+
+def manifest_entries(folder: Union[str, Path]) -> list[dict]:
+    """The entries of `<folder>/manifest.json`, the record of the shipped checkpoints (one dict per file, as
+    `python -m das_core checkpoints` writes them); [] when the manifest is missing or unreadable. Also reads
+    the older layouts: a bare list, or the list under "entries"."""
+    import json
+
+    try:
+        data = json.loads((Path(folder) / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return []
+    if isinstance(data, dict):
+        data = data.get("checkpoints") or data.get("entries") or []
+    return [e for e in data if isinstance(e, dict)] if isinstance(data, list) else []
 
 
 def jsonable(value: Any) -> Any:

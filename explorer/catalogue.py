@@ -17,7 +17,7 @@ from typing import Mapping, Optional, Sequence, Union
 from das_core import list_samplers
 from das_core.samplers import sampler_class
 from das_core import load_model  # re-exported: the pages load checkpoints through the catalogue
-from das_core.checkpoints import check_compatible
+from das_core.checkpoints import check_compatible, manifest_entries
 from das_core.errors import DataError
 from das_core.experiments.bench import paper_numbers
 from das_core.experiments.results import METRICS, aggregate, load_results, mean_std_text
@@ -72,19 +72,9 @@ def _metric_text(metrics: Mapping) -> str:
 
 def _shipped(folder: Path) -> list[CheckpointEntry]:
     """The entries of `<folder>/manifest.json` whose file exists."""
-    manifest = folder / "manifest.json"
-    try:
-        entries = json.loads(manifest.read_text()) if manifest.is_file() else []
-    except (OSError, ValueError):
-        entries = []
-    if isinstance(entries, dict):
-        entries = entries.get("checkpoints") or entries.get("entries") or []
-    out = []
-    for e in entries:
-        if isinstance(e, dict) and e.get("file") and (folder / e["file"]).is_file():
-            out.append(CheckpointEntry(str(folder / e["file"]), e.get("dataset"), str(e.get("method", "?")), e.get("k"),
-                                       e.get("T"), e.get("backbone"), "shipped", dict(e.get("metrics") or {})))
-    return out
+    return [CheckpointEntry(str(folder / e["file"]), e.get("dataset"), str(e.get("method", "?")), e.get("k"), e.get("T"),
+                            e.get("backbone"), "shipped", dict(e.get("metrics") or {}))
+            for e in manifest_entries(folder) if e.get("file") and (folder / e["file"]).is_file()]
 
 
 def _trained(best: Path) -> Optional[CheckpointEntry]:

@@ -42,16 +42,12 @@ def shipped_licence_splits(folder: Path = SHIPPED) -> dict[str, dict]:
     """data set -> {"train_licences", "split_sizes", "note"} of the shipped checkpoints that were trained only on
     clips of some licences (`make pocus-demo`): the app shows such a data set split the same way, so its test
     split holds the clips those models never trained on. Read from `<folder>/manifest.json`; {} without one."""
-    import json
+    from das_core.checkpoints import manifest_entries
 
-    try:
-        entries = json.loads((folder / "manifest.json").read_text()).get("checkpoints", [])
-    except (OSError, ValueError, AttributeError):
-        return {}
     out: dict[str, dict] = {}
-    for e in entries:
+    for e in manifest_entries(folder):
         licences, sizes = e.get("train_licences"), e.get("split_sizes")
-        if isinstance(e, dict) and licences and isinstance(sizes, dict) and e.get("dataset") not in out:
+        if licences and isinstance(sizes, dict) and e.get("dataset") not in out:
             out[e["dataset"]] = {"train_licences": list(licences), "split_sizes": dict(sizes),
                                  "note": str(e.get("licence_note") or "")}
     return out

@@ -23,12 +23,12 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from ..checkpoints import compact_checkpoint
+from ..checkpoints import compact_checkpoint, manifest_entries
 from ..cli_options import to_argv
 from ..engine import TrainConfig
 from ..engine.evaluate import evaluate_checkpoint
 from ..errors import ConfigError
-from ..runs import is_finished, read_config, read_json, read_summary, write_json
+from ..runs import is_finished, read_config, read_summary, write_json
 from ..samplers import list_samplers
 from .probes import selection_probe
 
@@ -156,7 +156,7 @@ def make_checkpoints(out_dir: str = "checkpoints", runs_dir: Optional[str] = Non
                           f"(e.g. {missing[0][0]}); run `{missing[0][1]}` first or pass --runs-dir.")
     out.mkdir(parents=True, exist_ok=True)
     manifest_path = out / "manifest.json"
-    entries = {e["file"]: e for e in (read_json(manifest_path, {}) or {}).get("checkpoints", [])}
+    entries = {e["file"]: e for e in manifest_entries(out) if e.get("file")}
     t0 = time.time()
     for stem, tag, runs, _, method in wanted:
         run = _run_folder(runs, tag, method, ratio, seed)
