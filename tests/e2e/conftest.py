@@ -67,6 +67,8 @@ def app_server(tmp_path_factory):
         except (OSError, subprocess.TimeoutExpired):
             os.killpg(proc.pid, signal.SIGKILL)
         log.close()
+        ARTIFACTS.parent.mkdir(parents=True, exist_ok=True)  # the server's log beside the screenshots
+        shutil.copyfile(log.name, ARTIFACTS.parent / "streamlit.log")
 
 
 class SimpleServer:

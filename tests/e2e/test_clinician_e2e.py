@@ -150,6 +150,7 @@ def test_clinician_demo(app_server, page, tmp_path, shot):
     page.get_by_text("Export this comparison").first.click()
     build = page.locator(".st-key-cmp_export_build button")
     build.wait_for(timeout=LONG)
+    settle(page)  # no script run in flight when the button is clicked
     t0 = time.perf_counter()
     build.click()
     page.get_by_role("button", name="MP4 with picks").wait_for(timeout=LONG)
