@@ -87,7 +87,7 @@ def _layout_spec(title: str, height: int, margin: Optional[dict] = None, xaxis: 
 
 def _trusted_figure(spec: dict) -> go.Figure:
     """`go.Figure(spec)` without plotly's property validation, for a spec this module wrote: the figures Compare
-    rebuilds when a control moves (validation took 10-26 ms a figure on a quiet machine, 3-5x that while the
+    rebuilds when a control moves (validation took 9-26 ms a figure on a quiet machine, 3-5x that while the
     browser drew the page). tests/test_app_lib.py checks each such figure equals its validated construction.
     With a plotly that lacks the private `_validate` switch, the validated construction."""
     try:
