@@ -87,8 +87,9 @@ def _layout_spec(title: str, height: int, margin: Optional[dict] = None, xaxis: 
 
 def _trusted_figure(spec: dict) -> go.Figure:
     """`go.Figure(spec)` without plotly's property validation, for a spec this module wrote: the figures Compare
-    rebuilds when a control moves (validation took 9-26 ms a figure on a quiet machine, 3-5x that while the
-    browser drew the page). tests/test_app_lib.py checks each such figure equals its validated construction.
+    rebuilds when a control moves (validation took 9-26 ms a figure on a quiet machine; the soft matrix took
+    75 ms in the server's profile while the browser drew the page; about 1 ms each this way).
+    tests/test_app_lib.py checks each such figure equals its validated construction.
     With a plotly that lacks the private `_validate` switch, the validated construction."""
     try:
         return go.Figure(spec, _validate=False)
