@@ -235,3 +235,17 @@ def test_precision_errors_name_the_fix(tmp_path):
         fit(_cfg(tmp_path, precision="half"), datasets=DATA)
     with pytest.raises(ConfigError, match="fp16 needs a CUDA device; on CPU use bf16"):
         fit(_cfg(tmp_path, precision="fp16", device="cpu"), datasets=DATA)
+
+
+def test_a_warm_up_epoch_never_counts_as_a_learned_samplers_best(tmp_path):
+    """With a 2-epoch sampler warm-up, min_epochs 1 would let epoch 0 or 1 be best: their checkpoints hold a
+    sampler that never trained. For a learned sampler the first countable epoch is the first after the warm-up;
+    a sampler that learns nothing keeps min_epochs."""
+    cfg = _cfg(tmp_path, method="das", epochs=3, sampler_warmup_epochs=2, min_epochs=1, patience=5)
+    assert cfg.min_epochs_for(True) == 3 and cfg.min_epochs_for(False) == 1
+    assert _cfg(tmp_path, epochs=8, min_epochs=3).min_epochs_for(True) == 3  # the grid: 2 warm-up epochs
+    assert _cfg(tmp_path, epochs=24, min_epochs=3).min_epochs_for(True) == 7  # 6 warm-up epochs
+    summary = fit(cfg, datasets=DATA)
+    assert summary["best_epoch"] == 2
+    flags = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in flags] == [0, 1, 2]

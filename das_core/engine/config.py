@@ -60,7 +60,8 @@ class TrainConfig:
     out: Optional[str] = _opt(None, "run folder (default runs/<dataset>-<method>-s<seed>)")
     early_stopping: str = _opt("val_auc", "criterion of the best epoch and of stopping", choices=EARLY_STOPPING)
     patience: int = _opt(5, "epochs without improvement before stopping")
-    min_epochs: int = _opt(3, "epochs before any epoch can count as best and before stopping")
+    min_epochs: int = _opt(3, "epochs before any epoch can count as best and before stopping (for a learned sampler "
+                                 "at least its warm-up + 1: a warm-up checkpoint holds an untrained sampler)")
     balance: str = _opt("weighted_loss", "class-imbalance handling", choices=BALANCE)
     device: str = _opt("auto", "auto (CUDA when available), cpu, cuda, cuda:1, ...")
     precision: str = _opt("fp32", "fp32, or mixed precision with torch.autocast for the backbone and head: bf16 (CPU "
@@ -92,6 +93,14 @@ class TrainConfig:
         """The sampler warm-up in epochs: `sampler_warmup_epochs`, or a quarter of `epochs` when it is None
         (why: docs/results-ablation.md, second round)."""
         return self.epochs // 4 if self.sampler_warmup_epochs is None else self.sampler_warmup_epochs
+
+    def min_epochs_for(self, learned: bool) -> int:
+        """The epochs before any can count as best and before stopping: `min_epochs`, and for a learned sampler
+        at least its warm-up plus one. A warm-up epoch's checkpoint holds a sampler that has not trained yet;
+        counting it let a longer run's best epoch be one (docs/results/diagnostics/round2/README.md)."""
+        if learned and self.warmup_epochs > 0:
+            return max(self.min_epochs, self.warmup_epochs + 1)
+        return self.min_epochs
 
     def num_selected(self, num_frames: int) -> int:
         """k for sequences of `num_frames` frames."""

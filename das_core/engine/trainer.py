@@ -114,7 +114,8 @@ class _Run:
         optimizer = make_optimizer(model, cfg.lr, cfg.weight_decay)
         meta = {"dataset": cfg.dataset, "root": cfg.root, "dataset_options": dict(cfg.dataset_options),
                 "classes": info.classes, "seed": cfg.seed, "ratio": cfg.ratio}
-        stopping = EarlyStopping(cfg.early_stopping, cfg.min_epochs, cfg.patience, cfg.epochs)
+        stopping = EarlyStopping(cfg.early_stopping, cfg.min_epochs_for(model.sampler.learned), cfg.patience,
+                                 cfg.epochs)
         start = checkpointing.resume(self.paths, model, optimizer, stopping, rank0=self.rank0) if cfg.resume else 0
 
         criterion = make_criterion(cfg, info, device)
