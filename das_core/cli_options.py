@@ -13,6 +13,7 @@ The data flags (`--frames`, `--size`, `--moving/--fixed`, `--train-licences`, ..
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import json
 import typing
@@ -20,7 +21,7 @@ from typing import Any, Iterable
 
 from .errors import ConfigError
 
-__all__ = ["add_dataclass_args", "given", "add_data_args", "dataset_options_from_args", "to_argv", "key_values"]
+__all__ = ["option", "add_dataclass_args", "given", "add_data_args", "dataset_options_from_args", "to_argv", "key_values"]
 
 # flag -> dataset_options key, for the data options that have their own flag
 DATA_FLAGS = {"frames": "num_frames", "size": "size", "fold": "fold", "num_folds": "num_folds",
@@ -28,6 +29,14 @@ DATA_FLAGS = {"frames": "num_frames", "size": "size", "fold": "fold", "num_folds
 _DATA_HELP = {"frames": "T: frames per sequence (synthetic/video sets)", "size": "frame size H = W (28 or 64 for MedMNIST)",
               "fold": "cross-validation fold (video sets)", "num_folds": "number of folds (video sets)",
               "num_samples": "synthetic: items per data set"}
+
+
+def option(default: Any, help: str, **meta: Any):
+    """A dataclass field whose metadata carries its CLI help (and optional `flag`, `choices`, `cli=False`), as
+    `add_dataclass_args` reads them; a list or dict default is copied for each instance."""
+    if isinstance(default, (list, dict)):
+        return dataclasses.field(default_factory=lambda: copy.deepcopy(default), metadata={"help": help, **meta})
+    return dataclasses.field(default=default, metadata={"help": help, **meta})
 
 
 def _flag(f: dataclasses.Field) -> str:

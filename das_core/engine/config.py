@@ -9,10 +9,11 @@ differs from the field name, the flag (`--sampler-warmup` for `sampler_warmup_ep
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
+from ..cli_options import option as _opt
 from ..errors import ConfigError
 from ..samplers import list_samplers, num_selected_for_ratio
 from .precision import PRECISIONS, check_precision
@@ -23,13 +24,6 @@ EARLY_STOPPING = ("val_auc", "val_loss", "none")
 BALANCE = ("weighted_loss", "sampler", "none")
 WARMUP_FRAMES = ("picks", "all")
 BACKBONE_CHOICES = ("mobilenet_v3_small", "small_cnn")
-
-
-def _opt(default: Any, help: str, **meta: Any):
-    """A field with its CLI help (and optional `flag`, `choices`, `cli=False`) in its metadata."""
-    if isinstance(default, dict):
-        return field(default_factory=dict, metadata={"help": help, **meta})
-    return field(default=default, metadata={"help": help, **meta})
 
 
 @dataclass

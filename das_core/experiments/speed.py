@@ -28,12 +28,13 @@ import platform
 import re
 import statistics
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
 import torch
 
+from ..cli_options import option as _opt
 from ..engine.precision import autocast, check_precision
 from ..engine.setup import make_optimizer
 from ..errors import ConfigError
@@ -53,12 +54,6 @@ TARGETS = {
     "das_train_step_vs_uniform": 1.2,
 }
 STUDY_METHODS = ("uniform", "das", "adps")  # the per-study (batch 1) latency table
-
-
-def _opt(default, help: str):
-    if isinstance(default, list):
-        return field(default_factory=lambda: list(default), metadata={"help": help})
-    return field(default=default, metadata={"help": help})
 
 
 @dataclass

@@ -7,8 +7,10 @@ The method colours (Okabe-Ito) live here, in the library, and the app's figures 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
-from typing import Any, Optional
+from dataclasses import dataclass
+from typing import Optional
+
+from ..cli_options import option as _opt
 
 __all__ = ["ExportSettings", "DISCLAIMER", "METHOD_COLORS", "EXTRA_COLORS", "ARTEFACTS"]
 
@@ -28,11 +30,6 @@ METHOD_COLORS = {
 }
 # a method without a colour above, or the second checkpoint of one method, takes the next of these
 EXTRA_COLORS = ("#56B4E9", "#882255", "#44AA99", "#999933", "#332288", "#AA4499", "#117733", "#000000")
-
-
-def _opt(default: Any, help: str, **meta: Any):
-    """A field with its CLI help in its metadata (`python -m das_core export` generates its flags from them)."""
-    return field(default=default, metadata={"help": help, **meta})
 
 
 @dataclass
