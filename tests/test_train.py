@@ -162,6 +162,30 @@ def test_warmup_on_all_frames_runs_the_backbone_on_every_frame_and_never_the_sam
         _cfg(tmp_path, warmup_frames="some").validate()
 
 
+@pytest.mark.parametrize("method", ["uniform", "random", "full"])
+def test_the_all_frames_warm_up_applies_to_methods_that_learn_nothing(tmp_path, monkeypatch, method):
+    """The same recipe for every method: uniform, random and full get the all-frames warm-up too (before, it was
+    gated on a learned sampler, which gave them a different recipe); the summary records that it applied."""
+    from das_core.model import SubsampledClassifier
+
+    seen = []
+    real = SubsampledClassifier.frame_features
+
+    def spy(self, frames):
+        if self.training:
+            seen.append(frames.shape[1])
+        return real(self, frames)
+
+    monkeypatch.setattr(SubsampledClassifier, "frame_features", spy)
+    summary = fit(_cfg(tmp_path, method=method, epochs=2, sampler_warmup_epochs=1, max_train_batches=2, min_epochs=0),
+                  datasets=DATA)
+    T = DATA["train"][0][0].shape[0]
+    assert seen[:2] == [T, T]  # warm-up epoch: every frame, whatever the method
+    k = T if method == "full" else summary["num_selected"]
+    assert seen[2:] and all(n == k for n in seen[2:])  # then the method's own k frames
+    assert summary["warmup_all_methods"] is True and summary["best_epoch"] == 1
+
+
 def test_early_stopping_state_round_trips():
     from das_core.engine import EarlyStopping
 
@@ -237,12 +261,13 @@ def test_precision_errors_name_the_fix(tmp_path):
         fit(_cfg(tmp_path, precision="fp16", device="cpu"), datasets=DATA)
 
 
-def test_a_warm_up_epoch_never_counts_as_a_learned_samplers_best(tmp_path):
-    """With a 2-epoch sampler warm-up, min_epochs 1 would let epoch 0 or 1 be best: their checkpoints hold a
-    sampler that never trained. For a learned sampler the first countable epoch is the first after the warm-up;
-    a sampler that learns nothing keeps min_epochs."""
+def test_a_warm_up_epoch_never_counts_as_best_for_any_method(tmp_path):
+    """With a 2-epoch warm-up, min_epochs 1 would let epoch 0 or 1 be best: their checkpoints hold a sampler that
+    never trained, or a network that has only seen all frames. The first countable epoch is the first after the
+    warm-up, for every method (the warm-up is part of the one recipe they share)."""
     cfg = _cfg(tmp_path, method="das", epochs=3, sampler_warmup_epochs=2, min_epochs=1, patience=5)
-    assert cfg.min_epochs_for(True) == 3 and cfg.min_epochs_for(False) == 1
+    assert cfg.min_epochs_for(True) == 3 and cfg.min_epochs_for(False) == 3 and cfg.min_epochs_for() == 3
+    assert _cfg(tmp_path, sampler_warmup_epochs=0, min_epochs=1).min_epochs_for() == 1
     assert _cfg(tmp_path, epochs=8, min_epochs=3).min_epochs_for(True) == 3  # the grid: 2 warm-up epochs
     assert _cfg(tmp_path, epochs=24, min_epochs=3).min_epochs_for(True) == 7  # 6 warm-up epochs
     summary = fit(cfg, datasets=DATA)

@@ -65,7 +65,8 @@ class TrainConfig:
     max_train_batches: Optional[int] = _opt(None, "cap on training batches per epoch (quick runs)")
     max_eval_batches: Optional[int] = _opt(None, "cap on validation/test batches (quick runs; default: whole split)")
     sampler_warmup_epochs: Optional[int] = _opt(None, "first epochs in which a learned sampler is not updated (the "
-                                                      "task network learns first); default: a quarter of the epochs, "
+                                                      "task network learns first; with warmup_frames=all every method's "
+                                                      "network trains on all frames in them); default: a quarter of the epochs, "
                                                       "rounded down; 0: trained jointly from the first step (the "
                                                       "paper's reading)", flag="sampler-warmup")
     warmup_frames: str = _opt("all", "what the task network sees during the sampler warm-up: all T frames (it learns "
@@ -88,11 +89,13 @@ class TrainConfig:
         (why: docs/results-ablation.md, second round)."""
         return self.epochs // 4 if self.sampler_warmup_epochs is None else self.sampler_warmup_epochs
 
-    def min_epochs_for(self, learned: bool) -> int:
-        """The epochs before any can count as best and before stopping: `min_epochs`, and for a learned sampler
-        at least its warm-up plus one. A warm-up epoch's checkpoint holds a sampler that has not trained yet;
-        counting it let a longer run's best epoch be one (docs/results/diagnostics/round2/README.md)."""
-        if learned and self.warmup_epochs > 0:
+    def min_epochs_for(self, learned: bool = True) -> int:
+        """The epochs before any can count as best and before stopping: `min_epochs`, and at least the warm-up plus
+        one for every method (the warm-up applies to all of them, so they share one recipe). A warm-up epoch's
+        checkpoint holds a sampler that has not trained yet, or a network that has only seen all frames; counting
+        it let a longer run's best epoch be one (docs/results/diagnostics/round2/README.md). `learned` is kept
+        for callers of the old signature and no longer changes the answer."""
+        if self.warmup_epochs > 0:
             return max(self.min_epochs, self.warmup_epochs + 1)
         return self.min_epochs
 

@@ -114,7 +114,7 @@ class _Run:
         optimizer = make_optimizer(model, cfg.lr, cfg.weight_decay)
         meta = {"dataset": cfg.dataset, "root": cfg.root, "dataset_options": dict(cfg.dataset_options),
                 "classes": info.classes, "seed": cfg.seed, "ratio": cfg.ratio}
-        stopping = EarlyStopping(cfg.early_stopping, cfg.min_epochs_for(model.sampler.learned), cfg.patience,
+        stopping = EarlyStopping(cfg.early_stopping, cfg.min_epochs_for(), cfg.patience,
                                  cfg.epochs)
         start = checkpointing.resume(self.paths, model, optimizer, stopping, rank0=self.rank0) if cfg.resume else 0
 
@@ -180,7 +180,9 @@ class _Run:
                 pbar.update(1)
                 pbar.set_postfix(epoch=epoch, loss=f"{loss:.3f}")
 
-        warming_up = epoch < cfg.warmup_epochs and model.sampler.learned
+        # the warm-up applies to every method (the same recipe): a learned sampler is frozen, and with
+        # warmup_frames="all" every method's task network trains on all T frames first (uniform, random, full too)
+        warming_up = epoch < cfg.warmup_epochs
         total, n = train_one_epoch(net, model, loader, optimizer, device, steps=steps, freeze_sampler=warming_up,
                                    all_frames=warming_up and cfg.warmup_frames == "all", stop_event=self.stop_event,
                                    on_batch=on_batch, precision=cfg.precision, scaler=self.scaler)
@@ -214,6 +216,7 @@ class _Run:
             "in_channels": info.in_channels, "train_size": len(splits["train"]), "val_size": len(splits["val"]),
             "world_size": dist_utils.world_size(), "device": str(device), "threads": torch.get_num_threads(),
             "state": "finished", "train_steps": self.train_steps,
+            "warmup_all_methods": True,  # the warm-up applied to this run whatever its method (older runs: learned only)
             "train_steps_per_s": round(self.train_steps / self.train_seconds, 3) if self.train_seconds else None,
             # this process's own final weights (last epoch): equal on every rank when DDP kept them in sync
             "param_checksum": dist_utils.param_checksum(model),

@@ -14,6 +14,12 @@ Built as the official code builds it (IamHuijben/Deep-Probabilistic-Subsampling,
   pick depends on the content of the frames acquired before it;
 - there is a prediction after every step, and the task loss is averaged over the steps
   (`per_step_loss`; `SubsampledClassifier.training_loss` does it with `Selection.pick_rank`).
+- how the loss trains the logits is the same option as for every learned sampler: `estimator="both"` (the
+  project's default: the straight-through soft row plus the score-function term, whose log-probability is
+  the sum over the steps of each step's masked softmax at its pick), `"straight_through"` (the official
+  code's) or `"score_function"` (the frame is gathered by index, no gradient through the row);
+  `score_init="zero"` (default) starts each step's last layer at zero, so the first picks are uniform,
+  `"random"` is PyTorch's initialisation (the official code's).
 
 The sampler takes the task network as `encoder=` per call (`reads_task_features`):
 `SubsampledClassifier` passes its backbone, and reuses the features the sampler computed, so at
@@ -34,7 +40,7 @@ from torch import Tensor, nn
 
 from ..errors import ConfigError
 from ..selection import Selection, _mask_value, gumbel_noise, one_hot_rows, sort_rows, straight_through
-from .learned import LearnedSampler, check_tau0
+from .learned import DEFAULT_ESTIMATOR, DEFAULT_SCORE_INIT, LearnedSampler, check_tau0
 from .registry import register_sampler
 
 __all__ = ["ADPSSampler", "ADPSOptions", "pooled_pixels"]
@@ -50,12 +56,17 @@ class ADPSOptions:
     hidden: LSTM width (the official MNIST code uses 128; 64 keeps checkpoints small).
     feature_dim: width of the task features the LSTM reads (set by `SubsampledClassifier` to its
         backbone's feature width; 0: the pooled-pixel description, `in_channels * 16`).
+    estimator: "both" (default), "straight_through" (the official code's) or "score_function" (see the module
+        docstring and das_core.samplers.learned).
+    score_init: "zero" (default: each step's last layer starts at zero) or "random" (the official code's).
     """
 
     tau0: float = 2.0
     in_channels: int = 1
     hidden: int = 64
     feature_dim: int = 0
+    estimator: str = DEFAULT_ESTIMATOR
+    score_init: str = DEFAULT_SCORE_INIT
 
 
 def pooled_pixels(frames: Tensor) -> Tensor:
@@ -86,6 +97,10 @@ class ADPSSampler(LearnedSampler):
             nn.Sequential(nn.Linear(H, 2 * H), nn.LeakyReLU(0.2), nn.Linear(2 * H, num_frames))
             for _ in range(num_selected)
         )
+        if self.score_init == "zero":
+            for mlp in self.step_mlps:
+                nn.init.zeros_(mlp[-1].weight)
+                nn.init.zeros_(mlp[-1].bias)
 
     def bind_task_features(self, feature_dim: int) -> None:
         """Size the LSTM's input for a task network with `feature_dim` features (re-initialises it if it changes)."""
@@ -118,6 +133,8 @@ class ADPSSampler(LearnedSampler):
         taken = torch.zeros(B, T, dtype=torch.bool, device=x.device)
         neg = _mask_value(x.dtype)
         batch = torch.arange(B, device=x.device)
+        through = self.training and self.estimator != "score_function"
+        log_prob = x.new_zeros(B) if self.training and self.score_function else None
         picks, rows, softs, step_logits, feats = [], [], [], [], []
         for step, mlp in enumerate(self.step_mlps):
             h, c = self.lstm(lstm_in, (h, c))
@@ -131,7 +148,10 @@ class ADPSSampler(LearnedSampler):
             soft = torch.softmax(z, dim=-1)  # (B, T)
             pick = z.detach().argmax(dim=-1)  # (B,)
             hard = one_hot_rows(pick, T, x.dtype)
-            if self.training:
+            if log_prob is not None:  # log P(pick | earlier picks): softmax of the logits over the frames left
+                step_lp = torch.log_softmax(logits.masked_fill(taken, neg), dim=-1)
+                log_prob = log_prob + step_lp.gather(1, pick[:, None]).squeeze(1)
+            if through:
                 row = straight_through(hard, soft)
                 frame = torch.einsum("bt,bt...->b...", row, x)  # (B, C, H, W), carries the gradient
             else:
@@ -155,5 +175,6 @@ class ADPSSampler(LearnedSampler):
             tau=tau,
             pick_rank=rank,
             features=features if encoder is not None else None,
-            differentiable=self.training and torch.is_grad_enabled(),
+            log_prob=log_prob,
+            differentiable=through and torch.is_grad_enabled(),
         )

@@ -1,9 +1,12 @@
 """DPS: Deep Probabilistic Subsampling (Huijben et al., ICLR 2020), task-adaptive, static at inference.
 
 Follows the official recipe (IamHuijben/Deep-Probabilistic-Subsampling): one logit vector of
-length T shared by all k rows, initialised with small noise (randn / 4); one Gumbel draw per sample
+length T shared by all k rows, initialised with small noise (randn / 4, `score_init="random"`; the project's
+default is `"zero"`, every frame equal, as for every learned sampler); one Gumbel draw per sample
 shared by the rows; top-k without replacement (row j's soft row masks the frames rows < j took);
-straight-through; a constant temperature (2.0 by default); the logits train with a larger learning
+straight-through (`estimator="straight_through"`, the paper's; the project's default `"both"` adds the
+score-function term, as for every learned sampler: the log-probability of DPS's picks is the Plackett-Luce
+probability of its Gumbel top-k); a constant temperature (2.0 by default); the logits train with a larger learning
 rate than the network (`lr_multiplier`, x10 by default, see `parameter_groups`). At evaluation the
 noise is off, so every input gets the same k frames.
 """
@@ -17,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from ..selection import Selection
-from .learned import LearnedSampler, check_tau0
+from .learned import DEFAULT_ESTIMATOR, DEFAULT_SCORE_INIT, LearnedSampler, check_tau0
 from .registry import register_sampler
 
 __all__ = ["DPSSampler", "DPSOptions"]
@@ -28,10 +31,15 @@ class DPSOptions:
     """Args:
     tau0: the constant temperature (2.0, as the official code).
     lr_multiplier: learning-rate factor of the logits relative to the network (x10, as the official code).
+    estimator: "both" (straight-through plus the score-function term, the project's default for every learned
+        sampler), "straight_through" (the official code's) or "score_function" (das_core.samplers.learned).
+    score_init: "zero" (the logits start equal; the project's default) or "random" (randn / 4, the official code's).
     """
 
     tau0: float = 2.0
     lr_multiplier: float = 10.0
+    estimator: str = DEFAULT_ESTIMATOR
+    score_init: str = DEFAULT_SCORE_INIT
 
 
 @register_sampler("dps")
@@ -45,7 +53,8 @@ class DPSSampler(LearnedSampler):
     def __init__(self, num_frames: int, num_selected: int, **options):
         super().__init__(num_frames, num_selected, **options)
         self.lr_multiplier = float(self.config.lr_multiplier)
-        self.logits = nn.Parameter(torch.randn(num_frames) / 4)  # (T,)
+        init = torch.zeros(num_frames) if self.score_init == "zero" else torch.randn(num_frames) / 4
+        self.logits = nn.Parameter(init)  # (T,)
 
     def select(
         self,

@@ -1,6 +1,8 @@
 """Shared pick logic of the learned samplers (DPS, DAS): noise, top-k without replacement, STE.
 
-Every learned sampler's `Options` dataclass has a `tau0` field (its default temperature).
+Every learned sampler's `Options` dataclass has a `tau0` field (its default temperature) and the same two recipe
+fields, `estimator` (ESTIMATORS) and `score_init` (SCORE_INITS), checked here, so every learned method can be
+trained by the same recipe.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from ..selection import (
 )
 from .base import Sampler
 
-__all__ = ["LearnedSampler", "check_tau0", "ESTIMATORS"]
+__all__ = ["LearnedSampler", "check_tau0", "ESTIMATORS", "SCORE_INITS", "DEFAULT_ESTIMATOR", "DEFAULT_SCORE_INIT"]
 
 # How the task loss reaches the scores A in training:
 # - "straight_through": P = hard + soft - soft.detach(), the gradient of the relaxed rows (the paper's);
@@ -25,6 +27,13 @@ __all__ = ["LearnedSampler", "check_tau0", "ESTIMATORS"]
 #   REINFORCE term (loss_b - baseline) * log P(picks_b), an unbiased gradient of the expected loss;
 # - "both": the two together.
 ESTIMATORS = ("straight_through", "score_function", "both")
+# How the layers that output a learned sampler's scores start: "zero" (every frame starts with the same score,
+# so no frame is ranked first or last by random weights alone) or "random" (the method's usual initialisation).
+SCORE_INITS = ("zero", "random")
+# The project's default for every learned sampler (DPS, ADPS, DAS, PGA-DPS), so every method trains by the same
+# recipe; the paper's reading is estimator="straight_through", score_init="random" (bench's "/paper" variant).
+DEFAULT_ESTIMATOR = "both"
+DEFAULT_SCORE_INIT = "zero"
 
 
 def check_tau0(tau0: float) -> float:
@@ -55,6 +64,10 @@ class LearnedSampler(Sampler):
         if estimator not in ESTIMATORS:
             raise ConfigError(f"estimator must be one of {', '.join(ESTIMATORS)}, got {estimator!r}.")
         self.estimator = estimator
+        score_init = getattr(self.config, "score_init", DEFAULT_SCORE_INIT)
+        if score_init not in SCORE_INITS:
+            raise ConfigError(f"score_init must be one of {', '.join(SCORE_INITS)}, got {score_init!r}.")
+        self.score_init = score_init
 
     @property
     def score_function(self) -> bool:
