@@ -156,6 +156,14 @@ def data_sidebar_ui() -> Optional[SampleData]:
             choices = sorted(set(sizes + [int(opts["size"] or 28), cur]))
             opts["size"] = chosen["size"] = int(st.selectbox("Frame size", choices, index=choices.index(cur),
                                                              key=f"ds_size:{name}"))
+        if "filler" in opts:  # the moving-real families: what sits around the real slices
+            from das_core.data.embedded import FILLERS
+
+            cur = chosen.get("filler", opts["filler"])
+            opts["filler"] = chosen["filler"] = st.selectbox(
+                "Filler frames", list(FILLERS), index=list(FILLERS).index(cur), key=f"ds_filler:{name}",
+                help="distractors: slices of other volumes of the split; speckle: ultrasound-like noise. The real "
+                     "volume's 10 central slices sit at a random offset between them (the sample's informative frames).")
     splits = [s for s, n in info["split_sizes"].items() if n] or ["test"]
     split_default = samples.default_split(info["split_sizes"])
     keep("ds_split")

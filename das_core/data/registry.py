@@ -3,8 +3,9 @@
 Names: the six MedMNIST 3D flags (``organmnist3d``, ``nodulemnist3d``, ``adrenalmnist3d``,
 ``fracturemnist3d``, ``vesselmnist3d``, ``synapsemnist3d``), ``synthetic-volumes``,
 ``synthetic-video``, ``video-folder`` (root = folder), ``npz`` (root = a MedMNIST-layout file),
-``pocus-lung`` (video-folder over the POCUS clips) and ``dicom-echo`` (pydicom-data's
-echocardiography cine, one unlabelled sequence).
+``pocus-lung`` (video-folder over the POCUS clips), ``dicom-echo`` (pydicom-data's
+echocardiography cine, one unlabelled sequence) and the moving-real families ``<flag>-embedded`` (a
+MedMNIST volume's central slices at a random offset between distractor or speckle frames, `embedded`).
 
 Each builder imports its reader module when it is called, not at the top: `import das_core.data`
 and `list_datasets()` stay light (no medmnist, imageio, pydicom or scikit-learn; tested).
@@ -24,10 +25,11 @@ from .medmnist3d import MEDMNIST3D_FLAGS
 from .paths import PathLike, resolve_root
 from .synthetic import CLASS_NAMES, DEFAULT_NUM_SAMPLES
 
-__all__ = ["DatasetInfo", "DATASET_NAMES", "load_dataset", "list_datasets", "pocus_root"]
+__all__ = ["DatasetInfo", "DATASET_NAMES", "EMBEDDED_NAMES", "load_dataset", "list_datasets", "pocus_root"]
 
+EMBEDDED_NAMES = tuple(f + "-embedded" for f in MEDMNIST3D_FLAGS)
 DATASET_NAMES = (*MEDMNIST3D_FLAGS, "synthetic-volumes", "synthetic-video", "video-folder", "npz",
-                 "pocus-lung", "dicom-echo")
+                 "pocus-lung", "dicom-echo", *EMBEDDED_NAMES)
 
 POCUS_CLASSES_HELP = "Cov = COVID-19, Pneu = bacterial pneumonia, Reg = healthy, Vir = other viral pneumonia"
 
@@ -71,6 +73,17 @@ def _medmnist(flag: str):
 
         return MedMNIST3DDataset(flag, split, root, size=size, axis=axis, download=download,
                                  max_decoded_bytes=max_decoded_bytes)
+    return build
+
+
+def _embedded(flag: str):
+    def build(split: str = "train", root: Optional[PathLike] = None, *, num_frames: int = 40, window: int = 10,
+              filler: str = "distractors", seed: int = 0, size: int = 28,
+              max_decoded_bytes: Optional[int] = None) -> SequenceDataset:
+        from .embedded import EmbeddedVolumeDataset
+
+        return EmbeddedVolumeDataset(flag, split, root, num_frames=num_frames, window=window, filler=filler,
+                                     seed=seed, size=size, max_decoded_bytes=max_decoded_bytes)
     return build
 
 
@@ -139,6 +152,7 @@ _BUILDERS: Dict[str, Callable[..., SequenceDataset]] = {
     "npz": _npz,
     "pocus-lung": _pocus,
     "dicom-echo": _dicom_echo,
+    **{f + "-embedded": _embedded(f) for f in MEDMNIST3D_FLAGS},
 }
 
 _VIDEO_OPTIONS = ("num_frames", "size", "grayscale", "layout", "manifest", "label_from", "include_uncertain",
@@ -198,6 +212,7 @@ def list_datasets(root: Optional[PathLike] = None, *, quick: bool = False) -> Li
     base = Path(root).expanduser() if root is not None else None
     out: List[DatasetInfo] = []
     mroot = medmnist_root((base / "medmnist3d") if base is not None and (base / "medmnist3d").is_dir() else base)
+    embedded_rows: List[DatasetInfo] = []
     for flag in MEDMNIST3D_FLAGS:
         info = medmnist_info(flag)
         sizes = [s for s in (28, 64) if (mroot / medmnist_file(flag, s)).is_file()]
@@ -244,10 +259,24 @@ def list_datasets(root: Optional[PathLike] = None, *, quick: bool = False) -> Li
                             f"licences) from {proot}." if p_avail else
                             "Lung POCUS clips (Born et al. 2021): not found; set DAS_DATA_ROOT to a folder holding "
                             "pocus_lung_videos/."), {**vid_opts, "label_from": "prefix"}))
+    for flag in MEDMNIST3D_FLAGS:  # the moving-real families: after the rest, as in DATASET_NAMES
+        info = medmnist_info(flag)
+        sizes = [s for s in (28, 64) if (mroot / medmnist_file(flag, s)).is_file()]
+        classes = [info["label"][k] for k in sorted(info["label"], key=int)]
+        desc = (f"Moving-real: the 10 central slices of each {info['python_class']} volume at a random offset in a "
+                f"40-frame sequence, between slices of other volumes (filler=distractors) or speckle "
+                f"(filler=speckle); the block is where the label is.")
+        if not sizes:
+            desc += f" Needs {medmnist_file(flag, 28)} in {mroot} (Zenodo record 10519652)."
+        embedded_rows.append(DatasetInfo(flag + "-embedded", "volume", str(info["task"]), classes,
+                                         dict(info["n_samples"]), bool(sizes), desc,
+                                         {"num_frames": 40, "window": 10, "filler": "distractors", "seed": 0,
+                                          "size": 28}))
     echo = echo_cine_path()
     out.append(DatasetInfo("dicom-echo", "video", "unlabelled", ["unlabelled"], {"all": 1}, echo is not None,
                            "Echocardiography cine color3d_jpeg_baseline.dcm from pydicom-data (120 frames, 30 fps), "
                            "one unlabelled sequence." if echo is not None else
                            "Echocardiography cine from pydicom-data: install it with 'pip install pydicom-data'.",
                            {"num_frames": 32, "size": 64, "grayscale": True}))
+    out.extend(embedded_rows)
     return out

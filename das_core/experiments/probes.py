@@ -18,15 +18,18 @@ from ..samplers import sampler_class
 __all__ = ["selection_probe", "run_sampler", "picks_auc"]
 
 
-PROBE_KEYS = ("hit_rate", "informative_rank", "distinct_picks", "picks_auc")
+PROBE_KEYS = ("hit_rate", "informative_share", "informative_rank", "distinct_picks", "picks_auc")
 
 
 def selection_probe(run: Path) -> dict:
     """`{"hit_rate", "informative_rank", "distinct_picks", "picks_auc", "test_size"}` of run `run`'s
     best.pt on its test split; cached in `run/probe.json`.
 
-    - `hit_rate`: share of test items whose selected frames include an informative frame (synthetic
-      sets only, whose items carry `informative_frames`); None elsewhere.
+    - `hit_rate`: share of test items whose selected frames include an informative frame (the data sets whose
+      items carry `meta(i)["informative_frames"]`: the synthetic sets and the moving-real families); None elsewhere.
+    - `informative_share`: the mean share of the k picks that are informative frames (the moving-real
+      families' block of W slices: uniform and central picks get about W / T of them, a sampler that finds
+      the block up to min(1, W / k)); None where items carry no informative frames.
     - `informative_rank`: mean rank (1 = highest) of the best-ranked informative frame in the
       sampler's per-frame scores (synthetic sets, samplers with scores); None elsewhere.
     - `distinct_picks`: how many different pick sets the sampler made over the test split (1: the
@@ -46,7 +49,6 @@ def selection_probe(run: Path) -> dict:
     if isinstance(cached, dict) and all(k in cached for k in PROBE_KEYS):
         return cached
     c = (read_summary(run) or {}).get("config") or {}
-    synthetic = str(c.get("dataset", "")).startswith("synthetic")
     probed = sampler_class(c["method"]).varies_per_input if c.get("method") else False
     model, _ = load_checkpoint(paths.best)
 
@@ -54,8 +56,10 @@ def selection_probe(run: Path) -> dict:
         return load_dataset(c["dataset"], split=name, root=c.get("root"), **(c.get("dataset_options") or {}))
 
     test = split("test")
-    r = run_sampler(model, test, informative=synthetic)
-    out = {"hit_rate": r["hits"] / len(test) if synthetic else None,
+    informative = len(test) > 0 and "informative_frames" in test.meta(0)
+    r = run_sampler(model, test, informative=informative)
+    out = {"hit_rate": r["hits"] / len(test) if informative else None,
+           "informative_share": (sum(r["shares"]) / len(r["shares"])) if r["shares"] else None,
            "informative_rank": (sum(r["ranks"]) / len(r["ranks"])) if r["ranks"] else None,
            "distinct_picks": len({tuple(p) for p in r["picks"]}), "picks_auc": None, "test_size": len(test)}
     if probed:
@@ -70,12 +74,12 @@ def run_sampler(model, ds, *, informative: bool = False, limit: Optional[int] = 
     """The model's picks over `ds` (its first `limit` items): {"picks", "labels", "hits", "ranks"}.
 
     With `informative`, items carry `meta(i)["informative_frames"]`: `hits` counts items whose picks
-    include one, `ranks` holds the best rank (1 = top) of an informative frame in the sampler's
+    include one, `shares` the share of each item's picks that are informative, `ranks` holds the best rank (1 = top) of an informative frame in the sampler's
     scores (empty for samplers without scores).
     """
     model.eval()
     n = len(ds) if limit is None else min(len(ds), limit)
-    out = {"picks": [], "labels": [], "hits": 0, "ranks": []}
+    out = {"picks": [], "labels": [], "hits": 0, "ranks": [], "shares": []}
     for start in range(0, n, 32):
         items = [ds[i] for i in range(start, min(n, start + 32))]
         sel = model.select(torch.stack([x for x, _ in items]))
@@ -86,6 +90,7 @@ def run_sampler(model, ds, *, informative: bool = False, limit: Optional[int] = 
             if informative:
                 frames = set(ds.meta(start + j)["informative_frames"])
                 out["hits"] += bool(set(row) & frames)
+                out["shares"].append(len(set(row) & frames) / len(row))
                 if order is not None:
                     out["ranks"].append(1 + min(order[j].index(t) for t in frames))
     return out

@@ -18,7 +18,7 @@ from ..samplers import list_samplers
 
 __all__ = ["METRICS", "TEXT_COLUMNS", "load_results", "aggregate", "mean_std", "mean_std_text"]
 
-METRICS = ("auc", "balanced_accuracy", "accuracy", "hit_rate", "picks_auc", "informative_rank", "distinct_picks",
+METRICS = ("auc", "balanced_accuracy", "accuracy", "hit_rate", "informative_share", "picks_auc", "informative_rank", "distinct_picks",
            "seconds")
 TEXT_COLUMNS = ("dataset", "method", "backbone", "run", "settings")
 
@@ -82,5 +82,10 @@ def aggregate(rows: Sequence[dict], metrics: Sequence[str] = METRICS) -> list[di
             g[f"{m}_mean"], g[f"{m}_std"] = mean_std([r.get(m) for r in runs])
         out.append(g)
     order = {m: i for i, m in enumerate(list_samplers())}
+
+    def method_key(method):  # "dps/paper" right after "dps"
+        base, _, variant = str(method).partition("/")
+        return order.get(base, len(order)), variant
+
     return sorted(out, key=lambda g: (str(g["dataset"]), -2 if g["method"] == "full" else -float(g["ratio"] or 0),
-                                      order.get(g["method"], len(order))))
+                                      method_key(g["method"])))
