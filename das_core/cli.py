@@ -110,6 +110,13 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def cmd_paired(args) -> int:
+    from .experiments.paired import PairedConfig, run_paired
+
+    run_paired(PairedConfig(**given(args, PairedConfig)))
+    return 0
+
+
 def cmd_ablation(args) -> int:
     run_ablation(AblationConfig(**given(args, AblationConfig)))
     return 0
@@ -196,6 +203,17 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_args(p)
     p.add_argument("--command-line", default=None, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_bench)
+
+    from .experiments.paired import PairedConfig
+
+    p = sub.add_parser("paired", help="paired differences with CIs and the static controls of a grid -> paired.md",
+                       description="Read a bench grid's finished runs; per data set and ratio, every method minus "
+                                   "uniform, minus the best static/heuristic baseline (by validation AUC) and minus "
+                                   "full, paired by seed (95% bootstrap CI, sign-flip p); and each adaptive run's own "
+                                   "picks vs its modal and blank-input pick sets. Writes paired.md and paired.json to "
+                                   "--out-dir; the bench page includes paired.md.")
+    add_dataclass_args(p, PairedConfig)
+    p.set_defaults(func=cmd_paired)
 
     p = sub.add_parser("ablation", help="DAS training-recipe ablation -> docs/results-ablation.md",
                        description="Train DAS with each candidate recipe (5 seeds, both backbones, synthetic moving and "

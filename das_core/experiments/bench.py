@@ -36,7 +36,7 @@ from .results import aggregate as aggregate_rows
 from .results import mean_std_text
 
 __all__ = ["BenchConfig", "run_bench", "aggregate", "PAPER", "paper_numbers", "parse_dataset_spec", "run_folder",
-           "GRID_FIELDS"]
+           "GRID_FIELDS", "VARIANTS", "split_method"]
 
 # The paper's numbers (docs/method-notes.md, "The paper's numbers"): AUC and accuracy, MobileNetV3-Small,
 # 50% of the frames, mean of 3 runs.
@@ -48,10 +48,14 @@ PAPER = {
     ("nodulemnist3d", "das"): {"auc": 0.799, "accuracy": 0.758},
     ("nodulemnist3d", "adps"): {"auc": 0.782, "accuracy": 0.758},
 }
+# Recipe variants of a learned method, named in --methods as "METHOD/VARIANT" (e.g. "dps/paper"): the sampler
+# options a variant sets on top of the grid's. Every learned sampler takes them (`samplers.learned`), so each learned
+# method is reported with the project's default recipe (estimator "both", score_init "zero") and with its paper's.
+VARIANTS = {"paper": {"estimator": "straight_through", "score_init": "random"}}
 # TrainConfig fields each grid cell sets itself (not bench flags)
 GRID_FIELDS = ("dataset", "method", "ratio", "k", "seed", "out", "resume")
 CSV_FIELDS = ["dataset", "backbone", "method", "ratio", "k", "T", "seed", "fold", "auc", "balanced_accuracy", "accuracy",
-              "hit_rate", "picks_auc", "informative_rank", "distinct_picks", "best_epoch", "epochs_run", "seconds",
+              "hit_rate", "informative_share", "picks_auc", "informative_rank", "distinct_picks", "best_epoch", "epochs_run", "seconds",
               "test_size", "train_size", "run"]
 
 
@@ -98,7 +102,9 @@ def paper_numbers(dataset: str, method: str) -> Optional[dict]:
 def parse_dataset_spec(spec: str) -> tuple[str, dict, str]:
     """"synthetic-volumes:moving" -> ("synthetic-volumes", {"moving": True}, "synthetic-volumes-moving").
 
-    Variants: moving, fixed, and cue (moving, with a cue in every other frame of where to look).
+    Variants: moving, fixed, and cue (moving, with a cue in every other frame of where to look) for the synthetic
+    sets; distractors and speckle (the filler) for the moving-real families `<flag>-embedded`
+    ("adrenalmnist3d-embedded:speckle" -> filler="speckle", tag "adrenalmnist3d-embedded-speckle").
     """
     name, _, variant = spec.partition(":")
     opts: dict = {}
@@ -106,11 +112,29 @@ def parse_dataset_spec(spec: str) -> tuple[str, dict, str]:
         opts["moving"] = variant == "moving"
     elif variant == "cue":
         opts.update(moving=True, cue=True)
+    elif variant in ("distractors", "speckle"):
+        if not name.endswith("-embedded"):
+            raise ConfigError(f"The filler variant {variant!r} in {spec!r} is for the moving-real families; use "
+                              f"<flag>-embedded:{variant}, e.g. adrenalmnist3d-embedded:{variant}.")
+        opts["filler"] = variant
     elif variant:
-        raise ConfigError(f"Unknown data set variant {variant!r} in {spec!r}; use NAME, NAME:moving, NAME:fixed "
-                          f"or NAME:cue.")
+        raise ConfigError(f"Unknown data set variant {variant!r} in {spec!r}; use NAME, NAME:moving, NAME:fixed, "
+                          f"NAME:cue, or <flag>-embedded:distractors / :speckle.")
     tag = name + (f"-{variant}" if variant else "")
     return name, opts, tag
+
+
+def split_method(spec: str) -> tuple[str, Optional[str]]:
+    """"dps/paper" -> ("dps", "paper"); "das" -> ("das", None). ConfigError for an unknown method or variant."""
+    name, _, variant = str(spec).partition("/")
+    if name not in list_samplers():
+        raise ConfigError(f"Unknown method {name!r}; choose from {', '.join(list_samplers())}.")
+    if variant:
+        if variant not in VARIANTS:
+            raise ConfigError(f"Unknown recipe variant {variant!r} in {spec!r}; use one of {', '.join(VARIANTS)}.")
+        if not SAMPLERS[name].learned:
+            raise ConfigError(f"{name} learns nothing, so it has no recipe variant; use {name} alone.")
+    return name, variant or None
 
 
 def _grid(cfg: BenchConfig):
@@ -132,20 +156,22 @@ def _grid(cfg: BenchConfig):
 def run_folder(cfg: BenchConfig, tag: str, method: str, ratio: float, seed: int, fold: Optional[int] = None) -> Path:
     """`runs_dir/<tag>/<method>-r<ratio>-s<seed>[-f<fold>]`: one folder per cell, so a grid resumes."""
     suffix = "" if fold is None else f"-f{fold}"
-    return Path(cfg.runs_dir) / tag / f"{method}-r{ratio:g}-s{seed}{suffix}"
+    return Path(cfg.runs_dir) / tag / f"{method.replace('/', '-')}-r{ratio:g}-s{seed}{suffix}"
 
 
 def cell_config(cfg: BenchConfig, name: str, opts: dict, method: str, ratio: float, seed: int, out: Path) -> TrainConfig:
-    """The cell's `TrainConfig`: `cfg.train` with the cell's data set, method, ratio, seed and folder."""
-    return dataclasses.replace(cfg.train, dataset=name, dataset_options=opts, method=method,
-                               ratio=ratio if method != "full" else 0.5, k=None, seed=seed, out=str(out), resume=True)
+    """The cell's `TrainConfig`: `cfg.train` with the cell's data set, method (and its recipe variant's sampler
+    options), ratio, seed and folder."""
+    base, variant = split_method(method)
+    sampler_opts = {**cfg.train.sampler_options, **(VARIANTS[variant] if variant else {})}
+    return dataclasses.replace(cfg.train, dataset=name, dataset_options=opts, method=base, sampler_options=sampler_opts,
+                               ratio=ratio if base != "full" else 0.5, k=None, seed=seed, out=str(out), resume=True)
 
 
 def run_bench(cfg: BenchConfig, command: str = "python -m das_core bench", log=print) -> list[dict]:
     """Run (or resume) the grid, aggregate after every run; returns the per-run rows."""
-    unknown = [m for m in cfg.methods if m not in list_samplers()]
-    if unknown:
-        raise ConfigError(f"Unknown method(s) {', '.join(unknown)}; choose from {', '.join(list_samplers())}.")
+    for m in cfg.methods:
+        split_method(m)  # a clear error for an unknown method or variant before anything trains
     cells = list(_grid(cfg))
     todo, labels = [], {}
     for i, (spec, name, opts, tag, method, ratio, seed, fold) in enumerate(cells):
@@ -171,13 +197,21 @@ def run_bench(cfg: BenchConfig, command: str = "python -m das_core bench", log=p
     return aggregate(cfg, command, log=log)
 
 
-def _warmup_text(c: dict) -> str:
-    """The sampler warm-up of a run's config (runs from before `warmup_frames` trained on the picks)."""
+def _warmup_text(c: dict, s: Optional[dict] = None) -> str:
+    """The warm-up of a run's config, as it applied to that run's method.
+
+    Runs made before the warm-up applied to every method (no `warmup_all_methods` in their summary `s`) had it
+    for learned samplers only; those runs keep their old description."""
     w = TrainConfig.from_dict(c).warmup_epochs  # (a config from before the default warm-up names its 0)
     sampler = SAMPLERS.get(c.get("method"))
-    if not w or sampler is None or not sampler.learned:  # the warm-up applies to learned samplers only
+    if not w or sampler is None:
         return ""
     frames = "all frames" if c.get("warmup_frames", "picks") == "all" else "their own picks"
+    if (s or {}).get("warmup_all_methods"):
+        frozen = "the sampler frozen, " if sampler.learned else ""
+        return f"a {w}-epoch warm-up for every method ({frozen}the task network trains on {frames}), "
+    if not sampler.learned:  # older runs: the warm-up applied to learned samplers only
+        return ""
     return f"learned samplers frozen for the first {w} epochs (the task network trains on {frames}), "
 
 
@@ -192,6 +226,9 @@ def _collect(cfg: BenchConfig) -> list[dict]:
         c = s.get("config") or {}
         method = c.get("method")
         ratio = 1.0 if method == "full" else c.get("ratio")
+        variant = next((v for v in VARIANTS if out.name.startswith(f"{method}-{v}-r")), None)
+        if variant:
+            method = f"{method}/{variant}"
         rows.append({
             "dataset": out.parent.name, "backbone": c.get("backbone"), "method": method, "ratio": ratio, "k": s.get("num_selected"),
             "T": s.get("num_frames"), "seed": c.get("seed"), "fold": (c.get("dataset_options") or {}).get("fold"),
@@ -199,11 +236,12 @@ def _collect(cfg: BenchConfig) -> list[dict]:
             "balanced_accuracy": s.get("balanced_accuracy"), "accuracy": s.get("accuracy"),
             "best_epoch": s.get("best_epoch"), "epochs_run": s.get("epochs_run"), "seconds": s.get("seconds"),
             "test_size": s.get("test_size"), "train_size": s.get("train_size"), "run": str(out),
+            "num_classes": len(s.get("classes") or []) or None,
             **{k: v for k, v in selection_probe(out).items() if k in PROBE_KEYS},
             "settings": (f"backbone {c.get('backbone')}, lr {c.get('lr'):g}, batch {c.get('batch_size')}, "
                          f"max {c.get('epochs')} epochs x {c.get('max_train_batches') or 'all'} batches, best on "
                          f"{c.get('early_stopping')} (min {c.get('min_epochs')}, patience {c.get('patience')}), "
-                         + _warmup_text(c) +
+                         + _warmup_text(c, s) +
                          f"{s.get('train_size')}/{s.get('val_size')}/{s.get('test_size')} train/val/test items, "
                          f"frames {s.get('num_frames')} x {s.get('frame_size')}^2, "
                          f"data options {json.dumps({k: v for k, v in (c.get('dataset_options') or {}).items() if k != 'fold'})}"),
@@ -211,27 +249,58 @@ def _collect(cfg: BenchConfig) -> list[dict]:
     return rows
 
 
-def table(groups: list[dict]) -> list[str]:
+def chance_level_sets(rows: list[dict], margin: float = 0.05) -> dict:
+    """Data sets where the full sequence does not leave chance on balanced accuracy: {data set: why}.
+
+    Chance is 1 / classes; a data set is listed when full's mean balanced accuracy is less than `margin` above it,
+    or when the 95% bootstrap CI over full's runs of (balanced accuracy - chance) includes 0. There, no method's
+    ranking is interpretable (POCUS at the grid's budget: full 0.25-0.30 on four classes)."""
+    from ..stats import bootstrap_ci
+
+    out = {}
+    for ds in sorted({r["dataset"] for r in rows}):
+        full = [r for r in rows if r["dataset"] == ds and r["method"] == "full" and r.get("balanced_accuracy") is not None]
+        classes = next((r.get("num_classes") for r in full if r.get("num_classes")), None)
+        if not full or not classes:
+            continue
+        chance = 1.0 / classes
+        above = [float(r["balanced_accuracy"]) - chance for r in full]
+        mean, lo, hi = bootstrap_ci(above)
+        if mean < margin or not (lo > 0):
+            ci = "" if lo != lo else f", 95% CI of the excess over chance [{lo:+.3f}, {hi:+.3f}]"
+            out[ds] = (f"the full sequence's balanced accuracy is {chance + mean:.3f} (chance {chance:.3f}, "
+                       f"{len(full)} runs{ci}): at this budget the classifier does not learn the task from all "
+                       f"frames, so the methods are not ranked here")
+    return out
+
+
+def table(groups: list[dict], uninterpretable: Optional[dict] = None) -> list[str]:
     """The Markdown table of `experiments.results.aggregate` groups, with the paper's numbers where known.
 
     The sampler diagnostics (the informative frame's rank, distinct pick sets) are columns when the
     runs have them (grids made before they existed keep their table as it was).
     """
     diagnostics = any(g.get("distinct_picks_mean") is not None for g in groups)
-    extra_head = " informative rank | distinct pick sets |" if diagnostics else ""
+    share = any(g.get("informative_share_mean") is not None for g in groups)  # the moving-real families
+    extra_head = (" share of picks informative |" if share else "") + (
+        " informative rank | distinct pick sets |" if diagnostics else "")
     lines = ["| data set | method | ratio (k/T) | seeds | test AUC | test balanced acc. | test acc. | hit rate | picks-only AUC |"
              + extra_head + " paper AUC / acc. | s/run |",
-             "|---|---|---|---:|---|---|---|---|---|" + ("---|---|" if diagnostics else "") + "---|---:|"]
+             "|---|---|---|---:|---|---|---|---|---|" + ("---|" if share else "") + ("---|---|" if diagnostics else "")
+             + "---|---:|"]
 
     def ms(g, m, digits=3):
         return mean_std_text(g[f"{m}_mean"], g[f"{m}_std"], digits)
 
+    uninterpretable = uninterpretable or {}
     for g in groups:
         paper = paper_numbers(g["source"], g["method"])
         ptxt = f"{paper['auc']:.3f} / {100 * paper['accuracy']:.1f}" if paper else ""
-        extra = f" {ms(g, 'informative_rank', 1)} | {ms(g, 'distinct_picks', 1)} |" if diagnostics else ""
+        extra = (f" {ms(g, 'informative_share', 2)} |" if share else "") + (
+            f" {ms(g, 'informative_rank', 1)} | {ms(g, 'distinct_picks', 1)} |" if diagnostics else "")
         lines.append(
-            f"| {g['dataset']} | {g['method']} | {g['ratio']:g} ({g['k']}/{g['T']}) | {g['n']} | {ms(g, 'auc')} | "
+            f"| {g['dataset']}{' (uninterpretable: full at chance)' if g['source'] in uninterpretable else ''} | "
+            f"{g['method']} | {g['ratio']:g} ({g['k']}/{g['T']}) | {g['n']} | {ms(g, 'auc')} | "
             f"{ms(g, 'balanced_accuracy')} | {ms(g, 'accuracy')} | {ms(g, 'hit_rate', 2)} | {ms(g, 'picks_auc', 2)} |"
             f"{extra} {ptxt} | {g['seconds_mean'] or 0:.0f} |")
     return lines
@@ -253,7 +322,7 @@ def aggregate(cfg: BenchConfig, command: str = "python -m das_core bench", log=p
         w = csv.DictWriter(fh, fieldnames=CSV_FIELDS, extrasaction="ignore")
         w.writeheader()
         w.writerows(rows)
-    lines = table(aggregate_rows(rows))
+    lines = table(aggregate_rows(rows), chance_level_sets(rows))
     (out_dir / "results.md").write_text("\n".join(lines) + "\n")
     if cfg.results_md:
         _write_page(cfg, lines, rows, command)
@@ -291,6 +360,8 @@ def _write_page(cfg: BenchConfig, table_lines: list[str], rows: list[dict], comm
         "",
         *table_lines,
         "",
+        *[f"**{ds} is not ranked**: {why}." for ds, why in chance_level_sets(rows).items()],
+        "",
         f"Per-run rows: [`{rel}/results.csv`]({rel}/results.csv); charts: the app's Results page.",
         "",
     ]
@@ -311,6 +382,9 @@ def _write_page(cfg: BenchConfig, table_lines: list[str], rows: list[dict], comm
                          f"{f3(m['test_balanced_accuracy'])} | {f3(m['test_accuracy'])} | {f3(rm.get('test_auc'))} | "
                          f"{f3(rm.get('hit_rate'))} | {ptxt} | {tr.get('epochs_run', tr['epochs'])} x {tr['max_train_batches']} |")
         lines.append("")
+    paired = Path(cfg.out_dir) / "paired.md"  # `python -m das_core paired`: paired differences and static controls
+    if paired.is_file():
+        lines += [paired.read_text(), ""]
     extra = Path(cfg.out_dir) / "notes.md"
     if extra.is_file():
         lines += [extra.read_text(), ""]

@@ -1,0 +1,66 @@
+"""Paired differences of a grid (`experiments.paired`), recipe variants and the chance-level guard of bench."""
+
+import pytest
+
+from das_core.errors import ConfigError
+from das_core.experiments.bench import BenchConfig, cell_config, chance_level_sets, run_folder, split_method
+from das_core.experiments.paired import markdown, paired_tables, reference_methods
+
+
+def _rows():
+    rows = []
+    for seed in range(5):
+        for method, auc, val in (("uniform", 0.60, 0.61), ("central", 0.62, 0.66), ("dps", 0.63, 0.64),
+                                 ("das", 0.70 + 0.01 * seed, 0.70), ("full", 0.75, 0.75)):
+            rows.append({"dataset": "d", "method": method, "ratio": 1.0 if method == "full" else 0.25, "seed": seed,
+                         "fold": None, "auc": auc, "val_auc": val, "run": f"runs/d/{method}-s{seed}"})
+    return rows
+
+
+def test_the_best_static_baseline_is_chosen_on_validation_not_test():
+    refs = reference_methods([r for r in _rows() if r["ratio"] == 0.25])
+    assert refs == {"uniform": "uniform", "best_static": "central", "full": "full"}  # dps is best on test, not on val
+
+
+def test_paired_differences_are_per_seed_with_a_ci_and_the_verdict_says_what_they_back():
+    controls = {f"runs/d/das-s{s}": {"auc_own": 0.70, "auc_modal": 0.69, "auc_blank": 0.65, "own_minus_modal":
+                                     {"diff": 0.01, "lo": -0.01, "hi": 0.03}, "distinct_own_sets": 40,
+                                     "overlap_own_modal": 6.0, "overlap_own_blank": 5.0, "modal_set": list(range(10))}
+                for s in range(5)}
+    t = paired_tables(_rows(), tuning=(), controls=controls)
+    (cell,) = t["cells"]
+    assert cell["role"] == "held out" and cell["references"]["best_static"] == "central"
+    das = next(m for m in cell["methods"] if m["method"] == "das")
+    vs_uniform = das["vs"]["uniform"]
+    assert vs_uniform["n"] == 5 and vs_uniform["mean_diff"] == pytest.approx(0.12)
+    assert vs_uniform["lo"] > 0 and vs_uniform["p"] == pytest.approx(0.0625)
+    assert das["vs"]["full"]["hi"] < 0  # below full on every seed
+    uni = next(m for m in cell["methods"] if m["method"] == "uniform")
+    assert uni["vs"]["best_static"]["lo"] == uni["vs"]["best_static"]["hi"] == pytest.approx(-0.02)  # a constant diff
+    (ctrl,) = t["static_control"]
+    assert ctrl["own_minus_modal"]["mean_diff"] == pytest.approx(0.01) and ctrl["own_minus_modal"]["lo"] == pytest.approx(0.01)
+    text = "\n".join(markdown(t))
+    assert "does not meet the target" in text  # +0.01 < +0.03
+    assert "below the full sequence" in text and "- best static/heuristic (central)" in text
+
+
+def test_recipe_variants_have_their_own_folder_and_sampler_options(tmp_path):
+    assert split_method("dps/paper") == ("dps", "paper") and split_method("das") == ("das", None)
+    with pytest.raises(ConfigError, match="no recipe variant"):
+        split_method("uniform/paper")
+    with pytest.raises(ConfigError, match="Unknown recipe variant"):
+        split_method("das/fast")
+    cfg = BenchConfig(runs_dir=str(tmp_path))
+    out = run_folder(cfg, "d", "dps/paper", 0.25, 1)
+    assert out.name == "dps-paper-r0.25-s1"
+    c = cell_config(cfg, "synthetic-volumes", {}, "dps/paper", 0.25, 1, out)
+    assert c.method == "dps" and c.sampler_options["estimator"] == "straight_through"
+    assert c.sampler_options["score_init"] == "random"
+    assert "estimator" not in cell_config(cfg, "synthetic-volumes", {}, "dps", 0.25, 1, out).sampler_options
+
+
+def test_a_data_set_where_full_stays_at_chance_is_not_ranked():
+    rows = [{"dataset": "pocus", "method": "full", "balanced_accuracy": b, "num_classes": 4} for b in (0.25, 0.26, 0.25)]
+    rows += [{"dataset": "vessel", "method": "full", "balanced_accuracy": b, "num_classes": 2} for b in (0.80, 0.78, 0.82)]
+    flagged = chance_level_sets(rows)
+    assert list(flagged) == ["pocus"] and "chance 0.250" in flagged["pocus"]
