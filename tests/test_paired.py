@@ -64,3 +64,17 @@ def test_a_data_set_where_full_stays_at_chance_is_not_ranked():
     rows += [{"dataset": "vessel", "method": "full", "balanced_accuracy": b, "num_classes": 2} for b in (0.80, 0.78, 0.82)]
     flagged = chance_level_sets(rows)
     assert list(flagged) == ["pocus"] and "chance 0.250" in flagged["pocus"]
+
+
+def test_the_round2_choice_on_validation_is_what_the_ablation_notes_show():
+    """The notes quote the table `round2_validation_lines` makes from the committed per-epoch metrics (one source)."""
+    from pathlib import Path
+
+    from das_core.experiments.ablation import round2_on_validation, round2_validation_lines
+
+    res = round2_on_validation()
+    assert max(res, key=lambda n: res[n]["mean"]) == "w2zero"  # the default, chosen without the test split
+    assert all(e >= 3 for r in res.values() for e in r["best_epoch"])  # never a warm-up epoch
+    notes = Path("docs/results/ablation/notes.md").read_text()
+    quoted = notes.split("<!-- round2-validation:start -->\n")[1].split("\n<!-- round2-validation:end -->")[0]
+    assert quoted == "\n".join(round2_validation_lines())

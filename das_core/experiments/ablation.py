@@ -29,7 +29,12 @@ from .bench import parse_dataset_spec
 from .probes import selection_probe
 from .results import mean_std, mean_std_text
 
-__all__ = ["CANDIDATES", "RECIPES", "AblationConfig", "cells", "run_ablation", "report"]
+__all__ = ["CANDIDATES", "RECIPES", "AblationConfig", "cells", "run_ablation", "report", "ROUND2", "round2_on_validation",
+           "round2_validation_lines"]
+
+# The second round's candidates (docs/results/diagnostics/round2: per-epoch metrics of 5 seeds each, synthetic moving,
+# ratio 0.25): file stem -> its all-frames warm-up in epochs.
+ROUND2 = {"w2": 2, "w3": 3, "w4": 4, "w2lr10": 2, "w2zero": 2}
 
 # candidate name -> (TrainConfig changes, what it tests)
 CANDIDATES: dict[str, tuple[dict, str]] = {
@@ -240,6 +245,43 @@ def _table(rows: list[dict], role: str) -> list[str]:
         label = cand.replace("ref:", "") + (" (reference)" if cand.startswith("ref:") else "")
         lines.append(f"| {tag} | {backbone} | {label} | {len(rs)} | {ms('auc')} | {ms('hit_rate', 2)} | "
                      f"{_fmt(min(hits)) if hits else 'n/a'} | {diag or ' | | |'} |")
+    return lines
+
+
+def round2_on_validation(folder="docs/results/diagnostics/round2", *, min_epochs: int = 3,
+                         seeds=range(5)) -> dict:
+    """The second round's choice re-read on the validation split only: per candidate, the validation AUC of the
+    epoch the trainer keeps today (the best validation AUC among the epochs after the warm-up, at least
+    `min_epochs`), per seed, from the committed `<name>-s<seed>.metrics.jsonl` files. No test figure is read.
+
+    Returns: {name: {"val_auc": [per seed], "best_epoch": [per seed], "mean": float}}."""
+    out = {}
+    for name, warmup in ROUND2.items():
+        vals, epochs = [], []
+        for seed in seeds:
+            path = Path(folder) / f"{name}-s{seed}.metrics.jsonl"
+            records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+            countable = [r for r in records if r["epoch"] >= max(min_epochs, warmup + 1)]
+            best = max(countable, key=lambda r: r["val_auc"])
+            vals.append(float(best["val_auc"]))
+            epochs.append(int(best["epoch"]))
+        out[name] = {"val_auc": vals, "best_epoch": epochs, "mean": statistics.fmean(vals)}
+    return out
+
+
+def round2_validation_lines(folder="docs/results/diagnostics/round2") -> list[str]:
+    """The Markdown table of `round2_on_validation`, with each candidate's paired difference from the chosen one."""
+    from ..stats import diff_text, paired_summary
+
+    res = round2_on_validation(folder)
+    chosen = max(res, key=lambda n: res[n]["mean"])
+    lines = ["| candidate | validation AUC, seeds 0-4 (best epoch after the warm-up) | mean | "
+             f"paired difference from {chosen} (95% bootstrap CI, sign-flip p) |", "|---|---|---|---|"]
+    for name, r in res.items():
+        per_seed = " / ".join(f"{v:.3f}" for v in r["val_auc"])
+        diff = "" if name == chosen else diff_text(paired_summary(dict(enumerate(r["val_auc"])),
+                                                                  dict(enumerate(res[chosen]["val_auc"]))))
+        lines.append(f"| {name} | {per_seed} | {r['mean']:.3f} | {diff} |")
     return lines
 
 
