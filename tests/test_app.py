@@ -283,7 +283,8 @@ def test_a_model_on_data_it_never_saw_says_so_and_hides_its_confidence(app):
     assert at.warning and "trained on **vesselmnist3d**" in at.warning[0].value
     assert bars(at) == shown - 1  # DAS's prediction is hidden
     at.toggle(key="cmp_show_foreign").set_value(True).run()
-    assert bars(at) == shown
+    # every method now: DAS's again, and those without a checkpoint on this data set (run untrained)
+    assert bars(at) == len(das_core.list_samplers()) >= shown
 
 
 def test_results_page_charts_the_speed_report(app, monkeypatch):

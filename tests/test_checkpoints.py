@@ -17,7 +17,8 @@ def _model(method="das", T=8, k=4, classes=2):
     return das_core.SubsampledClassifier(sampler, "small_cnn", classes, 1, frame_size=16)
 
 
-@pytest.mark.parametrize("method", ["full", "uniform", "random", "dps", "adps", "das"])
+@pytest.mark.parametrize("method", ["full", "uniform", "random", "dps", "adps", "das", "central", "edge-energy",
+                                    "pgadps"])
 def test_round_trip_same_outputs(tmp_path, method):
     torch.manual_seed(0)
     model = _model(method).eval()

@@ -91,10 +91,13 @@ def test_choose_models_uses_the_shipped_checkpoints_and_skips_what_does_not_fit(
     shipped = samples.open_dataset("synthetic-volumes", "test", {**opts, "num_samples": N})
     models, notes, paths = cohort.choose_models(shipped, entries)
     assert list(models) == list_samplers() and not notes
-    assert all(trained for _, _, trained in models.values())  # one shipped checkpoint per method
+    ships = {e.method for e in entries if e.dataset == "synthetic-volumes"}  # the six original methods ship one
+    assert {"full", "uniform", "random", "dps", "adps", "das"} <= ships
+    assert all(models[m][2] == (m in ships) for m in models)  # a checkpoint where one ships, else untrained
+    assert all(models[m][1] == cohort.UNTRAINED and paths[m] is None for m in models if m not in ships)
     assert paths["das"][0].endswith("synthetic-volumes-das.pt")
     result = cohort.run_cohort(shipped, models)
-    assert all(result.correct[m] is not None for m in result.methods)
+    assert all((result.correct[m] is not None) == (m in ships) for m in result.methods)  # untrained: unknown
     # the shipped DAS checkpoint (T=28) cannot take T=8 items: skipped with a note, untrained in its place
     das = next(e for e in entries if e.method == "das" and e.dataset == "synthetic-volumes")
     models, notes, paths = cohort.choose_models(tiny, entries, das_entry=das)

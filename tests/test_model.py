@@ -52,7 +52,12 @@ def test_channel_mismatch_is_reported():
 
 def test_adps_loss_averages_step_predictions():
     torch.manual_seed(0)
-    model = SubsampledClassifier(make_sampler("adps", 8, 3), "small_cnn", 2, 1).train()
+    # score_init="random": with the default zero-initialised step layers, the first step's gradient stops at them
+    # (they output the same score for every frame whatever the LSTM says), so the LSTM only learns from step two;
+    # estimator="straight_through": the loss is the step average alone (the default "both" adds the score-function
+    # term, tested in test_samplers_baselines.py)
+    sampler = make_sampler("adps", 8, 3, score_init="random", estimator="straight_through")
+    model = SubsampledClassifier(sampler, "small_cnn", 2, 1).train()
     x, y = torch.rand(4, 8, 1, 9, 9), torch.tensor([0, 1, 1, 0])
     loss, logits, sel = model.training_loss(x, y)
     feats = sel.features  # ADPS computed the task features of its picks itself (no second pass)
@@ -71,7 +76,7 @@ def test_adps_loss_averages_step_predictions():
 def test_adps_reads_the_backbone_and_its_picks_follow_the_input():
     """Built as the official ADPS: no second encoder, and later picks depend on what earlier picks showed."""
     torch.manual_seed(0)
-    model = SubsampledClassifier(make_sampler("adps", 12, 4), "small_cnn", 2, 1).eval()
+    model = SubsampledClassifier(make_sampler("adps", 12, 4, score_init="random"), "small_cnn", 2, 1).eval()
     assert model.sampler.lstm.input_size == model.feature_dim  # the task network's features, not a separate CNN
     assert not any(n.startswith("sampler.encoder") for n, _ in model.named_parameters())
     picks = set()
@@ -86,6 +91,9 @@ def test_adps_reads_the_backbone_and_its_picks_follow_the_input():
         first.add(int(sel.indices[0][sel.pick_rank[0] == 0]))
     assert len(first) == 1, "the first pick is input-independent (it reads nothing yet)"
     assert len(picks) > 1, "later picks must change when what the first pick showed changes"
+    zero = SubsampledClassifier(make_sampler("adps", 12, 4), "small_cnn", 2, 1).eval()  # the default: score_init="zero"
+    x = torch.rand(3, 12, 1, 16, 16)
+    assert zero.select(x).indices.tolist() == [[0, 1, 2, 3]] * 3  # equal scores: the first frames left, for every input
 
 
 def test_parameter_groups_cover_every_parameter_once():

@@ -10,7 +10,7 @@ from das_core import ConfigError, ModelSpec, Sampler, SubsampledClassifier, list
 from das_core.samplers import SAMPLERS, sampler_class, sampler_options
 from das_core.selection import Selection, one_hot_rows
 
-BUILT_IN = ["full", "uniform", "random", "dps", "adps", "das"]
+BUILT_IN = ["full", "uniform", "random", "dps", "adps", "das", "central", "edge-energy", "pgadps"]
 
 
 @pytest.fixture
@@ -38,11 +38,12 @@ def registered():
 
 def test_built_in_order_and_capability_filters():
     assert list_samplers() == BUILT_IN
-    assert list_samplers(learned=True) == ["dps", "adps", "das"]
-    assert list_samplers(adaptive=True) == ["adps", "das"]
-    assert list_samplers(learned=False) == ["full", "uniform", "random"]
-    assert [n for n in BUILT_IN if sampler_class(n).varies_per_input] == ["random", "adps", "das"]
-    assert [n for n in BUILT_IN if sampler_class(n).per_step_loss] == ["adps"]
+    assert list_samplers(learned=True) == ["dps", "adps", "das", "pgadps"]
+    assert list_samplers(adaptive=True) == ["adps", "das", "edge-energy", "pgadps"]
+    assert list_samplers(learned=False) == ["full", "uniform", "random", "central", "edge-energy"]
+    assert [n for n in BUILT_IN if sampler_class(n).varies_per_input] == ["random", "adps", "das", "edge-energy",
+                                                                          "pgadps"]
+    assert [n for n in BUILT_IN if sampler_class(n).per_step_loss] == ["adps", "pgadps"]
     assert [n for n in BUILT_IN if not sampler_class(n).takes_k] == ["full"]
     assert sampler_class("das").option_names()[:2] == ("heads", "tau0")
     assert "heads" in sampler_class("das").call_options and "heads" not in sampler_class("dps").call_options
@@ -51,7 +52,8 @@ def test_built_in_order_and_capability_filters():
 def test_options_are_typed_and_filtered_by_sampler():
     assert sampler_options("dps", {"tau0": 1.5, "heads": 4, "in_channels": 3, "seed": 1}) == {"tau0": 1.5}
     assert sampler_options("adps", {"tau0": None, "in_channels": 3}) == {"in_channels": 3}
-    assert make_sampler("dps", 10, 3).options == {"tau0": 2.0, "lr_multiplier": 10.0}  # defaults from DPSOptions
+    assert make_sampler("dps", 10, 3).options == {"tau0": 2.0, "lr_multiplier": 10.0, "estimator": "both",
+                                                  "score_init": "zero"}  # defaults from DPSOptions
     with pytest.raises(ConfigError, match="Invalid option heads for the dps sampler"):
         make_sampler("dps", 10, 3, heads=2)
 

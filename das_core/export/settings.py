@@ -27,6 +27,9 @@ METHOD_COLORS = {
     "dps": "#009E73",
     "adps": "#CC79A7",
     "das": "#D55E00",
+    "central": "#8C564B",
+    "edge-energy": "#B8860B",
+    "pgadps": "#9467BD",
 }
 # a method without a colour above, or the second checkpoint of one method, takes the next of these
 EXTRA_COLORS = ("#56B4E9", "#882255", "#44AA99", "#999933", "#332288", "#AA4499", "#117733", "#000000")
