@@ -6,7 +6,7 @@ PORT ?= 8501
 HOST ?= 127.0.0.1
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-all e2e speed app-speed bench bench-warmup bench-small-cnn bench-report ablation checkpoints pocus-demo clean
+.PHONY: install run test test-all e2e speed app-speed bench bench-moving-real bench-warmup bench-small-cnn bench-report ablation checkpoints pocus-demo clean
 
 # requirements.txt pins torch==2.14.1 / torchvision==0.29.1 (pip takes them from this machine's disk).
 $(STAMP): requirements.txt
@@ -59,6 +59,21 @@ bench: install  # docs/results.md: MobileNetV3-Small; 5 seeds synthetic, 3 seeds
 	    --epochs 8 --max-train-batches 45 --patience 4 $(MAIN)
 	$(PY) -m das_core bench --datasets pocus-lung --folds 5 --seeds 0 1 2 --ratios 0.5 --frames 32 --size 32 \
 	    --epochs 8 --patience 3 $(MAIN)
+
+# docs/results-moving_real.md: the moving-real families (das_core/data/embedded.py: 10 real slices at a random
+# offset in 40 frames), ratio 0.25, every method with one recipe (learned ones also with their paper's, "/paper").
+# Tuning family: vesselmnist3d-embedded:distractors (choices read on its validation split only); held out:
+# adrenalmnist3d-embedded:distractors and adrenalmnist3d-embedded:speckle (test read once per recipe). Then the
+# static controls (own picks vs the modal train set vs the blank-input set) and the paired-difference tables.
+MOVING_METHODS := full uniform random central edge-energy dps dps/paper adps das das/paper pgadps
+MOVING := --methods $(MOVING_METHODS) --ratios 0.25 --epochs 8 --max-train-batches 36 --patience 4 $(MNV3) \
+    --runs-dir runs/bench-moving-real --out-dir docs/results/moving_real --results-md docs/results-moving_real.md \
+    --command-line "make bench-moving-real"
+bench-moving-real: install
+	$(PY) -m das_core bench --datasets adrenalmnist3d-embedded:distractors adrenalmnist3d-embedded:speckle \
+	    --seeds 0 1 2 3 4 $(MOVING)
+	$(PY) -m das_core bench --datasets vesselmnist3d-embedded:distractors --seeds 0 1 2 $(MOVING)
+	$(PY) -m das_core paired --runs-dir runs/bench-moving-real --out-dir docs/results/moving_real
 
 bench-warmup: install  # docs/results-mobilenet_warmup.md: the learned samplers with a 3-epoch sampler warm-up
 	$(PY) -m das_core bench --datasets synthetic-volumes:moving synthetic-volumes:fixed --ratios 0.5 0.25 --seeds 0 1 2 \

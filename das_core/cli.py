@@ -117,6 +117,17 @@ def cmd_paired(args) -> int:
     return 0
 
 
+def cmd_static_control(args) -> int:
+    from .experiments.static_control import shipped_static_controls
+
+    rows = shipped_static_controls(args.checkpoint_dir, args.out, device=args.device, datasets=args.datasets)
+    for r in rows:
+        d = r["own_minus_modal"]
+        print(f"{r['file']}: own {r['auc_own']:.3f}, modal {r['auc_modal']:.3f}, own - modal {d['diff']:+.3f} "
+              f"[{d['lo']:+.3f}, {d['hi']:+.3f}]")
+    return 0
+
+
 def cmd_ablation(args) -> int:
     run_ablation(AblationConfig(**given(args, AblationConfig)))
     return 0
@@ -214,6 +225,16 @@ def build_parser() -> argparse.ArgumentParser:
                                    "--out-dir; the bench page includes paired.md.")
     add_dataclass_args(p, PairedConfig)
     p.set_defaults(func=cmd_paired)
+
+    p = sub.add_parser("static-control", help="own picks vs the modal and blank-input sets of the shipped checkpoints",
+                       description="For every shipped checkpoint of an adaptive sampler (checkpoints/manifest.json): "
+                                   "its test AUC with its own picks, with the pick set it makes most often on the "
+                                   "train split, and with its picks on a blank input, with item-level bootstrap CIs.")
+    p.add_argument("--checkpoint-dir", default="checkpoints")
+    p.add_argument("--out", default="docs/results/static_control_shipped.md")
+    p.add_argument("--datasets", nargs="+", default=None)
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(func=cmd_static_control)
 
     p = sub.add_parser("ablation", help="DAS training-recipe ablation -> docs/results-ablation.md",
                        description="Train DAS with each candidate recipe (5 seeds, both backbones, synthetic moving and "

@@ -42,7 +42,8 @@ from ..samplers import sampler_class
 from ..selection import Selection, one_hot_rows
 from ..stats import paired_bootstrap_metric
 
-__all__ = ["run_static_control", "forced_selection", "forced_logits", "score_items", "modal_pick_set",
+__all__ = ["run_static_control", "static_control", "checkpoint_static_control", "shipped_static_controls",
+           "forced_selection", "forced_logits", "score_items", "modal_pick_set",
            "STATIC_CONTROL_FILE"]
 
 STATIC_CONTROL_FILE = "static_control.json"
@@ -216,13 +217,38 @@ def run_static_control(run_dir: Union[str, Path], *, device: str = "cpu", max_it
 
 def _compute(run: Path, paths: RunPaths, c: dict, *, device: str, max_items: Optional[int]) -> dict:
     model, meta = load_checkpoint(paths.best, map_location="cpu")
-    model.to(torch.device(device)).eval()
 
     def split(name):
         return load_dataset(c["dataset"], split=name, root=c.get("root"), **(c.get("dataset_options") or {}))
 
     test, train = split("test"), split("train")
     check_compatible(meta, test)
+    return {"method": c.get("method"), **static_control(model, train, test, device=device, max_items=max_items,
+                                                        seed=int(c.get("seed") or 0))}
+
+
+def checkpoint_static_control(path: Union[str, Path], dataset: str, dataset_options: Optional[dict] = None, *,
+                              root=None, device: str = "cpu", max_items: Optional[int] = None) -> dict:
+    """The static control of one checkpoint file (e.g. a shipped one, `checkpoints/*.pt`) on `dataset`'s test
+    split, the modal set chosen on its train split; as `run_static_control`, without a run folder or a cache."""
+    model, meta = load_checkpoint(path, map_location="cpu")
+    cls = type(model.sampler)
+    if not cls.varies_per_input:
+        return {"applies": False, "method": cls.name,
+                "reason": f"the {cls.display_name()} sampler picks the same frames for every input."}
+
+    def split(name):
+        return load_dataset(dataset, split=name, root=root, **(dataset_options or {}))
+
+    test, train = split("test"), split("train")
+    check_compatible(meta, test)
+    return jsonable({"method": cls.name, **static_control(model, train, test, device=device, max_items=max_items)})
+
+
+def static_control(model, train, test, *, device: str = "cpu", max_items: Optional[int] = None, seed: int = 0) -> dict:
+    """own / modal / blank pickings of `model` on `test`, the modal set chosen on `train` (the module docstring);
+    the keys `run_static_control` documents, without "method"."""
+    model.to(torch.device(device)).eval()
     train_picks = _sampler_picks(model, train, min(TRAIN_LIMIT, max_items or TRAIN_LIMIT), device)
     modal, share = modal_pick_set(train_picks)
     x0 = torch.zeros((1, *test[0][0].shape), dtype=test[0][0].dtype, device=torch.device(device))
@@ -233,7 +259,7 @@ def _compute(run: Path, paths: RunPaths, c: dict, *, device: str, max_items: Opt
     y = own["labels"]
     fixed = {"modal": score_items(model, test, indices=modal, limit=max_items, device=device),
              "blank": score_items(model, test, indices=blank, limit=max_items, device=device)}
-    out = {"applies": True, "method": c.get("method"), "n_test": int(len(y)), "n_train": len(train_picks),
+    out = {"applies": True, "n_test": int(len(y)), "n_train": len(train_picks),
            "num_frames": int(model.sampler.num_frames), "k": int(model.sampler.num_selected),
            "distinct_own_sets": len({tuple(p) for p in own["picks"]}),
            "modal_set": modal, "modal_share_train": share, "blank_set": blank,
@@ -244,8 +270,46 @@ def _compute(run: Path, paths: RunPaths, c: dict, *, device: str, max_items: Opt
         m = _metrics(y, probs)
         out[f"auc_{name}"] = m["auc"]
         out[f"balanced_accuracy_{name}"] = m["balanced_accuracy"]
-    seed = int(c.get("seed") or 0)
     out["own_minus_modal"] = _ci(y, scored["own"], scored["modal"], seed)
     out["own_minus_blank"] = _ci(y, scored["own"], scored["blank"], seed)
     out["n_boot"] = N_BOOT
     return out
+
+
+def shipped_static_controls(checkpoint_dir: Union[str, Path] = "checkpoints", out_md: Optional[Union[str, Path]] = None,
+                            *, device: str = "cpu", datasets: Optional[Sequence[str]] = None) -> list[dict]:
+    """The static control of every shipped adaptive checkpoint (`checkpoints/manifest.json`) on its data set's
+    test split; with `out_md`, a Markdown table beside a JSON file of the same stem. One seed each (the shipped
+    files are the grids' seed-0 runs): the CI is over test items, not over training seeds."""
+    from ..runs import read_json as _read
+    from ..stats import separates
+
+    manifest = _read(Path(checkpoint_dir) / "manifest.json") or {}
+    rows = []
+    for e in manifest.get("checkpoints", []):
+        if not sampler_class(e["method"]).varies_per_input or not sampler_class(e["method"]).adaptive:
+            continue
+        if datasets and e["dataset"] not in datasets:
+            continue
+        r = checkpoint_static_control(Path(checkpoint_dir) / e["file"], e["dataset"], e.get("dataset_options"),
+                                      device=device)
+        rows.append({"file": e["file"], "dataset": e["dataset"], "k": e["k"], "T": e["T"], **r})
+    if out_md is not None:
+        out_md = Path(out_md)
+        write_json(out_md.with_suffix(".json"), rows)
+
+        def ci(d):
+            text = f"{d['diff']:+.3f} [{d['lo']:+.3f}, {d['hi']:+.3f}]"
+            return f"**{text}**" if separates({"lo": d["lo"], "hi": d["hi"]}) else text
+
+        lines = ["| checkpoint | data set | method | k/T | AUC own | AUC modal | AUC blank | own - modal (item CI) | "
+                 "own - blank (item CI) | distinct pick sets | frames shared own/modal | own/blank |",
+                 "|---|---|---|---|---|---|---|---|---|---:|---|---|"]
+        for r in rows:
+            f3 = (lambda v: "n/a" if v is None else f"{v:.3f}")  # noqa: E731
+            lines.append(f"| {r['file']} | {r['dataset']} | {r['method']} | {r['k']}/{r['T']} | {f3(r['auc_own'])} | "
+                         f"{f3(r['auc_modal'])} | {f3(r['auc_blank'])} | {ci(r['own_minus_modal'])} | "
+                         f"{ci(r['own_minus_blank'])} | {r['distinct_own_sets']} | {r['overlap_own_modal']:.1f} | "
+                         f"{r['overlap_own_blank']:.1f} |")
+        out_md.write_text("\n".join(lines) + "\n")
+    return rows
