@@ -56,7 +56,7 @@ VARIANTS = {"paper": {"estimator": "straight_through", "score_init": "random"}}
 GRID_FIELDS = ("dataset", "method", "ratio", "k", "seed", "out", "resume")
 CSV_FIELDS = ["dataset", "backbone", "method", "ratio", "k", "T", "seed", "fold", "auc", "balanced_accuracy", "accuracy",
               "hit_rate", "informative_share", "picks_auc", "informative_rank", "distinct_picks", "best_epoch", "epochs_run", "seconds",
-              "test_size", "train_size", "run"]
+              "test_size", "train_size", "num_classes", "run"]
 
 
 def _grid_field(default, help: str, **meta):
@@ -249,6 +249,16 @@ def _collect(cfg: BenchConfig) -> list[dict]:
     return rows
 
 
+def _num_classes(tag: str) -> Optional[int]:
+    """Classes of a grid folder's data set ("synthetic-volumes-moving" -> synthetic-volumes), from the registry's
+    listing; None where it does not say (rows of an older results.csv carry no class count)."""
+    from ..data import list_datasets
+
+    infos = sorted(list_datasets(quick=True), key=lambda i: -len(i.name))
+    info = next((i for i in infos if tag == i.name or tag.startswith(i.name + "-")), None)
+    return len(info.classes) if info is not None and info.classes else None
+
+
 def chance_level_sets(rows: list[dict], margin: float = 0.05) -> dict:
     """Data sets where the full sequence does not leave chance on balanced accuracy: {data set: why}.
 
@@ -260,7 +270,7 @@ def chance_level_sets(rows: list[dict], margin: float = 0.05) -> dict:
     out = {}
     for ds in sorted({r["dataset"] for r in rows}):
         full = [r for r in rows if r["dataset"] == ds and r["method"] == "full" and r.get("balanced_accuracy") is not None]
-        classes = next((r.get("num_classes") for r in full if r.get("num_classes")), None)
+        classes = next((r.get("num_classes") for r in full if r.get("num_classes")), None) or _num_classes(ds)
         if not full or not classes:
             continue
         chance = 1.0 / classes

@@ -42,6 +42,9 @@ class PairedConfig:
     out_dir: str = field(default="docs/results/moving_real", metadata={"help": "paired.md and paired.json go here"})
     tuning: list[str] = field(default_factory=lambda: ["vesselmnist3d-embedded-distractors"], metadata={
         "help": "data set folders used to choose recipes (validation split only); the others are held out"})
+    from_csv: Optional[str] = field(default=None, metadata={
+        "help": "read the runs from a committed results.csv instead of runs_dir (no validation AUC there, so no best "
+                "static baseline is chosen, and no static control)"})
     static_control: bool = field(default=True, metadata={
         "help": "evaluate every adaptive run with its modal and blank-input pick sets (cached per run)"})
     metric: str = field(default="auc", metadata={"help": "the test metric compared", "choices": ("auc", "balanced_accuracy")})
@@ -93,7 +96,8 @@ def _by_pair(rows: list[dict], method: str, metric: str) -> dict:
     return {(r.get("seed"), r.get("fold")): r[metric] for r in rows if r["method"] == method and r.get(metric) is not None}
 
 
-def paired_tables(rows: list[dict], *, metric: str = "auc", tuning: tuple = (), controls: Optional[dict] = None) -> dict:
+def paired_tables(rows: list[dict], *, metric: str = "auc", tuning: tuple = (), controls: Optional[dict] = None,
+                  not_ranked: Optional[dict] = None) -> dict:
     """The paired differences of every method against the references, per (data set, ratio), and the static controls.
 
     Args:
@@ -102,6 +106,7 @@ def paired_tables(rows: list[dict], *, metric: str = "auc", tuning: tuple = (), 
         metric: the test metric compared.
         tuning: data set folders used for choices; the others are marked held out.
         controls: run folder -> the static control of that run (`static_control.run_static_control`).
+        not_ranked: data set -> why its methods are not ranked (`bench.chance_level_sets`: full at chance).
 
     Returns:
         {"cells": [{"dataset", "ratio", "role", "references", "methods": [{"method", "n", "mean", "vs": {ref: summary}}]}],
@@ -134,6 +139,8 @@ def paired_tables(rows: list[dict], *, metric: str = "auc", tuning: tuple = (), 
             methods.append({"method": method, "n": len(values), "mean": sum(values) / len(values) if values else None,
                             "vs": vs})
         role = "tuning" if dataset in tuning else "held out"
+        if not_ranked and dataset in not_ranked:
+            role += "; not ranked: " + not_ranked[dataset]
         out_cells.append({"dataset": dataset, "ratio": ratio, "role": role, "references": refs, "methods": methods})
         for method in _ordered({r["method"] for r in cell_rows if _is_probed(r["method"])}):
             runs = [r for r in cell_rows if r["method"] == method and controls and r["run"] in controls]
@@ -219,7 +226,10 @@ def verdict(tables: dict, *, margin: float = 0.03) -> list[str]:
     controls = {(e["dataset"], e["ratio"]): e for e in tables["static_control"] if e["method"] == "das"}
     any_cell = False
     for cell in tables["cells"]:
-        if cell["role"] != "held out":
+        if not cell["role"].startswith("held out"):
+            continue
+        if "not ranked" in cell["role"]:
+            lines.append(f"- **{cell['dataset']}, ratio {cell['ratio']:g}**: not ranked ({cell['role'].split(': ', 1)[1]}).")
             continue
         das = next((m for m in cell["methods"] if m["method"] == "das"), None)
         if das is None:
@@ -241,8 +251,10 @@ def verdict(tables: dict, *, margin: float = 0.03) -> list[str]:
                          f"{'above it' if above else 'not separated from it' if not separates(bs) else 'below it'}")
         full = das["vs"].get("full")
         if full:
-            parts.append(f"vs full {diff_text(full)}: " + ("accuracy of all frames kept (CI includes 0 or above)"
-                                                            if full["hi"] >= 0 else "below the full sequence"))
+            where = ("below the full sequence" if separates(full) and full["hi"] < 0 else
+                     "above the full sequence" if separates(full) else
+                     "not separated from the full sequence (the CI includes 0; not evidence that it is as accurate)")
+            parts.append(f"vs full {diff_text(full)}: {where}")
         lines.append(f"- **{cell['dataset']}, ratio {cell['ratio']:g}**: " + "; ".join(parts) + ".")
     if not any_cell:
         lines.append("- No held-out cell with DAS runs yet.")
@@ -253,19 +265,29 @@ def verdict(tables: dict, *, margin: float = 0.03) -> list[str]:
 def run_paired(cfg: PairedConfig, log: Callable[[str], None] = print) -> dict:
     """Read the grid under `cfg.runs_dir`, compute the static controls (cached per run) and write the tables."""
     from .bench import BenchConfig, _collect
+    from .results import load_results
 
-    rows = _collect(BenchConfig(runs_dir=cfg.runs_dir, out_dir=cfg.out_dir, results_md=None))
-    for r in rows:
-        r["val_auc"] = best_validation_auc(r["run"])
+    if cfg.from_csv:
+        rows = load_results(cfg.from_csv) or []
+        for r in rows:
+            r["fold"] = r.get("fold")
+            r["val_auc"] = None
+    else:
+        rows = _collect(BenchConfig(runs_dir=cfg.runs_dir, out_dir=cfg.out_dir, results_md=None))
+        for r in rows:
+            r["val_auc"] = best_validation_auc(r["run"])
     controls = {}
-    if cfg.static_control:
+    if cfg.static_control and not cfg.from_csv:
         from .static_control import run_static_control
 
         for r in rows:
             if _is_probed(r["method"]):
                 log(f"static control: {r['run']}")
                 controls[r["run"]] = run_static_control(r["run"], device=cfg.device)
-    tables = paired_tables(rows, metric=cfg.metric, tuning=tuple(cfg.tuning), controls=controls)
+    from .bench import chance_level_sets
+
+    tables = paired_tables(rows, metric=cfg.metric, tuning=tuple(cfg.tuning), controls=controls,
+                           not_ranked=chance_level_sets(rows))
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "paired.json", json.loads(json.dumps(tables, default=float)))
