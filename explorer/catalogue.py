@@ -27,7 +27,7 @@ from .samples import SampleData
 
 __all__ = [
     "CheckpointEntry", "list_checkpoints", "load_model", "check_sample_compatible", "ResultSet", "result_sets",
-    "load_benchmark", "summary_rows", "results_table", "load_speed",
+    "load_benchmark", "summary_rows", "results_table", "load_speed", "load_paired", "paired_rows", "static_control_rows",
 ]
 
 PathLike = Union[str, Path]
@@ -299,3 +299,51 @@ def load_speed(path: PathLike = "docs/speed.json") -> Optional[list[dict]]:
             return [{"method": k, **v} for k, v in data.items()]
         return []
     return [dict(r) for r in data if isinstance(r, dict)] if isinstance(data, list) else []
+
+
+def load_paired(csv_path: PathLike) -> Optional[dict]:
+    """The paired tables `python -m das_core paired` wrote beside a grid's results.csv (`paired.json`), or None."""
+    p = Path(csv_path).with_name("paired.json")
+    if not p.is_file():
+        return None
+    try:
+        data = json.loads(p.read_text())
+    except (OSError, ValueError):
+        raise DataError(f"{p} cannot be read as JSON; rerun `python -m das_core paired` to write it again.") from None
+    return data if isinstance(data, dict) and "cells" in data else None
+
+
+def _diff(summary: Optional[Mapping]) -> str:
+    from das_core.stats import diff_text, separates
+
+    if not summary:
+        return ""
+    return diff_text(summary) + (" (separates)" if separates(summary) else "")
+
+
+def paired_rows(paired: Mapping, dataset: Optional[str] = None) -> list[dict]:
+    """One display row per (cell, method): the data set's role, the method's mean, and its paired differences
+    against uniform, the best static/heuristic baseline and full ("(separates)" only where the CI excludes 0)."""
+    rows = []
+    for cell in paired.get("cells", []):
+        if dataset is not None and cell["dataset"] != dataset:
+            continue
+        best = cell["references"].get("best_static")
+        for m in cell["methods"]:
+            rows.append({"data set": cell["dataset"], "ratio": cell["ratio"], "role": cell["role"], "method": m["method"],
+                         "seeds": m["n"], "mean": None if m["mean"] is None else round(m["mean"], 3),
+                         "- uniform": _diff(m["vs"].get("uniform")),
+                         "- best static/heuristic": _diff(m["vs"].get("best_static")) + (f" vs {best}" if
+                                                                                            m["vs"].get("best_static") else ""),
+                         "- full": _diff(m["vs"].get("full"))})
+    return rows
+
+
+def static_control_rows(paired: Mapping) -> list[dict]:
+    """One display row per adaptive method and data set: AUC with its own picks, its modal and blank-input sets,
+    and own - modal / own - blank paired over seeds."""
+    return [{"data set": e["dataset"], "role": e["role"], "method": e["method"], "seeds": e["n"],
+             "AUC own": round(e["own"], 3), "AUC modal": round(e["modal"], 3), "AUC blank": round(e["blank"], 3),
+             "own - modal": _diff(e["own_minus_modal"]), "own - blank": _diff(e["own_minus_blank"]),
+             "distinct pick sets": round(e["distinct_sets"], 1)}
+            for e in paired.get("static_control", [])]

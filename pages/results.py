@@ -67,11 +67,38 @@ def benchmark_ui() -> None:
     ds = st.selectbox("Data set", datasets, key="res_ds") if datasets else None
     sub = [r for r in agg if r.get("dataset") == ds] if ds else agg
     st.plotly_chart(figures.fig_metric_vs_ratio(sub, metric, ds), width="stretch", key="res_ratio_fig")
+    paired_ui(chosen, ds)
     with st.expander("All rows (aggregated)"):
         st.dataframe(catalogue.summary_rows(agg), hide_index=True, width="stretch")
     if chosen.page is not None:
         with st.expander(f"docs/{chosen.page.name}"):
             st.markdown(chosen.page.read_text())
+
+
+@st.cache_data(show_spinner=False, ttl=10)
+def _paired(path: str, mtime: float):
+    return catalogue.load_paired(path)
+
+
+def paired_ui(chosen, dataset) -> None:
+    """Paired differences with their CIs, and the static controls, when `python -m das_core paired` wrote them."""
+    try:
+        paired = _paired(str(chosen.csv), _mtime(chosen.csv.with_name("paired.json")))
+    except Exception as err:
+        show_error(err)
+        return
+    if not paired:
+        st.caption("No paired differences for this grid yet: `python -m das_core paired` writes them.")
+        return
+    st.markdown("**Paired differences** (per seed, test AUC; mean, 95% bootstrap CI over seeds, sign-flip p). "
+                "*Separates* only where the CI excludes 0; the best static/heuristic baseline is chosen on "
+                "validation AUC.")
+    st.dataframe(catalogue.paired_rows(paired, dataset), hide_index=True, width="stretch")
+    controls = catalogue.static_control_rows(paired)
+    if controls:
+        st.markdown("**Static control**: each adaptive run's own network with its own picks, with the pick set it "
+                    "makes most often on the training split (modal) and with its picks on a blank input.")
+        st.dataframe(controls, hide_index=True, width="stretch")
 
 
 def speed_ui() -> None:

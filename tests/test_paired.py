@@ -78,3 +78,21 @@ def test_the_round2_choice_on_validation_is_what_the_ablation_notes_show():
     notes = Path("docs/results/ablation/notes.md").read_text()
     quoted = notes.split("<!-- round2-validation:start -->\n")[1].split("\n<!-- round2-validation:end -->")[0]
     assert quoted == "\n".join(round2_validation_lines())
+
+
+def test_the_results_page_rows_say_separates_only_where_the_ci_excludes_zero(tmp_path):
+    import json
+
+    from explorer import catalogue
+
+    t = paired_tables(_rows(), tuning=("d",))
+    (tmp_path / "results.csv").write_text("dataset\n")
+    (tmp_path / "paired.json").write_text(json.dumps(t))
+    rows = catalogue.paired_rows(catalogue.load_paired(tmp_path / "results.csv"), "d")
+    das = next(r for r in rows if r["method"] == "das")
+    assert das["role"] == "tuning" and das["- uniform"].endswith("(separates)") and das["seeds"] == 5
+    dps = next(r for r in rows if r["method"] == "dps")
+    assert dps["- best static/heuristic"] == "+0.010 [+0.010, +0.010], p=0.062, n=5 (separates) vs central"
+    uni = next(r for r in rows if r["method"] == "uniform")
+    assert uni["- uniform"] == ""  # no difference of a method from itself
+    assert catalogue.load_paired(tmp_path / "missing" / "results.csv") is None
