@@ -43,7 +43,7 @@ from ..selection import Selection, _mask_value, gumbel_noise, one_hot_rows, sort
 from .learned import DEFAULT_ESTIMATOR, DEFAULT_SCORE_INIT, LearnedSampler, check_tau0
 from .registry import register_sampler
 
-__all__ = ["ADPSSampler", "ADPSOptions", "pooled_pixels"]
+__all__ = ["ADPSSampler", "ADPSOptions", "TaskFeatureSampler", "pooled_pixels"]
 
 _POOL = 4  # pixels pooled to 4x4 per channel when no task network is given
 
@@ -74,8 +74,39 @@ def pooled_pixels(frames: Tensor) -> Tensor:
     return F.adaptive_avg_pool2d(frames, _POOL).flatten(1)
 
 
+class TaskFeatureSampler(LearnedSampler):
+    """Shared parts of the samplers whose LSTM reads the task network's features of the frames acquired so far
+    (ADPS, PGA-DPS): sizing the LSTM for the backbone, the encoder check, and the zero start of the step layers."""
+
+    reads_task_features = True
+    call_options = LearnedSampler.call_options | {"encoder"}
+
+    def bind_task_features(self, feature_dim: int) -> None:
+        """Size the LSTM's input for a task network with `feature_dim` features (re-initialises it if it changes)."""
+        if feature_dim != self.lstm.input_size:
+            device = next(self.parameters()).device
+            self.norm = nn.LayerNorm(feature_dim).to(device)
+            self.lstm = nn.LSTMCell(feature_dim, self.lstm.hidden_size).to(device)
+        self.config.feature_dim = feature_dim
+        self.options["feature_dim"] = feature_dim
+
+    def _encoder(self, encoder: Optional[Callable[[Tensor], Tensor]], fallback: Callable[[Tensor], Tensor]):
+        """`encoder`, or the stand-alone frame description `fallback` when the sampler was not bound to a network."""
+        if encoder is None and self.config.feature_dim:
+            raise ConfigError(f"This {self.display_name()} sampler reads a task network's {self.config.feature_dim} "
+                              f"features; call it through SubsampledClassifier.select(x) (or pass encoder=).")
+        return encoder if encoder is not None else fallback
+
+    def _zero_step_layers(self) -> None:
+        """score_init="zero": each step's last layer starts at zero, so its first picks are uniform."""
+        if self.score_init == "zero":
+            for mlp in self.step_mlps:
+                nn.init.zeros_(mlp[-1].weight)
+                nn.init.zeros_(mlp[-1].bias)
+
+
 @register_sampler("adps")
-class ADPSSampler(LearnedSampler):
+class ADPSSampler(TaskFeatureSampler):
     """k sequential picks driven by an LSTM over the task features (see the module docstring)."""
 
     Options = ADPSOptions
@@ -83,8 +114,6 @@ class ADPSSampler(LearnedSampler):
     adaptive = True
     varies_per_input = True
     per_step_loss = True
-    reads_task_features = True
-    call_options = LearnedSampler.call_options | {"encoder"}
 
     def __init__(self, num_frames: int, num_selected: int, **options):
         super().__init__(num_frames, num_selected, **options)
@@ -97,19 +126,7 @@ class ADPSSampler(LearnedSampler):
             nn.Sequential(nn.Linear(H, 2 * H), nn.LeakyReLU(0.2), nn.Linear(2 * H, num_frames))
             for _ in range(num_selected)
         )
-        if self.score_init == "zero":
-            for mlp in self.step_mlps:
-                nn.init.zeros_(mlp[-1].weight)
-                nn.init.zeros_(mlp[-1].bias)
-
-    def bind_task_features(self, feature_dim: int) -> None:
-        """Size the LSTM's input for a task network with `feature_dim` features (re-initialises it if it changes)."""
-        if feature_dim != self.lstm.input_size:
-            device = self.step_mlps[0][0].weight.device
-            self.norm = nn.LayerNorm(feature_dim).to(device)
-            self.lstm = nn.LSTMCell(feature_dim, self.lstm.hidden_size).to(device)
-        self.config.feature_dim = feature_dim
-        self.options["feature_dim"] = feature_dim
+        self._zero_step_layers()
 
     def select(
         self,
@@ -122,10 +139,7 @@ class ADPSSampler(LearnedSampler):
         **_,
     ) -> Selection:
         B, T = x.shape[:2]
-        if encoder is None and self.config.feature_dim:
-            raise ConfigError(f"This ADPS sampler reads a task network's {self.config.feature_dim} features; call "
-                              f"it through SubsampledClassifier.select(x) (or pass encoder=).")
-        encode = encoder if encoder is not None else pooled_pixels
+        encode = self._encoder(encoder, pooled_pixels)
         tau_value = check_tau0(tau0) if tau0 is not None else self.tau0
         tau = torch.full((B,), tau_value, device=x.device, dtype=x.dtype)
         h = c = x.new_zeros(B, self.lstm.hidden_size)

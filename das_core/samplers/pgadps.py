@@ -46,7 +46,8 @@ from torch import Tensor, nn
 
 from ..errors import ConfigError
 from ..selection import Selection, _mask_value, gumbel_noise, one_hot_rows, pick_log_prob, sort_rows, straight_through
-from .learned import DEFAULT_ESTIMATOR, DEFAULT_SCORE_INIT, LearnedSampler, check_tau0
+from .adps import TaskFeatureSampler
+from .learned import DEFAULT_ESTIMATOR, DEFAULT_SCORE_INIT, check_tau0
 from .registry import register_sampler
 
 __all__ = ["PGADPSSampler", "PGADPSOptions", "group_sizes"]
@@ -102,7 +103,7 @@ def _share(name: str, value) -> float:
 
 
 @register_sampler("pgadps")
-class PGADPSSampler(LearnedSampler):
+class PGADPSSampler(TaskFeatureSampler):
     """A learned prior step, then groups of picks driven by an LSTM over the task features (module docstring)."""
 
     Options = PGADPSOptions
@@ -110,8 +111,6 @@ class PGADPSSampler(LearnedSampler):
     adaptive = True
     varies_per_input = True
     per_step_loss = True
-    reads_task_features = True
-    call_options = LearnedSampler.call_options | {"encoder"}
 
     def __init__(self, num_frames: int, num_selected: int, **options):
         super().__init__(num_frames, num_selected, **options)
@@ -131,19 +130,7 @@ class PGADPSSampler(LearnedSampler):
             nn.Sequential(nn.Linear(H, 2 * H), nn.LeakyReLU(0.2), nn.Linear(2 * H, num_frames))
             for _ in self.group_sizes
         )
-        if self.score_init == "zero":
-            for mlp in self.step_mlps:
-                nn.init.zeros_(mlp[-1].weight)
-                nn.init.zeros_(mlp[-1].bias)
-
-    def bind_task_features(self, feature_dim: int) -> None:
-        """Size the LSTM's input for a task network with `feature_dim` features (re-initialises it if it changes)."""
-        if feature_dim != self.lstm.input_size:
-            device = self.logits.device
-            self.norm = nn.LayerNorm(feature_dim).to(device)
-            self.lstm = nn.LSTMCell(feature_dim, self.lstm.hidden_size).to(device)
-        self.config.feature_dim = feature_dim
-        self.options["feature_dim"] = feature_dim
+        self._zero_step_layers()
 
     def _group(self, logits: Tensor, taken: Tensor, size: int, tau: Tensor, stochastic: bool,
                generator: Optional[torch.Generator]):
@@ -181,10 +168,7 @@ class PGADPSSampler(LearnedSampler):
         **_,
     ) -> Selection:
         B, T = x.shape[:2]
-        if encoder is None and self.config.feature_dim:
-            raise ConfigError(f"This PGA-DPS sampler reads a task network's {self.config.feature_dim} features; call "
-                              f"it through SubsampledClassifier.select(x) (or pass encoder=).")
-        encode = encoder if encoder is not None else _pooled_pixels
+        encode = self._encoder(encoder, _pooled_pixels)
         tau_value = check_tau0(tau0) if tau0 is not None else self.tau0
         tau = torch.full((B,), tau_value, device=x.device, dtype=x.dtype)
         taken = torch.zeros(B, T, dtype=torch.bool, device=x.device)
