@@ -50,6 +50,9 @@ def test_recipe_variants_have_their_own_folder_and_sampler_options(tmp_path):
         split_method("uniform/paper")
     with pytest.raises(ConfigError, match="Unknown recipe variant"):
         split_method("das/fast")
+    assert split_method("das/learned") == ("das", "learned")
+    with pytest.raises(ConfigError, match="does not take"):
+        split_method("dps/learned")  # DPS has no frame encoder
     cfg = BenchConfig(runs_dir=str(tmp_path))
     out = run_folder(cfg, "d", "dps/paper", 0.25, 1)
     assert out.name == "dps-paper-r0.25-s1"

@@ -153,3 +153,25 @@ def test_every_learned_sampler_trains_one_step(method, estimator):
     assert sum(float(g.abs().sum()) for _, g in grads) > 0, f"{method}/{estimator}: the sampler's gradient is zero"
     opt.step()
     assert all(torch.isfinite(p).all() for p in model.sampler.parameters())
+
+
+def test_das_learned_encoder_trains_from_the_pixels_and_keeps_old_checkpoints_loadable():
+    """frame_encoder="learned" (das-learned): a small CNN's features of each frame join the fixed ones, and the task
+    loss reaches its weights; the default stays the paper's fixed features (checkpoints without the option rebuild)."""
+    from das_core import SubsampledClassifier, make_sampler
+
+    assert make_sampler("das", 12, 3).encoder is None and make_sampler("das", 12, 3).options["frame_encoder"] == "fixed"
+    torch.manual_seed(0)
+    sampler = make_sampler("das", 12, 3, frame_encoder="learned", encoder_dim=8, score_init="random")
+    model = SubsampledClassifier(sampler, "small_cnn", 2, 1).train()
+    x, y = torch.rand(4, 12, 1, 20, 20), torch.tensor([0, 1, 0, 1])
+    loss, _, _ = model.training_loss(x, y)
+    loss.backward()
+    grad = sampler.encoder.net[0].weight.grad
+    assert grad is not None and torch.isfinite(grad).all() and grad.abs().sum() > 0
+    model.eval()
+    with torch.no_grad():
+        a, b = model.select(x).indices, model.select(x).indices
+    assert torch.equal(a, b)
+    with pytest.raises(ConfigError, match="frame_encoder"):
+        make_sampler("das", 12, 3, frame_encoder="resnet")

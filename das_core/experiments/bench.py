@@ -51,7 +51,9 @@ PAPER = {
 # Recipe variants of a learned method, named in --methods as "METHOD/VARIANT" (e.g. "dps/paper"): the sampler
 # options a variant sets on top of the grid's. Every learned sampler takes them (`samplers.learned`), so each learned
 # method is reported with the project's default recipe (estimator "both", score_init "zero") and with its paper's.
-VARIANTS = {"paper": {"estimator": "straight_through", "score_init": "random"}}
+# "learned" is DAS with a learned frame encoder beside its fixed features (the paper's future work, `das-learned`).
+VARIANTS = {"paper": {"estimator": "straight_through", "score_init": "random"},
+            "learned": {"frame_encoder": "learned"}}
 # TrainConfig fields each grid cell sets itself (not bench flags)
 GRID_FIELDS = ("dataset", "method", "ratio", "k", "seed", "out", "resume")
 CSV_FIELDS = ["dataset", "backbone", "method", "ratio", "k", "T", "seed", "fold", "auc", "balanced_accuracy", "accuracy",
@@ -134,6 +136,10 @@ def split_method(spec: str) -> tuple[str, Optional[str]]:
             raise ConfigError(f"Unknown recipe variant {variant!r} in {spec!r}; use one of {', '.join(VARIANTS)}.")
         if not SAMPLERS[name].learned:
             raise ConfigError(f"{name} learns nothing, so it has no recipe variant; use {name} alone.")
+        missing = sorted(set(VARIANTS[variant]) - set(SAMPLERS[name].option_names()))
+        if missing:
+            raise ConfigError(f"The {variant!r} variant sets {', '.join(missing)}, which {name} does not take; "
+                              f"use it with a sampler that does (e.g. das/{variant}).")
     return name, variant or None
 
 

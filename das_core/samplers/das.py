@@ -41,7 +41,7 @@ from ..selection import Selection
 from .learned import LearnedSampler, check_tau0
 from .registry import register_sampler
 
-__all__ = ["DASConfig", "DASSampler"]
+__all__ = ["DASConfig", "DASSampler", "FrameEncoder", "FRAME_ENCODERS"]
 
 
 @dataclass
@@ -71,6 +71,12 @@ class DASConfig:
         leave out until it can use them (the score-function term uses the mixture's probabilities).
     lr_multiplier: learning-rate factor of the sampler's parameters relative to the network's (as DPS's
         logits get x10 in the official code).
+    frame_encoder: "fixed" (the paper's: the parameter-free frame features alone) or "learned" (the paper's future
+        work, `das-learned`): a small CNN on each frame (pooled to 16 x 16; two stride-2 convolutions, then the mean
+        over the frame) adds `encoder_dim` learned features, and the frame's z-scores of them across the T frames,
+        to the fixed ones, so what makes a frame worth keeping can be learned from the pixels. Trained by the same
+        estimator as the scores.
+    encoder_dim: width of the learned frame features (with frame_encoder="learned").
     score_init: "zero" (the default: the layers that output the base scores start at zero, so every frame
         starts with the same score and no frame is ranked first or last by the random weights alone; why:
         docs/results/diagnostics/round2/README.md) or "random" (PyTorch's default initialisation, as before).
@@ -89,6 +95,36 @@ class DASConfig:
     exploration: float = 0.0
     lr_multiplier: float = 1.0
     score_init: str = "zero"
+    frame_encoder: str = "fixed"
+    encoder_dim: int = 16
+
+
+FRAME_ENCODERS = ("fixed", "learned")
+_ENCODER_SIZE = 16  # frames are area-pooled to 16 x 16 before the learned encoder
+
+
+class FrameEncoder(nn.Module):
+    """A small CNN on each frame: (B, T, C, H, W) -> (B, T, 2 * dim), its features and their z-scores over T.
+
+    Args:
+        in_channels: channels C of the frames.
+        dim: features per frame.
+    """
+
+    def __init__(self, in_channels: int = 1, dim: int = 16):
+        super().__init__()
+        self.net = nn.Sequential(nn.Conv2d(in_channels, dim, 3, stride=2, padding=1), nn.GELU(),
+                                 nn.Conv2d(dim, dim, 3, stride=2, padding=1), nn.GELU(), nn.AdaptiveAvgPool2d(1),
+                                 nn.Flatten())
+
+    def forward(self, x: Tensor) -> Tensor:
+        B, T, C, H, W = x.shape
+        frames = x.reshape(B * T, C, H, W)
+        if max(H, W) > _ENCODER_SIZE:
+            frames = F.adaptive_avg_pool2d(frames, _ENCODER_SIZE)
+        f = self.net(frames).view(B, T, -1)  # (B, T, dim)
+        z = (f - f.mean(dim=1, keepdim=True)) / (f.std(dim=1, keepdim=True, unbiased=False) + 1e-3)
+        return torch.cat([f, z], dim=-1)
 
 
 @register_sampler("das")
@@ -108,7 +144,14 @@ class DASSampler(LearnedSampler):
         super().__init__(num_frames, num_selected, **options)
         cfg = self.config
         H, D, hd, k = cfg.heads, cfg.dim, cfg.head_dim, num_selected
-        self.embed = nn.Sequential(nn.LayerNorm(FEATURE_DIM), nn.Linear(FEATURE_DIM, D), nn.GELU(), nn.Linear(D, D))
+        if cfg.frame_encoder not in FRAME_ENCODERS:
+            raise ConfigError(f"frame_encoder must be one of {', '.join(FRAME_ENCODERS)}, got {cfg.frame_encoder!r}.")
+        if not isinstance(cfg.encoder_dim, int) or cfg.encoder_dim < 1:
+            raise ConfigError(f"encoder_dim must be a positive integer, got {cfg.encoder_dim!r}.")
+        # the learned encoder reads the frames' channel mean, so it fits any channel count
+        self.encoder = FrameEncoder(1, cfg.encoder_dim) if cfg.frame_encoder == "learned" else None
+        d_in = FEATURE_DIM + (2 * cfg.encoder_dim if self.encoder is not None else 0)
+        self.embed = nn.Sequential(nn.LayerNorm(d_in), nn.Linear(d_in, D), nn.GELU(), nn.Linear(D, D))
         self.pos = nn.Parameter(torch.randn(num_frames, D) * 0.02) if cfg.positional else None
         self.qkv = nn.Linear(D, 3 * H * hd)  # per-head self-attention across frames
         self.head_out = nn.Parameter(torch.randn(H, hd) / math.sqrt(hd))  # ctx_h -> a_h
@@ -181,7 +224,11 @@ class DASSampler(LearnedSampler):
         B = x.shape[0]
         with torch.no_grad():
             feats = frame_features(x, self.config.feature_size)  # (B, T, d), parameter-free
-        e = self.embed(feats.to(self.pos.dtype if self.pos is not None else feats.dtype))  # (B, T, D)
+        dtype = self.pos.dtype if self.pos is not None else feats.dtype
+        feats = feats.to(dtype)
+        if self.encoder is not None:  # das-learned: learned features of each frame beside the fixed ones
+            feats = torch.cat([feats, self.encoder(x.to(dtype).mean(dim=2, keepdim=True))], dim=-1)
+        e = self.embed(feats)  # (B, T, D)
         if self.pos is not None:
             e = e + self.pos
         pooled = e.mean(dim=1)  # (B, D)
