@@ -65,7 +65,7 @@ bench: install  # docs/results.md: MobileNetV3-Small; 5 seeds synthetic, 3 seeds
 # Tuning family: vesselmnist3d-embedded:distractors (choices read on its validation split only); held out:
 # adrenalmnist3d-embedded:distractors and adrenalmnist3d-embedded:speckle (test read once per recipe). Then the
 # static controls (own picks vs the modal train set vs the blank-input set) and the paired-difference tables.
-MOVING_METHODS := full uniform random central edge-energy dps dps/paper adps das das/paper pgadps
+MOVING_METHODS := full uniform random central edge-energy dps dps/paper adps das das/paper das/learned pgadps
 MOVING := --methods $(MOVING_METHODS) --ratios 0.25 --epochs 8 --max-train-batches 36 --patience 4 $(MNV3) \
     --runs-dir runs/bench-moving-real --out-dir docs/results/moving_real --results-md docs/results-moving_real.md \
     --command-line "make bench-moving-real"
@@ -73,7 +73,9 @@ bench-moving-real: install
 	$(PY) -m das_core bench --datasets adrenalmnist3d-embedded:distractors adrenalmnist3d-embedded:speckle \
 	    --seeds 0 1 2 3 4 $(MOVING)
 	$(PY) -m das_core bench --datasets vesselmnist3d-embedded:distractors --seeds 0 1 2 $(MOVING)
-	$(PY) -m das_core paired --runs-dir runs/bench-moving-real --out-dir docs/results/moving_real
+	$(PY) -m das_core paired --runs-dir runs/bench-moving-real --out-dir docs/results/moving_real \
+	    --tuning vesselmnist3d-embedded-distractors
+	$(PY) -m das_core bench --report-only --datasets vesselmnist3d-embedded:distractors $(MOVING)
 
 bench-warmup: install  # docs/results-mobilenet_warmup.md: the learned samplers with a 3-epoch sampler warm-up
 	$(PY) -m das_core bench --datasets synthetic-volumes:moving synthetic-volumes:fixed --ratios 0.5 0.25 --seeds 0 1 2 \
