@@ -99,3 +99,16 @@ def test_the_results_page_rows_say_separates_only_where_the_ci_excludes_zero(tmp
     uni = next(r for r in rows if r["method"] == "uniform")
     assert uni["- uniform"] == ""  # no difference of a method from itself
     assert catalogue.load_paired(tmp_path / "missing" / "results.csv") is None
+
+
+def test_the_recipe_is_chosen_on_the_tuning_family_validation_and_read_on_the_held_out_ones():
+    from das_core.experiments.paired import chosen_recipes
+
+    rows = [dict(r, dataset="tune") for r in _rows()] + _rows()
+    rows += [{"dataset": ds, "method": "das/paper", "ratio": 0.25, "seed": s, "fold": None, "auc": 0.66,
+              "val_auc": 0.9 if ds == "tune" else 0.1, "run": f"runs/{ds}/das-paper-s{s}"} for ds in ("tune", "d")
+             for s in range(5)]
+    assert chosen_recipes(rows, ("tune",)) == {"das": "das/paper"}  # the held-out set's validation is not read
+    text = "\n".join(markdown(paired_tables(rows, tuning=("tune",))))
+    assert "das -> das/paper" in text and "das/paper (chosen on the tuning family)" in text
+    assert "**tune" not in text.split("## What these figures back")[1]  # the tuning family is not a held-out claim

@@ -113,6 +113,7 @@ def paired_tables(rows: list[dict], *, metric: str = "auc", tuning: tuple = (), 
          "static_control": [{"dataset", "ratio", "method", "n", "own", "modal", "blank", "own_minus_modal": summary,
                              "own_minus_blank": summary, "distinct_sets", "overlap_own_modal"}]}
     """
+    chosen = chosen_recipes(rows, tuning)
     cells: dict[tuple, list[dict]] = {}
     for r in rows:
         ratio = r.get("ratio")
@@ -137,7 +138,7 @@ def paired_tables(rows: list[dict], *, metric: str = "auc", tuning: tuple = (), 
                     vs[key] = {**paired_summary(own, other), "reference": ref}
             values = list(own.values())
             methods.append({"method": method, "n": len(values), "mean": sum(values) / len(values) if values else None,
-                            "vs": vs})
+                            "vs": vs, "by_seed": {f"{k[0]}|{k[1]}": v for k, v in own.items()}})
         role = "tuning" if dataset in tuning else "held out"
         if not_ranked and dataset in not_ranked:
             role += "; not ranked: " + not_ranked[dataset]
@@ -162,7 +163,23 @@ def paired_tables(rows: list[dict], *, metric: str = "auc", tuning: tuple = (), 
             entry["overlap_own_blank"] = sum(x["overlap_own_blank"] for x in c) / len(c)
             entry["k"] = len(c[0]["modal_set"])
             out_controls.append(entry)
-    return {"cells": out_cells, "static_control": out_controls, "metric": metric}
+    return {"cells": out_cells, "static_control": out_controls, "metric": metric, "chosen": chosen}
+
+
+def chosen_recipes(rows: list[dict], tuning) -> dict:
+    """{learned method: the recipe (the method or one of its "/variant"s) with the highest mean validation AUC on the
+    tuning data sets}: the choice the held-out sets are then read with. Empty without tuning runs."""
+    scores: dict[str, dict[str, list[float]]] = {}
+    for r in rows:
+        if r["dataset"] in tuning and r.get("val_auc") is not None and SAMPLERS.get(_base(r["method"])) is not None \
+                and SAMPLERS[_base(r["method"])].learned:
+            scores.setdefault(_base(r["method"]), {}).setdefault(r["method"], []).append(float(r["val_auc"]))
+    return {base: max(recipes, key=lambda m: (sum(recipes[m]) / len(recipes[m]), m == base))
+            for base, recipes in scores.items() if len(recipes) > 1}
+
+
+def _means_by_seed(method_entry: dict) -> dict:
+    return dict(method_entry.get("by_seed") or {})
 
 
 def _ordered(methods: set) -> list[str]:
@@ -221,9 +238,16 @@ def markdown(tables: dict) -> list[str]:
 
 def verdict(tables: dict, *, margin: float = 0.03) -> list[str]:
     """What the tables back for DAS on the held-out cells: own - modal >= `margin` with its CI above 0, and DAS
-    above every static or heuristic baseline (CI above 0); said as measured, never assumed."""
+    above every static or heuristic baseline (CI above 0); said as measured, never assumed. DAS is read with its
+    default recipe and, where the tuning sets chose another one (`chosen_recipes`), with that one too."""
     lines = ["## What these figures back (DAS, held-out data sets)", ""]
-    controls = {(e["dataset"], e["ratio"]): e for e in tables["static_control"] if e["method"] == "das"}
+    chosen = (tables.get("chosen") or {}).get("das")
+    recipes = ["das"] + ([chosen] if chosen and chosen != "das" else [])
+    if tables.get("chosen"):
+        lines.append("Recipes chosen on the tuning sets' validation AUC: " + ", ".join(
+            f"{base} -> {m}" for base, m in tables["chosen"].items()) + ".")
+        lines.append("")
+    controls = {(e["dataset"], e["ratio"], e["method"]): e for e in tables["static_control"]}
     any_cell = False
     for cell in tables["cells"]:
         if not cell["role"].startswith("held out"):
@@ -231,31 +255,41 @@ def verdict(tables: dict, *, margin: float = 0.03) -> list[str]:
         if "not ranked" in cell["role"]:
             lines.append(f"- **{cell['dataset']}, ratio {cell['ratio']:g}**: not ranked ({cell['role'].split(': ', 1)[1]}).")
             continue
-        das = next((m for m in cell["methods"] if m["method"] == "das"), None)
-        if das is None:
-            continue
-        any_cell = True
-        c = controls.get((cell["dataset"], cell["ratio"]))
-        parts = []
-        if c is not None:
-            s = c["own_minus_modal"]
-            ok = s["mean_diff"] >= margin and separates(s) and s["lo"] > 0
-            parts.append(f"own - static {diff_text(s)}: {'meets' if ok else 'does not meet'} the target "
-                         f"(>= +{margin:.2f} with the CI above 0)")
-        else:
-            parts.append("no static control computed")
-        bs = das["vs"].get("best_static")
-        if bs:
-            above = separates(bs) and bs["lo"] > 0
-            parts.append(f"vs the best static/heuristic baseline ({bs['reference']}) {diff_text(bs)}: "
-                         f"{'above it' if above else 'not separated from it' if not separates(bs) else 'below it'}")
-        full = das["vs"].get("full")
-        if full:
-            where = ("below the full sequence" if separates(full) and full["hi"] < 0 else
-                     "above the full sequence" if separates(full) else
-                     "not separated from the full sequence (the CI includes 0; not evidence that it is as accurate)")
-            parts.append(f"vs full {diff_text(full)}: {where}")
-        lines.append(f"- **{cell['dataset']}, ratio {cell['ratio']:g}**: " + "; ".join(parts) + ".")
+        for recipe in recipes:
+            das = next((m for m in cell["methods"] if m["method"] == recipe), None)
+            if das is None:
+                continue
+            any_cell = True
+            c = controls.get((cell["dataset"], cell["ratio"], recipe))
+            parts = []
+            if c is not None:
+                s = c["own_minus_modal"]
+                ok = s["mean_diff"] >= margin and separates(s) and s["lo"] > 0
+                parts.append(f"own - static {diff_text(s)}: {'meets' if ok else 'does not meet'} the target "
+                             f"(>= +{margin:.2f} with the CI above 0)")
+            else:
+                parts.append("no static control computed")
+            static = [m for m in cell["methods"] if _is_static(m["method"]) or _is_heuristic(m["method"])]
+            below = []
+            for m in static:
+                other = next((x for x in cell["methods"] if x["method"] == m["method"]), None)
+                pair = paired_summary(_means_by_seed(das), _means_by_seed(other)) if other else None
+                if pair and not (separates(pair) and pair["lo"] > 0):
+                    below.append(m["method"])
+            bs = das["vs"].get("best_static")
+            if bs:
+                parts.append(f"vs the best static/heuristic baseline ({bs['reference']}) {diff_text(bs)}")
+            if static:
+                parts.append("above every static or heuristic baseline (CI above 0)" if not below else
+                             "not separated above " + ", ".join(below))
+            full = das["vs"].get("full")
+            if full:
+                where = ("below the full sequence" if separates(full) and full["hi"] < 0 else
+                         "above the full sequence" if separates(full) else
+                         "not separated from the full sequence (the CI includes 0; not evidence that it is as accurate)")
+                parts.append(f"vs full {diff_text(full)}: {where}")
+            label = recipe + (" (chosen on the tuning family)" if recipe == chosen and recipe != "das" else "")
+            lines.append(f"- **{cell['dataset']}, ratio {cell['ratio']:g}, {label}**: " + "; ".join(parts) + ".")
     if not any_cell:
         lines.append("- No held-out cell with DAS runs yet.")
     lines.append("")
