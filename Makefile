@@ -6,7 +6,7 @@ PORT ?= 8501
 HOST ?= 127.0.0.1
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-all e2e speed app-speed bench bench-moving-real bench-warmup bench-small-cnn bench-report ablation checkpoints pocus-demo clean
+.PHONY: install run test test-all e2e speed app-speed bench bench-moving-real bench-adps-budget bench-warmup bench-small-cnn bench-report ablation checkpoints pocus-demo clean
 
 # requirements.txt pins torch==2.14.1 / torchvision==0.29.1 (pip takes them from this machine's disk).
 $(STAMP): requirements.txt
@@ -76,6 +76,15 @@ bench-moving-real: install
 	$(PY) -m das_core paired --runs-dir runs/bench-moving-real --out-dir docs/results/moving_real \
 	    --tuning vesselmnist3d-embedded-distractors
 	$(PY) -m das_core bench --report-only --datasets vesselmnist3d-embedded:distractors $(MOVING)
+
+# docs/results-adps_budget.md: ADPS closer to its authors' budget (their code: 100 epochs at lr 2e-4); on this 2-core
+# CPU 32 epochs at lr 2e-4 (4x the grid's steps), seed 0, synthetic moving and VesselMNIST3D at ratio 0.5, no early stop.
+bench-adps-budget: install
+	$(PY) -m das_core bench --datasets synthetic-volumes:moving vesselmnist3d --methods adps --ratios 0.5 --seeds 0 \
+	    --epochs 32 --lr 2e-4 --sampler-warmup 2 --max-train-batches 36 --patience 100 --min-epochs 3 \
+	    --backbone mobilenet_v3_small --threads 1 --device cpu --workers 1 \
+	    --runs-dir runs/bench-adps-budget --out-dir docs/results/adps_budget --results-md docs/results-adps_budget.md \
+	    --command-line "make bench-adps-budget"
 
 bench-warmup: install  # docs/results-mobilenet_warmup.md: the learned samplers with a 3-epoch sampler warm-up
 	$(PY) -m das_core bench --datasets synthetic-volumes:moving synthetic-volumes:fixed --ratios 0.5 0.25 --seeds 0 1 2 \
