@@ -24,7 +24,8 @@ from .base import Sampler
 __all__ = ["register_sampler", "list_samplers", "sampler_class", "make_sampler", "sampler_options",
            "num_selected_for_ratio", "SAMPLERS"]
 
-# name -> class, in registration order (full, uniform, random, dps, adps, das, then users' samplers)
+# name -> class, in registration order (full, uniform, random, dps, adps, das, central, edge-energy, pgadps, then
+# users' samplers)
 SAMPLERS: dict[str, type[Sampler]] = {}
 
 
@@ -78,7 +79,8 @@ def make_sampler(name: str, num_frames: int, num_selected: Optional[int] = None,
     """Build a registered sampler.
 
     Args:
-        name: a name from `list_samplers()` (built in: full, uniform, random, dps, adps, das).
+        name: a name from `list_samplers()` (built in: full, uniform, random, dps, adps, das, central, edge-energy,
+            pgadps).
         num_frames: T, the frames of each input sequence.
         num_selected: k, the frames to keep (a sampler with `takes_k = False`, such as `full`,
             keeps all T and ignores it).
