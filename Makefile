@@ -65,7 +65,8 @@ bench: install  # docs/results.md: MobileNetV3-Small; 5 seeds synthetic, 3 seeds
 # Tuning family: vesselmnist3d-embedded:distractors (choices read on its validation split only); held out:
 # adrenalmnist3d-embedded:distractors and adrenalmnist3d-embedded:speckle (test read once per recipe). Then the
 # static controls (own picks vs the modal train set vs the blank-input set) and the paired-difference tables.
-MOVING_METHODS := full uniform random central edge-energy dps dps/paper adps das das/paper das/learned pgadps
+MOVING_METHODS := full uniform random central edge-energy dps dps/paper adps adps/paper das das/paper das/learned pgadps \
+    pgadps/paper
 MOVING := --methods $(MOVING_METHODS) --ratios 0.25 --epochs 8 --max-train-batches 36 --patience 4 $(MNV3) \
     --runs-dir runs/bench-moving-real --out-dir docs/results/moving_real --results-md docs/results-moving_real.md \
     --command-line "make bench-moving-real"
