@@ -22,7 +22,7 @@ itself would choose. Written to `paired.md` / `paired.json` in the grid's `out_d
 
 from __future__ import annotations
 
-import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
@@ -182,6 +182,17 @@ def _means_by_seed(method_entry: dict) -> dict:
     return dict(method_entry.get("by_seed") or {})
 
 
+def _finite_or_none(value):
+    """The tables with NaN / infinite numbers (the CI of a single seed) as None, so they are valid JSON."""
+    if isinstance(value, dict):
+        return {k: _finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_none(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
 def _ordered(methods: set) -> list[str]:
     order = {m: i for i, m in enumerate(SAMPLERS)}
     return sorted(methods, key=lambda m: (order.get(_base(m), len(order)), str(m)))
@@ -324,7 +335,7 @@ def run_paired(cfg: PairedConfig, log: Callable[[str], None] = print) -> dict:
                            not_ranked=chance_level_sets(rows))
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "paired.json", json.loads(json.dumps(tables, default=float)))
+    write_json(out / "paired.json", _finite_or_none(tables))
     (out / "paired.md").write_text("\n".join(markdown(tables)) + "\n")
     log(f"wrote {out / 'paired.md'} ({len(rows)} runs, {len(controls)} static controls)")
     return tables
