@@ -382,8 +382,9 @@ def _write_page(cfg: BenchConfig, table_lines: list[str], rows: list[dict], comm
         "",
     ]
     manifest = read_json(Path("checkpoints") / "manifest.json")
-    shipped_backbones = {e.get("backbone") for e in manifest.get("checkpoints", [])} if isinstance(manifest, dict) else set()
-    if shipped_backbones & {r.get("backbone") for r in rows}:  # the demo checkpoints sit beside the grid of their backbone
+    entries = manifest.get("checkpoints", []) if isinstance(manifest, dict) else []
+    grid = Path(cfg.runs_dir).as_posix().rstrip("/") + "/"
+    if any(str(e.get("run", "")).startswith(grid) for e in entries):  # the demo checkpoints sit beside the grid they came from
         lines += ["## Shipped checkpoints (from checkpoints/manifest.json)", "",
                   manifest.get("description", ""), "",
                   "| checkpoint | data set | method | k/T | test AUC (int8 file) | test balanced acc. | test acc. | "
