@@ -137,14 +137,10 @@ def test_sampler_warmup_freezes_only_the_sampler(tmp_path, monkeypatch):
         _cfg(tmp_path, sampler_warmup_epochs=-1).validate()
 
 
-def test_warmup_on_all_frames_runs_the_backbone_on_every_frame_and_never_the_sampler(tmp_path, monkeypatch):
-    """The default warm-up (a quarter of the epochs, `warmup_frames="all"`): the task network sees all T frames,
-    the sampler is not called; after it the sampler picks k frames again."""
+def _frames_seen_in_training(monkeypatch) -> list:
+    """How many frames the task network sees at each training forward pass (a spy on `frame_features`)."""
     from das_core.model import SubsampledClassifier
 
-    assert TrainConfig(epochs=8).warmup_epochs == 2 and TrainConfig(epochs=3).warmup_epochs == 0
-    assert TrainConfig(epochs=8, sampler_warmup_epochs=0).warmup_epochs == 0
-    assert TrainConfig().warmup_frames == "all"
     seen = []
     real = SubsampledClassifier.frame_features
 
@@ -154,6 +150,16 @@ def test_warmup_on_all_frames_runs_the_backbone_on_every_frame_and_never_the_sam
         return real(self, frames)
 
     monkeypatch.setattr(SubsampledClassifier, "frame_features", spy)
+    return seen
+
+
+def test_warmup_on_all_frames_runs_the_backbone_on_every_frame_and_never_the_sampler(tmp_path, monkeypatch):
+    """The default warm-up (a quarter of the epochs, `warmup_frames="all"`): the task network sees all T frames,
+    the sampler is not called; after it the sampler picks k frames again."""
+    assert TrainConfig(epochs=8).warmup_epochs == 2 and TrainConfig(epochs=3).warmup_epochs == 0
+    assert TrainConfig(epochs=8, sampler_warmup_epochs=0).warmup_epochs == 0
+    assert TrainConfig().warmup_frames == "all"
+    seen = _frames_seen_in_training(monkeypatch)
     fit(_cfg(tmp_path, epochs=2, sampler_warmup_epochs=1, max_train_batches=2, min_epochs=0), datasets=DATA)
     T = DATA["train"][0][0].shape[0]
     assert seen[:2] == [T, T]  # warm-up epoch: every frame
@@ -166,17 +172,7 @@ def test_warmup_on_all_frames_runs_the_backbone_on_every_frame_and_never_the_sam
 def test_the_all_frames_warm_up_applies_to_methods_that_learn_nothing(tmp_path, monkeypatch, method):
     """The same recipe for every method: uniform, random and full get the all-frames warm-up too (before, it was
     gated on a learned sampler, which gave them a different recipe); the summary records that it applied."""
-    from das_core.model import SubsampledClassifier
-
-    seen = []
-    real = SubsampledClassifier.frame_features
-
-    def spy(self, frames):
-        if self.training:
-            seen.append(frames.shape[1])
-        return real(self, frames)
-
-    monkeypatch.setattr(SubsampledClassifier, "frame_features", spy)
+    seen = _frames_seen_in_training(monkeypatch)
     summary = fit(_cfg(tmp_path, method=method, epochs=2, sampler_warmup_epochs=1, max_train_batches=2, min_epochs=0),
                   datasets=DATA)
     T = DATA["train"][0][0].shape[0]
