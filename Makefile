@@ -6,7 +6,7 @@ PORT ?= 8501
 HOST ?= 127.0.0.1
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-all e2e speed app-speed bench bench-moving-real bench-adps-budget bench-warmup bench-small-cnn bench-report ablation checkpoints pocus-demo clean
+.PHONY: install run test test-all e2e speed app-speed bench bench-moving-real bench-adps-budget bench-medmnist-equal bench-warmup bench-small-cnn bench-report ablation checkpoints pocus-demo clean
 
 # requirements.txt pins torch==2.14.1 / torchvision==0.29.1 (pip takes them from this machine's disk).
 $(STAMP): requirements.txt
@@ -77,6 +77,18 @@ bench-moving-real: install
 	$(PY) -m das_core paired --runs-dir runs/bench-moving-real --out-dir docs/results/moving_real \
 	    --tuning vesselmnist3d-embedded-distractors
 	$(PY) -m das_core bench --report-only --datasets vesselmnist3d-embedded:distractors $(MOVING)
+
+# docs/results-medmnist_equal.md: VesselMNIST3D and AdrenalMNIST3D at ratio 0.5 with the equal recipe (the warm-up for
+# every method), 5 seeds, the static baselines beside DAS (default and /paper), then the paired tables and the static
+# controls (about 30 min on 2 cores).
+MEDEQ := --runs-dir runs/bench-medmnist-equal --out-dir docs/results/medmnist_equal --results-md docs/results-medmnist_equal.md \
+    --command-line "make bench-medmnist-equal"
+bench-medmnist-equal: install
+	$(PY) -m das_core bench --datasets vesselmnist3d adrenalmnist3d --methods full uniform central edge-energy das das/paper \
+	    --ratios 0.5 --seeds 0 1 2 3 4 --epochs 8 --max-train-batches 45 --patience 4 $(MNV3) $(MEDEQ)
+	$(PY) -m das_core paired --runs-dir runs/bench-medmnist-equal --out-dir docs/results/medmnist_equal \
+	    --tuning vesselmnist3d-embedded-distractors --chosen das=das/paper
+	$(PY) -m das_core bench --report-only --datasets vesselmnist3d $(MNV3) $(MEDEQ)
 
 # docs/results-adps_budget.md: ADPS closer to its authors' budget (their code: 100 epochs at lr 2e-4); on this 2-core
 # CPU 32 epochs at lr 2e-4 (4x the grid's steps), seed 0, synthetic moving and VesselMNIST3D at ratio 0.5, no early stop.

@@ -112,3 +112,14 @@ def test_the_recipe_is_chosen_on_the_tuning_family_validation_and_read_on_the_he
     text = "\n".join(markdown(paired_tables(rows, tuning=("tune",))))
     assert "das -> das/paper" in text and "das/paper (chosen on the tuning family)" in text
     assert "**tune" not in text.split("## What these figures back")[1]  # the tuning family is not a held-out claim
+
+
+def test_a_choice_made_on_another_grid_is_read_on_this_one(tmp_path):
+    rows = _rows() + [{"dataset": "d", "method": "das/paper", "ratio": 0.25, "seed": s, "fold": None, "auc": 0.66,
+                       "val_auc": 0.1, "run": f"runs/d/das-paper-s{s}"} for s in range(5)]
+    text = "\n".join(markdown(paired_tables(rows, chosen_elsewhere={"das": "das/paper"})))
+    assert "das/paper (chosen on the tuning family)" in text
+    from das_core.experiments.paired import PairedConfig, run_paired
+
+    with pytest.raises(ConfigError, match="METHOD=RECIPE"):
+        run_paired(PairedConfig(runs_dir=str(tmp_path), out_dir=str(tmp_path), chosen=["das/paper"]), log=lambda *_: None)

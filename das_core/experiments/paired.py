@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
+from ..errors import ConfigError
 from ..runs import read_metrics, read_summary, write_json
 from ..samplers import SAMPLERS
 from ..stats import diff_text, paired_summary, separates
@@ -45,6 +46,9 @@ class PairedConfig:
     from_csv: Optional[str] = field(default=None, metadata={
         "help": "read the runs from a committed results.csv instead of runs_dir (no validation AUC there, so no best "
                 "static baseline is chosen, and no static control)"})
+    chosen: list[str] = field(default_factory=list, metadata={
+        "help": "recipe choices made on another grid's tuning sets, METHOD=RECIPE (e.g. das=das/paper): the held-out "
+                "verdict reads them as well when this grid has no tuning runs of its own"})
     static_control: bool = field(default=True, metadata={
         "help": "evaluate every adaptive run with its modal and blank-input pick sets (cached per run)"})
     metric: str = field(default="auc", metadata={"help": "the test metric compared", "choices": ("auc", "balanced_accuracy")})
@@ -97,7 +101,7 @@ def _by_pair(rows: list[dict], method: str, metric: str) -> dict:
 
 
 def paired_tables(rows: list[dict], *, metric: str = "auc", tuning: tuple = (), controls: Optional[dict] = None,
-                  not_ranked: Optional[dict] = None) -> dict:
+                  not_ranked: Optional[dict] = None, chosen_elsewhere: Optional[dict] = None) -> dict:
     """The paired differences of every method against the references, per (data set, ratio), and the static controls.
 
     Args:
@@ -107,13 +111,14 @@ def paired_tables(rows: list[dict], *, metric: str = "auc", tuning: tuple = (), 
         tuning: data set folders used for choices; the others are marked held out.
         controls: run folder -> the static control of that run (`static_control.run_static_control`).
         not_ranked: data set -> why its methods are not ranked (`bench.chance_level_sets`: full at chance).
+        chosen_elsewhere: method -> recipe chosen on another grid's tuning sets (used where this grid chose none).
 
     Returns:
         {"cells": [{"dataset", "ratio", "role", "references", "methods": [{"method", "n", "mean", "vs": {ref: summary}}]}],
          "static_control": [{"dataset", "ratio", "method", "n", "own", "modal", "blank", "own_minus_modal": summary,
                              "own_minus_blank": summary, "distinct_sets", "overlap_own_modal"}]}
     """
-    chosen = chosen_recipes(rows, tuning)
+    chosen = {**(chosen_elsewhere or {}), **chosen_recipes(rows, tuning)}
     cells: dict[tuple, list[dict]] = {}
     for r in rows:
         ratio = r.get("ratio")
@@ -255,7 +260,8 @@ def verdict(tables: dict, *, margin: float = 0.03) -> list[str]:
     chosen = (tables.get("chosen") or {}).get("das")
     recipes = ["das"] + ([chosen] if chosen and chosen != "das" else [])
     if tables.get("chosen"):
-        lines.append("Recipes chosen on the tuning sets' validation AUC: " + ", ".join(
+        lines.append("Recipes chosen on the tuning sets' validation AUC (this grid's, or the moving-real grid's where "
+                     "this one has none): " + ", ".join(
             f"{base} -> {m}" for base, m in tables["chosen"].items()) + ".")
         lines.append("")
     controls = {(e["dataset"], e["ratio"], e["method"]): e for e in tables["static_control"]}
@@ -331,8 +337,15 @@ def run_paired(cfg: PairedConfig, log: Callable[[str], None] = print) -> dict:
                 controls[r["run"]] = run_static_control(r["run"], device=cfg.device)
     from .bench import chance_level_sets
 
+    elsewhere = {}
+    for item in cfg.chosen:
+        method, sep, recipe = str(item).partition("=")
+        if not sep or not recipe.startswith(method):
+            raise ConfigError(f"--chosen takes METHOD=RECIPE with the recipe a variant of the method, e.g. "
+                              f"das=das/paper; got {item!r}.")
+        elsewhere[method] = recipe
     tables = paired_tables(rows, metric=cfg.metric, tuning=tuple(cfg.tuning), controls=controls,
-                           not_ranked=chance_level_sets(rows))
+                           not_ranked=chance_level_sets(rows), chosen_elsewhere=elsewhere)
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "paired.json", _finite_or_none(tables))
