@@ -19,14 +19,15 @@ METHODS = ("full", "uniform", "random", "dps", "adps", "das")
 def measure(rounds: int = 4) -> dict:
     """Seconds per upload-to-six-results run, `rounds` times (the first includes the first-call costs)."""
     from das_core.checkpoints import load_checkpoint
-    from explorer import methods, samples
+    from explorer import lineup, methods, samples
 
     torch.set_num_threads(1)
     vol = np.random.default_rng(0).random((100, 256, 256), dtype=np.float32)
     buf = io.BytesIO()
     np.save(buf, vol)
     content = buf.getvalue()
-    models = {m: (load_checkpoint(f"checkpoints/synthetic-volumes-{m}.pt")[0].eval(), "shipped", True) for m in METHODS}
+    models = {m: lineup.ModelChoice(m, load_checkpoint(f"checkpoints/synthetic-volumes-{m}.pt")[0].eval(), "shipped", True)
+              for m in METHODS}
     times = []
     for _ in range(rounds):
         t0 = time.perf_counter()

@@ -1,8 +1,7 @@
 """Every method over a split of a data set (the Cohort page): which frames each method picks on each item,
 whether it kept the informative frame, what it predicted, and where two methods disagree.
 
-`choose_models` picks the models as the Compare page does (per method the newest checkpoint trained on
-this data set that fits it, else a fresh seeded untrained model), `run_cohort` runs them over the items
+`choose_models` picks the models by the one rule of `explorer.lineup` (as Compare and the export do), `run_cohort` runs them over the items
 (batched, `torch.inference_mode()`, deterministic picks) and returns a `CohortResult` of numpy arrays,
 `disagreements` lists the items where one method is right and another wrong, and `order` sorts the items
 for the heatmaps. No streamlit here: the page lays these out.
@@ -14,7 +13,6 @@ on other data gets picks and hits, never an accuracy.
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Optional, Sequence
@@ -22,20 +20,19 @@ from typing import Callable, Mapping, Optional, Sequence
 import numpy as np
 import torch
 
-from das_core import list_samplers, num_selected_for_ratio
+from das_core import list_samplers
 from das_core.checkpoints import check_compatible
-from das_core.export import probabilities_meaningful
 from das_core.samplers import sampler_class
 
-from . import catalogue, methods
+from . import lineup
 
 __all__ = [
-    "DEFAULT_ITEMS", "UNTRAINED", "CohortResult", "choose_models", "model_key", "run_cohort", "summarise",
+    "DEFAULT_ITEMS", "UNTRAINED", "CohortResult", "choose_models", "run_cohort", "summarise",
     "balanced_accuracy", "disagreements", "SORTS", "sort_options", "order",
 ]
 
 DEFAULT_ITEMS = 128
-UNTRAINED = "untrained (fresh init)"  # the source of an untrained model, as the Compare page names it
+UNTRAINED = lineup.UNTRAINED  # the source of an untrained model, as every page names it
 Progress = Callable[[int, int, str], None]  # (items done over all methods, total, what is running)
 
 
@@ -123,92 +120,28 @@ class CohortResult:
 
 # ----------------------------------------------------------------------------- the models
 
-def _mtime(path: str) -> float:
-    try:
-        return os.path.getmtime(path)
-    except OSError:
-        return 0.0
-
-
 def choose_models(dataset, entries: Sequence, *, das_entry="auto", ratio: float = 0.5,
                   load: Optional[Callable] = None, untrained: Optional[Callable] = None,
-                  heads: int = 4) -> tuple[dict, list, dict]:
-    """method -> (model, source, trained) for every registered sampler, as the Compare page chooses them.
+                  heads: int = lineup.DEFAULT_HEADS) -> lineup.LineUp:
+    """The line-up for a loaded split, by the one rule the Compare page uses (`explorer.lineup`).
 
-    DAS: `das_entry` (a checkpoint entry; "auto": the first DAS checkpoint trained on this data set that
-    fits it, the Compare page's default; None: untrained). Its k (else `ratio` of T) is everyone's k. Every
-    other method: the newest checkpoint of that method trained on this data set with the same T and k, else
-    a fresh seeded untrained model (the same weights as the Compare page's). A checkpoint whose T, channels
-    or classes do not fit the data set is skipped with a note (its frame size may differ: the models pool
-    globally, and they run at the data set's frame size as on the Compare page).
+    A checkpoint whose T, channels or classes do not fit the data set is skipped with a note (its frame
+    size may differ: the models pool globally, and they run at the data set's frame size as on Compare).
 
     Args:
         dataset: the loaded split (`das_core.data` data set).
         entries: `catalogue.list_checkpoints()` entries.
-        das_entry: the DAS checkpoint, "auto" or None.
-        ratio: k/T of the untrained models when no DAS checkpoint is used.
+        das_entry: the DAS checkpoint, "auto" (the first on this data set that fits) or None (untrained).
+        ratio: k/T when DAS is untrained.
         load: path -> model (default `catalogue.load_model`; the page passes its cached loader).
         untrained: (method, T, k, num_classes, C, size, heads) -> model (default `methods.untrained_model`).
         heads: attention heads of an untrained DAS.
-
-    Returns:
-        (models, notes, paths): paths maps each method to (checkpoint path, mtime) or None (untrained).
     """
-    load = load or catalogue.load_model
-    if untrained is None:
-        def untrained(m, T, k, nc, C, size, h):
-            return methods.untrained_model(m, T, k, num_classes=nc, in_channels=C, frame_size=size, heads=h)
     x0 = dataset[0][0]
-    T, C, size = int(x0.shape[0]), int(x0.shape[1]), int(x0.shape[-1])
-    name = str(getattr(dataset, "name", ""))
-    num_classes = max(2, len(getattr(dataset, "classes", None) or []))
-    notes: list[str] = []
-    models: dict = {}
-    paths: dict = {}
-
-    def try_load(entry):
-        try:
-            model = load(entry.path)
-            check_compatible(dict(model.meta), dataset)
-            return model
-        except Exception as err:
-            notes.append(f"{entry.label or entry.path} is skipped: {err}")
-            return None
-
-    k = num_selected_for_ratio(T, ratio)
-    if das_entry == "auto":
-        das_entry = next((e for e in entries if e.method == "das" and e.dataset == name and e.T in (None, T)), None)
-    if das_entry is not None:
-        model = try_load(das_entry)
-        if model is not None:
-            k = model.spec.num_selected
-            models["das"] = (model, das_entry.label, True)
-            paths["das"] = (das_entry.path, _mtime(das_entry.path))
-    for m in list_samplers():
-        if m in models:
-            continue
-        takes_k = sampler_class(m).takes_k
-        for e in entries:
-            if e.method != m or e.dataset != name or (takes_k and e.k not in (None, k)) or e.T not in (None, T):
-                continue
-            model = try_load(e)
-            if model is not None and (not takes_k or model.spec.num_selected == k):
-                models[m], paths[m] = (model, e.label, True), (e.path, _mtime(e.path))
-                break
-        if m not in models:
-            models[m], paths[m] = (untrained(m, T, k, num_classes, C, size, heads), UNTRAINED, False), None
-    return {m: models[m] for m in list_samplers()}, notes, paths
-
-
-def model_key(models: Mapping[str, tuple], paths: Mapping[str, Optional[tuple]]) -> str:
-    """What identifies a set of models for a cache: per method its checkpoint (path, mtime) or "untrained",
-    and its k."""
-    parts = []
-    for m, (model, _, _) in models.items():
-        p = paths.get(m)
-        parts.append(f"{m}:{p[0]}@{p[1]:.0f}" if p else f"{m}:untrained")
-        parts[-1] += f":k={model.sampler.num_selected}"
-    return "|".join(parts)
+    fit = lineup.Fit.of(str(getattr(dataset, "name", "")), x0, getattr(dataset, "classes", None))
+    return lineup.choose_lineup(fit, entries, das=das_entry, ratio=ratio, load=load,
+                                check=lambda meta: check_compatible(dict(meta), dataset), build=untrained,
+                                heads=heads)
 
 
 # ----------------------------------------------------------------------------- running them
@@ -260,14 +193,14 @@ def _batched(model) -> bool:
 
 
 @torch.inference_mode()
-def run_cohort(dataset, models: Mapping[str, tuple], *, indices: Optional[Sequence[int]] = None,
+def run_cohort(dataset, models: Mapping[str, "lineup.ModelChoice"], *, indices: Optional[Sequence[int]] = None,
                max_items: int = DEFAULT_ITEMS, batch_size: int = 32, progress: Optional[Progress] = None,
                notes: Sequence[str] = ()) -> CohortResult:
     """Run every model over items of `dataset` (deterministic picks, eval mode, no gradients).
 
     Args:
         dataset: a loaded split (`das_core.data` data set: `ds[i] -> (x, y)`, `ds.meta(i)`).
-        models: method -> (model, source, trained), e.g. from `choose_models`.
+        models: method -> `ModelChoice`, e.g. the `LineUp` of `choose_models`.
         indices: the items (default: the first `max_items`).
         max_items: how many items when `indices` is None.
         batch_size: items per forward pass.
@@ -292,7 +225,8 @@ def run_cohort(dataset, models: Mapping[str, tuple], *, indices: Optional[Sequen
                     inf_mask[r, t] = True
     picks, predicted, confidence, correct, hit, seconds, meaningful = {}, {}, {}, {}, {}, {}, {}
     total, done = len(items) * len(models), 0
-    for m, (model, source, trained) in models.items():
+    for m, choice in models.items():
+        model, trained = choice.model, choice.trained
         t0 = time.perf_counter()
         model.eval()
         step = batch_size if _batched(model) else 1
@@ -311,14 +245,14 @@ def run_cohort(dataset, models: Mapping[str, tuple], *, indices: Optional[Sequen
             if progress is not None:
                 progress(done, total, f"{m}: {start + xb.shape[0]}/{len(items)} items")
         picks[m], predicted[m], confidence[m] = P, pred, conf
-        meaningful[m] = probabilities_meaningful(getattr(model, "meta", None), name, trained)
+        meaningful[m] = choice.meaningful_on(name)
         correct[m] = (pred == labels) if has_labels and meaningful[m] else None
         hit[m] = (P.astype(bool) & inf_mask).any(1) if inf_mask is not None else None
         seconds[m] = time.perf_counter() - t0
     result = CohortResult(
         dataset=name, split=str(getattr(dataset, "split", "")), kind=str(getattr(dataset, "kind", "volume")),
         classes=classes, indices=idx, labels=labels, informative=informative, num_frames=T, methods=list(models),
-        sources={m: v[1] for m, v in models.items()}, trained={m: bool(v[2]) for m, v in models.items()},
+        sources={m: c.source for m, c in models.items()}, trained={m: bool(c.trained) for m, c in models.items()},
         meaningful=meaningful, picks=picks, predicted=predicted, confidence=confidence, correct=correct, hit=hit,
         seconds=seconds, notes=list(notes))
     result.summary = summarise(result)

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Mapping, Optional
 
 from das_core import export as das_export
 from das_core.export import ExportSettings
 
 from .samples import SampleData
+
+if TYPE_CHECKING:
+    from .lineup import ModelChoice
 
 __all__ = ["DOWNLOADS", "ExportSettings", "study_of", "export_models", "export_bytes"]
 
@@ -40,32 +43,25 @@ def study_of(s: SampleData) -> das_export.Study:
                                         classes=s.classes, meta=s.meta)
 
 
-def export_models(models: Mapping[str, tuple], entries: Sequence) -> list[das_export.ExportModel]:
-    """The page's models (method -> (model, source label, trained)) as export models, each named by its
-    checkpoint file where the source is a listed checkpoint.
+def export_models(models: Mapping[str, "ModelChoice"]) -> list[das_export.ExportModel]:
+    """The page's line-up as export models, each named by its checkpoint file (or "untrained").
 
     Args:
-        models: the Compare page's models.
-        entries: the checkpoint entries (`catalogue.list_checkpoints`), to find each source's file.
+        models: method -> `ModelChoice` (the page's `LineUp`).
     """
-    paths = {e.label: e.path for e in entries}
-    out = []
-    for model, source, trained in models.values():
-        path: Optional[str] = paths.get(source) if trained else None
-        out.append(das_export.ExportModel(model, Path(path).name if path else str(source), path, bool(trained)))
-    return out
+    return [das_export.ExportModel(c.model, Path(c.path).name if c.trained and c.path else str(c.source),
+                                   c.path if c.trained else None, bool(c.trained)) for c in models.values()]
 
 
-def export_bytes(s: SampleData, models: Mapping[str, tuple], entries: Sequence,
+def export_bytes(s: SampleData, models: Mapping[str, "ModelChoice"],
                  settings: Optional[das_export.ExportSettings] = None) -> dict[str, bytes]:
     """Every artefact of the export of this comparison, name -> bytes.
 
     Args:
         s: the sample.
-        models: the Compare page's models (method -> (model, source label, trained)).
-        entries: the checkpoint entries.
+        models: the page's line-up (method -> `ModelChoice`).
         settings: the export settings (the page passes its live DAS controls).
     """
     with tempfile.TemporaryDirectory(prefix="das_export_") as tmp:
-        written = das_export.export_study(export_models(models, entries), study_of(s), tmp, settings=settings)
+        written = das_export.export_study(export_models(models), study_of(s), tmp, settings=settings)
         return {name: Path(p).read_bytes() for name, p in written.items()}

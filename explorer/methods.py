@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from das_core import ModelSpec, SubsampledClassifier, list_samplers
-from das_core.samplers import sampler_class, sampler_options
+from das_core.samplers import call_kwargs, sampler_class, sampler_options  # call_kwargs: the one rule, re-exported
 
 __all__ = [
     "MethodResult", "call_kwargs", "run_method", "compare_methods", "untrained_model", "untrained_models", "soft_entropy",
@@ -98,30 +98,6 @@ class MethodResult:
 
 def _np(t) -> Optional[np.ndarray]:
     return None if t is None else t.detach().float().cpu().numpy()
-
-
-def call_kwargs(sampler, *, tau0: Optional[float] = None, heads: Optional[Sequence[int]] = None,
-                stochastic: bool = False, seed: int = 0) -> dict[str, Any]:
-    """The per-call keyword arguments `sampler` accepts (`call_options`) among the ones given.
-
-    Args:
-        sampler: a `das_core.Sampler`.
-        tau0: base temperature (None: the sampler's own).
-        heads: indices of the active attention heads (None: all).
-        stochastic: tempered stochastic picks instead of deterministic ones.
-        seed: seed of the stochastic draw's generator.
-    """
-    accepts = sampler.call_options
-    kw: dict[str, Any] = {}
-    if tau0 is not None and "tau0" in accepts:
-        kw["tau0"] = float(tau0)
-    if heads is not None and "heads" in accepts:
-        kw["heads"] = [int(h) for h in heads]
-    if stochastic and "stochastic" in accepts:
-        kw["stochastic"] = True
-        if "generator" in accepts:
-            kw["generator"] = torch.Generator().manual_seed(int(seed))
-    return kw
 
 
 @torch.no_grad()
@@ -203,22 +179,22 @@ def untrained_models(num_frames: int, num_selected: int, methods: Optional[Itera
     return {m: untrained_model(m, num_frames, num_selected, **options) for m in names}
 
 
-def compare_methods(x: torch.Tensor, models: Mapping[str, tuple], *, focus: Optional[str] = None,
+def compare_methods(x: torch.Tensor, models: Mapping[str, Any], *, focus: Optional[str] = None,
                     tau0: Optional[float] = None, heads: Optional[Sequence[int]] = None, stochastic: bool = False,
                     seed: int = 0) -> dict[str, MethodResult]:
     """Run every model on x, in the order of `models`.
 
     Args:
         x: one sequence (T, C, H, W).
-        models: method -> (model, source, trained).
+        models: method -> `explorer.lineup.ModelChoice` (a `LineUp`).
         focus: the one method the live options (tau0, heads, stochastic) act on; the others run with
             their own defaults. None: every method gets the options its sampler accepts.
         tau0, heads, stochastic, seed: the live options (see `run_method`).
     """
     out = {}
-    for m, (model, source, trained) in models.items():
+    for m, c in models.items():
         live = focus is None or m == focus
-        out[m] = run_method(model, x, source=source, trained=trained, tau0=tau0 if live else None,
+        out[m] = run_method(c.model, x, source=c.source, trained=c.trained, tau0=tau0 if live else None,
                             heads=heads if live else None, stochastic=stochastic and live, seed=seed)
     return out
 

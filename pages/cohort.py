@@ -19,7 +19,7 @@ from typing import Optional
 import pandas as pd
 import streamlit as st
 
-from explorer import cohort, cohort_figures, figures, samples
+from explorer import cohort, cohort_figures, figures, lineup, samples
 from pages._common import (DATA_OPTIONS, KEPT, Timer, cached_checkpoints, cached_model, cached_untrained, dataset,
                            datasets, keep, password_gate, show_error)
 
@@ -100,11 +100,11 @@ def data_choice_ui() -> Optional[tuple]:
 
 def model_choice_ui(name: str, entries: list):
     """The DAS checkpoint (the other methods follow it as on the Compare page). Returns its entry or None."""
-    das = [e for e in entries if e.method == FOCUS and e.dataset == name]
+    das = lineup.das_options(entries, name)
     options = [e.label for e in das] + [cohort.UNTRAINED]
     keep("coh_das")
-    if st.session_state.get("coh_das") not in options:
-        st.session_state["coh_das"] = options[0]
+    if st.session_state.get("coh_das_for") != name or st.session_state.get("coh_das") not in options:
+        st.session_state["coh_das"], st.session_state["coh_das_for"] = options[0], name  # each data set: its own
     label = st.selectbox("DAS model (the others: the newest checkpoint of each method trained on this data set "
                          "with the same k, else untrained, as on the Compare page)", options, key="coh_das")
     return next((e for e in das if e.label == label), None)
@@ -198,7 +198,7 @@ def open_in_compare(name: str, split: str, index: int, das_label: str) -> None:
     kept = st.session_state.setdefault(KEPT, {})
     for key, value in (("ds_name", name), ("ds_split", split), ("ds_index", int(index))):
         st.session_state[key] = kept[key] = value
-    st.session_state["cmp_das"] = das_label
+    st.session_state["cmp_das"], st.session_state["cmp_das_for"] = das_label, name  # Compare's picker, on this data set
 
 
 def disagreements_ui(result: cohort.CohortResult, split: str, das_label: str) -> None:
@@ -258,14 +258,14 @@ def main() -> None:
     das_entry = model_choice_ui(info["name"], entries)
     try:
         with st.spinner("Loading models…"):
-            models, notes, paths = cohort.choose_models(
-                ds, entries, das_entry=das_entry, load=lambda p: cached_model(p, os.path.getmtime(p)), untrained=cached_untrained)
+            models = cohort.choose_models(ds, entries, das_entry=das_entry,
+                                          load=lambda p: cached_model(p, os.path.getmtime(p)), untrained=cached_untrained)
     except Exception as err:
         show_error(err)
         return
-    run_key = hashlib.sha1(f"{info['name']}|{split}|{opts_json}|n={n}|{cohort.model_key(models, paths)}"
+    run_key = hashlib.sha1(f"{info['name']}|{split}|{opts_json}|n={n}|{models.key}"
                            .encode()).hexdigest()
-    result = run_ui(run_key, ds, models, notes, n)
+    result = run_ui(run_key, ds, models, models.notes, n)
     if result is None:
         return
     word = samples.frame_word(result.kind)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import hashlib
+import html
 import io
 import os
 
@@ -17,88 +18,53 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
-from das_core import list_samplers, num_selected_for_ratio
-from das_core.export import probabilities_meaningful
-from das_core.samplers import sampler_class
-from explorer import catalogue, exports, figures, methods, samples
+from das_core import num_selected_for_ratio
+from explorer import catalogue, exports, figures, lineup, methods, samples
 from explorer.samples import SampleData
 from pages._common import (Timer, cached_checkpoints, cached_model, cached_untrained, data_sidebar_ui, password_gate,
                            sample_caption, show_error, study_input_ui)
 
-UNTRAINED = "untrained (fresh init)"
-FOCUS = "das"  # the method the live controls (tau0, heads, stochastic view) act on
+UNTRAINED = lineup.UNTRAINED
+FOCUS = lineup.FOCUS  # the method the live controls (tau0, heads, stochastic view) act on
+PICKER, PICKED_FOR = "cmp_das", "cmp_das_for"  # the DAS picker's key, and the data set its value was chosen on
 TAU_VALUES = [0.03, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0]
 VIEW_SOFT = "Deterministic picks + soft matrix softmax(A/τ)"
 VIEW_STOCH = "Tempered stochastic picks argmax(A/τ + G)"
 
 
-def load_checkpoint_for(entry, s: SampleData):
-    """The model of a checkpoint entry (`.spec`, `.meta`) after checking it fits the sample (CheckpointError if not)."""
-    model = cached_model(entry.path, os.path.getmtime(entry.path))
-    catalogue.check_sample_compatible(model.meta, s)
-    return model
-
-
 def model_choice_ui(s: SampleData, entries: list) -> tuple:
-    """DAS checkpoint picker + ratio. Returns (das entry or None, ratio, show_all)."""
+    """DAS checkpoint picker + ratio. Returns (das entry or None for an untrained DAS, ratio).
+
+    The picker starts each data set on its first DAS checkpoint (untrained where it has none): a choice
+    made on another data set is not carried over, so the picker never shows "untrained" while the
+    line-up runs a checkpoint, nor the reverse."""
     T = s.x.shape[0]
     c1, c2, c3 = st.columns([4, 2, 1.3], vertical_alignment="bottom")
     show_all = c3.toggle("All data sets", key="cmp_show_all", help="List checkpoints trained on other data sets too.")
-    das = [e for e in entries if e.method == FOCUS and (show_all or e.dataset == s.dataset)]
+    das = lineup.das_options(entries, s.dataset, show_all=show_all)
     options = [UNTRAINED] + [e.label for e in das]
-    if st.session_state.get("cmp_das") not in options:
-        st.session_state["cmp_das"] = options[1] if len(options) > 1 else UNTRAINED
-    label = c1.selectbox("DAS model (the one tau0 and heads act on)", options, key="cmp_das")
+    if st.session_state.get(PICKED_FOR) != s.dataset or st.session_state.get(PICKER) not in options:
+        own = [e.label for e in das if e.dataset == s.dataset]
+        st.session_state[PICKER] = own[0] if own else UNTRAINED
+        st.session_state[PICKED_FOR] = s.dataset
+    label = c1.selectbox("DAS model (the one tau0 and heads act on)", options, key=PICKER)
     entry = next((e for e in das if e.label == label), None)
     if entry is not None and entry.k and entry.T:  # a trained model keeps its own k: say it, no stale slider
         c2.metric("Ratio k/T (the model's)", f"{entry.k / entry.T:.0%} (k={entry.k})")
-        return entry, entry.k / entry.T, show_all
+        return entry, entry.k / entry.T
     ratio = c2.select_slider("Ratio k/T (untrained)", [0.125, 0.25, 0.5, 0.75], value=0.5,
                              key="cmp_ratio", format_func=lambda r: f"{r:.0%} (k={num_selected_for_ratio(T, r)})",
                              disabled=entry is not None)
-    return entry, ratio, show_all
+    return entry, ratio
 
 
-def _trained_for(method: str, s: SampleData, entries: list, k: int):
-    """(model, label) of the newest checkpoint of `method` on this data set that fits the sample with
-    k frames (any k for a sampler that keeps all frames), or None."""
-    takes_k = sampler_class(method).takes_k
-    for e in entries:
-        if e.method != method or e.dataset != s.dataset or (takes_k and e.k not in (None, k)):
-            continue
-        try:
-            model = load_checkpoint_for(e, s)
-        except Exception:
-            continue
-        if not takes_k or model.spec.num_selected == k:
-            return model, e.label
-    return None
-
-
-def build_models(s: SampleData, entries: list, das_entry, ratio: float) -> tuple[dict, int]:
-    """method -> (model, source, trained) for every registered sampler: the DAS choice plus, per other
-    method, the newest matching checkpoint on this data set (same T and k), else a fresh untrained model."""
-    T, C, H, _ = s.x.shape
-    num_classes = max(2, len(s.classes or []))
-    k, heads = num_selected_for_ratio(T, ratio), 4
-    models: dict = {}
-    if das_entry is not None:
-        try:
-            model = load_checkpoint_for(das_entry, s)
-            k = model.spec.num_selected
-            models[FOCUS] = (model, das_entry.label, True)
-        except Exception as err:
-            show_error(err)
-            st.caption("Showing untrained models instead.")
-    for m in list_samplers():
-        if m in models:
-            continue
-        found = _trained_for(m, s, entries, k)
-        if found is not None:
-            models[m] = (found[0], found[1], True)
-        else:
-            models[m] = (cached_untrained(m, T, k, num_classes, C, H, heads), UNTRAINED, False)
-    return {m: models[m] for m in list_samplers()}, k
+def build_lineup(s: SampleData, entries: list, das_entry, ratio: float) -> lineup.LineUp:
+    """The page's line-up (`explorer.lineup.choose_lineup`): the DAS the picker names, and per other method
+    the newest checkpoint on this data set with the same T and k, else an untrained model."""
+    return lineup.choose_lineup(
+        lineup.Fit.of(s.dataset, s.x, s.classes), entries, das=das_entry, ratio=ratio,
+        load=lambda p: cached_model(p, os.path.getmtime(p)),
+        check=lambda meta: catalogue.check_sample_compatible(meta, s), build=cached_untrained)
 
 
 def controls_ui(das_model) -> dict:
@@ -119,15 +85,10 @@ def controls_ui(das_model) -> dict:
             "seed": seed}
 
 
-def trained_here(model, trained: bool, s: SampleData) -> bool:
-    """True when `model` is a checkpoint trained on the sample's own data set (its prediction means something)."""
-    return probabilities_meaningful(getattr(model, "meta", None), s.dataset, trained)
-
-
 def predictions_ui(s: SampleData, results: dict, models: dict) -> None:
     """Predicted class and confidence, only for models trained on this data set unless asked: a model's
     probabilities on data it never saw look confident and mean nothing."""
-    own = {m for m, (model, _, trained) in models.items() if trained_here(model, trained, s)}
+    own = {m for m, c in models.items() if c.meaningful_on(s.dataset)}
     hidden = [figures.method_label(m) for m in results if m not in own]
     show_all = False
     if hidden:
@@ -139,18 +100,20 @@ def predictions_ui(s: SampleData, results: dict, models: dict) -> None:
         if m not in own and not show_all:
             continue
         pred = r.predicted
-        name = s.classes[pred] if s.classes and pred is not None and pred < len(s.classes) else str(pred)
+        names = s.classes or models[m].classes  # an upload has no classes: the model's own names them
+        name = names[pred] if names and pred is not None and pred < len(names) else str(pred)
         rows.append({"method": m, "predicted": name, "confidence": r.confidence,
                      "correct": (pred == s.y) if s.y is not None and s.y >= 0 else None})
     if rows:
         st.plotly_chart(figure("fig_confidence", rows, s.label_name), width="stretch", key="cmp_conf")
 
 
-def strips_ui(s: SampleData, results: dict) -> None:
+def strips_ui(s: SampleData, results: dict, models: lineup.LineUp) -> None:
+    """Each method's picked frames, labelled with the model that picked them (the line-up's choice)."""
     word = samples.frame_word(s.kind)
     for m, r in results.items():
         c1, c2 = st.columns([1.2, 6], vertical_alignment="center")
-        tag = "trained" if r.trained else "untrained"
+        tag = html.escape(models[m].tag)
         c1.markdown(f"<span style='color:{figures.method_color(m)};font-weight:700'>■ {figures.method_label(m)}</span><br>"
                     f"<small>{tag} · k={len(r.indices)}</small>", unsafe_allow_html=True)
 
@@ -198,11 +161,11 @@ def _fixed_results(_models: dict, model_key: str, _x, x_key: str) -> dict:
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def _das_result(_focus: tuple, model_key: str, _x, x_key: str, tau0: float, heads: tuple, stochastic: bool,
-                seed: int):
+def _das_result(_focus: lineup.ModelChoice, model_key: str, _x, x_key: str, tau0: float, heads: tuple,
+                stochastic: bool, seed: int):
     """DAS on this sample with the live controls, once per model, sample and control values (a control moved
     back to a value it had shows at once)."""
-    model, source, trained = _focus
+    model, source, trained = _focus.model, _focus.source, _focus.trained
     if stochastic:
         return methods.run_method(model, _x, source=source, trained=trained, tau0=tau0, heads=list(heads),
                                   stochastic=True, seed=seed)
@@ -218,9 +181,9 @@ def _das_result(_focus: tuple, model_key: str, _x, x_key: str, tau0: float, head
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def _das_classified(_focus: tuple, model_key: str, _x, x_key: str, heads: tuple):
+def _das_classified(_focus: lineup.ModelChoice, model_key: str, _x, x_key: str, heads: tuple):
     """DAS's deterministic picks and prediction with these heads (at its trained tau0)."""
-    model, source, trained = _focus
+    model, source, trained = _focus.model, _focus.source, _focus.trained
     return methods.run_method(model, _x, source=source, trained=trained, tau0=model.sampler.tau0, heads=list(heads))
 
 
@@ -262,7 +225,7 @@ def _static_figs(model_key: str, x_key: str, _dps, _adps, T: int, word: str):
 def results_ui(s: SampleData, models: dict, model_key: str, x_key: str) -> None:
     """Everything tau0 / heads change: reruns on its own when those controls move."""
     with Timer() as timer:
-        das_model = models[FOCUS][0]
+        das_model = models[FOCUS].model
         ctl = controls_ui(das_model)
         if not ctl["heads"]:  # DAS has nothing to score with; the other methods are still shown
             st.warning("No attention head is active, so DAS picks nothing: switch a head back on. The other "
@@ -291,7 +254,7 @@ def results_ui(s: SampleData, models: dict, model_key: str, x_key: str) -> None:
         left, right = st.columns([3, 2], gap="large")
         with left:
             st.subheader("Selected frames")
-            strips_ui(s, results)
+            strips_ui(s, results, models)
         with right:
             predictions_ui(s, results, models)
             if das is not None:
@@ -408,7 +371,7 @@ def saliency_ui(s: SampleData, results: dict, models: dict, model_key: str) -> N
                      help="Whose picks to explain; each map is of that method's own model.")
     kind = c2.segmented_control("Map", list(saliency.CAM_METHODS), default="gradcam", key="cmp_cam_kind",
                                 format_func=saliency.CAM_METHODS.get) or "gradcam"
-    r, (model, _, trained) = results[m], models[m]
+    r, model = results[m], models[m].model
     picks = tuple(int(t) for t in r.indices)
     target = r.predicted
     try:
@@ -428,7 +391,7 @@ def saliency_ui(s: SampleData, results: dict, models: dict, model_key: str) -> N
                 "(" + " ".join(f"h{h} {hs[h, t]:.2f}" for h in range(hs.shape[0])) + ")"
         cols[j % 4].image(png, caption=cap, width="stretch", output_format="PNG")
     cls = s.classes[target] if s.classes and target is not None and target < len(s.classes) else target
-    note = "" if trained_here(model, trained, s) else \
+    note = "" if models[m].meaningful_on(s.dataset) else \
         " This model was not trained on this data set: its maps show little."
     st.caption(f"{saliency.CAM_METHODS[kind]} of {figures.method_label(m)}'s backbone + head on each picked {word} "
                f"alone, for the class it predicts for the whole sample (**{cls}**), at layer `{layer}` "
@@ -442,7 +405,7 @@ def saliency_ui(s: SampleData, results: dict, models: dict, model_key: str) -> N
 EXPORT_STATE = "_cmp_export"  # {"key": what it was built from, "files": {name: bytes}}
 
 
-def export_ui(s: SampleData, models: dict, entries: list, model_key: str) -> None:
+def export_ui(s: SampleData, models: lineup.LineUp, model_key: str) -> None:
     """Download this comparison (MP4/GIF with the picks marked, HTML report, picks.csv/json/png). Built on
     a click with the live DAS controls, kept in the session until the sample, models or controls change."""
     settings = exports.ExportSettings(
@@ -459,7 +422,7 @@ def export_ui(s: SampleData, models: dict, entries: list, model_key: str) -> Non
                 return
             with st.spinner("Rendering the export…"):
                 try:
-                    built = {"key": key, "files": exports.export_bytes(s, models, entries, settings)}
+                    built = {"key": key, "files": exports.export_bytes(s, models, settings)}
                 except Exception as err:
                     show_error(err)
                     return
@@ -482,6 +445,26 @@ def study_for_models(native: SampleData, das_entry, num_frames: int, size: int) 
     return samples.resample_for(native, num_frames, size)
 
 
+def lineup_notes_ui(s: SampleData, models: lineup.LineUp) -> None:
+    """What the line-up is made of, from the line-up itself: a DAS checkpoint that could not be used, a DAS
+    trained on other data, and the methods that run untrained."""
+    das = models.das
+    if models.das_error is not None:
+        show_error(models.das_error)
+        st.caption("DAS runs **untrained** instead (its strip says so): pick a checkpoint that fits, or train one.")
+    elif das is not None and das.trained and das.trained_on != s.dataset:
+        st.warning(f"This DAS model was trained on **{das.trained_on or 'other data'}**, not on {s.dataset}: its "
+                   f"picks show what it learned there, and its prediction here is not meaningful.",
+                   icon=":material/warning:")
+    untrained = models.untrained()
+    if untrained:
+        tie = (" An untrained DAS scores every frame the same (its score layers start at zero), so it keeps the "
+               "first k frames." if FOCUS in untrained else "")
+        st.caption(f"**Untrained** (freshly initialised, predictions are meaningless): "
+                   f"{', '.join(figures.method_label(m) for m in untrained)}. "
+                   f"Train one on the Train page or pick a shipped checkpoint.{tie}")
+
+
 def main() -> None:
     password_gate()  # a session's first request may run this page without app.py
     st.title("Compare samplers")
@@ -494,7 +477,7 @@ def main() -> None:
         s = samples.resample_for(native, *wanted)
     caption = st.empty()  # filled once the models' input is known (a checkpoint may resample the study)
     entries = cached_checkpoints()
-    das_entry, ratio, _ = model_choice_ui(s, entries)
+    das_entry, ratio = model_choice_ui(s, entries)
     if native is not None:
         s = study_for_models(native, das_entry, *wanted)
         T, _, H, W = s.x.shape
@@ -504,24 +487,12 @@ def main() -> None:
     else:
         caption.markdown(sample_caption(s))
     with st.spinner("Loading models…"):
-        models, k = build_models(s, entries, das_entry, ratio)
-    das_model, _, das_trained = models[FOCUS]
-    trained_on = (getattr(das_model, "meta", None) or {}).get("dataset")
-    if das_trained and trained_on != s.dataset:
-        st.warning(f"This DAS model was trained on **{trained_on or 'other data'}**, not on {s.dataset}: its picks "
-                   f"show what it learned there, and its prediction here is not meaningful.",
-                   icon=":material/warning:")
-    untrained = [figures.method_label(m) for m, (_, _, tr) in models.items() if not tr]
-    if untrained:
-        tie = (" An untrained DAS scores every frame the same (its score layers start at zero), so it keeps the "
-               "first k frames." if "das" in [m for m, (_, _, tr) in models.items() if not tr] else "")
-        st.caption(f"**Untrained** (freshly initialised, predictions are meaningless): {', '.join(untrained)}. "
-                   f"Train one on the Train page or pick a shipped checkpoint.{tie}")
-    # what identifies the models for the caches: their source and k (untrained ones change with the ratio)
-    model_key = "|".join(f"{m}:{src}:k={model.sampler.num_selected}" for m, (model, src, _) in models.items())
+        models = build_lineup(s, entries, das_entry, ratio)
+    lineup_notes_ui(s, models)
+    model_key = models.key  # what identifies the models for the caches (untrained ones change with the ratio)
     results_ui(s, models, model_key, s.key)
     static_methods_ui(s, models, model_key)
-    export_ui(s, models, entries, model_key)
+    export_ui(s, models, model_key)
 
 
 main()

@@ -521,3 +521,64 @@ def test_resample_for_gives_the_models_input_and_keeps_the_study():
     assert r.meta["original_frames"] == 40 and r.meta["frame_indices"][-1] == 39
     assert r.key != s.key and r.dataset == s.dataset == "upload: head.npy"
     assert samples.resample_for(s, 40, 64) is s
+
+
+def _das_strip_tag(at) -> str:
+    """The small line under DAS's strip ("trained on X · shipped · k=14" or "untrained · k=14")."""
+    md = next(m.value for m in at.markdown if "■ DAS" in m.value)
+    return md.split("<small>")[1].split("</small>")[0]
+
+
+def _das_picks(at) -> list:
+    timeline = json.loads(next(c for c in at.get("plotly_chart") if c.key == "cmp_timeline").proto.spec)
+    return sorted(next(d["x"] for d in timeline["data"] if d.get("name") == "DAS"))
+
+
+def test_the_das_picker_and_the_strips_name_the_same_model_on_every_data_set(app):
+    """Untrained, then the shipped model, on two data sets and back: the picker, DAS's strip, the caption and
+    the picks follow the same choice every time ("untrained" is untrained, a checkpoint is that checkpoint)."""
+    at = app.run()
+    at.switch_page("pages/compare.py").run()
+    shipped = {}
+    for name in ("synthetic-video", "synthetic-volumes", "vesselmnist3d", "synthetic-volumes"):
+        at.sidebar.selectbox(key="ds_name").set_value(name).run()
+        _no_exception(at)
+        picker = at.selectbox(key="cmp_das")
+        own = [o for o in picker.options if o != picker.options[0] and f"· {name} ·" in o]
+        if not own:  # no DAS checkpoint on this data set: untrained, and everything says so
+            assert picker.value == picker.options[0] and _das_strip_tag(at).startswith("untrained")
+            assert any("**Untrained**" in c.value and "DAS" in c.value for c in at.caption)
+            continue
+        # a data set with a shipped DAS starts on it, whatever was picked on the data set before
+        assert picker.value == own[0], (name, picker.value)
+        assert _das_strip_tag(at).startswith(f"trained on {name} · shipped"), _das_strip_tag(at)
+        assert any("k=14" in m.value for m in at.metric)
+        shipped[name] = _das_picks(at)
+        at.selectbox(key="cmp_das").set_value(picker.options[0]).run()  # untrained
+        _no_exception(at)
+        assert _das_strip_tag(at).startswith("untrained"), _das_strip_tag(at)
+        assert [w for w in at.get("select_slider") if w.key == "cmp_ratio"]
+        assert any("**Untrained**" in c.value and "DAS" in c.value for c in at.caption)
+        # an untrained DAS scores every frame the same: it keeps the first k, not the shipped model's picks
+        assert _das_picks(at) == list(range(14)) != shipped[name]
+        at.selectbox(key="cmp_das").set_value(own[0]).run()  # and back to the checkpoint
+        assert _das_strip_tag(at).startswith(f"trained on {name}") and _das_picks(at) == shipped[name]
+    assert set(shipped) == {"synthetic-volumes", "vesselmnist3d"}
+
+
+def test_a_foreign_model_on_an_upload_names_its_class_not_a_number(app):
+    """An upload has no classes of its own: forced with "Show anyway", a Vessel DAS says "vessel" or
+    "aneurysm" (its own class names), never "0"."""
+    at = app.run()
+    at.sidebar.selectbox(key="ds_name").set_value("Upload a file…").run()
+    at.sidebar.file_uploader(key="upload_file").upload("head.npy", _npy_bytes()).run()
+    at.switch_page("pages/compare.py").run()
+    at.toggle(key="cmp_show_all").set_value(True).run()
+    vessel = next(o for o in at.selectbox(key="cmp_das").options if "vesselmnist3d" in o)
+    at.selectbox(key="cmp_das").set_value(vessel).run()
+    _no_exception(at)
+    assert _das_strip_tag(at).startswith("trained on vesselmnist3d")
+    at.toggle(key="cmp_show_foreign").set_value(True).run()
+    chart = json.loads(next(c for c in at.get("plotly_chart") if c.key == "cmp_conf").proto.spec)
+    text = dict(zip(chart["data"][0]["y"], chart["data"][0]["text"]))
+    assert text["DAS"].split(" (")[0] in ("vessel", "aneurysm"), text

@@ -19,7 +19,7 @@ from das_core.errors import ConfigError, DataError
 from das_core.experiments.results import aggregate, mean_std_text
 from das_core.runs import RunPaths
 from das_core.samplers import SAMPLERS
-from explorer import catalogue, figures, jobs, methods, samples
+from explorer import catalogue, figures, jobs, lineup, methods, samples
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -33,7 +33,7 @@ def _x(seed=0, T=T):
 
 @pytest.fixture(scope="module")
 def models():
-    return {m: (methods.untrained_model(m, T, K, frame_size=20), "untrained", False) for m in list_samplers()}
+    return {m: lineup.ModelChoice(m, methods.untrained_model(m, T, K, frame_size=20)) for m in list_samplers()}
 
 
 def _python(code: str) -> str:
@@ -116,7 +116,7 @@ def test_tau0_changes_soft_rows_not_deterministic_picks(models):
 
 
 def test_heads_toggle(models):
-    model = models["das"][0]
+    model = models["das"].model
     r = methods.run_method(model, _x(2), heads=[0])
     assert np.all(r.head_scores[1:] == 0)
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from das_core import list_samplers
-from explorer import catalogue, cohort, cohort_figures, methods, samples
+from explorer import catalogue, cohort, cohort_figures, lineup, methods, samples
 
 REPO = Path(__file__).resolve().parents[1]
 T, K, SIZE, N = 8, 4, 16, 12
@@ -32,7 +32,8 @@ def _models(dataset_of_das: str | None = "synthetic-volumes") -> dict:
         trained = m == "das" and dataset_of_das is not None
         if trained:
             model.meta = {"dataset": dataset_of_das}
-        out[m] = (model, "checkpoint" if trained else cohort.UNTRAINED, trained)
+        out[m] = lineup.ModelChoice(m, model, "checkpoint" if trained else cohort.UNTRAINED, trained,
+                                    trained_on=dataset_of_das if trained else None)
     return out
 
 
@@ -48,7 +49,7 @@ def test_run_cohort_shapes_hits_and_correctness(tiny):
         assert (result.picks[m].sum(1) == k).all(), m
         # the picks and prediction of every item are the ones the Compare page shows for it (run one at a time)
         for i in (0, 7, 11):
-            r = methods.run_method(models[m][0], tiny[i][0])
+            r = methods.run_method(models[m].model, tiny[i][0])
             assert list(np.flatnonzero(result.picks[m][i])) == sorted(r.indices), (m, i)
             assert result.predicted[m][i] == r.predicted
         # hit rate = a hand count of the items whose picks include an informative frame
@@ -89,22 +90,23 @@ def test_choose_models_uses_the_shipped_checkpoints_and_skips_what_does_not_fit(
     entries = catalogue.list_checkpoints(REPO / "checkpoints", [])
     opts = samples.app_datasets()[0]["default_options"]
     shipped = samples.open_dataset("synthetic-volumes", "test", {**opts, "num_samples": N})
-    models, notes, paths = cohort.choose_models(shipped, entries)
-    assert list(models) == list_samplers() and not notes
+    models = cohort.choose_models(shipped, entries)
+    assert list(models) == list_samplers() and not models.notes
     ships = {e.method for e in entries if e.dataset == "synthetic-volumes"}  # the six original methods ship one
     assert {"full", "uniform", "random", "dps", "adps", "das"} <= ships
-    assert all(models[m][2] == (m in ships) for m in models)  # a checkpoint where one ships, else untrained
-    assert all(models[m][1] == cohort.UNTRAINED and paths[m] is None for m in models if m not in ships)
-    assert paths["das"][0].endswith("synthetic-volumes-das.pt")
+    assert all(models[m].trained == (m in ships) for m in models)  # a checkpoint where one ships, else untrained
+    assert all(models[m].source == cohort.UNTRAINED and models[m].path is None for m in models if m not in ships)
+    assert models["das"].path.endswith("synthetic-volumes-das.pt")
     result = cohort.run_cohort(shipped, models)
     assert all((result.correct[m] is not None) == (m in ships) for m in result.methods)  # untrained: unknown
     # the shipped DAS checkpoint (T=28) cannot take T=8 items: skipped with a note, untrained in its place
     das = next(e for e in entries if e.method == "das" and e.dataset == "synthetic-volumes")
-    models, notes, paths = cohort.choose_models(tiny, entries, das_entry=das)
-    assert len(notes) == 1 and "T=28" in notes[0] and "T=8" in notes[0]
-    assert models["das"][1] == cohort.UNTRAINED and paths["das"] is None
-    assert models["das"][0].sampler.num_selected == T // 2
-    assert cohort.model_key(models, paths).count("untrained") == len(list_samplers())
+    models = cohort.choose_models(tiny, entries, das_entry=das)
+    assert len(models.notes) == 1 and "T=28" in models.notes[0] and "T=8" in models.notes[0]
+    assert "T=28" in str(models.das_error)  # the line-up says why the picked DAS is not the one that runs
+    assert models["das"].source == cohort.UNTRAINED and models["das"].path is None
+    assert models["das"].model.sampler.num_selected == T // 2
+    assert models.key.count("untrained") == len(list_samplers())
 
 
 def _constructed() -> cohort.CohortResult:

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from ..errors import CheckpointError
+from ..samplers.controls import call_kwargs as _call_kwargs
 from .settings import EXTRA_COLORS, METHOD_COLORS, ExportSettings
 from .study import Study
 
@@ -133,25 +134,14 @@ def load_export_models(paths: Sequence[Union[str, Path]]) -> list[ExportModel]:
 
 
 def call_kwargs(sampler, settings: ExportSettings) -> dict:
-    """The per-call options (tau0, heads, stochastic + generator) `sampler` accepts, from `settings`.
+    """The per-call options (tau0, heads, stochastic + generator) `sampler` accepts, from `settings`
+    (`das_core.samplers.call_kwargs` of `settings.controls()`).
 
     Args:
         sampler: a `das_core.Sampler` (its `call_options` say what it takes).
         settings: the export settings (`focus` limits them to one method).
     """
-    if settings.focus is not None and sampler.name != settings.focus:
-        return {}
-    accepts = getattr(sampler, "call_options", frozenset())
-    kw: dict = {}
-    if settings.tau0 is not None and "tau0" in accepts:
-        kw["tau0"] = float(settings.tau0)
-    if settings.heads is not None and "heads" in accepts:
-        kw["heads"] = [int(h) for h in settings.heads]
-    if settings.stochastic and "stochastic" in accepts:
-        kw["stochastic"] = True
-        if "generator" in accepts:
-            kw["generator"] = torch.Generator().manual_seed(int(settings.seed))
-    return kw
+    return _call_kwargs(sampler, settings.controls())
 
 
 def _np(t) -> Optional[np.ndarray]:

@@ -73,6 +73,19 @@ class ExportSettings:
                                           "data set (marked as not meaningful)")
     threads: Optional[int] = _opt(None, "torch CPU threads while the models run")
 
+    def controls(self) -> "LiveControls":
+        """The live controls these settings give the samplers."""
+        from ..samplers.controls import LiveControls
+
+        return LiveControls(tau0=self.tau0, heads=tuple(self.heads) if self.heads is not None else None,
+                            stochastic=bool(self.stochastic), seed=int(self.seed), focus=self.focus)
+
+    @classmethod
+    def from_controls(cls, controls, **settings) -> "ExportSettings":
+        """Export settings carrying `controls` (a `LiveControls`), plus any other field given."""
+        return cls(tau0=controls.tau0, heads=list(controls.heads) if controls.heads is not None else None,
+                   stochastic=controls.stochastic, seed=controls.seed, focus=controls.focus, **settings)
+
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["heads"] = [int(h) for h in self.heads] if self.heads is not None else None

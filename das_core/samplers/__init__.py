@@ -16,6 +16,7 @@
 """
 
 from .base import Sampler, check_k
+from .controls import LiveControls, call_kwargs
 from .registry import (SAMPLERS, list_samplers, make_sampler, num_selected_for_ratio, register_sampler,
                        sampler_class, sampler_options)
 # Importing the method modules registers them, in this order.
@@ -28,7 +29,7 @@ from .pgadps import PGADPSOptions, PGADPSSampler  # noqa: E402
 
 __all__ = [
     "Sampler", "register_sampler", "list_samplers", "sampler_class", "make_sampler", "sampler_options",
-    "num_selected_for_ratio", "check_k", "uniform_indices", "SAMPLERS",
+    "num_selected_for_ratio", "check_k", "uniform_indices", "SAMPLERS", "LiveControls", "call_kwargs",
     "FullSampler", "UniformSampler", "RandomSampler", "RandomOptions", "DPSSampler", "DPSOptions",
     "ADPSSampler", "ADPSOptions", "DASSampler", "DASConfig", "CentralSampler", "EdgeEnergySampler",
     "EdgeEnergyOptions", "PGADPSSampler", "PGADPSOptions",
