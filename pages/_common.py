@@ -25,6 +25,9 @@ methods.use_app_threads()  # once per server process: half the cores for torch (
 UPLOAD = "Upload a file…"
 # Widget keys whose values must survive a page switch and a visit to a page that does not draw them;
 # their last values are kept in the plain session key KEPT (see `keep`).
+# The display window (level, width on the [0, 1] values) last chosen on Explore, per study:
+# {"key": sample key, "window": (level, width)}; the Compare page's export draws the study in it.
+DISPLAY_WINDOW = "_display_window"
 PERSIST_KEYS = ("ds_name", "ds_split", "ds_index", "study_frames", "study_size")
 KEPT = "_kept_widgets"
 # The data options chosen per data set ({name: {"num_frames": 12, ...}}): a plain session key, which
@@ -341,3 +344,14 @@ def cached_model(path: str, mtime: float):
 def cached_untrained(method: str, T: int, k: int, num_classes: int, C: int, size: int, heads: int):
     """A freshly initialised (seeded) model, built once per shape."""
     return methods.untrained_model(method, T, k, num_classes=num_classes, in_channels=C, frame_size=size, heads=heads)
+
+
+def remember_window(s, window) -> None:
+    """Keep the window the viewer shows `s` in (None: as read), for the exports of `s`."""
+    st.session_state[DISPLAY_WINDOW] = {"key": s.key, "window": tuple(float(v) for v in window) if window else None}
+
+
+def window_for(s):
+    """The window (level, width) last chosen on Explore for `s`, or None (drawn as read)."""
+    kept = st.session_state.get(DISPLAY_WINDOW) or {}
+    return kept.get("window") if kept.get("key") == s.key else None

@@ -22,7 +22,7 @@ from das_core import num_selected_for_ratio
 from explorer import catalogue, exports, figures, lineup, methods, samples
 from explorer.samples import SampleData
 from pages._common import (Timer, cached_checkpoints, cached_model, cached_untrained, data_sidebar_ui, password_gate,
-                           sample_caption, show_error, study_input_ui)
+                           sample_caption, show_error, study_input_ui, window_for)
 
 UNTRAINED = lineup.UNTRAINED
 FOCUS = lineup.FOCUS  # the method the live controls (tau0, heads, stochastic view) act on
@@ -405,28 +405,40 @@ def saliency_ui(s: SampleData, results: dict, models: dict, model_key: str) -> N
 EXPORT_STATE = "_cmp_export"  # {"key": what it was built from, "files": {name: bytes}}
 
 
-def export_ui(s: SampleData, models: lineup.LineUp, model_key: str) -> None:
+def export_ui(study: SampleData, models: lineup.LineUp, model_key: str) -> None:
     """Download this comparison (MP4/GIF with the picks marked, HTML report, picks.csv/json/png). Built on
-    a click with the live DAS controls, kept in the session until the sample, models or controls change."""
+    a click with the live DAS controls, kept in the session until the study, models or controls change.
+
+    `study` is the study itself (an upload at its native resolution, not the models' copy): each model
+    runs on it resampled to its own T and frame size, as on this page, and its picks are written as the
+    study's own slice numbers; the frames are drawn in the window chosen on Explore."""
+    window = window_for(study)
     settings = exports.ExportSettings(
         tau0=st.session_state.get("cmp_tau0"), heads=st.session_state.get("cmp_heads") or None,
         stochastic=st.session_state.get("cmp_view") == VIEW_STOCH, seed=int(st.session_state.get("cmp_seed", 0)),
-        focus=FOCUS)
-    key = f"{s.key}|{model_key}|{sorted(settings.to_dict().items())}"
+        focus=FOCUS, window=list(window) if window else None)
+    key = f"{study.key}|{model_key}|{sorted(settings.to_dict().items())}"
     built = st.session_state.get(EXPORT_STATE)
+    T, _, H, W = study.x.shape
+    word = samples.frame_word(study.kind)
     with st.expander("Export this comparison: MP4, report, picks", icon=":material/download:"):
         if not built or built["key"] != key:
-            st.caption("Renders the sample with every method's picks marked, a one-page report and the picks as "
-                       "CSV/JSON (with the DAS controls above). Research tool, not for diagnosis.")
+            shown = (f"in the window chosen on Explore (level {window[0]:.2f}, width {window[1]:.2f} of the "
+                     f"study's 0-1 range)" if window else "as read (set a window on Explore to draw it in one)")
+            st.caption(f"Renders the study at its own {T} {word}s of {H}×{W}, {shown}, with every method's picks "
+                       f"marked on the study's {word} numbers; a one-page report and the picks as CSV/JSON (with "
+                       f"the DAS controls above). Research tool, not for diagnosis.")
             if not st.button("Build the export", key="cmp_export_build", icon=":material/movie:"):
                 return
             with st.spinner("Rendering the export…"):
                 try:
-                    built = {"key": key, "files": exports.export_bytes(s, models, settings)}
+                    built = {"key": key, "files": exports.export_bytes(study, models, settings)}
                 except Exception as err:
                     show_error(err)
                     return
-            st.session_state[EXPORT_STATE] = built
+                # kept before the spinner's exit: a rerun that arrives while it renders (another click, a
+                # reconnect) stops the script at its next element, and the next run shows the downloads
+                st.session_state[EXPORT_STATE] = built
         cols = st.columns(len(exports.DOWNLOADS))
         for col, (name, (label, mime)) in zip(cols, exports.DOWNLOADS.items()):
             col.download_button(label, built["files"][name], file_name=name, mime=mime, key=f"cmp_export_{name}",
@@ -492,7 +504,7 @@ def main() -> None:
     model_key = models.key  # what identifies the models for the caches (untrained ones change with the ratio)
     results_ui(s, models, model_key, s.key)
     static_methods_ui(s, models, model_key)
-    export_ui(s, models, model_key)
+    export_ui(native if native is not None else s, models, model_key)
 
 
 main()

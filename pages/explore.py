@@ -11,7 +11,8 @@ import streamlit as st
 
 from explorer import figures, samples
 from explorer.samples import SampleData
-from pages._common import data_sidebar_ui, dataset, hu_window_ui, password_gate, sample, sample_caption, show_error
+from pages._common import (data_sidebar_ui, dataset, hu_window_ui, password_gate, remember_window, sample,
+                           sample_caption, show_error)
 
 MONTAGE_N = 16
 CINE_RATES = [1, 2, 4, 8, 12, 16, 24, 30]  # frames per second offered for volumes (no rate of their own)
@@ -126,6 +127,7 @@ def main() -> None:
     left, right = st.columns([2, 3], gap="large")
     with left:
         t, window = viewer_ui(s)
+        remember_window(s, window)  # the Compare page's export draws the study in the same window
         # PNG: lossless (Streamlit's "auto" sends a frame without alpha as a JPEG, re-encoded on every rerun)
         st.image(figures.frame_image(s.x, t, window, min_size=320), width="content", output_format="PNG",
                  caption=f"{word} {t} of {s.x.shape[0]}" + (" · informative" if s.informative and t in s.informative else ""))

@@ -84,3 +84,51 @@ def test_one_call_kwargs_for_the_pages_and_the_export():
     assert settings.controls() == ctl
     got = export_call_kwargs(das.sampler, settings)
     assert {k: v for k, v in got.items() if k != "generator"} == {k: v for k, v in kw.items() if k != "generator"}
+
+
+def test_the_export_of_an_upload_is_of_the_study_itself(tmp_path):
+    """A 108-slice 256x256 upload: the MP4 has 108 frames with the study at its own 256 px, drawn in the window
+    chosen on Explore; every method's picks are the study's slice numbers (its model's picks mapped through
+    the same resampling the page used), and picks.json keeps the model's index beside them."""
+    import json
+
+    import imageio
+    import numpy as np
+
+    from das_core.export import draw
+    from explorer import exports, samples
+
+    rng = np.random.default_rng(0)
+    x = torch.from_numpy(rng.random((108, 1, 256, 256), dtype=np.float32))
+    native = samples.SampleData(x=x, y=None, classes=None, meta={}, dataset="upload: head.npy", kind="volume",
+                                key="upload:head")
+    seen = samples.resample_for(native, 28, 28)  # what the page's models see
+    up = lineup.choose_lineup(lineup.Fit.of(native.dataset, seen.x), [], das=None, build=_small,
+                              methods=["uniform", "das", "full"])
+    window = (0.5, 0.25)
+    files = exports.export_bytes(native, up, ExportSettings(window=list(window), focus="das"))
+    doc = json.loads(files["picks.json"])
+    on_page = methods.compare_methods(seen.x, up)
+    frame_indices = seen.meta["frame_indices"]  # study slice of each of the models' 28
+    assert [m["method"] for m in doc["methods"]] == ["uniform", "das", "full"]
+    for m in doc["methods"]:
+        r = on_page[m["method"]]
+        picks = sorted(m["picks"], key=lambda p: p["model_frame"])
+        assert [p["model_frame"] for p in picks] == sorted(r.indices), m["method"]
+        assert [p["frame"] for p in picks] == [frame_indices[i] for i in sorted(r.indices)], m["method"]
+        assert m["frame_map"] == frame_indices and m["num_frames"] == 28
+    assert doc["settings"]["window"] == list(window)
+
+    mp4 = tmp_path / "sequence.mp4"
+    mp4.write_bytes(files["sequence.mp4"])
+    reader = imageio.get_reader(str(mp4), format="FFMPEG")
+    try:
+        assert reader.count_frames() == 108  # one per slice of the study, not of the models' 28
+        first = reader.get_data(0)
+    finally:
+        reader.close()
+    assert first.shape[1] >= 256 + 16  # the 256 px study sits on the canvas at its own size (not 28 upscaled)
+    # the window: slice values below level - width/2 are black, above level + width/2 white
+    img = draw.frame_rgb(x[0], window)
+    lo, hi = x[0, 0].numpy() < 0.375, x[0, 0].numpy() > 0.625
+    assert (img[lo] == 0).all() and (img[hi] == 255).all()

@@ -29,7 +29,8 @@ def cine_frames(study: Study, results: Sequence[MethodPicks], settings: ExportSe
         settings: min_size / max_size of the frame.
         frames: which study frames (default: all).
     """
-    canvas = CineCanvas(study, [PickRow(r) for r in results], min_size=settings.min_size, max_size=settings.max_size)
+    canvas = CineCanvas(study, [PickRow(r) for r in results], min_size=settings.min_size, max_size=settings.max_size,
+                        window=settings.window)
     for t in (range(study.num_frames) if frames is None else frames):
         yield pad_to_multiple(canvas.frame(t), 16)
 

@@ -20,6 +20,8 @@ import os
 from pathlib import Path
 from typing import Optional, Sequence, Union
 
+import math
+
 import torch
 
 from .. import __version__
@@ -48,6 +50,11 @@ def check_settings(settings: ExportSettings) -> ExportSettings:
             raise ConfigError(f"Export setting {name} must be a number >= {low}, got {v!r}.")
     if settings.max_size < settings.min_size:
         raise ConfigError(f"Export setting max_size ({settings.max_size}) is below min_size ({settings.min_size}).")
+    w = settings.window
+    if w is not None and (len(w) != 2 or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in w)
+                          or not w[1] > 0):
+        raise ConfigError(f"Export setting window must be two numbers LEVEL WIDTH with WIDTH > 0 (on the study's "
+                          f"[0, 1] values, e.g. 0.5 0.3), got {w!r}.")
     return settings
 
 
@@ -108,7 +115,8 @@ def write_export(out: Path, study: Study, results: Sequence[MethodPicks], settin
 
     text("picks.csv", picks_csv(results))
     text("picks.json", json.dumps(picks_document(study, results, settings, created), indent=2) + "\n")
-    picks_png = png_bytes(picks_image(study, results, tile=settings.tile, per_row=settings.tiles_per_row))
+    picks_png = png_bytes(picks_image(study, results, tile=settings.tile, per_row=settings.tiles_per_row,
+                                        window=settings.window))
     binary("picks.png", picks_png)
     written["sequence.mp4"] = write_mp4(out / "sequence.mp4", study, results, settings)
     written["sequence.gif"] = write_gif(out / "sequence.gif", study, results, settings)

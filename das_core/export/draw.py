@@ -55,10 +55,16 @@ def viridis(values: np.ndarray) -> np.ndarray:
     return (rgb + 0.5).astype(np.uint8)
 
 
-def frame_rgb(frame) -> np.ndarray:
-    """One frame (C, H, W) in [0, 1] (torch or numpy) -> uint8 RGB (H, W, 3)."""
+def frame_rgb(frame, window=None) -> np.ndarray:
+    """One frame (C, H, W) in [0, 1] (torch or numpy) -> uint8 RGB (H, W, 3).
+
+    `window` = (level, width) on the same [0, 1] scale (the viewer's window/level): values from
+    level - width/2 to level + width/2 map to black..white, clipped; None shows [0, 1] as it is."""
     a = np.asarray(frame.detach().cpu() if hasattr(frame, "detach") else frame, dtype=np.float32)
     a = a[0] if a.shape[0] == 1 else np.moveaxis(a[:3], 0, -1)  # (H, W) or (H, W, 3)
+    if window is not None:
+        level, width = float(window[0]), max(float(window[1]), 1e-6)
+        a = (a - (level - width / 2.0)) / width
     a = (np.clip(a, 0, 1) * 255 + 0.5).astype(np.uint8)
     return np.repeat(a[..., None], 3, axis=-1) if a.ndim == 2 else a
 
@@ -124,14 +130,16 @@ class CineCanvas:
         study: the study (all its frames share one size).
         rows: one `PickRow` per method, in report order.
         min_size, max_size: see `fit_frame`.
+        window: the display window (level, width) of the frames (see `frame_rgb`).
     """
 
     header, pad = 24, 8
 
-    def __init__(self, study: Study, rows: Sequence[PickRow], *, min_size: int = 256, max_size: int = 768):
+    def __init__(self, study: Study, rows: Sequence[PickRow], *, min_size: int = 256, max_size: int = 768,
+                 window=None):
         self.study, self.rows = study, list(rows)
-        self.min_size, self.max_size = min_size, max_size
-        h, w = fit_frame(frame_rgb(study.x[0]), min_size, max_size).shape[:2]
+        self.min_size, self.max_size, self.window = min_size, max_size, window
+        h, w = fit_frame(frame_rgb(study.x[0], window), min_size, max_size).shape[:2]
         ring = _RING * max(1, len(self.rows))
         self.W = max(w + 2 * ring + 16, 640)
         self.left, self.top = (self.W - w) // 2, self.header + ring
@@ -167,7 +175,7 @@ class CineCanvas:
         if pickers:
             x -= _text_w(draw, "picked by", 13) + 8
             draw.text((x, 5), "picked by", fill=MUTED, font=_font(13))
-        img = fit_frame(frame_rgb(self.study.x[t]), self.min_size, self.max_size)  # (h, w, 3)
+        img = fit_frame(frame_rgb(self.study.x[t], self.window), self.min_size, self.max_size)  # (h, w, 3)
         h, w = img.shape[:2]
         for j, r in enumerate(pickers):  # nested rings, first method innermost
             o = _RING * (j + 1)
@@ -192,7 +200,8 @@ def cine_frame(study: Study, t: int, rows: Sequence[PickRow], *, min_size: int =
     return CineCanvas(study, rows, min_size=min_size, max_size=max_size).frame(t)
 
 
-def picks_image(study: Study, results: Sequence[MethodPicks], *, tile: int = 72, per_row: int = 14) -> np.ndarray:
+def picks_image(study: Study, results: Sequence[MethodPicks], *, tile: int = 72, per_row: int = 14,
+                window=None) -> np.ndarray:
     """picks.png: one labelled row per method with the study frames it picked (each framed in its
     colour, its frame number under it), wrapped after `per_row` frames.
 
@@ -201,6 +210,7 @@ def picks_image(study: Study, results: Sequence[MethodPicks], *, tile: int = 72,
         results: the methods' picks, in report order.
         tile: the longest side of each frame in pixels.
         per_row: frames per row before wrapping.
+        window: the display window (level, width) of the frames (see `frame_rgb`).
     """
     gap, cap, label_w = 6, 16, 190
     cell_w, cell_h = tile + gap, tile + cap + gap
@@ -217,7 +227,7 @@ def picks_image(study: Study, results: Sequence[MethodPicks], *, tile: int = 72,
         draw.text((8, y + 40), f"k = {r.k} of T = {len(r.frame_map)}", fill=MUTED, font=_font(12))
         for j, f in enumerate(r.frames):
             row, col = divmod(j, per_row)
-            img = frame_rgb(study.x[f])
+            img = frame_rgb(study.x[f], window)
             s = tile / max(img.shape[:2])
             size = (max(1, round(img.shape[1] * s)), max(1, round(img.shape[0] * s)))
             resample = Image.NEAREST if s >= 1 else Image.LANCZOS

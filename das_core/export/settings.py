@@ -56,6 +56,9 @@ class ExportSettings:
         all_probabilities: also report the class probabilities of models not trained on the study's data
             set (they are marked as not meaningful).
         threads: torch CPU threads while the models run (None: leave torch's setting).
+        window: the display window (level, width) of the drawn frames, on the study's [0, 1] values (the
+            app passes the window chosen on Explore); None draws [0, 1] as read. The models' input is
+            never windowed.
     """
 
     volume_fps: float = _opt(8.0, "frames per second of the MP4/GIF for a volume (a video keeps its own fps)")
@@ -72,6 +75,8 @@ class ExportSettings:
     all_probabilities: bool = _opt(False, "also report the class probabilities of models not trained on this "
                                           "data set (marked as not meaningful)")
     threads: Optional[int] = _opt(None, "torch CPU threads while the models run")
+    window: Optional[list[float]] = _opt(None, "display window LEVEL WIDTH of the drawn frames on the study's [0, 1] "
+                                               "values, e.g. 0.5 0.3 (the models' input is not windowed)")
 
     def controls(self) -> "LiveControls":
         """The live controls these settings give the samplers."""
@@ -89,4 +94,5 @@ class ExportSettings:
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["heads"] = [int(h) for h in self.heads] if self.heads is not None else None
+        d["window"] = [float(v) for v in self.window] if self.window is not None else None
         return d

@@ -2,8 +2,8 @@
 
 Explore: upload a DICOM series .zip (pydicom, shuffled, rescale tags) and a NIfTI .nii.gz (nibabel) through
 the sidebar uploader. Compare: the samplers run on the upload; the cine plays (its title changes); the
-Grad-CAM overlays appear; the export's MP4 has one frame per slice the models see and the report names the
-upload. Cohort: "Run all methods" on 16 items draws the heatmaps. Screenshots: compare-cine,
+Grad-CAM overlays appear; the export's MP4 has one frame per slice of the study itself (not of the models'
+resampled copy) and the report names the upload. Cohort: "Run all methods" on 16 items draws the heatmaps. Screenshots: compare-cine,
 compare-gradcam and cohort (test-artifacts/screenshots/ and docs/screenshots/).
 """
 
@@ -109,7 +109,7 @@ def test_clinician_demo(app_server, page, tmp_path, shot):
     no_exception(page)
     assert page.get_by_text("Upload a file in the sidebar").count() == 0
     caption = page.get_by_text("The models see the upload resampled to").first.inner_text()
-    T = int(re.search(r"resampled to T=(\d+)", caption).group(1))
+    native_T = int(re.search(r"at its native (\d+) ×", caption).group(1))
 
     # 3. the cine: Play changes the frame in the title
     toggle(page, "cmp_cine")
@@ -170,7 +170,7 @@ def test_clinician_demo(app_server, page, tmp_path, shot):
         frames = reader.count_frames()
     finally:
         reader.close()
-    assert frames == T, f"the MP4 has {frames} frames, the study the models see {T}"
+    assert frames == native_T, f"the MP4 has {frames} frames, the study {native_T} slices"
     html = report.read_text(encoding="utf-8")
     assert len(html) > 500 and "brain_mr.nii.gz" in html
     # it names the model behind each method: for an upload no checkpoint was trained on its data, so Compare
