@@ -465,9 +465,19 @@ def fig_orthogonal(volume, t: int, y: int, xcol: int, window=None, aspect: Optio
 # ----------------------------------------------------------------------------- compare
 
 def fig_timeline(picks: Mapping[str, Sequence[int]], num_frames: int,
-                 informative: Optional[Iterable[int]] = None, frame_word: str = "frame") -> go.Figure:
+                 informative: Optional[Iterable[int]] = None, frame_word: str = "frame", *,
+                 title: Optional[str] = None, color: Optional[str] = None) -> go.Figure:
     """One row per method over t = 0..T-1, its picked frames marked in its colour (built from a dict without
-    validation, `_trusted_figure`: Compare rebuilds it when a head toggle changes DAS's picks)."""
+    validation, `_trusted_figure`: Compare rebuilds it when a head toggle changes DAS's picks).
+
+    Args:
+        picks: row name (a method, or any label) -> its picked frames.
+        num_frames: T.
+        informative: frames to band in green.
+        frame_word: "slice" or "frame".
+        title: the figure's title (default: "Picked frames per method").
+        color: one colour for every row (default: each method's own).
+    """
     methods = list(picks)
     data = []
     for row, m in enumerate(methods):
@@ -476,10 +486,10 @@ def fig_timeline(picks: Mapping[str, Sequence[int]], num_frames: int,
                      "marker": {"size": 6, "color": "#e6e6e6", "symbol": "line-ns-open"}, "hoverinfo": "skip",
                      "showlegend": False})
         data.append({"type": "scatter", "x": idx, "y": [row] * len(idx), "mode": "markers", "name": method_label(m),
-                     "marker": {"size": 11, "color": method_color(m), "symbol": "square",
+                     "marker": {"size": 11, "color": color or method_color(m), "symbol": "square",
                                 "line": {"width": 1, "color": "white"}},
                      "hovertemplate": f"{method_label(m)}: {frame_word} %{{x}}<extra></extra>", "showlegend": False})
-    title = "Picked frames per method"
+    title = title or "Picked frames per method"
     if informative:
         title += " (green band: informative frames of the synthetic sample)"
     layout = _layout_spec(
@@ -516,8 +526,9 @@ def fig_attention(head_scores, active: Optional[Sequence[bool]] = None, picks: O
         data.append({"type": "scatter", "x": list(picks), "y": ["picked by DAS"] * len(picks), "mode": "markers",
                      "marker": {"symbol": "triangle-up", "size": 9, "color": method_color("das")},
                      "name": "picked by DAS", "hovertemplate": "picked %{x}<extra></extra>", "showlegend": True})
-        extra["legend"] = {"orientation": "h", "y": -0.35, "x": 0}
-    layout = _layout_spec("DAS attention per head (base scores)", 90 + 28 * H + 40, dict(l=90, r=20, t=40, b=45),
+        # above the plot at the right, clear of the title (left) and the axis title (below)
+        extra["legend"] = {"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 1, "xanchor": "right"}
+    layout = _layout_spec("DAS attention per head (base scores)", 110 + 36 * H + 45, dict(l=90, r=20, t=60, b=45),
                           xaxis={"title": {"text": f"{frame_word} index t"}},
                           yaxis={"title": {"text": ""}, "autorange": "reversed"}, **extra)
     return _trusted_figure({"data": data, "layout": layout})

@@ -66,6 +66,8 @@ class SampleData:
         dataset: the data set's name ("upload: <file>" for an upload).
         kind: "volume" or "video".
         key: identifies the sample for caches (set by whoever loads it).
+        source: (data set, split, data options as JSON) of an item of a data set, None for an upload: the
+            split it can be compared with.
     """
 
     x: torch.Tensor
@@ -75,6 +77,7 @@ class SampleData:
     dataset: str = ""
     kind: str = "volume"
     key: str = ""
+    source: Optional[tuple] = None
 
     @property
     def label_name(self) -> Optional[str]:

@@ -115,6 +115,7 @@ def dataset(name: str, split: str, options_json: str):
 def sample(name: str, split: str, options_json: str, index: int) -> SampleData:
     s = samples.sample_from(dataset(name, split, options_json), index)
     s.key = f"{name}|{split}|{options_json}|{index}"
+    s.source = (name, split, options_json)
     return s
 
 

@@ -19,9 +19,10 @@ import streamlit as st
 from PIL import Image
 
 from das_core import num_selected_for_ratio
-from explorer import catalogue, exports, figures, lineup, methods, samples
+from explorer import adaptivity, catalogue, exports, figures, lineup, methods, samples
 from explorer.samples import SampleData
-from pages._common import (Timer, cached_checkpoints, cached_model, cached_untrained, data_sidebar_ui, password_gate,
+from pages._common import (Timer, cached_checkpoints, cached_model, cached_untrained, data_sidebar_ui, dataset,
+                           password_gate,
                            sample_caption, show_error, study_input_ui, window_for)
 
 UNTRAINED = lineup.UNTRAINED
@@ -221,12 +222,106 @@ def _static_figs(model_key: str, x_key: str, _dps, _adps, T: int, word: str):
             figures.fig_adps_steps(_adps.indices, _adps.pick_rank, T, word))
 
 
+SPLIT_ITEMS = 64  # items of the sample's split the control-change counts run over
+PRIOR_ITEMS = 128  # items of the train split the modal set is taken over
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _items(name: str, split: str, options_json: str, n: int):
+    """The first n sequences of a split, stacked (N, T, C, H, W)."""
+    return adaptivity.stack_items(dataset(name, split, options_json), n)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _split_change(_model, model_key: str, source: tuple, heads: tuple, tau0, stochastic: bool,
+                  seed: int) -> tuple[float, int]:
+    """(share of the first SPLIT_ITEMS items of the sample's split whose DAS picks these controls change, N)."""
+    xs = _items(*source, SPLIT_ITEMS)
+    share = adaptivity.split_change(_model, xs, heads=list(heads), tau0=tau0, stochastic=stochastic, seed=seed)
+    return share, int(xs.shape[0])
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _modal(_model, model_key: str, name: str, options_json: str) -> tuple[list, float, int]:
+    """(DAS's most common pick set over the first PRIOR_ITEMS train items, the share that gets it, N)."""
+    xs = _items(name, "train", options_json, PRIOR_ITEMS)
+    best, share = adaptivity.modal_set(_model, xs)
+    return best, share, int(xs.shape[0])
+
+
+def control_effect_ui(s: SampleData, das: lineup.ModelChoice, model_key: str, ctl: dict) -> None:
+    """What the live controls change: picks changed on this sample and on how many items of its split."""
+    H = das.model.sampler.heads
+    heads = tuple(ctl["heads"])
+    if not heads:
+        return
+    moved = []
+    if len(heads) < H:
+        moved.append("heads " + " ".join(f"h{h}" for h in heads) + " only")
+    if ctl["stochastic"]:
+        moved.append(f"a tempered stochastic draw (tau0 {ctl['tau0']:g}, seed {ctl['seed']})")
+    if not moved:
+        tau = "" if ctl["tau0"] == das.model.sampler.tau0 else \
+            f" tau0 {ctl['tau0']:g} changes only the soft matrix below, never the deterministic picks."
+        st.caption(f"All {H} heads, deterministic picks: DAS's own picks.{tau} Switch heads off or draw "
+                   f"stochastic picks to see what they change.")
+        return
+    tau0 = ctl["tau0"] if ctl["stochastic"] else None
+    change = adaptivity.pick_change(das.model, s.x, heads=heads, tau0=tau0, stochastic=ctl["stochastic"],
+                                    seed=ctl["seed"])
+    word = samples.frame_word(s.kind)
+    text = f"With {' and '.join(moved)}: **{change.changed} of {change.k} picks change** on this sample"
+    if s.source is not None:
+        try:
+            share, n = _split_change(das.model, model_key, s.source, heads, tau0, ctl["stochastic"], ctl["seed"])
+            text += f"; the picks change on **{share:.0%}** of the first {n} {s.source[1]} items"
+        except Exception as err:  # a data set that cannot be read in bulk: the sample's count stands alone
+            text += f" (the split could not be read: {err})"
+    st.caption(text + f" (against DAS's own picks: all {H} heads, deterministic). A {word} that stays picked "
+                      f"whatever the heads is one DAS would pick from its prior alone (see its prior below).")
+
+
+def prior_ui(s: SampleData, das: lineup.ModelChoice, model_key: str) -> None:
+    """DAS's picks on this sample against its picks on a blank input and its most common set on the train
+    split: how much of what it picks is a positional prior, and how much it changes per input."""
+    if not st.toggle("What DAS's picks are made of (its prior)", key="cmp_prior",
+                     help="Its picks here against its picks on an all-zero input and against the set it picks "
+                          "most often on the training split."):
+        return
+    word = samples.frame_word(s.kind)
+    own = adaptivity.own_picks(das.model, s.x)  # all heads, deterministic: whatever the controls show above
+    blank = adaptivity.blank_picks(das.model, tuple(s.x.shape))
+    modal = share = n = None
+    if s.source is not None:
+        try:
+            modal, share, n = _modal(das.model, model_key, s.source[0], s.source[2])
+        except Exception as err:
+            st.caption(f"The training split could not be read for the modal set ({err}).")
+    view = adaptivity.prior_view(own, blank, modal, share)
+    rows = {"DAS, this sample": view.own, "DAS, blank input": view.blank}
+    if view.modal is not None:
+        rows["DAS, most common set"] = view.modal
+    st.plotly_chart(figure("fig_timeline", rows, s.x.shape[0], s.informative, word,
+                           title="DAS's own picks here (all heads, deterministic) and its prior", color=figures.method_color(FOCUS)),
+                    width="stretch", key="cmp_prior_fig")
+    text = (f"Of DAS's {view.k} picks on this sample, **{view.shared_blank}** are also its picks on an all-zero "
+            f"input (what it picks when the input says nothing)")
+    if view.modal is not None:
+        text += (f" and **{view.shared_modal}** are in the set it picks most often on the first {n} training "
+                 f"items (exactly that set on {share:.0%} of them): it changes {view.k - view.shared_modal} "
+                 f"{word}{'s' if view.k - view.shared_modal != 1 else ''} for this input")
+    st.caption(text + ". " + ("" if das.trained else "This DAS is untrained: its prior is the tie-break. ")
+               + "Whether its own picks beat that fixed set over a whole split: Cohort, and the grids' static "
+                 "control on Results.")
+
+
 @st.fragment
 def results_ui(s: SampleData, models: dict, model_key: str, x_key: str) -> None:
     """Everything tau0 / heads change: reruns on its own when those controls move."""
     with Timer() as timer:
         das_model = models[FOCUS].model
         ctl = controls_ui(das_model)
+        control_effect_ui(s, models[FOCUS], model_key, ctl)
         if not ctl["heads"]:  # DAS has nothing to score with; the other methods are still shown
             st.warning("No attention head is active, so DAS picks nothing: switch a head back on. The other "
                        "methods are shown.", icon=":material/visibility_off:")
@@ -257,15 +352,16 @@ def results_ui(s: SampleData, models: dict, model_key: str, x_key: str) -> None:
             strips_ui(s, results, models)
         with right:
             predictions_ui(s, results, models)
-            if das is not None:
-                active = [h in ctl["heads"] for h in range(das.head_scores.shape[0])]
-                scale = _attention_scale(das_model, model_key, s.x, x_key)
-                st.plotly_chart(figure("fig_attention", das.head_scores, active, das.indices, word, scale=scale),
-                                width="stretch", key="cmp_attention")
+        if das is not None:  # full width: one cell per frame and head must be readable
+            active = [h in ctl["heads"] for h in range(das.head_scores.shape[0])]
+            scale = _attention_scale(das_model, model_key, s.x, x_key)
+            st.plotly_chart(figure("fig_attention", das.head_scores, active, das.indices, word, scale=scale),
+                            width="stretch", key="cmp_attention")
         cine_ui(s, results)
         saliency_ui(s, results, models, model_key)
         if das is None:
             return
+        prior_ui(s, models[FOCUS], model_key)
         st.subheader("DAS sampling matrix (k × T)")
         c1, c2 = st.columns(2)
         rows = [f"row {j} ({word} {i})" for j, i in enumerate(das.indices)]

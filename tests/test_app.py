@@ -582,3 +582,37 @@ def test_a_foreign_model_on_an_upload_names_its_class_not_a_number(app):
     chart = json.loads(next(c for c in at.get("plotly_chart") if c.key == "cmp_conf").proto.spec)
     text = dict(zip(chart["data"][0]["y"], chart["data"][0]["text"]))
     assert text["DAS"].split(" (")[0] in ("vessel", "aneurysm"), text
+
+
+def test_the_live_controls_say_what_they_change_and_the_prior_is_shown(app):
+    """Beside tau0 and the heads: how many picks changed here and on how many items of the split (counted
+    independently below); DAS's picks against its blank-input picks and its most common set."""
+    from explorer import adaptivity, samples
+
+    at = app.run()
+    at.switch_page("pages/compare.py").run()
+    _no_exception(at)
+    assert any("DAS's own picks" in c.value for c in at.caption)  # nothing moved yet: it says so
+    at.pills(key="cmp_heads").set_value([0]).run()
+    _no_exception(at)
+    text = next(c.value for c in at.caption if "picks change** on this sample" in c.value)
+    opts = samples.app_datasets()[0]["default_options"]
+    ds = samples.open_dataset("synthetic-volumes", "test", opts)
+    model = catalogue.load_model(str(REPO / "checkpoints" / "synthetic-volumes-das.pt"))
+    change = adaptivity.pick_change(model, ds[0][0], heads=[0])
+    share = adaptivity.split_change(model, adaptivity.stack_items(ds, 64), heads=[0])
+    assert f"**{change.changed} of 14 picks change**" in text, text
+    assert f"**{share:.0%}** of the first 64 test items" in text, text
+    assert 0 < share < 1  # h0 alone moves some items' picks, not all
+
+    at.toggle(key="cmp_prior").set_value(True).run()
+    _no_exception(at)
+    fig = json.loads(next(c for c in at.get("plotly_chart") if c.key == "cmp_prior_fig").proto.spec)
+    rows = fig["layout"]["yaxis"]["ticktext"]
+    assert rows == ["DAS, this sample", "DAS, blank input", "DAS, most common set"]
+    train = adaptivity.stack_items(samples.open_dataset("synthetic-volumes", "train", opts), 128)
+    view = adaptivity.prior_view(adaptivity.own_picks(model, ds[0][0]), adaptivity.blank_picks(model, (28, 1, 28, 28)),
+                                 *adaptivity.modal_set(model, train))
+    cap = next(c.value for c in at.caption if "all-zero" in c.value)
+    assert f"**{view.shared_blank}** are also its picks on an all-zero" in cap, cap
+    assert f"**{view.shared_modal}** are in the set it picks most often on the first 128" in cap, cap

@@ -132,3 +132,27 @@ def test_the_export_of_an_upload_is_of_the_study_itself(tmp_path):
     img = draw.frame_rgb(x[0], window)
     lo, hi = x[0, 0].numpy() < 0.375, x[0, 0].numpy() > 0.625
     assert (img[lo] == 0).all() and (img[hi] == 255).all()
+
+
+def test_adaptivity_measures_on_a_hand_made_sampler():
+    """The measures the Compare page shows, on DAS with hand-set score weights: a blank input's picks, the modal
+    set and its share, and the head subsets' changes, each checked against a direct count."""
+    from explorer import adaptivity
+
+    torch.manual_seed(0)
+    model = methods.untrained_model("das", 8, 3, frame_size=16)
+    torch.nn.init.normal_(model.sampler.head_skip.weight)
+    xs = torch.rand(10, 8, 1, 16, 16)
+    own = [adaptivity.own_picks(model, x) for x in xs]
+    best, share = adaptivity.modal_set(model, xs, batch_size=4)
+    assert share == sum(o == best for o in own) / 10 and len(best) == 3
+    blank = adaptivity.blank_picks(model, (8, 1, 16, 16))
+    assert blank == adaptivity.own_picks(model, torch.zeros(8, 1, 16, 16))
+    for heads in ([0], [1, 3]):
+        changes = [adaptivity.pick_change(model, x, heads=heads) for x in xs]
+        assert all(c.changed == len(set(c.now) - set(c.own)) and list(c.own) == o for c, o in zip(changes, own))
+        assert adaptivity.split_change(model, xs, heads=heads, batch_size=3) == \
+            sum(c.changed > 0 for c in changes) / 10
+    assert adaptivity.split_change(model, xs) == 0.0  # no control moved: nothing changes
+    view = adaptivity.prior_view(own[0], blank, best, share)
+    assert view.shared_blank == len(set(own[0]) & set(blank)) and view.shared_modal == len(set(own[0]) & set(best))
