@@ -22,6 +22,7 @@ import torch
 
 from das_core import list_samplers
 from das_core.checkpoints import check_compatible
+from das_core.experiments.static_control import forced_logits
 from das_core.samplers import sampler_class
 
 from . import lineup
@@ -58,7 +59,11 @@ class CohortResult:
         confidence: method -> (N,) probability of the predicted class.
         correct: method -> (N,) bool, None where it is not known (no labels, or a foreign/untrained model).
         hit: method -> (N,) bool (kept at least one informative frame), None where the data set reports none.
-        summary: method -> {"k", "hit_rate", "accuracy", "balanced_accuracy", "mean_picks" (T,)}.
+        modal: adaptive method -> its most common pick set over these items (picks only: no label is read).
+        static_predicted: adaptive method -> (N,) its classifier's prediction on the modal set for every item
+            (the static control: what its per-input picks add over its own favourite fixed set).
+        summary: method -> {"k", "hit_rate", "accuracy", "balanced_accuracy", "mean_picks" (T,), and for an
+            adaptive method "differs_from_modal", "static_accuracy", "static_balanced_accuracy"}.
         seconds: method -> wall time of its run.
         notes: sentences about the models chosen (checkpoints skipped and why).
     """
@@ -83,6 +88,8 @@ class CohortResult:
     summary: dict = field(default_factory=dict)
     seconds: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)
+    modal: dict = field(default_factory=dict)
+    static_predicted: dict = field(default_factory=dict)
 
     @property
     def has_labels(self) -> bool:
@@ -107,14 +114,24 @@ class CohortResult:
         return np.array([min(inf) if inf else -1 for inf in self.informative], dtype=np.int64)
 
     def summary_rows(self) -> list[dict]:
-        """One row per method for the page's table: source, k, hit rate, accuracy, balanced accuracy."""
+        """One row per method for the page's table: source, k, hit rate, accuracy, balanced accuracy, and for
+        an adaptive method the share of items whose picks differ from its modal set and its balanced accuracy
+        on that fixed set. NaN where a value is not known (the table leaves the cell empty)."""
+        nan = float("nan")
+
+        def v(x):
+            return nan if x is None else x
+
         rows = []
         for m in self.methods:
             s = self.summary[m]
             rows.append({"method": sampler_class(m).display_name() if m in list_samplers() else m,
                          "model": self.sources[m], "k": s["k"],
-                         "hit rate": s["hit_rate"], "accuracy": s["accuracy"],
-                         "balanced accuracy": s["balanced_accuracy"], "seconds": round(self.seconds.get(m, 0.0), 2)})
+                         "hit rate": v(s["hit_rate"]), "accuracy": v(s["accuracy"]),
+                         "balanced accuracy": v(s["balanced_accuracy"]),
+                         "picks ≠ its modal set": v(s.get("differs_from_modal")),
+                         "balanced acc. on its modal set": v(s.get("static_balanced_accuracy")),
+                         "seconds": round(self.seconds.get(m, 0.0), 2)})
         return rows
 
 
@@ -183,6 +200,15 @@ def summarise(result: CohortResult) -> dict:
                                   if correct is not None and known.any() else None),
             "mean_picks": result.picks[m].mean(0) if len(result.indices) else np.zeros(result.num_frames),
         }
+        if m in result.modal and len(result.indices):
+            modal = np.zeros(result.num_frames, dtype=np.uint8)
+            modal[list(result.modal[m])] = 1
+            out[m]["differs_from_modal"] = float((result.picks[m] != modal).any(1).mean())
+            sp = result.static_predicted.get(m)
+            scored = sp is not None and correct is not None and known.any()
+            out[m]["static_accuracy"] = float(np.mean(sp[known] == result.labels[known])) if scored else None
+            out[m]["static_balanced_accuracy"] = (balanced_accuracy(result.labels[known], sp[known])
+                                                  if scored else None)
     return out
 
 
@@ -224,6 +250,7 @@ def run_cohort(dataset, models: Mapping[str, "lineup.ModelChoice"], *, indices: 
                 if 0 <= t < T:
                     inf_mask[r, t] = True
     picks, predicted, confidence, correct, hit, seconds, meaningful = {}, {}, {}, {}, {}, {}, {}
+    modal, static_predicted = {}, {}
     total, done = len(items) * len(models), 0
     for m, choice in models.items():
         model, trained = choice.model, choice.trained
@@ -248,13 +275,22 @@ def run_cohort(dataset, models: Mapping[str, "lineup.ModelChoice"], *, indices: 
         meaningful[m] = choice.meaningful_on(name)
         correct[m] = (pred == labels) if has_labels and meaningful[m] else None
         hit[m] = (P.astype(bool) & inf_mask).any(1) if inf_mask is not None else None
+        if sampler_class(m).adaptive and len(items):  # the static control of an input-adaptive sampler
+            rows_, counts = np.unique(P, axis=0, return_counts=True)
+            modal[m] = [int(t) for t in np.flatnonzero(rows_[int(np.argmax(counts))])]
+            sp = np.zeros(len(items), dtype=np.int64)
+            for start in range(0, len(items), batch_size):
+                xb = torch.stack([it[0] for it in items[start:start + batch_size]])
+                logits, _ = forced_logits(model, xb, modal[m])
+                sp[start:start + xb.shape[0]] = logits.argmax(-1).cpu().numpy()
+            static_predicted[m] = sp
         seconds[m] = time.perf_counter() - t0
     result = CohortResult(
         dataset=name, split=str(getattr(dataset, "split", "")), kind=str(getattr(dataset, "kind", "volume")),
         classes=classes, indices=idx, labels=labels, informative=informative, num_frames=T, methods=list(models),
         sources={m: c.source for m, c in models.items()}, trained={m: bool(c.trained) for m, c in models.items()},
         meaningful=meaningful, picks=picks, predicted=predicted, confidence=confidence, correct=correct, hit=hit,
-        seconds=seconds, notes=list(notes))
+        seconds=seconds, notes=list(notes), modal=modal, static_predicted=static_predicted)
     result.summary = summarise(result)
     return result
 

@@ -142,6 +142,7 @@ def summary_ui(result: cohort.CohortResult, run_key: str, word: str) -> None:
     pct = st.column_config.NumberColumn(format="percent")
     st.dataframe(df, hide_index=True, width="stretch", key="coh_summary",
                  column_config={"hit rate": pct, "accuracy": pct, "balanced accuracy": pct,
+                                "picks ≠ its modal set": pct, "balanced acc. on its modal set": pct,
                                 "seconds": st.column_config.NumberColumn(format="%.2f s")})
     known = []
     if not result.has_informative:
@@ -156,6 +157,9 @@ def summary_ui(result: cohort.CohortResult, run_key: str, word: str) -> None:
     n = len(result.indices)
     hit = (f" Hit rate: share of items on which the method kept at least one informative {word}."
            if result.has_informative else "")
+    hit += (f" For an input-adaptive method: the share of items whose picks differ from the one set it picks most "
+            f"often on these items (its modal set, chosen from the picks alone), and its balanced accuracy when "
+            f"every item gets that fixed set: own minus modal is what adapting per input adds here.")
     st.caption(f"{n} item{'s' if n != 1 else ''} of {result.dataset} ({result.split}), T={result.num_frames}; "
                f"all methods ran in {total:.1f} s.{hit}"
                + ("  \n" + "; ".join(known).capitalize() + "." if known else ""))

@@ -186,3 +186,33 @@ def test_cohort_page_runs_and_a_disagreement_opens_in_compare(app):
     assert not [b for b in at.button if b.key == "coh_run"]
     assert [c for c in at.get("plotly_chart") if c.key == "coh_heat_das"]
     assert at.number_input(key="coh_n").value == N
+
+
+def test_the_static_control_of_each_adaptive_method(tiny):
+    """Per adaptive method: its modal set over the items, the share of items that differ from it (hand count),
+    and its predictions with that set forced on every item (the same as forcing it one item at a time)."""
+    import torch
+
+    from das_core.experiments.static_control import forced_logits
+    from das_core.samplers import sampler_class
+
+    torch.manual_seed(0)
+    models = _models()
+    torch.nn.init.normal_(models["das"].model.sampler.head_skip.weight)  # scores that differ between items
+    result = cohort.run_cohort(tiny, models, batch_size=5)
+    adaptive = [m for m in result.methods if sampler_class(m).adaptive]
+    assert set(result.modal) == set(adaptive) and "das" in adaptive and "uniform" not in result.modal
+    for m in adaptive:
+        rows = [tuple(np.flatnonzero(result.picks[m][i])) for i in range(N)]
+        modal = max(set(rows), key=rows.count)
+        assert rows.count(tuple(result.modal[m])) == rows.count(modal)
+        assert result.summary[m]["differs_from_modal"] == pytest.approx(sum(r != tuple(result.modal[m]) for r in rows) / N)
+        for i in (0, 5, 11):
+            logits, _ = forced_logits(models[m].model, tiny[i][0][None].float(), result.modal[m])
+            assert result.static_predicted[m][i] == int(logits.argmax(-1))
+    labels = np.array([tiny[i][1] for i in range(N)])
+    assert result.summary["das"]["static_balanced_accuracy"] == pytest.approx(
+        cohort.balanced_accuracy(labels, result.static_predicted["das"]))
+    assert result.summary["edge-energy"]["static_balanced_accuracy"] is None  # untrained: never an accuracy
+    row = next(r for r in result.summary_rows() if r["method"] == "Uniform")
+    assert np.isnan(row["picks ≠ its modal set"]) and np.isnan(row["accuracy"])  # an empty cell, not "None"
