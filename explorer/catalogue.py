@@ -146,11 +146,23 @@ def check_sample_compatible(meta: Mapping, sample: SampleData) -> None:
 
 @dataclass(frozen=True)
 class ResultSet:
-    """One benchmark grid the CLI wrote: its label, per-run CSV and Markdown page."""
+    """One benchmark grid the CLI wrote: its label, per-run CSV and Markdown page, and what superseded it.
+
+    Args:
+        label: what the Results page lists.
+        csv: its per-run `results.csv`.
+        page: its Markdown page (None when not written).
+        status: the sentence of `status.txt` beside the CSV (why it is superseded or how to read it), or None.
+    """
 
     label: str
     csv: Path
     page: Optional[Path]
+    status: Optional[str] = None
+
+    @property
+    def superseded(self) -> bool:
+        return bool(self.status) and self.status.lower().startswith(("superseded", "made before"))
 
 
 def _label(rows: Sequence[Mapping], name: Optional[str]) -> str:
@@ -177,8 +189,16 @@ def result_sets(docs: PathLike = "docs") -> list[ResultSet]:
     if (docs / "results").is_dir():
         for sub in sorted(p for p in (docs / "results").iterdir() if p.is_dir()):
             found.append((sub / "results.csv", docs / f"results-{sub.name}.md", sub.name))
-    return [ResultSet(_label(load_results(csv_path), name), csv_path, page if page.is_file() else None)
+    return [ResultSet(_label(load_results(csv_path), name), csv_path, page if page.is_file() else None,
+                      _status(csv_path.parent / "status.txt"))
             for csv_path, page, name in found if csv_path.is_file()]
+
+
+def _status(path: Path) -> Optional[str]:
+    try:
+        return " ".join(path.read_text(encoding="utf-8").split()) or None
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 def load_benchmark(path: PathLike) -> tuple[Optional[list[dict]], Optional[list[dict]]]:

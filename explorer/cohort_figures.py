@@ -99,8 +99,9 @@ def fig_pick_rate(result: CohortResult, methods: Optional[Sequence[str]] = None,
                                                f"<extra></extra>"))
     fig.update_layout(
         title=dict(text=f"Share of items on which each {frame_word} is picked", x=0.01, font=dict(size=13)),
-        height=300, margin=dict(l=60, r=10, t=40, b=40), font=_FONT, template="plotly_white",
+        height=360, margin=dict(l=60, r=10, t=40, b=100), font=_FONT, template="plotly_white",
         xaxis=dict(title=f"{frame_word} t"), yaxis=dict(title="share of items", tickformat=".0%", range=[0, 1.05]),
-        legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="right", x=1.0), bargap=0.1,
+        # below the axis: a row of nine methods above the plot ran into the title
+        legend=dict(orientation="h", yanchor="top", y=-0.28, xanchor="left", x=0.0), bargap=0.1,
     )
     return fig

@@ -596,7 +596,11 @@ def fig_confidence(rows: Sequence[Mapping], true_label: Optional[str]) -> go.Fig
     correct = [r.get("correct") for r in rows]
     text = [("✗ " if ok is False else "") + f"{r['predicted']} ({c:.0%})" for r, c, ok in zip(rows, conf, correct)]
     bar = {"type": "bar", "y": [method_label(m) for m in methods], "x": conf, "text": text, "orientation": "h",
-           "textposition": "outside", "cliponaxis": False, "textfont": {"color": "#222222", "size": 12},
+           # inside the bar where it fits (white on the method's colour), else beside it: a long class name
+           # next to a full bar was cut at the figure's edge
+           "textposition": "auto", "cliponaxis": False, "textfont": {"size": 12},
+           "insidetextfont": {"color": "white", "size": 12}, "outsidetextfont": {"color": "#222222", "size": 12},
+           "insidetextanchor": "start",
            "marker": {"color": [method_color(m) for m in methods],
                       "pattern": {"shape": ["" if ok in (True, None) else "/" for ok in correct], "fgcolor": "white"}},
            "hovertemplate": "%{y}: %{text}<extra></extra>"}

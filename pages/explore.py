@@ -108,7 +108,7 @@ def cine_ui(s: SampleData, window, fps: float, curves: dict) -> None:
     st.plotly_chart(fig, width="stretch", key="explore_cine", config={"displayModeBar": False})
     shown = len(fig.frames)
     c1, c2 = st.columns([3, 1.3], vertical_alignment="center")
-    c1.caption(f"{T} {word}s at {fps:g} {word}s/s: ▶ Play, ❚❚ Pause, drag the slider to scrub; it plays in the "
+    c1.caption(f"{T} {word}s at {fps:.3g} {word}s/s: ▶ Play, ❚❚ Pause, drag the slider to scrub; it plays in the "
                f"browser." + (f" Long sequence: {shown} of the {T} {word}s are in the cine." if shown < T else ""))
     c2.download_button("MP4", data=lambda: _cine(s.x, s.key, float(fps), window), file_name=f"cine-{word}s.mp4",
                        mime="video/mp4", key="explore_cine_mp4", on_click="ignore", icon=":material/download:",

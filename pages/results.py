@@ -34,9 +34,15 @@ def _mtime(p: Path) -> float:
 def result_set_ui() -> "catalogue.ResultSet | None":
     """Which benchmark grid to show (the main MobileNetV3-Small grid, the small-CNN grid, ...)."""
     sets = catalogue.result_sets(DOCS)
+    chosen = sets[0] if sets else None
     if len(sets) > 1:
-        return st.radio("Benchmark grid (backbone)", sets, format_func=lambda s: s.label, horizontal=True, key="res_set")
-    return sets[0] if sets else None
+        chosen = st.radio("Benchmark grid (backbone)", sets, horizontal=True, key="res_set",
+                          format_func=lambda s: s.label + (" · superseded" if s.superseded else ""))
+    if chosen is not None and chosen.superseded:
+        st.warning(chosen.status, icon=":material/history:")
+    elif chosen is not None and chosen.status:
+        st.caption(chosen.status)
+    return chosen
 
 
 def benchmark_ui() -> None:

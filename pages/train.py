@@ -32,6 +32,10 @@ def _dataset_options(frames: int, size: int) -> dict:
     return {k: int(v) for k, v in (("num_frames", frames), ("size", size)) if v}
 
 
+LEARNING_RATES = [1e-4, 2e-4, 5e-4, 1e-3, 2e-3]
+WARMUPS = [None, 0, 1, 2, 3, 4]
+
+
 def form_ui() -> TrainConfig | None:
     """The run settings form; returns the run's TrainConfig when submitted."""
     try:
@@ -48,13 +52,23 @@ def form_ui() -> TrainConfig | None:
                               index=methods.index(DEFAULT_METHOD) if DEFAULT_METHOD in methods else 0)
         backbone = c3.selectbox("Backbone", ["small_cnn", "mobilenet_v3_small"], key="tr_backbone",
                                 help="small_cnn is fast on a CPU; MobileNetV3-Small is the paper's.")
-        epochs = c4.number_input("Epochs", 1, 100, 3, key="tr_epochs")
+        epochs = c4.number_input("Epochs", 1, 100, 6, key="tr_epochs")
         c1, c2, c3, c4 = st.columns(4)
         ratio = c1.select_slider("Sampling ratio", [0.125, 0.25, 0.5, 0.75, 1.0], value=0.5, key="tr_ratio",
                                  format_func=lambda r: f"{r:.0%}")
         tau0 = c2.number_input(f"tau0 ({_users_of('tau0', methods)})", 0.05, 10.0, 1.0, 0.05, key="tr_tau0")
         heads = c3.number_input(f"Heads ({_users_of('heads', methods)})", 1, 16, 4, key="tr_heads")
         seed = c4.number_input("Seed", 0, 10_000, 0, key="tr_seed")
+        c1, c2, c3 = st.columns([2, 2, 4])
+        lr = c1.select_slider("Learning rate", LEARNING_RATES, value=1e-3, key="tr_lr", format_func=lambda v: f"{v:g}",
+                              help="Adam's learning rate (the grids use 1e-3 on this CPU budget; the paper 1e-4).")
+        warmup = c2.selectbox("Warm-up epochs", WARMUPS, key="tr_warmup",
+                              format_func=lambda v: "a quarter of the epochs" if v is None else str(v),
+                              help="First epochs in which the task network trains on all frames and a learned "
+                                   "sampler is not updated; given to every method alike.")
+        c3.caption("Measured on synthetic-volumes (DAS, small_cnn, lr 1e-3, seed 0, 2 CPU cores): 3 epochs reach test "
+                   "AUC 0.99 but balanced accuracy 0.50 (the ranking is learnt before the decision: every item gets "
+                   "one class); 6 epochs reach 0.96 in 18 s.")
         with st.expander("Quick-run limits"):
             c1, c2, c3, c4 = st.columns(4)
             frames = c1.number_input("Frames T (0 = default)", 0, 128, 0, key="tr_frames")
@@ -67,7 +81,8 @@ def form_ui() -> TrainConfig | None:
     # tau0 and heads are always set: the engine gives each sampler only the options it accepts
     return TrainConfig(dataset=dataset, dataset_options=_dataset_options(frames, size), method=method,
                        ratio=float(ratio), epochs=int(epochs), backbone=backbone, tau0=float(tau0), heads=int(heads),
-                       seed=int(seed), max_train_batches=int(max_batches) or None,
+                       seed=int(seed), lr=float(lr), sampler_warmup_epochs=warmup,
+                       max_train_batches=int(max_batches) or None,
                        max_eval_batches=int(max_eval) or None, threads=1)
 
 
@@ -81,9 +96,14 @@ def runs_table(runs: list[dict]) -> list[dict]:
             "epoch": f"{st_.get('epoch', 0)}/{st_.get('epochs') or cfg.get('epochs', '?')}",
             "method": figures.method_label(cfg.get("method", "")), "data set": cfg.get("dataset") or "",
             "ratio": f"{cfg['ratio']:.0%}" if isinstance(cfg.get("ratio"), (int, float)) else "",
-            "val AUC": last.get("val_auc"), "test AUC": summ.get("auc"),
+            "val AUC": _number(last.get("val_auc")), "test AUC": _number(summ.get("auc")),
         })
     return rows
+
+
+def _number(v) -> float:
+    """A table cell: the number, or NaN (an empty cell; st.dataframe writes None as "None")."""
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else float("nan")
 
 
 def run_detail_ui(run: dict) -> None:

@@ -145,6 +145,8 @@ def test_train_page_form_starts_run(app, monkeypatch, tmp_path):
     _no_exception(at)
     assert at.title[0].value == "Train"
     at.number_input(key="tr_epochs").set_value(1)
+    at.select_slider(key="tr_lr").set_value(2e-4)
+    at.selectbox(key="tr_warmup").set_value(0)
     at.button[0].click().run()  # the form's submit button
     _no_exception(at)
     assert at.success, "starting a run shows a confirmation"
@@ -158,6 +160,7 @@ def test_train_page_form_starts_run(app, monkeypatch, tmp_path):
     assert runs[0]["status"]["state"] == "finished", runs[0]["status"]
     settings = runs[0]["settings"]
     assert (settings["method"], settings["epochs"], settings["threads"], settings["progress"]) == ("das", 1, 1, False)
+    assert (settings["lr"], settings["sampler_warmup_epochs"]) == (2e-4, 0)  # the recipe is the user's to set
     at.run()
     _no_exception(at)
     assert len(at.dataframe) >= 1

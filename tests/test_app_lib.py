@@ -293,6 +293,22 @@ def test_result_sets_lists_the_main_grid_first_then_sub_grids(tmp_path):
     sets = catalogue.result_sets(tmp_path)
     assert [s.label for s in sets] == ["mobilenet_v3_small (main grid)", "mobilenet_v3_small (mnv3 warmup)", "small_cnn"]
     assert sets[0].page == tmp_path / "results.md" and sets[2].page is None  # no results-small_cnn.md yet
+    assert not any(s.superseded or s.status for s in sets)
+    (tmp_path / "results" / "small_cnn" / "status.txt").write_text("Superseded: kept\nfor the record.\n")
+    (tmp_path / "results" / "status.txt").write_text("Read with care.\n")
+    sets = catalogue.result_sets(tmp_path)
+    assert sets[2].superseded and sets[2].status == "Superseded: kept for the record."
+    assert not sets[0].superseded and sets[0].status == "Read with care."
+
+
+def test_the_results_page_marks_a_superseded_grid(app):
+    at = app.run()
+    at.switch_page("pages/results.py").run()
+    assert not at.exception
+    radio = next(r for r in at.radio if r.key == "res_set")
+    labels = [o for o in radio.options]
+    assert any(o.endswith("· superseded") and "small_cnn" in o for o in labels), labels
+    assert at.warning and "before the recipes were equal" in at.warning[0].value  # the main grid, shown first
 
 
 def test_a_stopped_run_is_listed_and_can_be_resumed(tmp_path, monkeypatch):
