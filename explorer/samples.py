@@ -132,6 +132,8 @@ def intensity_scale(sample: "SampleData") -> Optional[IntensityScale]:
     "HU" when the range looks like a CT's (air near -1000, bone above +300). None otherwise. The file's own
     window (`meta["default_window"]`, [level, width] in its units) becomes `default`."""
     vr = sample.meta.get("value_range")
+    if sample.meta.get("inverted"):  # MONOCHROME1 shown inverted: [0, 1] no longer runs up the file's units
+        return None
     if sample.meta.get("window") or not (isinstance(vr, (list, tuple)) and len(vr) == 2):
         return None
     lo, hi = float(vr[0]), float(vr[1])
@@ -155,7 +157,8 @@ def display_aspect(sample: "SampleData") -> Optional[float]:
     try:
         dz, _, dx = (float(v) for v in spacing)
         T, W = sample.x.shape[0], sample.x.shape[-1]
-        ratio = (dz * shape[0] / T) / (dx * shape[-1] / W)
+        # original_shape is [slices, rows, columns] (+ samples per pixel) of the display, as every reader writes it
+        ratio = (dz * shape[0] / T) / (dx * shape[2] / W)
     except (TypeError, ValueError, ZeroDivisionError):
         return None
     return ratio if 0.05 < ratio < 20 else None

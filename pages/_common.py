@@ -279,6 +279,10 @@ def sample_caption(s: SampleData) -> str:
     spacing = s.meta.get("spacing")
     if s.kind == "volume" and isinstance(spacing, (list, tuple)) and len(spacing) == 3:
         parts.append("spacing " + " × ".join(f"{float(v):g}" for v in spacing) + " (z × y × x)")
+    lab = s.meta.get("orientation_labels")
+    if s.kind == "volume" and isinstance(lab, dict) and lab:
+        parts.append(f"shown {lab.get('left')}→{lab.get('right')} across, {lab.get('top')}→{lab.get('bottom')} down, "
+                     f"{word}s {lab.get('first')}→{lab.get('last')}")
     if s.meta.get("viewer_frames"):
         parts.append(f"shown at {s.meta['viewer_frames']} evenly spread {word}s (the full study is over the "
                      f"decode cap)")

@@ -156,8 +156,12 @@ def main() -> None:
                         y = c1.slider("Row y (coronal)", 0, H - 1, H // 2, key="explore_y")
                         xc = c2.slider("Column x (sagittal)", 0, W - 1, W // 2, key="explore_x")
                         st.markdown("**Orthogonal views** through the crosshair (t, y, x)")
-                        st.plotly_chart(figures.fig_orthogonal(s.x, t, y, xc, window, samples.display_aspect(s)),
+                        st.plotly_chart(figures.fig_orthogonal(s.x, t, y, xc, window, samples.display_aspect(s),
+                                                               s.meta.get("orientation_labels")),
                                         width="stretch", key="ortho")
+                        if not s.meta.get("orientation_labels"):
+                            st.caption("No orientation markers: this file does not say how it lies in the patient "
+                                       "(no affine or ImageOrientationPatient).")
                 if cine_tab.open:
                     with cine_tab:
                         rate = st.select_slider("Cine rate", CINE_RATES, value=8, key="explore_fps",

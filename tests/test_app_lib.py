@@ -441,3 +441,19 @@ def test_app_threads(monkeypatch):
     assert methods.app_threads(2) == 3
     monkeypatch.setenv("DAS_APP_THREADS", "zero")
     assert methods.app_threads(8) == 4
+
+
+def test_a_nifti_upload_keeps_its_proportions_and_gets_its_markers(tmp_path):
+    """A NIfTI stored [X, Y, Z] with 2.5 mm slices of 0.8 mm pixels: the coronal/sagittal views are drawn at
+    2.5 / 0.8 (not stretched by reading the stored shape as [T, H, W]), with R/L, A/P and S/I at the edges."""
+    nib = pytest.importorskip("nibabel")
+    vol = np.random.default_rng(0).random((48, 40, 20)).astype(np.float32)
+    nib.save(nib.Nifti1Image(vol, np.diag([-0.8, -0.8, 2.5, 1.0])), str(tmp_path / "brain.nii.gz"))
+    s = samples.load_upload((tmp_path / "brain.nii.gz").read_bytes(), "brain.nii.gz")
+    assert tuple(s.x.shape) == (20, 1, 40, 48)
+    assert samples.display_aspect(s) == pytest.approx(2.5 / 0.8)
+    fig = figures.fig_orthogonal(s.x, 10, 20, 24, aspect=samples.display_aspect(s),
+                                 labels=s.meta["orientation_labels"])
+    marks = sorted(a.text for a in fig.layout.annotations if a.text.startswith("<b>"))
+    assert marks == sorted(f"<b>{c}</b>" for c in "RLAP" + "RLSI" + "APSI")
+    assert fig.layout.yaxis2.scaleratio == pytest.approx(2.5 / 0.8)

@@ -329,3 +329,40 @@ def test_a_100_slice_512_series_loads_fast(tmp_path):
           f"({os.cpu_count()} CPUs)")
     assert x.shape == (100, 1, 512, 512) and torch.equal(x, xz)
     assert t_folder < 5.0 and t_zip < 5.0
+
+
+def test_a_dicom_series_and_its_nifti_stored_lps_or_ras_display_the_same(tmp_path):
+    """One anatomy as an axial DICOM series (LPS patient coordinates), as a NIfTI stored LPS and as one stored
+    RAS: the same slices, spacing and edge markers (R on the image's left, A at the top, I at the first slice)."""
+    nib = pytest.importorskip("nibabel")
+    S, R, C = 6, 10, 12
+    anatomy = np.random.default_rng(1).integers(0, 2000, (S, R, C)).astype(np.int16)  # [slice, row, column]
+    files = {f"IM{s:03d}.dcm": slice_bytes(anatomy[s], pos=[0.0, 0.0, s * STEP], inst=s + 1, slope=1.0, inter=0.0,
+                                           window=None) for s in np.random.default_rng(2).permutation(S)}
+    x_dcm, m_dcm = load_sequence(to_folder(files, tmp_path / "series"))
+    lps = np.ascontiguousarray(anatomy.transpose(2, 1, 0))  # i -> patient left, j -> posterior, k -> superior
+    nib.save(nib.Nifti1Image(lps, np.diag([-0.8, -0.7, STEP, 1.0])), str(tmp_path / "lps.nii.gz"))
+    ras = np.ascontiguousarray(lps[::-1, ::-1, :])  # i -> right... stored the other way round
+    nib.save(nib.Nifti1Image(ras, np.diag([0.8, 0.7, STEP, 1.0])), str(tmp_path / "ras.nii.gz"))
+    labels = {"left": "R", "right": "L", "top": "A", "bottom": "P", "first": "I", "last": "S"}
+    assert m_dcm["orientation_labels"] == labels
+    for name in ("lps.nii.gz", "ras.nii.gz"):
+        x, m = load_sequence(tmp_path / name)
+        assert torch.allclose(x, x_dcm, atol=1e-6), name
+        assert m["orientation_labels"] == labels and m["spacing"] == pytest.approx(m_dcm["spacing"]), name
+
+
+def test_monochrome1_is_shown_inverted(tmp_path):
+    """MONOCHROME1: the lowest value is white, as a viewer shows it (and no HU scale is offered on it)."""
+    from explorer import samples
+
+    pix = np.arange(64, dtype=np.int16).reshape(8, 8)
+    files = {}
+    for s in range(3):
+        raw = slice_bytes(pix, pos=[0.0, 0.0, s * STEP], inst=s + 1, slope=1.0, inter=0.0, window=None)
+        files[f"IM{s}.dcm"] = raw.replace(b"MONOCHROME2", b"MONOCHROME1")
+    x, m = load_sequence(to_folder(files, tmp_path / "cr"))
+    assert m["photometric"] == "MONOCHROME1" and m["inverted"]
+    assert float(x[0, 0, 0, 0]) == pytest.approx(1.0) and float(x[0, 0, -1, -1]) == pytest.approx(0.0)
+    s = samples.SampleData(x=x, y=None, classes=None, meta=m)
+    assert samples.intensity_scale(s) is None

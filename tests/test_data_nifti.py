@@ -48,14 +48,40 @@ def to_units(x: torch.Tensor, meta: dict) -> torch.Tensor:
 @pytest.mark.parametrize("name", ["ct.nii", "ct.nii.gz", "CT.NII.GZ"])
 def test_slices_scaling_spacing_and_orientation(tmp_path, name):
     x, m = load_sequence(write_nifti(tmp_path / name))
-    assert x.shape == (Z, 1, Y, X) and x.dtype == torch.float32  # slices along k; rows j, columns i
+    assert x.shape == (Z, 1, Y, X) and x.dtype == torch.float32  # RAS: slices along k (S), rows j (A), columns i (R)
     assert m["value_range"] == [-1024.0, 2 * 500 - 1024.0]  # scl_slope / scl_inter applied
     units = to_units(x, m)
     assert units[:, 0, 2, 3].tolist() == pytest.approx([2 * k - 1024 for k in range(Z)], abs=1e-3)
-    assert float(units[2, 0, 0, 1]) == pytest.approx(-24.0)  # voxel (i=1, j=4=top row, k=2): the marker
+    # voxel (i=1, j=4, k=2): anterior-most row at the top (row 0), i=1 near the patient's left, so near the image's
+    # right (column X - 1 - 1 = 4): the radiological display a DICOM series has
+    assert float(units[2, 0, 0, X - 2]) == pytest.approx(-24.0)
     assert m["orientation"] == "RAS" and m["spacing"] == pytest.approx([2.5, 0.7, 0.8])
-    assert (m["kind"], m["original_shape"], m["volumes"], m["num_slices"]) == ("volume", [X, Y, Z], 1, Z)
+    assert (m["kind"], m["original_shape"], m["volumes"], m["num_slices"]) == ("volume", [Z, Y, X], 1, Z)
+    assert m["stored_shape"] == [X, Y, Z]
+    assert m["orientation_labels"] == {"left": "R", "right": "L", "top": "A", "bottom": "P", "first": "I", "last": "S"}
     assert m["default_window"] is None and m["window"] is None
+
+
+def test_the_same_anatomy_stored_ras_lps_or_permuted_displays_the_same(tmp_path):
+    """The affine is honoured: one anatomy stored RAS, LPS (i and j reversed) and with its axes permuted gives
+    the same slices, spacing and markers."""
+    ras = np.random.default_rng(0).integers(0, 1000, (X, Y, Z)).astype(np.int16)
+    zooms = np.diag(list(ZOOMS) + [1.0])
+    x_ras, m_ras = load_sequence(write_nifti(tmp_path / "ras.nii", ras, zooms, slope=1.0, inter=0.0))
+    lps = np.ascontiguousarray(ras[::-1, ::-1, :])
+    x_lps, m_lps = load_sequence(write_nifti(tmp_path / "lps.nii", lps, np.diag([-ZOOMS[0], -ZOOMS[1], ZOOMS[2], 1.0]),
+                                             slope=1.0, inter=0.0))
+    perm = np.ascontiguousarray(ras.transpose(2, 0, 1))  # stored (k, i, j): i->S, j->R, k->A
+    aff = np.zeros((4, 4))
+    aff[2, 0], aff[0, 1], aff[1, 2], aff[3, 3] = ZOOMS[2], ZOOMS[0], ZOOMS[1], 1.0
+    x_perm, m_perm = load_sequence(write_nifti(tmp_path / "perm.nii", perm, aff, slope=1.0, inter=0.0))
+    assert m_lps["orientation"] == "LPS" and m_perm["orientation"] == "SRA"
+    for x, m in ((x_lps, m_lps), (x_perm, m_perm)):
+        assert torch.equal(x, x_ras)
+        assert m["spacing"] == pytest.approx(m_ras["spacing"]) and m["orientation_labels"] == m_ras["orientation_labels"]
+    # and the display is the radiological one: row 0 is the most anterior j, column 0 the patient's right (max i)
+    assert torch.equal(x_ras[:, 0], torch.from_numpy((ras[::-1, ::-1, :].transpose(2, 1, 0) - ras.min())
+                                                     / float(ras.max() - ras.min())).float())
 
 
 def test_orientation_codes_follow_the_affine(tmp_path):
@@ -91,7 +117,7 @@ def test_4d_file_loads_its_first_volume_and_says_so(tmp_path):
     assert x.shape == (Z, 1, Y, X) and m["volumes"] == 3 and m["volume_index"] == 0
     assert "3 volumes" in m["note"] and "first" in m["note"]
     assert m["value_range"] == [0.0, 500.0]  # the first volume only
-    assert m["original_shape"] == [X, Y, Z, 3]
+    assert m["stored_shape"] == [X, Y, Z, 3] and m["original_shape"] == [Z, Y, X]
 
 
 def test_2d_file_is_one_slice(tmp_path):

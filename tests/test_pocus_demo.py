@@ -278,7 +278,7 @@ def test_compare_lists_the_shipped_pocus_models_as_trained(app, shared_data):
         assert not untrained, untrained
     tags = [m.value for m in at.markdown if "</span><br><small>" in m.value]
     assert len(tags) == len(list_samplers()), tags
-    assert sum("<small>trained · k=" in t for t in tags) == len(shipped), tags
+    assert sum("<small>trained on pocus-lung · shipped · k=" in t for t in tags) == len(shipped), tags
     assert sum("<small>untrained · k=" in t for t in tags) == len(missing), tags
     assert not [w for w in at.warning if "trained on" in w.value]  # trained on this data set
     # the app splits POCUS as the shipped models were: its test split holds no clip they trained on

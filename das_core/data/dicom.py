@@ -207,9 +207,14 @@ def read_dicom(path: Path, num_frames: Optional[int] = None, size: SizeLike = No
         vals = arr.astype(np.float32) * np.float32(slope) + np.float32(inter)
         x = frames_to_sequence(normalise_intensity(vals, window, name), grayscale, size, scale=1.0)
     x = x[torch.from_numpy(inv)].contiguous()
+    inverted = str(ds.get("PhotometricInterpretation", "")).upper() == "MONOCHROME1"
+    if inverted:  # the lowest value is white: shown as a viewer shows it
+        x = 1.0 - x
     meta = {"source": str(path), "original_frames": n_frames, "spacing": _spacing(ds), "fps": _fps(ds),
             "modality": str(ds.get("Modality", "")), "photometric": str(ds.get("PhotometricInterpretation", "")),
             "original_size": [int(arr.shape[1]), int(arr.shape[2])], "frame_indices": idx.tolist()}
+    if inverted:
+        meta["inverted"] = True
     return x, meta
 
 

@@ -37,6 +37,7 @@ from das_core.errors import DataError
 
 from .arrays import SizeLike, frames_to_sequence, normalise_intensity, parse_size, resample_indices
 from .budget import check_budget, decode_budget, format_bytes
+from .orientation import edge_labels
 from .dicom import _DICOM_ERRORS, _header_float, _header_int, _spacing, dcmread_bounded
 from .safezip import MAX_MEMBERS, read_zip_members
 
@@ -342,5 +343,12 @@ def read_dicom_series(source: Path, num_frames: Optional[int] = None, size: Size
             "value_range": [float(vals.min()), float(vals.max())], "window": list(window) if window else None,
             "default_window": _default_window(first), "skipped_files": skipped + no_pixels,
             "frame_indices": idx.tolist()}
-    x = frames_to_sequence(normalise_intensity(vals, window, shown), grayscale, size, scale=1.0)  # (U, C, h, w)
+    iop = _floats(first, "ImageOrientationPatient", 6)
+    if iop is not None and np.linalg.norm(np.cross(iop[:3], iop[3:])) > 1e-6:
+        meta["orientation_labels"] = edge_labels(iop[:3], iop[3:], np.cross(iop[:3], iop[3:]))
+    unit = normalise_intensity(vals, window, shown)
+    if meta["photometric"].upper() == "MONOCHROME1":  # the lowest value is white: shown as a viewer shows it
+        unit = 1.0 - unit
+        meta["inverted"] = True
+    x = frames_to_sequence(unit, grayscale, size, scale=1.0)  # (U, C, h, w)
     return x[torch.from_numpy(inv.reshape(-1))].contiguous(), meta

@@ -1,12 +1,15 @@
 """NIfTI volumes (``.nii`` / ``.nii.gz``, NIfTI-1 or NIfTI-2) via nibabel, as ``(T, C, H, W)`` in [0, 1].
 
-Slices: along the third voxel axis ``k``; slice ``t`` is ``vol[:, :, t].T`` flipped top to bottom (rows
-follow the second voxel axis ``j`` with its highest value at the top, columns the first axis ``i``),
-as ``imshow(vol[:, :, t].T, origin="lower")`` shows it, so an axial RAS volume has anterior up.
+Orientation: the affine is honoured (`das_core.data.orientation`): the volume is brought to one display
+convention, slices from inferior to superior, rows from anterior (top) to posterior, columns from the
+patient's right (image left) to the left, as a standard axial DICOM series shows it, whatever axis order
+it was stored in (LPS and RAS files of the same anatomy display the same). ``meta["orientation_labels"]``
+names the patient direction at each image edge. A degenerate affine leaves the voxel order as stored
+(slices along ``k``, rows ``j`` highest first, columns ``i``) and says so in ``meta["note"]``.
 Intensities: nibabel applies ``scl_slope`` / ``scl_inter``; then ``window=(center, width)`` if given,
 else min-max (``meta["value_range"]`` holds the values that became 0 and 1, so the app windows a CT in
 HU); the header's ``cal_min`` / ``cal_max`` display range, when set, is ``meta["default_window"]``.
-``meta["spacing"]`` is the header zooms reordered to ``[slice (k), row (j), column (i)]``;
+``meta["spacing"]`` is the header zooms reordered to ``[slice, row, column]`` of the display;
 ``meta["orientation"]`` the axis codes of the affine (``nibabel.aff2axcodes``, e.g. "RAS").
 
 4D (or higher) files: the first volume is read and the rest are left out; ``meta["volumes"]`` says how
@@ -31,6 +34,7 @@ from das_core.errors import DataError
 
 from .arrays import SizeLike, normalise_intensity, parse_size, resample_indices, select_frames
 from .budget import check_budget, decode_budget, format_bytes
+from .orientation import display_shape, nifti_to_display
 from .paths import require_file
 
 __all__ = ["read_nifti", "NIFTI_EXTENSIONS", "is_nifti_name"]
@@ -119,8 +123,9 @@ def read_nifti(path: Path, num_frames: Optional[int] = None, size: SizeLike = No
         raise DataError(f"{name} has shape {shape}, which holds no slice; export a 3D volume.")
     X, Y, Z = (shape + (1,))[:3]
     volumes = math.prod(shape[3:]) if len(shape) > 3 else 1
-    idx = resample_indices(Z, num_frames)
-    out_hw = hw or (Y, X)
+    n_slices, n_rows, n_cols = display_shape((X, Y, Z), img.affine)
+    idx = resample_indices(n_slices, num_frames)
+    out_hw = hw or (n_rows, n_cols)
     out_bytes = len(idx) * (1 if grayscale else 3) * out_hw[0] * out_hw[1] * 4
     check_budget(name, X * Y * Z * (dtype.itemsize + 12) + out_bytes, budget,
                  f"one volume of {X} x {Y} x {Z} {dtype}, its scaled and float32 copies and "
@@ -135,16 +140,23 @@ def read_nifti(path: Path, num_frames: Optional[int] = None, size: SizeLike = No
                         f"corrupt); export it again as .nii or .nii.gz.") from None
     vol = vol.reshape(X, Y, Z)  # a 2D file is one slice
     norm = normalise_intensity(vol, window, name)  # float32 (X, Y, Z) in [0, 1]
-    seq = np.ascontiguousarray(np.flip(norm.transpose(2, 1, 0), axis=1))[:, None]  # (Z, 1, Y, X), top row = last j
     zooms = [round(float(z), 6) for z in (tuple(img.header.get_zooms()) + (1.0, 1.0, 1.0))[:3]]
-    meta = {"source": str(path), "kind": "volume", "original_frames": Z, "num_slices": Z,
-            "original_shape": list(shape), "spacing": [zooms[2], zooms[1], zooms[0]], "fps": None,
-            "orientation": _orientation(img.affine), "dtype": str(dtype), "layout": "k, j (flipped), i",
+    disp, spacing, labels, honoured = nifti_to_display(norm, img.affine, zooms)  # (slices, rows, columns)
+    seq = np.ascontiguousarray(disp)[:, None]  # (T, 1, H, W)
+    meta = {"source": str(path), "kind": "volume", "original_frames": int(seq.shape[0]), "num_slices": int(seq.shape[0]),
+            "original_shape": [int(v) for v in seq.shape[:1] + seq.shape[2:]], "stored_shape": list(shape),
+            "spacing": spacing, "fps": None, "orientation_labels": labels or None,
+            "orientation": _orientation(img.affine), "dtype": str(dtype),
+            "layout": "slices I->S, rows A->P, columns R->L (the affine honoured)" if honoured
+            else "k, j (flipped), i (as stored: the affine is degenerate)",
             "value_range": [float(vol.min()), float(vol.max())], "window": list(window) if window else None,
             "default_window": _display_range(img.header), "volumes": volumes, "frame_indices": idx.tolist()}
     if volumes > 1:
         meta["volume_index"] = 0
         meta["note"] = f"{name} holds {volumes} volumes ({shape}); the first is shown."
+    if not honoured:
+        meta["note"] = (meta.get("note", "") + f" The affine of {name} is degenerate, so the slices are shown in "
+                        f"the stored voxel order, with no orientation markers.").strip()
     x = torch.from_numpy(seq)
     if not grayscale:
         x = x.expand(-1, 3, -1, -1)
