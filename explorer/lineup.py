@@ -25,7 +25,7 @@ from das_core.export import probabilities_meaningful
 from das_core.samplers import sampler_class
 
 __all__ = ["UNTRAINED", "FOCUS", "Fit", "ModelChoice", "LineUp", "choose_lineup", "untrained_choice",
-           "checkpoint_choice", "das_options"]
+           "checkpoint_choice", "das_options", "serves"]
 
 UNTRAINED = "untrained (fresh init)"
 FOCUS = "das"  # the method the live controls (tau0, heads, stochastic) act on
@@ -172,9 +172,22 @@ def _mtime(path: str) -> float:
         return 0.0
 
 
-def das_options(entries: Sequence, dataset: str, *, show_all: bool = False) -> list:
-    """The DAS checkpoint entries a picker lists for `dataset` (every data set's with `show_all`)."""
-    return [e for e in entries if e.method == FOCUS and (show_all or e.dataset == dataset)]
+def serves(entry, dataset: str, kind: Optional[str] = None) -> bool:
+    """True when the checkpoint `entry` is one for data of `dataset`: trained on it, or, for an upload
+    ("upload: ..." of `kind` "volume" or "video"), trained on data a user brought of that kind (an .npz of
+    volumes, a folder of clips: `das_core.data.USER_DATASETS`)."""
+    from das_core.data import USER_DATASETS
+
+    if entry.dataset == dataset:
+        return True
+    return bool(kind) and str(dataset).startswith("upload") and USER_DATASETS.get(entry.dataset or "") == kind
+
+
+def das_options(entries: Sequence, dataset: str, *, show_all: bool = False, kind: Optional[str] = None) -> list:
+    """The DAS checkpoint entries a picker lists for `dataset` (see `serves`; every data set's with `show_all`),
+    those for it first."""
+    own = [e for e in entries if e.method == FOCUS and serves(e, dataset, kind)]
+    return own + ([e for e in entries if e.method == FOCUS and e not in own] if show_all else [])
 
 
 def untrained_choice(method: str, fit: Fit, k: int, *, build: Optional[Builder] = None,

@@ -13,6 +13,7 @@ import hashlib
 import html
 import io
 import os
+from types import SimpleNamespace
 
 import numpy as np
 import streamlit as st
@@ -42,10 +43,10 @@ def model_choice_ui(s: SampleData, entries: list) -> tuple:
     T = s.x.shape[0]
     c1, c2, c3 = st.columns([4, 2, 1.3], vertical_alignment="bottom")
     show_all = c3.toggle("All data sets", key="cmp_show_all", help="List checkpoints trained on other data sets too.")
-    das = lineup.das_options(entries, s.dataset, show_all=show_all)
+    das = lineup.das_options(entries, s.dataset, show_all=show_all, kind=s.kind)
     options = [UNTRAINED] + [e.label for e in das]
     if st.session_state.get(PICKED_FOR) != s.dataset or st.session_state.get(PICKER) not in options:
-        own = [e.label for e in das if e.dataset == s.dataset]
+        own = [e.label for e in das if lineup.serves(e, s.dataset, s.kind)]  # an upload: a model of your own data
         st.session_state[PICKER] = own[0] if own else UNTRAINED
         st.session_state[PICKED_FOR] = s.dataset
     label = c1.selectbox("DAS model (the one tau0 and heads act on)", options, key=PICKER)
@@ -560,6 +561,11 @@ def lineup_notes_ui(s: SampleData, models: lineup.LineUp) -> None:
     if models.das_error is not None:
         show_error(models.das_error)
         st.caption("DAS runs **untrained** instead (its strip says so): pick a checkpoint that fits, or train one.")
+    elif das is not None and das.trained and das.trained_on != s.dataset and lineup.serves(
+            SimpleNamespace(dataset=das.trained_on), s.dataset, s.kind):
+        st.caption(f"This DAS model was trained on **your own data** ({das.trained_on}, {s.kind}s): it predicts "
+                   f"that data's classes ({', '.join(map(str, das.classes)) or '?'}). The upload carries no label, so "
+                   f"its probabilities are shown on request only.")
     elif das is not None and das.trained and das.trained_on != s.dataset:
         st.warning(f"This DAS model was trained on **{das.trained_on or 'other data'}**, not on {s.dataset}: its "
                    f"picks show what it learned there, and its prediction here is not meaningful.",
@@ -570,7 +576,10 @@ def lineup_notes_ui(s: SampleData, models: lineup.LineUp) -> None:
                "first k frames." if FOCUS in untrained else "")
         st.caption(f"**Untrained** (freshly initialised, predictions are meaningless): "
                    f"{', '.join(figures.method_label(m) for m in untrained)}. "
-                   f"Train one on the Train page or pick a shipped checkpoint.{tie}")
+                   + ("Train one on your own data on the Train page (\"Your own data…\": an .npz of volumes or a "
+                      "folder of clips per class) and it is offered here for uploads of that kind."
+                      if s.dataset.startswith("upload") else "Train one on the Train page or pick a shipped checkpoint.")
+                   + tie)
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 import streamlit as st
 
 from das_core import TrainConfig, list_samplers
+from das_core.data import load_dataset, user_dataset
 from das_core.samplers import sampler_class
 from explorer import figures, jobs
 from pages._common import datasets, password_gate, show_error
@@ -32,6 +33,7 @@ def _dataset_options(frames: int, size: int) -> dict:
     return {k: int(v) for k, v in (("num_frames", frames), ("size", size)) if v}
 
 
+OWN_DATA = "Your own data…"
 LEARNING_RATES = [1e-4, 2e-4, 5e-4, 1e-3, 2e-3]
 WARMUPS = [None, 0, 1, 2, 3, 4]
 
@@ -43,7 +45,7 @@ def form_ui() -> TrainConfig | None:
                  and any(v for k, v in (d.get("split_sizes") or {}).items() if k == "train")]
     except Exception:
         names = []
-    names = names or ["synthetic-volumes"]
+    names = (names or ["synthetic-volumes"]) + [OWN_DATA]
     methods = list_samplers()
     with st.form("train_form", border=True):
         c1, c2, c3, c4 = st.columns(4)
@@ -69,6 +71,12 @@ def form_ui() -> TrainConfig | None:
         c3.caption("Measured on synthetic-volumes (DAS, small_cnn, lr 1e-3, seed 0, 2 CPU cores): 3 epochs reach test "
                    "AUC 0.99 but balanced accuracy 0.50 (the ranking is learnt before the decision: every item gets "
                    "one class); 6 epochs reach 0.96 in 18 s.")
+        own = st.text_input(
+            f"Your own data (with \"{OWN_DATA}\"): a path on this server", key="tr_own_path",
+            placeholder="/data/my_scans.npz  or  /data/my_clips/",
+            help="An .npz in the MedMNIST layout (train_images, train_labels, val_*, test_*), or a folder with one "
+                 "subfolder of clips per class. The trained model is then offered on Compare for uploads of that "
+                 "kind (volumes for an .npz, videos for a folder).")
         with st.expander("Quick-run limits"):
             c1, c2, c3, c4 = st.columns(4)
             frames = c1.number_input("Frames T (0 = default)", 0, 128, 0, key="tr_frames")
@@ -78,8 +86,16 @@ def form_ui() -> TrainConfig | None:
         submitted = st.form_submit_button("Start training", type="primary", icon=":material/play_arrow:")
     if not submitted:
         return None
+    root = None
+    if dataset == OWN_DATA:
+        try:
+            dataset, root = user_dataset(own)
+            load_dataset(dataset, "train", root=root, **_dataset_options(frames, size))  # one sentence if unusable
+        except Exception as err:
+            show_error(err)
+            return None
     # tau0 and heads are always set: the engine gives each sampler only the options it accepts
-    return TrainConfig(dataset=dataset, dataset_options=_dataset_options(frames, size), method=method,
+    return TrainConfig(dataset=dataset, root=root, dataset_options=_dataset_options(frames, size), method=method,
                        ratio=float(ratio), epochs=int(epochs), backbone=backbone, tau0=float(tau0), heads=int(heads),
                        seed=int(seed), lr=float(lr), sampler_warmup_epochs=warmup,
                        max_train_batches=int(max_batches) or None,

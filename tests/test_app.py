@@ -619,3 +619,53 @@ def test_the_live_controls_say_what_they_change_and_the_prior_is_shown(app):
     cap = next(c.value for c in at.caption if "all-zero" in c.value)
     assert f"**{view.shared_blank}** are also its picks on an all-zero" in cap, cap
     assert f"**{view.shared_modal}** are in the set it picks most often on the first 128" in cap, cap
+
+
+def test_your_own_npz_trains_from_the_train_page_and_serves_a_matching_upload(app, tmp_path):
+    """An .npz in the MedMNIST layout made here trains from the Train page (the real CLI, 1 epoch, small_cnn);
+    its DAS model is then the one Compare offers, and picks, for an uploaded volume."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    arrays = {}
+    for split, n in (("train", 24), ("val", 8), ("test", 8)):
+        y = np.arange(n) % 2
+        x = rng.integers(0, 60, (n, 8, 16, 16)).astype(np.uint8)
+        x[y == 1, 3:5] += 150  # class 1: two bright slices
+        arrays[f"{split}_images"], arrays[f"{split}_labels"] = x, y[:, None]
+    npz = tmp_path / "mine.npz"
+    np.savez(npz, **arrays)
+
+    at = app.run()
+    at.switch_page("pages/train.py").run()
+    at.selectbox(key="tr_dataset").set_value("Your own data…")
+    at.text_input(key="tr_own_path").input(str(tmp_path / "missing.npz"))
+    at.button[0].click().run()
+    assert at.error and "does not exist" in at.error[0].value  # one sentence, no run started
+    assert not jobs.list_jobs(jobs.RUNS_ROOT)
+    at.selectbox(key="tr_dataset").set_value("Your own data…")
+    at.text_input(key="tr_own_path").input(str(npz))
+    at.selectbox(key="tr_backbone").set_value("small_cnn")
+    at.number_input(key="tr_epochs").set_value(1)
+    at.button[0].click().run()
+    _no_exception(at)
+    assert at.success
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        runs = jobs.list_jobs(jobs.RUNS_ROOT)
+        if runs and runs[0]["status"].get("state") in jobs.TERMINAL:
+            break
+        time.sleep(0.5)
+    assert runs[0]["status"]["state"] == "finished", runs[0]["status"]
+    assert (runs[0]["settings"]["dataset"], runs[0]["settings"]["root"]) == ("npz", str(npz))
+
+    at.switch_page("pages/explore.py").run()
+    at.sidebar.selectbox(key="ds_name").set_value("Upload a file…").run()
+    at.sidebar.file_uploader(key="upload_file").upload("scan.npy", _npy_bytes((20, 32, 32))).run()
+    at.switch_page("pages/compare.py").run()
+    _no_exception(at)
+    picker = at.selectbox(key="cmp_das")
+    assert "DAS · npz · trained here" in picker.value, picker.options  # your model, picked for the upload
+    assert _das_strip_tag(at).startswith("trained on npz · trained here")
+    assert any("your own data" in c.value for c in at.caption)
+    assert any("resampled to T=8" in m.value for m in at.markdown)  # the upload as your model takes it

@@ -12,8 +12,8 @@ inside the functions that need them, and nothing is decoded at import time.
 from das_core.errors import DataError
 
 from .base import SequenceDataset
-from .registry import DATASET_NAMES, DatasetInfo, list_datasets, load_dataset
+from .registry import DATASET_NAMES, USER_DATASETS, DatasetInfo, list_datasets, load_dataset, user_dataset
 from .sequence import SUPPORTED_EXTENSIONS, load_sequence
 
 __all__ = ["load_dataset", "list_datasets", "load_sequence", "DatasetInfo", "DataError", "DATASET_NAMES",
-           "SUPPORTED_EXTENSIONS", "SequenceDataset"]
+           "SUPPORTED_EXTENSIONS", "SequenceDataset", "USER_DATASETS", "user_dataset"]

@@ -25,11 +25,38 @@ from .medmnist3d import MEDMNIST3D_FLAGS
 from .paths import PathLike, resolve_root
 from .synthetic import CLASS_NAMES, DEFAULT_NUM_SAMPLES
 
-__all__ = ["DatasetInfo", "DATASET_NAMES", "EMBEDDED_NAMES", "load_dataset", "list_datasets", "pocus_root"]
+__all__ = ["DatasetInfo", "DATASET_NAMES", "EMBEDDED_NAMES", "USER_DATASETS", "user_dataset", "load_dataset",
+           "list_datasets", "pocus_root"]
 
 EMBEDDED_NAMES = tuple(f + "-embedded" for f in MEDMNIST3D_FLAGS)
 DATASET_NAMES = (*MEDMNIST3D_FLAGS, "synthetic-volumes", "synthetic-video", "video-folder", "npz",
                  "pocus-lung", "dicom-echo", *EMBEDDED_NAMES)
+
+# the data sets a user brings (name -> the kind of sequence they hold): their models serve uploads of that kind
+USER_DATASETS = {"npz": "volume", "video-folder": "video"}
+
+
+def user_dataset(path: PathLike) -> tuple[str, str]:
+    """(data set name, root) of the data a user brings at `path`: an .npz in the MedMNIST layout ("npz"), or
+    a folder of clips with one subfolder per class ("video-folder"). DataError (one sentence) otherwise.
+
+    Args:
+        path: the file or folder (on the machine that trains).
+    """
+    p = Path(str(path).strip()).expanduser()
+    if not str(path).strip():
+        raise DataError("No data given; enter the path of an .npz in the MedMNIST layout or of a folder with one "
+                        "subfolder of clips per class.")
+    if p.is_file() and p.name.lower().endswith(".npz"):
+        return "npz", str(p)
+    if p.is_dir():
+        return "video-folder", str(p)
+    if not p.exists():
+        raise DataError(f"{p} does not exist on this machine; enter the path of an .npz in the MedMNIST layout or "
+                        f"of a folder with one subfolder of clips per class.")
+    raise DataError(f"{p.name} is neither an .npz nor a folder; give an .npz in the MedMNIST layout (train_images, "
+                    f"train_labels, val_*, test_*) or a folder with one subfolder of clips per class.")
+
 
 POCUS_CLASSES_HELP = "Cov = COVID-19, Pneu = bacterial pneumonia, Reg = healthy, Vir = other viral pneumonia"
 
