@@ -669,3 +669,39 @@ def test_your_own_npz_trains_from_the_train_page_and_serves_a_matching_upload(ap
     assert _das_strip_tag(at).startswith("trained on npz · trained here")
     assert any("your own data" in c.value for c in at.caption)
     assert any("resampled to T=8" in m.value for m in at.markdown)  # the upload as your model takes it
+
+
+def test_your_own_folder_of_clips_trains_and_serves_an_uploaded_clip(app, tmp_path):
+    """A folder with one subfolder of clips per class trains from the Train page (the real CLI); its DAS model is
+    the one Compare picks for an uploaded clip, and it names the folder's classes."""
+    from data_fixtures import make_video_folder, write_clip
+
+    names = [f"{c}/{c}_{i}.mp4" for c in ("calm", "busy") for i in range(8)]
+    root = make_video_folder(tmp_path / "clips", names, n=12)
+    at = app.run()
+    at.switch_page("pages/train.py").run()
+    at.selectbox(key="tr_dataset").set_value("Your own data…")
+    at.text_input(key="tr_own_path").input(str(root))
+    at.selectbox(key="tr_backbone").set_value("small_cnn")
+    at.number_input(key="tr_epochs").set_value(1)
+    at.button[0].click().run()
+    _no_exception(at)
+    assert at.success, [e.value for e in at.error]
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        runs = jobs.list_jobs(jobs.RUNS_ROOT)
+        if runs and runs[0]["status"].get("state") in jobs.TERMINAL:
+            break
+        time.sleep(0.5)
+    assert runs[0]["status"]["state"] == "finished", runs[0]["status"]
+    assert runs[0]["settings"]["dataset"] == "video-folder"
+
+    clip = write_clip(tmp_path / "new.mp4", n=20)
+    at.switch_page("pages/explore.py").run()
+    at.sidebar.selectbox(key="ds_name").set_value("Upload a file…").run()
+    at.sidebar.file_uploader(key="upload_file").upload("new.mp4", clip.read_bytes()).run()
+    at.switch_page("pages/compare.py").run()
+    _no_exception(at)
+    assert "DAS · video-folder · trained here" in at.selectbox(key="cmp_das").value
+    cap = next(c.value for c in at.caption if "your own data" in c.value)
+    assert "busy" in cap and "calm" in cap  # the folder's classes
