@@ -313,6 +313,22 @@ def load_study(content: bytes, filename: str) -> SampleData:
     return s
 
 
+def study_frames(sample: SampleData) -> Optional[list]:
+    """The study's own frame number of each of `sample`'s frames where it was resampled from a study (an
+    upload the models take at their T); None where the frames are the study's own."""
+    fi = sample.meta.get("frame_indices")
+    T = int(sample.x.shape[0])
+    if not (isinstance(fi, list) and len(fi) == T) or fi == list(range(T)):
+        return None
+    return [int(v) for v in fi]
+
+
+def frame_names(sample: SampleData, frames) -> str:
+    """"3, 7, 12", or "3 (study 12), 7 (study 27)" where the sample was resampled from a study."""
+    fi = study_frames(sample)
+    return ", ".join(f"{int(t)} (study {fi[int(t)]})" if fi else str(int(t)) for t in frames)
+
+
 def resample_for(sample: SampleData, num_frames: int, size: int) -> SampleData:
     """A copy of `sample` with `num_frames` frames (`round(linspace(0, T-1, num_frames))`, as the data
     readers resample) of `size` x `size` pixels, the input a model of that T and frame size takes. The

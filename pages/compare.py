@@ -123,7 +123,7 @@ def strips_ui(s: SampleData, results: dict, models: lineup.LineUp) -> None:
         if s.informative:
             hit = " · kept the informative " + word if set(s.informative) & set(r.indices) else " · missed the informative " + word
         c2.image(_strip_uri(s.x, s.key, tuple(r.indices), m), width="stretch" if len(r.indices) > 10 else "content",
-                 caption=f"{word}s {', '.join(map(str, r.indices))}{hit}")
+                 caption=f"{word}s {samples.frame_names(s, r.indices)}{hit}")
     # built only when asked for: dozens of large images on every rerun would slow the page down
     chosen = st.selectbox(f"Enlarge the picked {word}s of", [None, *results], key="cmp_enlarge",
                           format_func=lambda m: "(choose a method)" if m is None else figures.method_label(m))
@@ -482,7 +482,7 @@ def saliency_ui(s: SampleData, results: dict, models: dict, model_key: str) -> N
     score = None if das is None or das.scores is None else np.asarray(das.scores, dtype=np.float64).reshape(-1)
     cols = st.columns(4)
     for j, (t, png) in enumerate(zip(picks, pngs)):
-        cap = f"{word} {t}" + (" · informative" if s.informative and t in s.informative else "")
+        cap = f"{word} {samples.frame_names(s, [t])}" + (" · informative" if s.informative and t in s.informative else "")
         if hs is not None:
             cap += " · DAS " + (f"{score[t]:.2f} " if score is not None and t < score.size else "") + \
                 "(" + " ".join(f"h{h} {hs[h, t]:.2f}" for h in range(hs.shape[0])) + ")"

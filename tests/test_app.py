@@ -479,6 +479,10 @@ def test_an_uploaded_study_stays_selected_on_every_page(app, monkeypatch):
     timeline = json.loads(next(c for c in at.get("plotly_chart") if c.key == "cmp_timeline").proto.spec)
     counts = {d["name"]: len(d["x"]) for d in timeline["data"] if d.get("x") is not None and d.get("name")}
     assert counts.get("DAS") == 14 and counts.get("Full sequence") == 28, counts  # k = 14 of the models' T=28
+    # the strips give the study's own slice number beside the model's index (28 of the study's 40 slices)
+    caps = [img.caption for e in _images(at.main) for img in e.proto.imgs if img.caption.startswith("slices ")]
+    assert caps and all("(study " in c for c in caps), caps
+    assert "27 (study 39)" in caps[0]  # the full sequence's last frame is the study's last slice
     at.sidebar.number_input(key="study_frames").set_value(16).run()
     _no_exception(at)
     assert any("resampled to T=16" in m.value for m in at.markdown)
