@@ -120,14 +120,12 @@ def test_clinician_demo(app_server, page, tmp_path, shot):
     assert before, "the cine figure has a title"
     page.locator(".st-key-cmp_cine_fig g.updatemenu-button").first.click()
     t0 = time.perf_counter()
-    changed = None
-    while time.perf_counter() - t0 < 3.0:
-        now = cine_title(page)
-        if now and now != before:
-            changed = now
-            break
-        page.wait_for_timeout(50)
-    assert changed, f"the cine title stayed {before!r} 3 s after Play"
+    # Play must move the cine: the title changes. How fast is a timing (recorded), not a pass/fail bound: a
+    # 3 s bound here failed on a machine loaded by parallel trainings while the cine itself worked.
+    page.wait_for_function(
+        "before => { const el = document.querySelector('.st-key-cmp_cine_fig .js-plotly-plot');"
+        " const t = el && el.querySelector('.gtitle'); const now = (t && t.textContent) || null;"
+        " return !!now && now !== before; }", arg=before, timeout=LONG)
     record("cine_first_frame_s", time.perf_counter() - t0)
     page.wait_for_timeout(600)
     scroll_top(page, ".st-key-cmp_cine")
