@@ -625,6 +625,24 @@ def test_the_live_controls_say_what_they_change_and_the_prior_is_shown(app):
     assert f"**{view.shared_modal}** are in the set it picks most often on the first 128" in cap, cap
 
 
+def _train_one_epoch(at) -> list:
+    """Submit the Train page's form with small_cnn for one epoch and wait for the run (the real CLI) to finish."""
+    at.selectbox(key="tr_backbone").set_value("small_cnn")
+    at.number_input(key="tr_epochs").set_value(1)
+    at.button[0].click().run()
+    _no_exception(at)
+    assert at.success, [e.value for e in at.error]
+    deadline = time.time() + 180
+    runs = []
+    while time.time() < deadline:
+        runs = jobs.list_jobs(jobs.RUNS_ROOT)
+        if runs and runs[0]["status"].get("state") in jobs.TERMINAL:
+            break
+        time.sleep(0.5)
+    assert runs and runs[0]["status"]["state"] == "finished", runs and runs[0]["status"]
+    return runs
+
+
 def test_your_own_npz_trains_from_the_train_page_and_serves_a_matching_upload(app, tmp_path):
     """An .npz in the MedMNIST layout made here trains from the Train page (the real CLI, 1 epoch, small_cnn);
     its DAS model is then the one Compare offers, and picks, for an uploaded volume."""
@@ -649,18 +667,7 @@ def test_your_own_npz_trains_from_the_train_page_and_serves_a_matching_upload(ap
     assert not jobs.list_jobs(jobs.RUNS_ROOT)
     at.selectbox(key="tr_dataset").set_value("Your own data…")
     at.text_input(key="tr_own_path").input(str(npz))
-    at.selectbox(key="tr_backbone").set_value("small_cnn")
-    at.number_input(key="tr_epochs").set_value(1)
-    at.button[0].click().run()
-    _no_exception(at)
-    assert at.success
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        runs = jobs.list_jobs(jobs.RUNS_ROOT)
-        if runs and runs[0]["status"].get("state") in jobs.TERMINAL:
-            break
-        time.sleep(0.5)
-    assert runs[0]["status"]["state"] == "finished", runs[0]["status"]
+    runs = _train_one_epoch(at)
     assert (runs[0]["settings"]["dataset"], runs[0]["settings"]["root"]) == ("npz", str(npz))
 
     at.switch_page("pages/explore.py").run()
@@ -686,18 +693,7 @@ def test_your_own_folder_of_clips_trains_and_serves_an_uploaded_clip(app, tmp_pa
     at.switch_page("pages/train.py").run()
     at.selectbox(key="tr_dataset").set_value("Your own data…")
     at.text_input(key="tr_own_path").input(str(root))
-    at.selectbox(key="tr_backbone").set_value("small_cnn")
-    at.number_input(key="tr_epochs").set_value(1)
-    at.button[0].click().run()
-    _no_exception(at)
-    assert at.success, [e.value for e in at.error]
-    deadline = time.time() + 180
-    while time.time() < deadline:
-        runs = jobs.list_jobs(jobs.RUNS_ROOT)
-        if runs and runs[0]["status"].get("state") in jobs.TERMINAL:
-            break
-        time.sleep(0.5)
-    assert runs[0]["status"]["state"] == "finished", runs[0]["status"]
+    runs = _train_one_epoch(at)
     assert runs[0]["settings"]["dataset"] == "video-folder"
 
     clip = write_clip(tmp_path / "new.mp4", n=20)
