@@ -554,6 +554,18 @@ def study_for_models(native: SampleData, das_entry, num_frames: int, size: int) 
     return samples.resample_for(native, num_frames, size)
 
 
+def upload_models_ui(s: SampleData, entries: list) -> None:
+    """For an upload: which data the shipped models were trained on, so it is plain that none has seen a
+    study like it, unless a model of the user's own data of its kind is listed."""
+    if not s.dataset.startswith("upload") or lineup.das_options(entries, s.dataset, kind=s.kind):
+        return
+    shipped = sorted({e.dataset for e in entries if e.origin == "shipped" and e.dataset})
+    what = s.meta.get("modality") or f"{s.kind}"
+    st.caption(f"No model here was trained on studies like this upload ({what}): the shipped ones were trained on "
+               f"{', '.join(shipped) or 'nothing'} (the Data section of the README says what each holds). "
+               f"Their picks and predictions on it show what they learned there, not about this study.")
+
+
 def lineup_notes_ui(s: SampleData, models: lineup.LineUp) -> None:
     """What the line-up is made of, from the line-up itself: a DAS checkpoint that could not be used, a DAS
     trained on other data, and the methods that run untrained."""
@@ -606,6 +618,7 @@ def main() -> None:
     with st.spinner("Loading models…"):
         models = build_lineup(s, entries, das_entry, ratio)
     lineup_notes_ui(s, models)
+    upload_models_ui(s, entries)
     model_key = models.key  # what identifies the models for the caches (untrained ones change with the ratio)
     results_ui(s, models, model_key, s.key)
     static_methods_ui(s, models, model_key)
