@@ -15,16 +15,16 @@ No streamlit here.
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
 import torch
 
+from das_core.experiments.static_control import modal_pick_set
 from das_core.samplers import call_kwargs
 
-__all__ = ["PickChange", "own_picks", "pick_change", "split_change", "blank_picks", "modal_set", "PriorView", "prior_view",
-           "stack_items"]
+__all__ = ["PickChange", "own_picks", "pick_change", "split_change", "blank_picks", "modal_set", "PriorView",
+           "prior_view", "stack_items"]
 
 
 @dataclass(frozen=True)
@@ -93,11 +93,8 @@ def blank_picks(model, shape: Sequence[int]) -> list[int]:
 def modal_set(model, xs: torch.Tensor, *, batch_size: int = 32) -> tuple[list[int], float]:
     """(the most common pick set over the sequences xs (N, T, C, H, W), the share of them that get it)."""
     assert xs.shape[0] > 0, "modal_set needs at least one sequence"
-    counts: Counter = Counter()
-    for start in range(0, xs.shape[0], batch_size):
-        counts.update(tuple(p) for p in _picks(model, xs[start:start + batch_size]))
-    best, n = counts.most_common(1)[0]
-    return list(best), n / xs.shape[0]
+    picks = [p for start in range(0, xs.shape[0], batch_size) for p in _picks(model, xs[start:start + batch_size])]
+    return modal_pick_set(picks)  # the grid's static control chooses its set the same way
 
 
 def stack_items(dataset, n: int) -> torch.Tensor:

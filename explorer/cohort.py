@@ -1,9 +1,9 @@
 """Every method over a split of a data set (the Cohort page): which frames each method picks on each item,
 whether it kept the informative frame, what it predicted, and where two methods disagree.
 
-`choose_models` picks the models by the one rule of `explorer.lineup` (as Compare and the export do), `run_cohort` runs them over the items
-(batched, `torch.inference_mode()`, deterministic picks) and returns a `CohortResult` of numpy arrays,
-`disagreements` lists the items where one method is right and another wrong, and `order` sorts the items
+`choose_models` picks the models by the one rule of `explorer.lineup` (as Compare and the export do),
+`run_cohort` runs them over the items (batched, `torch.inference_mode()`, deterministic picks) and returns a
+`CohortResult` of numpy arrays, `disagreements` lists the items where one method is right and another wrong, and `order` sorts the items
 for the heatmaps. No streamlit here: the page lays these out.
 
 Correctness is only reported for a model whose class probabilities mean something on this data set (a
@@ -22,7 +22,7 @@ import torch
 
 from das_core import list_samplers
 from das_core.checkpoints import check_compatible
-from das_core.experiments.static_control import forced_logits
+from das_core.experiments.static_control import forced_logits, modal_pick_set
 from das_core.samplers import sampler_class
 
 from . import lineup
@@ -276,8 +276,7 @@ def run_cohort(dataset, models: Mapping[str, "lineup.ModelChoice"], *, indices: 
         correct[m] = (pred == labels) if has_labels and meaningful[m] else None
         hit[m] = (P.astype(bool) & inf_mask).any(1) if inf_mask is not None else None
         if sampler_class(m).adaptive and len(items):  # the static control of an input-adaptive sampler
-            rows_, counts = np.unique(P, axis=0, return_counts=True)
-            modal[m] = [int(t) for t in np.flatnonzero(rows_[int(np.argmax(counts))])]
+            modal[m], _ = modal_pick_set([np.flatnonzero(row).tolist() for row in P])  # as the grid's control
             sp = np.zeros(len(items), dtype=np.int64)
             for start in range(0, len(items), batch_size):
                 xb = torch.stack([it[0] for it in items[start:start + batch_size]])

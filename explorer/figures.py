@@ -25,6 +25,7 @@ from plotly.subplots import make_subplots
 
 from das_core import list_samplers
 from das_core.samplers import sampler_class
+from das_core.export.draw import apply_window
 from das_core.export.settings import EXTRA_COLORS, METHOD_COLORS
 
 __all__ = [
@@ -135,10 +136,7 @@ def to_uint8(frame, window: Optional[tuple[float, float]] = None) -> np.ndarray:
     a = np.asarray(frame.detach().cpu() if hasattr(frame, "detach") else frame, dtype=np.float32)
     if a.ndim == 3:
         a = a[0] if a.shape[0] == 1 else np.moveaxis(a[:3], 0, -1)
-    if window is not None:
-        level, width = float(window[0]), max(float(window[1]), 1e-6)
-        a = (a - (level - width / 2.0)) / width
-    return (np.clip(a, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    return (np.clip(apply_window(a, window), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
 def upscale(img: np.ndarray, min_size: int = 160) -> np.ndarray:

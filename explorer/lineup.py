@@ -172,21 +172,21 @@ def _mtime(path: str) -> float:
         return 0.0
 
 
-def serves(entry, dataset: str, kind: Optional[str] = None) -> bool:
-    """True when the checkpoint `entry` is one for data of `dataset`: trained on it, or, for an upload
+def serves(trained_on: Optional[str], dataset: str, kind: Optional[str] = None) -> bool:
+    """True when a model trained on `trained_on` is one for data of `dataset`: trained on it, or, for an upload
     ("upload: ..." of `kind` "volume" or "video"), trained on data a user brought of that kind (an .npz of
     volumes, a folder of clips: `das_core.data.USER_DATASETS`)."""
     from das_core.data import USER_DATASETS
 
-    if entry.dataset == dataset:
+    if trained_on == dataset:
         return True
-    return bool(kind) and str(dataset).startswith("upload") and USER_DATASETS.get(entry.dataset or "") == kind
+    return bool(kind) and str(dataset).startswith("upload") and USER_DATASETS.get(trained_on or "") == kind
 
 
 def das_options(entries: Sequence, dataset: str, *, show_all: bool = False, kind: Optional[str] = None) -> list:
     """The DAS checkpoint entries a picker lists for `dataset` (see `serves`; every data set's with `show_all`),
     those for it first."""
-    own = [e for e in entries if e.method == FOCUS and serves(e, dataset, kind)]
+    own = [e for e in entries if e.method == FOCUS and serves(e.dataset, dataset, kind)]
     return own + ([e for e in entries if e.method == FOCUS and e not in own] if show_all else [])
 
 
@@ -289,22 +289,12 @@ def choose_lineup(fit: Fit, entries: Sequence, *, das: Any = "auto", ratio: floa
 
 
 def _shape_check(fit: Fit) -> Checker:
-    """The default check: the checkpoint's T, channels and classes against `fit`."""
-    from das_core.checkpoints import check_compatible
+    """The default check: `catalogue.check_sample_compatible` against a blank sample shaped like `fit`."""
+    import torch
 
-    class _Shape:  # what check_compatible reads of a data set
-        name = fit.dataset
-        classes = list(fit.classes) if fit.classes else None
+    from . import catalogue
+    from .samples import SampleData
 
-        def __len__(self):
-            return 1
-
-        def __getitem__(self, i):
-            import torch
-
-            return torch.zeros(fit.num_frames, fit.in_channels, fit.frame_size, fit.frame_size), 0
-
-    def check(meta: Mapping) -> None:
-        check_compatible(dict(meta), _Shape())
-
-    return check
+    blank = SampleData(x=torch.zeros(fit.num_frames, fit.in_channels, fit.frame_size, fit.frame_size), y=None,
+                       classes=list(fit.classes) if fit.classes else None, dataset=fit.dataset)
+    return lambda meta: catalogue.check_sample_compatible(meta, blank)

@@ -13,7 +13,6 @@ import hashlib
 import html
 import io
 import os
-from types import SimpleNamespace
 
 import numpy as np
 import streamlit as st
@@ -46,7 +45,7 @@ def model_choice_ui(s: SampleData, entries: list) -> tuple:
     das = lineup.das_options(entries, s.dataset, show_all=show_all, kind=s.kind)
     options = [UNTRAINED] + [e.label for e in das]
     if st.session_state.get(PICKED_FOR) != s.dataset or st.session_state.get(PICKER) not in options:
-        own = [e.label for e in das if lineup.serves(e, s.dataset, s.kind)]  # an upload: a model of your own data
+        own = [e.label for e in das if lineup.serves(e.dataset, s.dataset, s.kind)]  # an upload: your own data's
         st.session_state[PICKER] = own[0] if own else UNTRAINED
         st.session_state[PICKED_FOR] = s.dataset
     label = c1.selectbox("DAS model (the one tau0 and heads act on)", options, key=PICKER)
@@ -573,8 +572,8 @@ def lineup_notes_ui(s: SampleData, models: lineup.LineUp) -> None:
     if models.das_error is not None:
         show_error(models.das_error)
         st.caption("DAS runs **untrained** instead (its strip says so): pick a checkpoint that fits, or train one.")
-    elif das is not None and das.trained and das.trained_on != s.dataset and lineup.serves(
-            SimpleNamespace(dataset=das.trained_on), s.dataset, s.kind):
+    elif das is not None and das.trained and das.trained_on != s.dataset \
+            and lineup.serves(das.trained_on, s.dataset, s.kind):
         st.caption(f"This DAS model was trained on **your own data** ({das.trained_on}, {s.kind}s): it predicts "
                    f"that data's classes ({', '.join(map(str, das.classes)) or '?'}). The upload carries no label, so "
                    f"its probabilities are shown on request only.")

@@ -52,6 +52,11 @@ def _fps(ds) -> Optional[float]:
     return None
 
 
+def is_monochrome1(ds) -> bool:
+    """True for PhotometricInterpretation MONOCHROME1 (the lowest value is white): the readers invert it."""
+    return str(ds.get("PhotometricInterpretation", "") or "").strip().upper() == "MONOCHROME1"
+
+
 def _spacing(ds) -> Optional[List[float]]:
     ps = ds.get("PixelSpacing")
     if ps is not None:
@@ -207,7 +212,7 @@ def read_dicom(path: Path, num_frames: Optional[int] = None, size: SizeLike = No
         vals = arr.astype(np.float32) * np.float32(slope) + np.float32(inter)
         x = frames_to_sequence(normalise_intensity(vals, window, name), grayscale, size, scale=1.0)
     x = x[torch.from_numpy(inv)].contiguous()
-    inverted = str(ds.get("PhotometricInterpretation", "")).upper() == "MONOCHROME1"
+    inverted = is_monochrome1(ds)
     if inverted:  # the lowest value is white: shown as a viewer shows it
         x = 1.0 - x
     meta = {"source": str(path), "original_frames": n_frames, "spacing": _spacing(ds), "fps": _fps(ds),

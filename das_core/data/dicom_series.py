@@ -38,7 +38,7 @@ from das_core.errors import DataError
 from .arrays import SizeLike, frames_to_sequence, normalise_intensity, parse_size, resample_indices
 from .budget import check_budget, decode_budget, format_bytes
 from .orientation import edge_labels
-from .dicom import _DICOM_ERRORS, _header_float, _header_int, _spacing, dcmread_bounded
+from .dicom import _DICOM_ERRORS, _header_float, _header_int, _spacing, dcmread_bounded, is_monochrome1
 from .safezip import MAX_MEMBERS, read_zip_members
 
 __all__ = ["read_dicom_series", "SLICE_EXTENSIONS", "GAP_FACTOR"]
@@ -347,7 +347,7 @@ def read_dicom_series(source: Path, num_frames: Optional[int] = None, size: Size
     if iop is not None and np.linalg.norm(np.cross(iop[:3], iop[3:])) > 1e-6:
         meta["orientation_labels"] = edge_labels(iop[:3], iop[3:], np.cross(iop[:3], iop[3:]))
     unit = normalise_intensity(vals, window, shown)
-    if meta["photometric"].upper() == "MONOCHROME1":  # the lowest value is white: shown as a viewer shows it
+    if is_monochrome1(first):  # the lowest value is white: shown as a viewer shows it
         unit = 1.0 - unit
         meta["inverted"] = True
     x = frames_to_sequence(unit, grayscale, size, scale=1.0)  # (U, C, h, w)

@@ -16,7 +16,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-__all__ = ["DISPLAY_LABELS", "nifti_to_display", "edge_labels", "direction_letter"]
+__all__ = ["DISPLAY_LABELS", "nifti_to_display", "display_shape", "edge_labels", "direction_letter"]
 
 # the edges of the display convention (see the module docstring)
 DISPLAY_LABELS = {"left": "R", "right": "L", "top": "A", "bottom": "P", "first": "I", "last": "S"}
@@ -51,16 +51,21 @@ def _ras_orientation(affine) -> Optional[np.ndarray]:
     return None if np.isnan(ornt).any() else ornt
 
 
+def _display_order(per_voxel_axis: Sequence, ornt: Optional[np.ndarray]) -> list:
+    """A value per voxel axis (i, j, k), e.g. sizes or zooms, in display order [slice, row, column]: the S, A, R
+    axes of the reoriented volume (`ornt`), or k, j, i where the affine is degenerate (None)."""
+    v = list(per_voxel_axis)[:3]
+    if ornt is None:
+        return [v[2], v[1], v[0]]
+    ras = [None, None, None]
+    for i, (axis, _) in enumerate(ornt):
+        ras[int(axis)] = v[i]
+    return [ras[2], ras[1], ras[0]]
+
+
 def display_shape(shape_xyz: Sequence[int], affine) -> tuple[int, int, int]:
     """(slices, rows, columns) the display convention gives a volume of voxel shape (X, Y, Z) with `affine`."""
-    ornt = _ras_orientation(affine)
-    shape = [int(s) for s in shape_xyz]
-    if ornt is None:
-        return shape[2], shape[1], shape[0]
-    ras = [0, 0, 0]
-    for i, (axis, _) in enumerate(ornt):
-        ras[int(axis)] = shape[i]
-    return ras[2], ras[1], ras[0]  # S, A, R axes -> slices, rows, columns
+    return tuple(int(v) for v in _display_order(shape_xyz, _ras_orientation(affine)))
 
 
 def nifti_to_display(vol: np.ndarray, affine, zooms: Sequence[float]) -> tuple[np.ndarray, list, dict, bool]:
@@ -78,14 +83,9 @@ def nifti_to_display(vol: np.ndarray, affine, zooms: Sequence[float]) -> tuple[n
     from nibabel.orientations import apply_orientation
 
     ornt = _ras_orientation(affine)
-    z = [float(v) for v in zooms[:3]]
+    spacing = _display_order([float(v) for v in zooms[:3]], ornt)
     if ornt is None:  # shown as stored: slices along k, rows j (highest first), columns i
-        seq = np.flip(vol.transpose(2, 1, 0), axis=1)
-        return seq, [z[2], z[1], z[0]], {}, False
+        return np.flip(vol.transpose(2, 1, 0), axis=1), spacing, {}, False
     ras = apply_orientation(vol, ornt)  # axes now point to R, A, S
-    zr = [0.0, 0.0, 0.0]
-    for i, (axis, _) in enumerate(ornt):
-        zr[int(axis)] = z[i]
     # (S, A, R) with rows reversed (anterior at the top) and columns reversed (the patient's right at the left)
-    seq = np.flip(ras.transpose(2, 1, 0), axis=(1, 2))
-    return seq, [zr[2], zr[1], zr[0]], dict(DISPLAY_LABELS), True
+    return np.flip(ras.transpose(2, 1, 0), axis=(1, 2)), spacing, dict(DISPLAY_LABELS), True

@@ -16,11 +16,10 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import json
+import math
 import os
 from pathlib import Path
 from typing import Optional, Sequence, Union
-
-import math
 
 import torch
 

@@ -15,7 +15,7 @@ from PIL import Image, ImageDraw, ImageFont
 from .picks import MethodPicks
 from .study import Study
 
-__all__ = ["hex_rgb", "frame_rgb", "fit_frame", "CineCanvas", "cine_frame", "picks_image", "attention_image", "viridis",
+__all__ = ["hex_rgb", "apply_window", "frame_rgb", "fit_frame", "CineCanvas", "cine_frame", "picks_image", "attention_image", "viridis",
            "pad_to_multiple", "PickRow"]
 
 WHITE, INK, MUTED, EMPTY = (255, 255, 255), (33, 33, 33), (110, 110, 110), (228, 228, 228)
@@ -55,17 +55,24 @@ def viridis(values: np.ndarray) -> np.ndarray:
     return (rgb + 0.5).astype(np.uint8)
 
 
+def apply_window(a: np.ndarray, window=None) -> np.ndarray:
+    """Values on the [0, 1] scale through the window (level, width) of that scale: level - width/2 ..
+    level + width/2 become 0..1 (not clipped); None returns `a` as it is. The app's viewer and the export
+    window alike through this."""
+    if window is None:
+        return a
+    level, width = float(window[0]), max(float(window[1]), 1e-6)
+    return (a - (level - width / 2.0)) / width
+
+
 def frame_rgb(frame, window=None) -> np.ndarray:
     """One frame (C, H, W) in [0, 1] (torch or numpy) -> uint8 RGB (H, W, 3).
 
-    `window` = (level, width) on the same [0, 1] scale (the viewer's window/level): values from
-    level - width/2 to level + width/2 map to black..white, clipped; None shows [0, 1] as it is."""
+    `window` = (level, width) on the same [0, 1] scale (the viewer's window/level, see `apply_window`),
+    clipped to black..white; None shows [0, 1] as it is."""
     a = np.asarray(frame.detach().cpu() if hasattr(frame, "detach") else frame, dtype=np.float32)
     a = a[0] if a.shape[0] == 1 else np.moveaxis(a[:3], 0, -1)  # (H, W) or (H, W, 3)
-    if window is not None:
-        level, width = float(window[0]), max(float(window[1]), 1e-6)
-        a = (a - (level - width / 2.0)) / width
-    a = (np.clip(a, 0, 1) * 255 + 0.5).astype(np.uint8)
+    a = (np.clip(apply_window(a, window), 0, 1) * 255 + 0.5).astype(np.uint8)
     return np.repeat(a[..., None], 3, axis=-1) if a.ndim == 2 else a
 
 

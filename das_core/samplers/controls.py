@@ -38,10 +38,6 @@ class LiveControls:
         if self.heads is not None:
             object.__setattr__(self, "heads", tuple(sorted(int(h) for h in self.heads)))
 
-    def for_method(self, method: str) -> "LiveControls":
-        """These controls for `method`: unchanged where it is the focus (or there is none), else none."""
-        return self if self.focus is None or method == self.focus else LiveControls(focus=self.focus)
-
 
 def call_kwargs(sampler, controls: Optional[LiveControls] = None, *, tau0: Optional[float] = None,
                 heads: Optional[Sequence[int]] = None, stochastic: bool = False, seed: int = 0) -> dict[str, Any]:
