@@ -3,8 +3,8 @@ whether it kept the informative frame, what it predicted, and where two methods 
 
 `choose_models` picks the models by the one rule of `explorer.lineup` (as Compare and the export do),
 `run_cohort` runs them over the items (batched, `torch.inference_mode()`, deterministic picks) and returns a
-`CohortResult` of numpy arrays, `disagreements` lists the items where one method is right and another wrong, and `order` sorts the items
-for the heatmaps. No streamlit here: the page lays these out.
+`CohortResult` of numpy arrays, `disagreements` lists the items where one method is right and another
+wrong, and `order` sorts the items for the heatmaps. No streamlit here: the page lays these out.
 
 Correctness is only reported for a model whose class probabilities mean something on this data set (a
 checkpoint trained on it: `das_core.export.probabilities_meaningful`); an untrained model or one trained
