@@ -22,6 +22,17 @@ Checkpoints written before the spec existed kept the spec's fields at the top le
 `compact_checkpoint(src, dst)` writes a copy whose large weights are int8 (`das_core.quantize`; the
 shipped demo checkpoints); every reader expands them back to float32.
 
+A checkpoint can come from anyone (the app lists uploads and run folders), so before torch reads a file its zip
+directory is checked (`check_archive`): at most `MAX_RECORDS` records, the declared unpacked size of every record
+and of all of them within the decode budget (`das_core.data.budget`, 1 GiB unless `$DAS_DECODE_BUDGET_MB`),
+the pickled part (`data.pkl`) within `MAX_PICKLE_BYTES`, and no compressed record that unpacks to more than
+`MAX_COMPRESSION_RATIO` times its packed size (torch writes every record stored; its reader allocates what a
+record declares). Once read, the tensors' logical size (a view may be far larger than its storage) must be
+within the same budget. The model's spec is then checked (`ModelSpec.from_dict`: every field and sampler option
+bounded), the model's size counted without building it (`das_core.model.MAX_MODEL_BYTES`) and compared
+with the weights the file holds, and only then is the model built. `manifest_entries` lists only files
+inside the manifest's folder.
+
 Public entry point: `das_core.load_model(path)` -> the model in eval mode, with `model.spec` and
 `model.meta`.
 """
@@ -31,6 +42,7 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import pickle
+import zipfile
 from pathlib import Path
 from typing import Any, Optional, Union
 
@@ -39,8 +51,10 @@ from torch import nn
 
 from . import __version__
 from .atomic import atomic_write
+from .data.budget import BUDGET_ENV, decode_budget, format_bytes
+from .data.safezip import unsafe_member_name
 from .errors import CheckpointError, DASError
-from .model import SubsampledClassifier
+from .model import SubsampledClassifier, check_model_size
 from .quantize import compact_state, expand_state, pack_state, unpack_state
 from .spec import ModelSpec
 
@@ -48,8 +62,15 @@ from .spec import ModelSpec
 __all__ = [
     "manifest_entries",
     "FORMAT", "save_checkpoint", "load_checkpoint", "load_model", "read_checkpoint", "model_spec",
-    "check_compatible", "atomic_torch_save", "jsonable", "compact_checkpoint",
+    "check_compatible", "atomic_torch_save", "jsonable", "compact_checkpoint", "check_archive",
+    "MAX_RECORDS", "MAX_PICKLE_BYTES", "MAX_COMPRESSION_RATIO",
 ]
+
+# Limits of the zip directory of a checkpoint, checked before torch reads a byte of it (`check_archive`):
+MAX_RECORDS = 100_000  # tensors + a few: a MobileNetV3-Small checkpoint has ~260, with its optimizer state ~800
+MAX_PICKLE_BYTES = 16 << 20  # data.pkl (meta, names, optimizer layout): ~30 KB in the shipped files
+MAX_COMPRESSION_RATIO = 100  # unpacked / packed of a compressed record (torch itself stores every record)
+_RATIO_FLOOR = 1 << 20  # records that unpack to less than this are not held to the ratio
 
 FORMAT = "das_core.checkpoint"
 FORMAT_VERSION = 2  # 2: the model spec under meta["model"]; 1: its fields at the top level of meta
@@ -57,19 +78,37 @@ _SPEC_FIELDS = ("method", "num_frames", "num_selected", "backbone", "num_classes
                 "pooling", "dropout", "sampler_options")
 
 
+def _inside(folder: Path, name: Any) -> bool:
+    """True when `name` (a manifest entry's "file") is a relative path that stays inside `folder`, symlinks
+    resolved: not absolute, no drive letter, no `..` part, and not a link that points out of the folder."""
+    if not isinstance(name, str) or not name.strip() or unsafe_member_name(name) or Path(name).is_absolute():
+        return False
+    try:
+        root = folder.resolve()
+        return (root / name).resolve().is_relative_to(root)
+    except (OSError, RuntimeError, ValueError):  # a symlink loop, an odd name
+        return False
+
+
 def manifest_entries(folder: Union[str, Path]) -> list[dict]:
     """The entries of `<folder>/manifest.json`, the record of the shipped checkpoints (one dict per file, as
     `python -m das_core checkpoints` writes them); [] when the manifest is missing or unreadable. Also reads
-    the older layouts: a bare list, or the list under "entries"."""
+    the older layouts: a bare list, or the list under "entries".
+
+    An entry whose "file" is not a relative path inside `folder` (absolute, with `..`, or a symlink out of the
+    folder) is left out: the manifest lists shipped files, and a file elsewhere is not shipped."""
     import json
 
+    folder = Path(folder)
     try:
-        data = json.loads((Path(folder) / "manifest.json").read_text())
+        data = json.loads((folder / "manifest.json").read_text())
     except (OSError, ValueError):
         return []
     if isinstance(data, dict):
         data = data.get("checkpoints") or data.get("entries") or []
-    return [e for e in data if isinstance(e, dict)] if isinstance(data, list) else []
+    if not isinstance(data, list):
+        return []
+    return [e for e in data if isinstance(e, dict) and ("file" not in e or _inside(folder, e["file"]))]
 
 
 def jsonable(value: Any) -> Any:
@@ -139,11 +178,80 @@ def save_checkpoint(
     return atomic_torch_save(payload, path)
 
 
+def _not_readable(name: str, why: str) -> CheckpointError:
+    return CheckpointError(f"{name} is not a readable checkpoint ({why}); "
+                           f"choose a file written by das_core (python -m das_core train).")
+
+
+def check_archive(path: Union[str, Path], budget: Optional[int] = None) -> int:
+    """Check the zip directory of the torch file `path` before torch reads it; returns the bytes its records
+    declare. CheckpointError with one sentence for a file that is not a zip, has more than `MAX_RECORDS`
+    records, declares more than `budget` bytes unpacked (default: the decode budget, `decode_budget()`), a
+    pickled part over `MAX_PICKLE_BYTES`, or a compressed record over `MAX_COMPRESSION_RATIO` (a zip bomb).
+    Only the directory is read: nothing is unpacked."""
+    path = Path(path)
+    name = path.name
+    budget = decode_budget() if budget is None else int(budget)
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError):
+        raise _not_readable(name, "not a torch zip file") from None
+    if len(infos) > MAX_RECORDS:
+        raise CheckpointError(f"{name} holds {len(infos):,} records, more than the {MAX_RECORDS:,} a das_core "
+                              f"checkpoint may have; choose a file written by das_core (python -m das_core train).")
+    total = 0
+    for info in infos:
+        size, packed = int(info.file_size), int(info.compress_size)
+        if info.compress_type != zipfile.ZIP_STORED and size > _RATIO_FLOOR and size > MAX_COMPRESSION_RATIO * packed:
+            raise CheckpointError(
+                f"{name} holds a compressed record that unpacks from {format_bytes(packed)} to {format_bytes(size)} "
+                f"(more than {MAX_COMPRESSION_RATIO} times; torch never writes compressed records), so it is "
+                f"refused as a zip bomb; choose a file written by das_core (python -m das_core train).")
+        if info.filename.rsplit("/", 1)[-1] == "data.pkl" and size > MAX_PICKLE_BYTES:
+            raise CheckpointError(
+                f"{name} declares {format_bytes(size)} of pickled metadata, more than the {format_bytes(MAX_PICKLE_BYTES)} "
+                f"a das_core checkpoint needs; choose a file written by das_core (python -m das_core train).")
+        total += size
+    if total > budget:
+        raise CheckpointError(
+            f"{name} declares {format_bytes(total)} of weights and data unpacked, more than the decode cap of "
+            f"{format_bytes(budget)}; raise the cap with the environment variable {BUDGET_ENV} (in MiB) if the file "
+            f"is trusted, or use a smaller checkpoint.")
+    return total
+
+
+def _check_tensor_sizes(name: str, payload: Any, budget: int) -> None:
+    """The tensors a file holds may be views far larger than their storage (a stride-0 tensor of 10**9 values
+    fits in a few bytes); what they would take once made dense float32 (as `expand_state` makes int8 and
+    float16 weights) must be within the decode budget too."""
+    total, stack, seen = 0, [payload], 0
+    while stack:
+        value = stack.pop()
+        seen += 1
+        if seen > 10 * MAX_RECORDS:
+            raise CheckpointError(f"{name} holds more than {10 * MAX_RECORDS:,} values in its metadata; choose a file "
+                                  f"written by das_core (python -m das_core train).")
+        if isinstance(value, torch.Tensor):
+            total += value.numel() * max(value.element_size(), 4)
+        elif isinstance(value, dict):
+            stack.extend(value.values())
+        elif isinstance(value, (list, tuple)):
+            stack.extend(value)
+    if total > budget:
+        raise CheckpointError(
+            f"{name} holds tensors of {format_bytes(total)} once expanded, more than the decode cap of "
+            f"{format_bytes(budget)}; raise the cap with the environment variable {BUDGET_ENV} (in MiB) if the file "
+            f"is trusted, or use a smaller checkpoint.")
+
+
 def read_checkpoint(path: Union[str, Path], map_location="cpu") -> dict:
-    """The raw payload dict of a checkpoint file (weights-only load; no model is built)."""
+    """The raw payload dict of a checkpoint file (weights-only load; no model is built). The zip directory is
+    checked first (`check_archive`), and the model spec of its meta validated (`ModelSpec.from_dict`)."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"Checkpoint {path} does not exist; check the path or train a model first.")
+    check_archive(path)
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
@@ -165,6 +273,7 @@ def read_checkpoint(path: Union[str, Path], map_location="cpu") -> dict:
         raise CheckpointError(
             f"{path.name} is not a das_core checkpoint; choose a file written by das_core (python -m das_core train)."
         )
+    _check_tensor_sizes(path.name, payload, decode_budget())
     meta = payload.get("meta")
     if not isinstance(meta, dict):
         raise CheckpointError(f"{path.name} has no metadata; re-create it with python -m das_core train.")
@@ -175,18 +284,31 @@ def read_checkpoint(path: Union[str, Path], map_location="cpu") -> dict:
     try:
         ModelSpec.from_dict(meta["model"])
     except DASError as err:
-        raise CheckpointError(f"{path.name} describes a model that cannot be built ({err}); "
-                              f"re-create it with python -m das_core train.") from None
+        raise _cannot_build(path.name, err) from None
     scales, packing = payload.pop("int8_scales", None), payload.pop("packing", None)
     if scales is not None:  # a compacted file: int8 / float16 weights back to float32
         try:
             state = unpack_state(payload["state_dict"], packing) if packing else payload["state_dict"]
             payload["state_dict"] = expand_state(state, scales)
-        except (KeyError, ValueError, TypeError, AttributeError) as err:
+        except (KeyError, ValueError, TypeError, AttributeError, RuntimeError) as err:
             raise CheckpointError(f"The int8 weights in {path.name} do not match their scales ({err}); "
                                   f"the file is corrupt, re-create it.") from None
         payload["meta"]["int8_weights"] = sorted(scales)
     return payload
+
+
+def _cannot_build(name: str, err: Exception) -> CheckpointError:
+    return CheckpointError(f"{name} describes a model that cannot be built ({str(err).rstrip('.')}); "
+                           f"re-create it with python -m das_core train.")
+
+
+def _misfit(name: str, spec: ModelSpec, detail: str) -> CheckpointError:
+    return CheckpointError(f"The weights in {name} do not fit the {spec.method}/{spec.backbone} model its metadata "
+                           f"describes ({detail}); the file is corrupt or was edited, re-create it.")
+
+
+def _state_values(state: dict) -> int:
+    return sum(t.numel() for t in state.values() if isinstance(t, torch.Tensor))
 
 
 def compact_checkpoint(src: Union[str, Path], dst: Union[str, Path], *, min_numel: int = 1024) -> Path:
@@ -220,20 +342,29 @@ def load_checkpoint(path: Union[str, Path], map_location="cpu", *, with_extra: b
         CheckpointError: missing file, pickle-bearing or foreign file, or weights that do not fit the meta.
     """
     payload = read_checkpoint(path, map_location=map_location)
+    name = Path(path).name
     meta = payload["meta"]
     spec = model_spec(meta)
-    model = SubsampledClassifier.from_config(spec)
     state = payload["state_dict"]
     if not isinstance(state, dict):
-        raise CheckpointError(f"The weights in {Path(path).name} are not a state dict; the file is corrupt, re-create it.")
+        raise CheckpointError(f"The weights in {name} are not a state dict; the file is corrupt, re-create it.")
+    try:  # the model's size, counted without building it (das_core.model.check_model_size)
+        size = check_model_size(spec)
+    except DASError as err:
+        raise _cannot_build(name, err) from None
+    held = _state_values(state)
+    if held < size.parameters:  # fewer weights than the model has parameters: refused before it is built
+        raise _misfit(name, spec, f"the file holds {held:,} weight values, the model has {size.parameters:,} "
+                                  f"parameters")
+    try:
+        model = SubsampledClassifier.from_config(spec)
+    except DASError as err:
+        raise _cannot_build(name, err) from None
     try:
         model.load_state_dict(state, strict=True)
     except (RuntimeError, TypeError, AttributeError) as err:
         first = str(err).split("\n")[1].strip() if "\n" in str(err) else str(err)[:160]
-        raise CheckpointError(
-            f"The weights in {Path(path).name} do not fit the {spec.method}/{spec.backbone} model its "
-            f"metadata describes ({first}); the file is corrupt or was edited, re-create it."
-        ) from None
+        raise _misfit(name, spec, first) from None
     model.meta = meta
     model.to(map_location if not callable(map_location) else "cpu").eval()
     if with_extra:

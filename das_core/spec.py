@@ -2,8 +2,10 @@
 
 Like nanoGPT's `model_args`: a checkpoint keeps `ModelSpec.to_dict()`, and
 `SubsampledClassifier.from_config(ModelSpec.from_dict(d))` rebuilds the same architecture before
-the weights are loaded. `from_dict` checks every field, so a crafted or damaged checkpoint gets one
-sentence (CheckpointError through `das_core.checkpoints`), never a traceback or a huge allocation.
+the weights are loaded. `from_dict` checks every field (the integers against `SPEC_BOUNDS`, the sampler's
+options against the bounds its `Options` dataclass declares), so a crafted or damaged checkpoint gets one
+sentence (CheckpointError through `das_core.checkpoints`), never a traceback or a huge allocation; the size of
+the model the spec describes is checked before it is built (`das_core.model.MAX_MODEL_BYTES`).
 """
 
 from __future__ import annotations
@@ -16,10 +18,22 @@ from .backbones import BACKBONES
 from .errors import ConfigError
 from .samplers import sampler_class
 
-__all__ = ["ModelSpec", "MAX_FRAMES"]
+__all__ = ["ModelSpec", "MAX_FRAMES", "MAX_CLASSES", "MAX_CHANNELS", "MAX_FRAME_SIZE", "SPEC_BOUNDS"]
 
 MAX_FRAMES = 4096  # T beyond this is refused: no volume or clip the app or CLI reads is longer
+MAX_CLASSES = 100_000  # the head is feature width x classes: 576 x 100 000 is 230 MB
+MAX_CHANNELS = 64  # channels of a frame (1 grey, 3 RGB; 64 leaves room for stacked modalities)
+MAX_FRAME_SIZE = 65_536  # informational for the named backbones (they pool globally)
+# the integer fields and their [low, high]; every other field is checked by name below, the sampler's options by
+# its Options dataclass (`Sampler.check_options`), and the size of the whole model by `das_core.model`
+SPEC_BOUNDS = {"num_frames": (1, MAX_FRAMES), "num_selected": (1, MAX_FRAMES), "num_classes": (2, MAX_CLASSES),
+               "in_channels": (1, MAX_CHANNELS), "frame_size": (1, MAX_FRAME_SIZE)}
 _POOLING = ("mean", "max")
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 @dataclass
@@ -50,23 +64,27 @@ class ModelSpec:
     sampler_options: dict = field(default_factory=dict)
 
     def validate(self) -> "ModelSpec":
-        """ConfigError with one sentence for a field out of range or of the wrong type; returns self."""
-        sampler_class(self.method)
-        for name, low, high in (("num_frames", 1, MAX_FRAMES), ("num_selected", 1, MAX_FRAMES),
-                                ("num_classes", 2, 100_000), ("in_channels", 1, 64), ("frame_size", 1, 65_536)):
+        """ConfigError with one sentence for a field out of range or of the wrong type, or a sampler option that
+        its sampler does not declare or that lies outside its bounds (`Sampler.check_options`); returns self.
+        Nothing is built (the model's size is checked by `SubsampledClassifier.from_config`)."""
+        if not isinstance(self.method, str):
+            raise ConfigError(f"Model setting method must be a sampler name, got {_short(self.method)}.")
+        sampler = sampler_class(self.method)
+        for name, (low, high) in SPEC_BOUNDS.items():
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or not low <= v <= high:
-                raise ConfigError(f"Model setting {name} must be an integer in [{low}, {high}], got {v!r}.")
+                raise ConfigError(f"Model setting {name} must be an integer in [{low}, {high}], got {_short(v)}.")
         if self.num_selected > self.num_frames:
             raise ConfigError(f"Model setting num_selected ({self.num_selected}) exceeds num_frames ({self.num_frames}).")
-        if self.backbone not in BACKBONES:
-            raise ConfigError(f"Unknown backbone {self.backbone!r}; choose one of {', '.join(BACKBONES)}.")
-        if self.pooling not in _POOLING:
-            raise ConfigError(f"pooling must be 'mean' or 'max', got {self.pooling!r}.")
+        if not isinstance(self.backbone, str) or self.backbone not in BACKBONES:
+            raise ConfigError(f"Unknown backbone {_short(self.backbone)}; choose one of {', '.join(BACKBONES)}.")
+        if not isinstance(self.pooling, str) or self.pooling not in _POOLING:
+            raise ConfigError(f"pooling must be 'mean' or 'max', got {_short(self.pooling)}.")
         if not isinstance(self.dropout, (int, float)) or isinstance(self.dropout, bool) or not 0 <= self.dropout < 1:
-            raise ConfigError(f"dropout must be a number in [0, 1), got {self.dropout!r}.")
+            raise ConfigError(f"dropout must be a number in [0, 1), got {_short(self.dropout)}.")
         if not isinstance(self.sampler_options, dict) or not all(isinstance(k, str) for k in self.sampler_options):
             raise ConfigError("sampler_options must be a dict of option names to values.")
+        sampler.check_options(self.sampler_options)
         return self
 
     def to_dict(self) -> dict:

@@ -15,7 +15,7 @@
 `list_samplers()` lists these and any sampler a user registered with `@register_sampler(name)`.
 """
 
-from .base import Sampler, check_k
+from .base import Sampler, bounded, check_k, one_of
 from .controls import LiveControls, call_kwargs
 from .registry import (SAMPLERS, list_samplers, make_sampler, num_selected_for_ratio, register_sampler,
                        sampler_class, sampler_options)
@@ -28,7 +28,7 @@ from .heuristic import CentralSampler, EdgeEnergyOptions, EdgeEnergySampler  # n
 from .pgadps import PGADPSOptions, PGADPSSampler  # noqa: E402
 
 __all__ = [
-    "Sampler", "register_sampler", "list_samplers", "sampler_class", "make_sampler", "sampler_options",
+    "Sampler", "bounded", "one_of", "register_sampler", "list_samplers", "sampler_class", "make_sampler", "sampler_options",
     "num_selected_for_ratio", "check_k", "uniform_indices", "SAMPLERS", "LiveControls", "call_kwargs",
     "FullSampler", "UniformSampler", "RandomSampler", "RandomOptions", "DPSSampler", "DPSOptions",
     "ADPSSampler", "ADPSOptions", "DASSampler", "DASConfig", "CentralSampler", "EdgeEnergySampler",

@@ -40,12 +40,17 @@ from torch import Tensor, nn
 
 from ..errors import ConfigError
 from ..selection import Selection, _mask_value, gumbel_noise, one_hot_rows, sort_rows, straight_through
-from .learned import DEFAULT_ESTIMATOR, DEFAULT_SCORE_INIT, LearnedSampler, check_tau0
+from .base import bounded
+from .learned import LearnedSampler, check_tau0, estimator_option, score_init_option, tau0_option
 from .registry import register_sampler
 
-__all__ = ["ADPSSampler", "ADPSOptions", "TaskFeatureSampler", "pooled_pixels"]
+__all__ = ["ADPSSampler", "ADPSOptions", "TaskFeatureSampler", "pooled_pixels", "MAX_HIDDEN", "MAX_FEATURE_DIM",
+           "MAX_IN_CHANNELS"]
 
 _POOL = 4  # pixels pooled to 4x4 per channel when no task network is given
+MAX_HIDDEN = 4096  # LSTM width (ADPS, PGA-DPS): the recipes use 64, the official code 128
+MAX_FEATURE_DIM = 16_384  # task features the LSTM reads: MobileNetV3-Small has 576, the small CNN 64
+MAX_IN_CHANNELS = 64  # as ModelSpec's in_channels
 
 
 @dataclass
@@ -61,12 +66,12 @@ class ADPSOptions:
     score_init: "zero" (default: each step's last layer starts at zero) or "random" (the official code's).
     """
 
-    tau0: float = 2.0
-    in_channels: int = 1
-    hidden: int = 64
-    feature_dim: int = 0
-    estimator: str = DEFAULT_ESTIMATOR
-    score_init: str = DEFAULT_SCORE_INIT
+    tau0: float = tau0_option(2.0)
+    in_channels: int = bounded(1, 1, MAX_IN_CHANNELS)
+    hidden: int = bounded(64, 1, MAX_HIDDEN)
+    feature_dim: int = bounded(0, 0, MAX_FEATURE_DIM)
+    estimator: str = estimator_option()
+    score_init: str = score_init_option()
 
 
 def pooled_pixels(frames: Tensor) -> Tensor:
@@ -96,6 +101,14 @@ class TaskFeatureSampler(LearnedSampler):
             raise ConfigError(f"This {self.display_name()} sampler reads a task network's {self.config.feature_dim} "
                               f"features; call it through SubsampledClassifier.select(x) (or pass encoder=).")
         return encoder if encoder is not None else fallback
+
+    @staticmethod
+    def _lstm_parameters(feature_dim: int, hidden: int, steps: int, num_frames: int) -> int:
+        """Parameter values of the layer norm, the LSTM cell and `steps` step MLPs (H -> 2H -> T)."""
+        norm = 2 * feature_dim
+        lstm = 4 * hidden * (feature_dim + hidden) + 8 * hidden
+        mlp = hidden * 2 * hidden + 2 * hidden + 2 * hidden * num_frames + num_frames
+        return norm + lstm + steps * mlp
 
     def _zero_step_layers(self) -> None:
         """score_init="zero": each step's last layer starts at zero, so its first picks are uniform."""
@@ -127,6 +140,10 @@ class ADPSSampler(TaskFeatureSampler):
             for _ in range(num_selected)
         )
         self._zero_step_layers()
+
+    @classmethod
+    def parameter_count(cls, num_frames: int, num_selected: int, config, feature_dim: int) -> int:
+        return cls._lstm_parameters(feature_dim, config.hidden, num_selected, num_frames)
 
     def select(
         self,

@@ -1,9 +1,18 @@
-"""The base class every sampler derives from: capabilities, typed options, shape checks, parameter groups."""
+"""The base class every sampler derives from: capabilities, typed options, shape checks, parameter groups.
+
+Every option of a sampler is a field of its `Options` dataclass, and its bounds sit beside it, declared with
+`bounded(default, low, high)` (a number in [low, high]) or `one_of(default, choices)`; a `bool` field takes
+True or False. `Sampler.check_options` is the one check of them all, run before anything is built
+(`make_sampler`, `Sampler.__init__` and `ModelSpec.validate`, so a crafted checkpoint's options are refused
+before its model is built): an unknown name, a value of the wrong type or out of its bounds is a ConfigError
+with one sentence.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar, Optional
+import math
+from typing import Any, ClassVar, Mapping, Optional
 
 import torch
 from torch import Tensor, nn
@@ -11,7 +20,68 @@ from torch import Tensor, nn
 from ..errors import ConfigError
 from ..selection import Selection
 
-__all__ = ["Sampler", "check_k"]
+__all__ = ["Sampler", "check_k", "bounded", "one_of"]
+
+_OPEN = ("", "low", "high", "both")
+
+
+def bounded(default: Any, low: float, high: float, *, exclusive: str = "") -> Any:
+    """An `Options` field holding a number in [low, high] (`exclusive`: "low", "high" or "both" leaves that end
+    out, e.g. `bounded(1.0, 0, 1000, exclusive="low")` is (0, 1000]). The field's annotation (int or float)
+    is its type: an int field takes integers only, a float field any finite number."""
+    if exclusive not in _OPEN:
+        raise ValueError(f"exclusive must be one of {_OPEN}, got {exclusive!r}")
+    return dataclasses.field(default=default, metadata={"bounds": (low, high), "exclusive": exclusive})
+
+
+def one_of(default: Any, choices) -> Any:
+    """An `Options` field holding one of `choices` (e.g. `one_of("both", ESTIMATORS)`)."""
+    return dataclasses.field(default=default, metadata={"choices": tuple(choices)})
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _interval(low, high, exclusive: str) -> str:
+    left = "(" if exclusive in ("low", "both") else "["
+    right = ")" if exclusive in ("high", "both") else "]"
+    return f"{left}{low}, {high}{right}"
+
+
+def check_option(sampler: str, f: dataclasses.Field, value: Any) -> None:
+    """ConfigError with one sentence when `value` does not fit the `Options` field `f` of sampler `sampler`."""
+    kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
+    where = f"Option {f.name} of the {sampler} sampler"
+    choices = f.metadata.get("choices")
+    if choices is not None:
+        if isinstance(value, bool) != any(isinstance(c, bool) for c in choices) or value not in choices:
+            raise ConfigError(f"{where} must be one of {', '.join(map(str, choices))}, got {_short(value)}.")
+        return
+    is_int = isinstance(value, int) and not isinstance(value, bool)
+    if kind == "bool":
+        ok, what = isinstance(value, bool), "true or false"
+    elif kind == "int":
+        ok, what = is_int, "an integer"
+    elif kind == "float":
+        ok, what = is_int or isinstance(value, float), "a number"
+    elif kind == "str":
+        ok, what = isinstance(value, str), "a string"
+    else:  # a user's field of another annotation: only its bounds, if it declares any
+        ok, what = True, "a number"
+    bounds = f.metadata.get("bounds")
+    if bounds is not None:
+        low, high = bounds
+        exclusive = f.metadata.get("exclusive", "")
+        number = is_int or isinstance(value, float)
+        ok = ok and number and (not isinstance(value, float) or math.isfinite(value)) and (
+            (low < value if exclusive in ("low", "both") else low <= value)
+            and (value < high if exclusive in ("high", "both") else value <= high))
+        if not ok:
+            raise ConfigError(f"{where} must be {what} in {_interval(low, high, exclusive)}, got {_short(value)}.")
+    elif not ok:
+        raise ConfigError(f"{where} must be {what}, got {_short(value)} ({type(value).__name__}).")
 
 
 def check_k(num_frames: int, num_selected: int) -> None:
@@ -67,14 +137,13 @@ class Sampler(nn.Module):
         check_k(num_frames, num_selected)
         self.num_frames = num_frames
         self.num_selected = num_selected
+        options = self.check_options(options)
         if self.Options is None:
-            if options:
-                raise ConfigError(f"The {self.name} sampler takes no options, got {', '.join(sorted(options))}.")
             self.config = None
         else:
             try:
                 self.config = self.Options(**options)
-            except TypeError as err:  # an unknown keyword
+            except TypeError as err:  # a user's Options with a field that has no default
                 raise ConfigError(f"Invalid option for the {self.name} sampler ({err}); its options are: "
                                   f"{', '.join(self.option_names()) or 'none'}.") from None
         self.options = dataclasses.asdict(self.config) if self.config is not None else {}
@@ -83,6 +152,34 @@ class Sampler(nn.Module):
     def option_names(cls) -> tuple[str, ...]:
         """The keyword options the constructor accepts (the fields of `Options`)."""
         return tuple(f.name for f in dataclasses.fields(cls.Options)) if cls.Options is not None else ()
+
+    @classmethod
+    def check_options(cls, options: Mapping[str, Any]) -> dict:
+        """`options` as a dict once every name is one of `option_names()` and every value fits its field's type
+        and bounds (`bounded`, `one_of`); ConfigError with one sentence otherwise. Nothing is built."""
+        if not isinstance(options, Mapping):
+            raise ConfigError(f"The {cls.name} sampler's options must be a dict of option names to values, "
+                              f"got {type(options).__name__}.")
+        names = cls.option_names()
+        unknown = sorted(str(k) for k in options if k not in names)
+        if unknown:
+            shown = ", ".join(k if len(k) <= 40 else k[:37] + "..." for k in unknown[:5])
+            shown += ", ..." if len(unknown) > 5 else ""
+            raise ConfigError(f"Invalid option {shown} for the {cls.name} sampler; its options are: "
+                              f"{', '.join(names) or 'none'}.")
+        if options:
+            fields = {f.name: f for f in dataclasses.fields(cls.Options)}
+            for name, value in options.items():
+                check_option(cls.name, fields[name], value)
+        return dict(options)
+
+    @classmethod
+    def parameter_count(cls, num_frames: int, num_selected: int, config: Any, feature_dim: int) -> Optional[int]:
+        """The number of parameter values of this sampler for T, k and its `Options` instance `config`, inside a
+        classifier whose backbone has `feature_dim` features, in closed form (nothing is built); the model-size
+        check (`das_core.model.check_model_size`) reads it before any model is built. None (the default):
+        unknown, and the check builds the sampler on the `meta` device to count them."""
+        return None
 
     @classmethod
     def display_name(cls) -> str:

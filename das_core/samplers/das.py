@@ -38,10 +38,24 @@ from torch import Tensor, nn
 from ..errors import ConfigError
 from ..features import FEATURE_DIM, frame_features
 from ..selection import Selection
-from .learned import LearnedSampler, check_tau0
+from .base import bounded, one_of
+from .learned import (LearnedSampler, check_tau0, estimator_option, lr_multiplier_option, score_init_option,
+                      tau0_option)
 from .registry import register_sampler
 
-__all__ = ["DASConfig", "DASSampler", "FrameEncoder", "FRAME_ENCODERS"]
+__all__ = ["DASConfig", "DASSampler", "FrameEncoder", "FRAME_ENCODERS", "MAX_HEADS", "MAX_DIM", "MAX_HEAD_DIM",
+           "MAX_FEATURE_SIZE", "MAX_ENCODER_DIM", "MAX_GAIN"]
+
+FRAME_ENCODERS = ("fixed", "learned")
+SCORE_NORMS = ("none", "standardize")
+# Bounds of DASConfig (checked by Sampler.check_options before anything is built); the recipes and every
+# shipped checkpoint use heads 4, dim 32, head_dim 16, feature_size 32, encoder_dim 16.
+MAX_HEADS = 64
+MAX_DIM = 4096
+MAX_HEAD_DIM = 1024
+MAX_FEATURE_SIZE = 4096  # frames are area-pooled to at most this many pixels a side before the frame features
+MAX_ENCODER_DIM = 1024
+MAX_GAIN = 1000.0
 
 
 @dataclass
@@ -82,24 +96,23 @@ class DASConfig:
         docs/results/diagnostics/round2/README.md) or "random" (PyTorch's default initialisation, as before).
     """
 
-    heads: int = 4
-    tau0: float = 1.0
-    dim: int = 32
-    head_dim: int = 16
+    heads: int = bounded(4, 1, MAX_HEADS)
+    tau0: float = tau0_option(1.0)
+    dim: int = bounded(32, 1, MAX_DIM)
+    head_dim: int = bounded(16, 1, MAX_HEAD_DIM)
     shared_base: bool = False
     positional: bool = True
-    feature_size: int = 32
-    estimator: str = "both"
-    score_norm: str = "none"
-    gain_init: float = 3.0
-    exploration: float = 0.0
-    lr_multiplier: float = 1.0
-    score_init: str = "zero"
-    frame_encoder: str = "fixed"
-    encoder_dim: int = 16
+    feature_size: int = bounded(32, 1, MAX_FEATURE_SIZE)
+    estimator: str = estimator_option()
+    score_norm: str = one_of("none", SCORE_NORMS)
+    gain_init: float = bounded(3.0, -MAX_GAIN, MAX_GAIN)
+    exploration: float = bounded(0.0, 0, 1, exclusive="high")
+    lr_multiplier: float = lr_multiplier_option(1.0)
+    score_init: str = score_init_option()
+    frame_encoder: str = one_of("fixed", FRAME_ENCODERS)
+    encoder_dim: int = bounded(16, 1, MAX_ENCODER_DIM)
 
 
-FRAME_ENCODERS = ("fixed", "learned")
 _ENCODER_SIZE = 16  # frames are area-pooled to 16 x 16 before the learned encoder
 
 
@@ -138,16 +151,9 @@ class DASSampler(LearnedSampler):
     call_options = LearnedSampler.call_options | {"heads"}
 
     def __init__(self, num_frames: int, num_selected: int, **options):
-        heads = options.get("heads", DASConfig.heads)
-        if not isinstance(heads, int) or isinstance(heads, bool) or heads < 1:
-            raise ConfigError(f"heads must be a positive integer, got {heads!r}.")
-        super().__init__(num_frames, num_selected, **options)
+        super().__init__(num_frames, num_selected, **options)  # every option checked against DASConfig's bounds
         cfg = self.config
         H, D, hd, k = cfg.heads, cfg.dim, cfg.head_dim, num_selected
-        if cfg.frame_encoder not in FRAME_ENCODERS:
-            raise ConfigError(f"frame_encoder must be one of {', '.join(FRAME_ENCODERS)}, got {cfg.frame_encoder!r}.")
-        if not isinstance(cfg.encoder_dim, int) or cfg.encoder_dim < 1:
-            raise ConfigError(f"encoder_dim must be a positive integer, got {cfg.encoder_dim!r}.")
         # the learned encoder reads the frames' channel mean, so it fits any channel count
         self.encoder = FrameEncoder(1, cfg.encoder_dim) if cfg.frame_encoder == "learned" else None
         d_in = FEATURE_DIM + (2 * cfg.encoder_dim if self.encoder is not None else 0)
@@ -158,19 +164,25 @@ class DASSampler(LearnedSampler):
         self.head_skip = nn.Linear(D, H)  # the frame's own evidence, per head
         self.scale_mlp = nn.Sequential(nn.Linear(D, D), nn.GELU(), nn.Linear(D, H * k))  # MLP_h
         self.temp_mlp = nn.Sequential(nn.Linear(D, D), nn.GELU(), nn.Linear(D, 1))  # MLP_temp
-        if not isinstance(cfg.exploration, (int, float)) or not 0 <= cfg.exploration < 1:
-            raise ConfigError(f"exploration must be a share in [0, 1), got {cfg.exploration!r}.")
-        if cfg.score_norm not in ("none", "standardize"):
-            raise ConfigError(f"score_norm must be 'none' or 'standardize', got {cfg.score_norm!r}.")
         self.gain = nn.Parameter(torch.tensor(float(cfg.gain_init))) if cfg.score_norm == "standardize" else None
-        if cfg.score_init not in ("random", "zero"):
-            raise ConfigError(f"score_init must be 'random' or 'zero', got {cfg.score_init!r}.")
         if cfg.score_init == "zero":
             nn.init.zeros_(self.head_out)
             nn.init.zeros_(self.head_skip.weight)
             nn.init.zeros_(self.head_skip.bias)
-        if not isinstance(cfg.lr_multiplier, (int, float)) or not cfg.lr_multiplier > 0:
-            raise ConfigError(f"lr_multiplier must be a positive number, got {cfg.lr_multiplier!r}.")
+
+    @classmethod
+    def parameter_count(cls, num_frames: int, num_selected: int, config, feature_dim: int) -> int:
+        H, D, hd, k, e = config.heads, config.dim, config.head_dim, num_selected, config.encoder_dim
+        learned = config.frame_encoder == "learned"
+        d_in = FEATURE_DIM + (2 * e if learned else 0)
+        return ((e * 9 + e + e * e * 9 + e if learned else 0)  # FrameEncoder: two 3x3 convolutions
+                + 2 * d_in + d_in * D + D + D * D + D  # embed: LayerNorm, Linear, Linear
+                + (num_frames * D if config.positional else 0)  # pos
+                + D * 3 * H * hd + 3 * H * hd + H * hd  # qkv, head_out
+                + D * H + H  # head_skip
+                + D * D + D + D * H * k + H * k  # scale_mlp
+                + D * D + D + D + 1  # temp_mlp
+                + (1 if config.score_norm == "standardize" else 0))  # gain
 
     @property
     def heads(self) -> int:

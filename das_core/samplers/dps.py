@@ -20,7 +20,8 @@ import torch
 from torch import Tensor, nn
 
 from ..selection import Selection
-from .learned import DEFAULT_ESTIMATOR, DEFAULT_SCORE_INIT, LearnedSampler, check_tau0
+from .learned import (LearnedSampler, check_tau0, estimator_option, lr_multiplier_option, score_init_option,
+                      tau0_option)
 from .registry import register_sampler
 
 __all__ = ["DPSSampler", "DPSOptions"]
@@ -36,10 +37,10 @@ class DPSOptions:
     score_init: "zero" (the logits start equal; the project's default) or "random" (randn / 4, the official code's).
     """
 
-    tau0: float = 2.0
-    lr_multiplier: float = 10.0
-    estimator: str = DEFAULT_ESTIMATOR
-    score_init: str = DEFAULT_SCORE_INIT
+    tau0: float = tau0_option(2.0)
+    lr_multiplier: float = lr_multiplier_option(10.0)
+    estimator: str = estimator_option()
+    score_init: str = score_init_option()
 
 
 @register_sampler("dps")
@@ -55,6 +56,10 @@ class DPSSampler(LearnedSampler):
         self.lr_multiplier = float(self.config.lr_multiplier)
         init = torch.zeros(num_frames) if self.score_init == "zero" else torch.randn(num_frames) / 4
         self.logits = nn.Parameter(init)  # (T,)
+
+    @classmethod
+    def parameter_count(cls, num_frames: int, num_selected: int, config, feature_dim: int) -> int:
+        return num_frames  # the logits
 
     def select(
         self,

@@ -9,10 +9,12 @@ import torch
 from torch import Tensor
 
 from ..selection import Selection, one_hot_rows
-from .base import Sampler
+from .base import Sampler, bounded
 from .registry import register_sampler
 
-__all__ = ["FullSampler", "UniformSampler", "RandomSampler", "RandomOptions", "uniform_indices"]
+__all__ = ["FullSampler", "UniformSampler", "RandomSampler", "RandomOptions", "uniform_indices", "MAX_SEED"]
+
+MAX_SEED = 2**63 - 1  # the random sampler's seed lies in [0, 2**63 - 1] (what torch.Generator.manual_seed takes)
 
 
 def uniform_indices(num_frames: int, num_selected: int) -> list[int]:
@@ -22,7 +24,8 @@ def uniform_indices(num_frames: int, num_selected: int) -> list[int]:
     """
     if num_selected == 1:
         return [(num_frames - 1) // 2]
-    return torch.linspace(0, num_frames - 1, num_selected).round().long().tolist()
+    # on the CPU also under `torch.device("meta")` (the model-size estimate builds there)
+    return torch.linspace(0, num_frames - 1, num_selected, device="cpu").round().long().tolist()
 
 
 def _selection(indices: Tensor, num_frames: int, dtype) -> Selection:
@@ -69,7 +72,7 @@ class RandomOptions:
     seed: seed of the evaluation generator.
     """
 
-    seed: int = 0
+    seed: int = bounded(0, 0, MAX_SEED)
 
 
 @register_sampler("random")

@@ -29,7 +29,7 @@ from torch import Tensor
 from ..errors import ConfigError
 from ..features import RAW_NAMES, raw_frame_features
 from ..selection import Selection, one_hot_rows
-from .base import Sampler
+from .base import Sampler, bounded
 from .fixed import _selection
 from .registry import register_sampler
 
@@ -38,6 +38,7 @@ __all__ = ["CentralSampler", "EdgeEnergySampler", "EdgeEnergyOptions", "central_
 _FEATURE_SIZE = 32  # frames larger than this are area-pooled to it first (DAS's default feature_size)
 _DIFF = RAW_NAMES.index("diff_mean")
 _SOBEL = RAW_NAMES.index("sobel_mean")
+MAX_WEIGHT = 1e6  # edge-energy's weights lie in [0, 1e6] (each term is standardised, so only their ratio matters)
 
 
 def central_indices(num_frames: int, num_selected: int) -> list[int]:
@@ -95,8 +96,8 @@ class EdgeEnergyOptions:
     weight_edges: weight of the standardised mean gradient (Sobel) magnitude of the frame.
     """
 
-    weight_difference: float = 1.0
-    weight_edges: float = 1.0
+    weight_difference: float = bounded(1.0, 0, MAX_WEIGHT)
+    weight_edges: float = bounded(1.0, 0, MAX_WEIGHT)
 
 
 @register_sampler("edge-energy")
@@ -109,11 +110,7 @@ class EdgeEnergySampler(Sampler):
     varies_per_input = True
 
     def __init__(self, num_frames: int, num_selected: int, **options):
-        super().__init__(num_frames, num_selected, **options)
-        for name in ("weight_difference", "weight_edges"):
-            w = getattr(self.config, name)
-            if isinstance(w, bool) or not isinstance(w, (int, float)) or w != w or w < 0:
-                raise ConfigError(f"{name} must be a non-negative number, got {w!r}.")
+        super().__init__(num_frames, num_selected, **options)  # each weight in [0, MAX_WEIGHT]: EdgeEnergyOptions
         if self.config.weight_difference == 0 and self.config.weight_edges == 0:
             raise ConfigError("weight_difference and weight_edges cannot both be 0; keep at least one positive.")
 

@@ -17,9 +17,11 @@ from ..errors import ConfigError
 from ..selection import (
     Selection, _mask_value, gumbel_noise, pick_log_prob, sequential_topk, sort_rows, straight_through,
 )
-from .base import Sampler
+from .base import Sampler, bounded, one_of
 
-__all__ = ["LearnedSampler", "check_tau0", "ESTIMATORS", "SCORE_INITS", "DEFAULT_ESTIMATOR", "DEFAULT_SCORE_INIT"]
+__all__ = ["LearnedSampler", "check_tau0", "ESTIMATORS", "SCORE_INITS", "DEFAULT_ESTIMATOR", "DEFAULT_SCORE_INIT",
+           "MAX_TAU0", "MAX_LR_MULTIPLIER", "tau0_option", "lr_multiplier_option", "estimator_option",
+           "score_init_option"]
 
 # How the task loss reaches the scores A in training:
 # - "straight_through": P = hard + soft - soft.detach(), the gradient of the relaxed rows (the paper's);
@@ -34,6 +36,29 @@ SCORE_INITS = ("zero", "random")
 # recipe; the paper's reading is estimator="straight_through", score_init="random" (bench's "/paper" variant).
 DEFAULT_ESTIMATOR = "both"
 DEFAULT_SCORE_INIT = "zero"
+# Bounds of the recipe options every learned sampler's `Options` declares (fields made by the functions below):
+MAX_TAU0 = 1000.0  # tau0 in (0, 1000]: the app sweeps 0.03 to 10, every recipe uses 1 or 2
+MAX_LR_MULTIPLIER = 10_000.0  # lr_multiplier in (0, 10000]: the recipes use 1 and 10
+
+
+def tau0_option(default: float):
+    """The `tau0` field of a learned sampler's `Options`: a number in (0, MAX_TAU0]."""
+    return bounded(default, 0, MAX_TAU0, exclusive="low")
+
+
+def lr_multiplier_option(default: float):
+    """The `lr_multiplier` field: a number in (0, MAX_LR_MULTIPLIER]."""
+    return bounded(default, 0, MAX_LR_MULTIPLIER, exclusive="low")
+
+
+def estimator_option():
+    """The `estimator` field: one of ESTIMATORS, DEFAULT_ESTIMATOR by default."""
+    return one_of(DEFAULT_ESTIMATOR, ESTIMATORS)
+
+
+def score_init_option():
+    """The `score_init` field: one of SCORE_INITS, DEFAULT_SCORE_INIT by default."""
+    return one_of(DEFAULT_SCORE_INIT, SCORE_INITS)
 
 
 def check_tau0(tau0: float) -> float:

@@ -44,10 +44,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..errors import ConfigError
 from ..selection import Selection, _mask_value, gumbel_noise, one_hot_rows, pick_log_prob, sort_rows, straight_through
-from .adps import TaskFeatureSampler
-from .learned import DEFAULT_ESTIMATOR, DEFAULT_SCORE_INIT, check_tau0
+from .adps import MAX_FEATURE_DIM, MAX_HIDDEN, TaskFeatureSampler
+from .base import bounded
+from .learned import check_tau0, estimator_option, lr_multiplier_option, score_init_option, tau0_option
 from .registry import register_sampler
 
 __all__ = ["PGADPSSampler", "PGADPSOptions", "group_sizes"]
@@ -72,14 +72,14 @@ class PGADPSOptions:
         (the code's: prior logits randn / 4, PyTorch's initialisation).
     """
 
-    tau0: float = 2.0
-    prior_share: float = 0.6
-    group_share: float = 0.2
-    hidden: int = 64
-    feature_dim: int = 0
-    lr_multiplier: float = 10.0
-    estimator: str = DEFAULT_ESTIMATOR
-    score_init: str = DEFAULT_SCORE_INIT
+    tau0: float = tau0_option(2.0)
+    prior_share: float = bounded(0.6, 0, 1, exclusive="low")
+    group_share: float = bounded(0.2, 0, 1, exclusive="low")
+    hidden: int = bounded(64, 1, MAX_HIDDEN)
+    feature_dim: int = bounded(0, 0, MAX_FEATURE_DIM)
+    lr_multiplier: float = lr_multiplier_option(10.0)
+    estimator: str = estimator_option()
+    score_init: str = score_init_option()
 
 
 def group_sizes(num_selected: int, prior_share: float, group_share: float) -> tuple[int, list[int]]:
@@ -96,12 +96,6 @@ def _pooled_pixels(frames: Tensor) -> Tensor:
     return F.adaptive_avg_pool2d(frames.mean(dim=1, keepdim=True), _POOL).flatten(1)
 
 
-def _share(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
-        raise ConfigError(f"{name} must be a share in (0, 1], got {value!r}; for example 0.6.")
-    return float(value)
-
-
 @register_sampler("pgadps")
 class PGADPSSampler(TaskFeatureSampler):
     """A learned prior step, then groups of picks driven by an LSTM over the task features (module docstring)."""
@@ -115,9 +109,7 @@ class PGADPSSampler(TaskFeatureSampler):
     def __init__(self, num_frames: int, num_selected: int, **options):
         super().__init__(num_frames, num_selected, **options)
         cfg = self.config
-        prior_share, group_share = _share("prior_share", cfg.prior_share), _share("group_share", cfg.group_share)
-        if not isinstance(cfg.hidden, int) or cfg.hidden < 1:
-            raise ConfigError(f"hidden must be a positive integer, got {cfg.hidden!r}.")
+        prior_share, group_share = float(cfg.prior_share), float(cfg.group_share)  # bounds: PGADPSOptions
         self.lr_multiplier = float(cfg.lr_multiplier)
         self.prior_size, self.group_sizes = group_sizes(num_selected, prior_share, group_share)
         init = torch.zeros(num_frames) if self.score_init == "zero" else torch.randn(num_frames) / 4
@@ -131,6 +123,11 @@ class PGADPSSampler(TaskFeatureSampler):
             for _ in self.group_sizes
         )
         self._zero_step_layers()
+
+    @classmethod
+    def parameter_count(cls, num_frames: int, num_selected: int, config, feature_dim: int) -> int:
+        _, groups = group_sizes(num_selected, float(config.prior_share), float(config.group_share))
+        return num_frames + cls._lstm_parameters(feature_dim, config.hidden, len(groups), num_frames)
 
     def _group(self, logits: Tensor, taken: Tensor, size: int, tau: Tensor, stochastic: bool,
                generator: Optional[torch.Generator]):

@@ -85,17 +85,15 @@ def make_sampler(name: str, num_frames: int, num_selected: Optional[int] = None,
         num_selected: k, the frames to keep (a sampler with `takes_k = False`, such as `full`,
             keeps all T and ignores it).
         **options: fields of the sampler's `Options` dataclass, e.g. `tau0` (learned samplers),
-            `heads` (DAS), `seed` (random), `lr_multiplier` (DPS), `in_channels` (ADPS).
+            `heads` (DAS), `seed` (random), `lr_multiplier` (DPS), `in_channels` (ADPS); each is checked against
+            the bounds its field declares (`das_core.samplers.base.bounded` / `one_of`) before anything is built.
     """
     cls = sampler_class(name)
     if not cls.takes_k:
         num_selected = num_frames
     elif num_selected is None:
         raise ConfigError(f"The {cls.name} sampler needs num_selected (k); pass k or use num_selected_for_ratio(T, ratio).")
-    unknown = sorted(set(options) - set(cls.option_names()))
-    if unknown:
-        accepted = ", ".join(cls.option_names()) or "none"
-        raise ConfigError(f"Invalid option {', '.join(unknown)} for the {cls.name} sampler; its options are: {accepted}.")
+    options = cls.check_options(options)  # names, types and bounds (`Sampler.check_options`), before building
     return cls(num_frames, num_selected, **options)
 
 
