@@ -9,11 +9,19 @@ Scale-out: under `torchrun` (WORLD_SIZE > 1) the same `fit` runs data-parallel w
 DistributedDataParallel (gloo on CPU, NCCL on CUDA) and a DistributedSampler over the training
 split; every rank evaluates the full validation/test split itself (identical weights, identical
 results, no gather needed) and only rank 0 writes files.
+
+Log: each phase and epoch is logged to the `das_core.train` logger; with DAS_TRAIN_LOG=stdout (what the
+app's launcher sets) a handler writes it to stdout, flushed line by line, so a killed run's log keeps its
+last lines. A full disk (a checkpoint or a JSON file that cannot be written) fails the run with one
+sentence, `DiskFullError`: "No space left on <run folder>: free space or choose another folder."
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
+import os
+import sys
 import time
 from typing import Any, Callable, Optional
 
@@ -21,7 +29,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .. import distributed as dist_utils
-from ..errors import DASError
+from ..errors import DASError, disk_full
 from ..runs import RunPaths, append_jsonl, write_json, write_status
 from . import checkpointing
 from .config import TrainConfig
@@ -32,7 +40,30 @@ from .precision import check_precision, grad_scaler
 from .setup import (build_model_for, data_info, load_splits, make_criterion, make_loader, make_optimizer,
                     resolve_device, seed_everything, train_loader)
 
-__all__ = ["fit"]
+__all__ = ["fit", "log"]
+
+log = logging.getLogger("das_core.train")
+
+
+class _StdoutHandler(logging.StreamHandler):
+    """Writes to the current `sys.stdout` (looked up per record) and flushes after every line."""
+
+    def __init__(self):
+        super().__init__(sys.stdout)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stdout
+        super().emit(record)  # StreamHandler flushes after each record
+
+
+def _log_to_stdout_if_asked() -> None:
+    """With DAS_TRAIN_LOG=stdout: the `das_core.train` log goes to stdout (once per process)."""
+    if os.environ.get("DAS_TRAIN_LOG") != "stdout" or any(isinstance(h, _StdoutHandler) for h in log.handlers):
+        return
+    handler = _StdoutHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%d %H:%M:%S"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
 
 
 def fit(config: TrainConfig, callback: Optional[Callable[[dict], Any]] = None, stop_event=None, *,
@@ -55,11 +86,18 @@ def fit(config: TrainConfig, callback: Optional[Callable[[dict], Any]] = None, s
     """
     config = dataclasses.replace(config, out=str(config.run_dir)).validate()
     dist_utils.init_from_env(config.device)
+    _log_to_stdout_if_asked()
     run = _Run(config, callback, stop_event)
     if run.rank0:
-        run.paths.root.mkdir(parents=True, exist_ok=True)
-        write_json(run.paths.config, dataclasses.asdict(config))
-        run.status("running", "loading data")
+        try:
+            run.paths.root.mkdir(parents=True, exist_ok=True)
+            write_json(run.paths.config, dataclasses.asdict(config))
+            run.status("running", "loading data")
+        except OSError as err:
+            full = disk_full(err, run.paths.root)
+            if full is not None and full is not err:
+                raise full from err
+            raise
     if config.threads:
         torch.set_num_threads(int(config.threads))
     try:
@@ -70,7 +108,15 @@ def fit(config: TrainConfig, callback: Optional[Callable[[dict], Any]] = None, s
         run.emit({"type": "end", "state": "stopped", "summary": summary})
         return summary
     except BaseException as err:
-        run.status("failed", str(err) if isinstance(err, DASError) else f"{type(err).__name__}: {err}")
+        full = disk_full(err, run.paths.root)  # torch's "unexpected pos" and ENOSPC: one sentence
+        shown = full if full is not None else err
+        message = str(shown) if isinstance(shown, DASError) else f"{type(err).__name__}: {err}"
+        try:
+            run.status("failed", message)
+        except OSError:  # the disk is full: status.json keeps its last state
+            pass
+        if full is not None and full is not err:
+            raise full from err
         raise
     finally:
         dist_utils.barrier()
@@ -98,6 +144,7 @@ class _Run:
 
     def status(self, state: str, message: str) -> None:
         if self.rank0:
+            log.info("%s: %s", state, message)  # info: silent unless a handler is set (DAS_TRAIN_LOG)
             write_status(self.config.out, state, epoch=self.epoch, epochs=self.config.epochs, message=message)
 
     # ------------------------------------------------------------------ phases

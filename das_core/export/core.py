@@ -7,8 +7,11 @@
     <out>/sequence.gif  the same as a looping GIF
     <out>/report.html   one self-contained page (images embedded)
 
-Each file is written to a temporary name in <out> and renamed, so none is ever half-written; the
-study itself is never copied.
+The files are written into a temporary sibling folder (`.<out name>.*.tmp`), which is renamed whole to
+<out> once every file is written (`das_core.atomic.atomic_dir`): <out> holds a complete export or none
+(an earlier export there is replaced whole; a folder holding anything else is refused). On a failure the
+temporary folder is removed and the error is one sentence (a full disk: "No space left on <out>: free
+space or choose another folder."). The study itself is never copied.
 """
 
 from __future__ import annotations
@@ -18,19 +21,20 @@ import datetime as _dt
 import json
 import math
 import os
+import shutil
 from pathlib import Path
 from typing import Optional, Sequence, Union
 
 import torch
 
 from .. import __version__
-from ..atomic import atomic_write
-from ..errors import ConfigError, DASError, DataError
+from ..atomic import atomic_dir, atomic_write
+from ..errors import ConfigError, DASError, DataError, DiskFullError, disk_full
 from .cine import write_gif, write_mp4
 from .draw import attention_image, picks_image
 from .picks import ExportModel, MethodPicks, load_export_models, run_models
 from .report import png_bytes, report_html
-from .settings import ExportSettings
+from .settings import ARTEFACTS, ExportSettings
 from .study import Study, study_from_file, study_from_tensor
 from .tables import picks_csv, picks_document
 
@@ -57,17 +61,34 @@ def check_settings(settings: ExportSettings) -> ExportSettings:
     return settings
 
 
-def prepare_out_dir(out_dir: Union[str, os.PathLike]) -> Path:
-    """The output folder, created where missing (ConfigError when it is a file or cannot be made)."""
+def prepare_out_dir(out_dir: Union[str, os.PathLike], *, create: bool = True) -> Path:
+    """The output folder, created where missing unless `create` is False (then only its parent is);
+    ConfigError when it is a file or cannot be made, DiskFullError when the disk is full."""
     out = Path(out_dir).expanduser()
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file, not a folder; choose a folder for the export.")
     try:
-        out.mkdir(parents=True, exist_ok=True)
+        (out if create else out.parent).mkdir(parents=True, exist_ok=True)
     except OSError as err:
+        full = disk_full(err, out.parent)
+        if full is not None:
+            raise full from None
         raise ConfigError(f"The output folder {out} cannot be created ({err.strerror or type(err).__name__}); "
                           f"choose a writable folder.") from None
     return out
+
+
+def _check_replaceable(out: Path) -> None:
+    """ConfigError when folder `out` holds anything but the files of an export (renaming a new export onto
+    it would remove them)."""
+    try:
+        others = sorted(p.name for p in out.iterdir() if p.name not in ARTEFACTS) if out.is_dir() else []
+    except OSError as err:
+        raise ConfigError(f"The output folder {out} cannot be read ({err.strerror or type(err).__name__}); "
+                          f"choose a writable folder.") from None
+    if others:
+        raise ConfigError(f"The output folder {out} already holds other files ({', '.join(others[:3])}"
+                          f"{', ...' if len(others) > 3 else ''}); choose a new or empty folder for the export.")
 
 
 def _study(source: Source) -> Study:
@@ -88,7 +109,8 @@ def _models(checkpoints: Sequence[CheckpointLike]) -> list[ExportModel]:
 
 def write_export(out: Path, study: Study, results: Sequence[MethodPicks], settings: ExportSettings,
                  created: str) -> dict[str, Path]:
-    """Write every artefact of an export into `out` (each atomically).
+    """Write every artefact of an export into `out` (each atomically; `export_study` gives it a temporary
+    folder that becomes the export folder once all are written).
 
     Args:
         out: an existing folder.
@@ -138,7 +160,8 @@ def export_study(checkpoints: Sequence[CheckpointLike], source: Source, out_dir:
         source: a file `das_core.data.load_sequence` reads (volume, video, DICOM), a sequence
             (T, C, H, W) in [0, 1], or a `Study` (e.g. `study_from_dataset(name, index)`). Each model
             gets it resampled to its own T and frame size.
-        out_dir: the folder to write into (created; files of an earlier export are replaced).
+        out_dir: the export folder: written as a temporary sibling folder, then renamed to this name (an
+            earlier export there is replaced whole; a folder holding other files is refused).
         settings: `ExportSettings` (default: its defaults).
 
     Returns:
@@ -146,10 +169,12 @@ def export_study(checkpoints: Sequence[CheckpointLike], source: Source, out_dir:
 
     Raises:
         DASError: one sentence for a missing or foreign checkpoint, a checkpoint for another channel
-            count, an unreadable input, or an --out that is a file.
+            count, an unreadable input, an --out that is a file or holds other files, a full disk
+            (`DiskFullError`) or a write that failed; no export folder or temporary folder is left then.
     """
     settings = check_settings(settings or ExportSettings())
-    out = prepare_out_dir(out_dir)
+    out = prepare_out_dir(out_dir, create=False)
+    _check_replaceable(out)
     models = _models(list(checkpoints))
     if not models:
         raise ConfigError("No checkpoint given; pass at least one checkpoint file.")
@@ -157,12 +182,25 @@ def export_study(checkpoints: Sequence[CheckpointLike], source: Source, out_dir:
     results = run_models(models, study, settings)
     created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     try:
-        return write_export(out, study, results, settings, created)
-    except DASError:
-        raise
-    except OSError as err:
-        raise ConfigError(f"The export could not be written to {out} ({err.strerror or type(err).__name__}); "
-                          f"choose a writable folder with free space.") from None
+        with atomic_dir(out) as tmp:
+            written = write_export(tmp, study, results, settings, created)
+    except Exception as err:  # atomic_dir removed the temporary folder
+        if disk_full(err, out) is not None or _nearly_full(out.parent):  # ffmpeg's own errors do not say why
+            raise DiskFullError(out) from err
+        if isinstance(err, DASError):
+            raise
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else type(err).__name__
+        raise ConfigError(f"The export could not be written to {out} ({reason}); choose a writable folder "
+                          f"with free space.") from err
+    return {name: out / Path(path).name for name, path in written.items()}
+
+
+def _nearly_full(folder: Path, margin: int = 1 << 20) -> bool:
+    """True when `folder`'s file system has less than `margin` bytes free."""
+    try:
+        return shutil.disk_usage(folder).free < margin
+    except OSError:
+        return False
 
 
 def settings_from(**values) -> ExportSettings:
