@@ -31,7 +31,7 @@ class ExportModel:
     Args:
         model: a `SubsampledClassifier` (`model.meta` is the checkpoint's meta; {} for an untrained one).
         name: what the report calls it (the checkpoint's file name, or "untrained").
-        path: the checkpoint file, where there is one.
+        path: the checkpoint file, where there is one (read for its run info; an export never writes it).
         trained: False for a freshly initialised model.
     """
 
@@ -53,7 +53,7 @@ class MethodPicks:
         method: the sampler's registered name.
         label: its display name ("DAS").
         checkpoint: the checkpoint's name (file name, or "untrained").
-        path: the checkpoint file, where there is one.
+        path: the checkpoint file, where there is one (never written to an export: only `checkpoint` is).
         color: its colour ("#rrggbb") in every image.
         model_frames: the picked frames of the model's T-frame input, ascending.
         frames: the same picks as frames of the study (`Study.input_for` maps them).

@@ -1,6 +1,9 @@
 """report.html: one self-contained page (images embedded as base64 PNG, no external file or link):
 the study, each checkpoint and its run, the picks, attention over time, the predictions of models
-trained on this data set, the settings, and that this is a research tool, not for diagnosis."""
+trained on this data set, the settings, and that this is a research tool, not for diagnosis.
+
+What it says about the study is `export_meta(study)` (the keys of `EXPORT_META_KEYS` only: no file name,
+path, description or UID); a checkpoint is named by its file name. Every value is HTML-escaped."""
 
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ from PIL import Image
 
 from .picks import MethodPicks
 from .settings import DISCLAIMER, ExportSettings
-from .study import Study
+from .study import Study, export_meta
 from .tables import run_info
 
 __all__ = ["png_bytes", "data_uri", "report_html"]
@@ -67,19 +70,26 @@ def _compact(value: Any) -> str:
     return str(value)
 
 
+# the rows of the Study table: key of `export_meta` -> its label (name, source and kind head the table)
+_STUDY_ROWS = (("dataset", "data set"), ("split", "split"), ("index", "index"), ("dataset_options", "dataset options"),
+               ("modality", "modality"), ("original_shape", "original shape"), ("original_frames", "original frames"),
+               ("spacing", "spacing"), ("fps", "fps"), ("orientation", "orientation"),
+               ("orientation_labels", "orientation labels"), ("window", "window"),
+               ("default_window", "default window"), ("value_range", "value range"), ("inverted", "inverted"))
+
+
 def _study_section(study: Study) -> str:
-    T, C, H, W = study.shape
-    rows = [("name", study.name), ("source", study.source), ("kind", study.kind),
+    meta = export_meta(study)
+    T, C, H, W = meta["shape"]
+    rows = [("name", meta["name"]), ("source", meta["source"]), ("kind", meta["kind"]),
             ("shape (T, C, H, W)", f"{T} × {C} × {H} × {W}")]
-    if study.dataset:
-        rows.append(("data set", study.dataset))
-    for key in ("split", "index", "original_shape", "original_frames", "spacing", "fps", "dataset_options"):
-        if study.meta.get(key) not in (None, {}, []):
-            rows.append((key.replace("_", " "), _compact(study.meta[key])))
-    if study.label_name is not None:
-        rows.append(("label", study.label_name))
-    if study.informative:
-        rows.append((f"informative {study.frame_word}s (synthetic)", ", ".join(map(str, study.informative))))
+    for key, label in _STUDY_ROWS:
+        if meta.get(key) not in (None, {}, []):
+            rows.append((label, _compact(meta[key])))
+    if meta["label"] is not None:
+        rows.append(("label", meta["label"]))
+    if meta["informative_frames"]:
+        rows.append((f"informative {study.frame_word}s (synthetic)", ", ".join(map(str, meta["informative_frames"]))))
     return "<h2>Study</h2>" + _table(rows)
 
 
@@ -97,7 +107,7 @@ def _metrics_text(metrics: Any) -> str:
 
 def _checkpoint_rows(r: MethodPicks) -> list:
     info, spec = run_info(r), r.spec
-    rows = [("file", r.path or r.checkpoint),
+    rows = [("file", r.checkpoint),
             ("model", f"{spec.get('method')}, T = {spec.get('num_frames')}, k = {spec.get('num_selected')}, "
                       f"{spec.get('backbone')}, {spec.get('in_channels')} channel(s), {spec.get('frame_size')} px, "
                       f"{spec.get('num_classes')} classes")]
@@ -197,10 +207,11 @@ def report_html(study: Study, results: Sequence[MethodPicks], settings: ExportSe
         versions: library versions to list (das_core, torch, ...).
     """
     T, C, H, W = study.shape
+    name = export_meta(study)["name"]
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
-        f"<title>DAS Explorer export: {_e(study.name)}</title><style>{_CSS}</style></head><body>",
-        f"<h1>DAS Explorer export: {_e(study.name)}</h1>",
+        f"<title>DAS Explorer export: {_e(name)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>DAS Explorer export: {_e(name)}</h1>",
         f"<p class='muted'>{_e(study.kind)}, T={T} {study.frame_word}s of {C}×{H}×{W} · "
         f"{len(results)} model(s) · {_e(created)}</p>",
         f"<p class='warn'>{_e(DISCLAIMER)}</p>",

@@ -1,4 +1,8 @@
-"""picks.csv and picks.json: the picks as rows, and the whole export as one JSON document."""
+"""picks.csv and picks.json: the picks as rows, and the whole export as one JSON document.
+
+picks.json's "input" is `export_meta(study)` (the keys of `EXPORT_META_KEYS` only); a checkpoint is named
+by its file name, never by its path.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ from ..checkpoints import jsonable
 from .picks import MethodPicks
 from .runinfo import beside_checkpoint
 from .settings import DISCLAIMER, ExportSettings
-from .study import Study
+from .study import Study, export_meta, safe_options
 
 __all__ = ["CSV_FIELDS", "picks_rows", "picks_csv", "picks_document", "run_info"]
 
@@ -60,7 +64,7 @@ def run_info(r: MethodPicks) -> dict:
         r: one method's picks (its `meta` and `path`).
     """
     meta = r.meta
-    info = {"dataset": meta.get("dataset"), "dataset_options": meta.get("dataset_options"),
+    info = {"dataset": meta.get("dataset"), "dataset_options": safe_options(meta.get("dataset_options")),
             "classes": meta.get("classes"), "metrics": meta.get("metrics"), "seed": meta.get("seed"),
             "ratio": meta.get("ratio"), "created": meta.get("created"), "versions": meta.get("versions")}
     info.update(beside_checkpoint(r.path))
@@ -69,8 +73,9 @@ def run_info(r: MethodPicks) -> dict:
 
 def picks_document(study: Study, results: Sequence[MethodPicks], settings: ExportSettings,
                    created: Optional[str] = None) -> dict:
-    """picks.json: the study, the settings, and per method its checkpoint, spec, run, tau, picks and
-    (only where meaningful, see `probabilities_meaningful`) its prediction.
+    """picks.json: the study (`export_meta`: the allowlisted keys only), the settings, and per method its
+    checkpoint (file name), spec, run, tau, picks and (only where meaningful, see
+    `probabilities_meaningful`) its prediction.
 
     Args:
         study: the study.
@@ -85,8 +90,8 @@ def picks_document(study: Study, results: Sequence[MethodPicks], settings: Expor
             {k: row[k] for k in ("rank", "frame", "model_frame", "score")})
     methods = []
     for r in results:
-        item = {"method": r.method, "label": r.label, "checkpoint": r.checkpoint, "checkpoint_path": r.path,
-                "color": r.color, "spec": r.spec, "run": run_info(r), "num_frames": len(r.frame_map), "k": r.k,
+        item = {"method": r.method, "label": r.label, "checkpoint": r.checkpoint, "color": r.color, "spec": r.spec,
+                "run": run_info(r), "num_frames": len(r.frame_map), "k": r.k,
                 "frame_map": r.frame_map, "tau": r.tau, "mode": r.mode, "seconds": round(r.seconds, 4),
                 "picks": by_method.get((r.method, r.checkpoint), []),
                 "trained_on_this_data": r.meaningful, "prediction": None}
@@ -95,8 +100,5 @@ def picks_document(study: Study, results: Sequence[MethodPicks], settings: Expor
                                   "probabilities": {str(c): float(p) for c, p in
                                                     zip(r.classes or range(len(r.probs)), r.probs)}}
         methods.append(item)
-    inp = {"name": study.name, "shape": study.shape, "kind": study.kind, "source": study.source,
-           "dataset": study.dataset, "label": study.label_name,
-           "meta": {k: v for k, v in study.meta.items() if k not in ("frame_indices",)}}
     return jsonable({"tool": "DAS Explorer", "version": __version__, "created": created, "disclaimer": DISCLAIMER,
-                     "input": inp, "settings": settings.to_dict(), "methods": methods})
+                     "input": export_meta(study), "settings": settings.to_dict(), "methods": methods})
