@@ -16,13 +16,18 @@ $(STAMP): requirements.txt
 
 install: $(STAMP)
 
-# HOST=0.0.0.0 (or any address but 127.0.0.1/localhost/::1) serves on the network: it refuses to start
-# without a password in .streamlit/secrets.toml (`python -m explorer.auth hash`), and the app asks for it.
+# HOST=0.0.0.0 (or any address but 127.0.0.1/localhost/::1) serves on the network behind a login proxy: Caddy on
+# HOST:PORT (TLS; CERT=/KEY= for the hospital's certificate, NAME= the name users open) asks explorer/gate.py
+# about every request (bcrypt users and/or OIDC sign-on from [das_login] in .streamlit/secrets.toml; see
+# `python -m explorer.auth hash USER`); Streamlit itself stays on 127.0.0.1. Refuses to start without a login.
+CERT ?=
+KEY ?=
+NAME ?=
 run: install
-	@case "$(HOST)" in 127.0.0.1|localhost|::1) need=0 ;; *) need=1 ;; esac; \
-	if [ $$need = 1 ]; then $(PY) -m explorer.auth check || exit 1; fi; \
-	DAS_REQUIRE_PASSWORD=$$need $(PY) -m explorer.serve --server.address $(HOST) --server.port $(PORT) \
-	    --server.headless true
+	@case "$(HOST)" in 127.0.0.1|localhost|::1) \
+	    $(PY) -m explorer.serve --server.address $(HOST) --server.port $(PORT) --server.headless true ;; \
+	*) $(PY) -m explorer.network --host $(HOST) --port $(PORT) $(if $(CERT),--cert $(CERT)) $(if $(KEY),--key $(KEY)) \
+	    $(if $(NAME),--server-name $(NAME)) ;; esac
 
 test: install
 	$(PY) -m pytest
@@ -53,15 +58,15 @@ WARMUP := --sampler-option estimator=straight_through --warmup-frames picks --ru
 SMALL := --backbone small_cnn --threads 1 --device cpu --runs-dir runs/bench --out-dir docs/results/small_cnn --results-md docs/results-small_cnn.md
 
 # docs/results.md, the main grid, one recipe for every method (the all-frames warm-up for all, the same optimizer
-# steps): MedMNIST 5 seeds, synthetic 3 seeds, POCUS 5 folds x 1 seed (not ranked: full stays near chance there).
-# About 2 h on 2 cores. The learned methods with their paper's estimator ("/paper") are in `make bench-moving-real`.
+# steps): MedMNIST 5 seeds, synthetic moving 3 seeds, POCUS 5 folds x 1 seed (not ranked: full stays near chance
+# there). About 2 h on 2 cores. The learned methods with their paper's estimator ("/paper") are in `make bench-moving-real`.
 MAIN_METHODS := full uniform random central edge-energy dps adps das pgadps
 bench: install
 	$(PY) -m das_core bench --datasets vesselmnist3d adrenalmnist3d --methods $(MAIN_METHODS) --ratios 0.5 --seeds 0 1 2 3 4 \
 	    --epochs 8 --max-train-batches 45 --patience 4 $(MAIN)
 	$(PY) -m das_core bench --datasets pocus-lung --folds 5 --seeds 0 --methods $(MAIN_METHODS) --ratios 0.5 --frames 32 \
 	    --size 32 --epochs 8 --patience 3 $(MAIN)
-	$(PY) -m das_core bench --datasets synthetic-volumes:moving synthetic-volumes:fixed synthetic-volumes:cue \
+	$(PY) -m das_core bench --datasets synthetic-volumes:moving \
 	    --methods $(MAIN_METHODS) --ratios 0.5 0.25 --seeds 0 1 2 --epochs 8 --max-train-batches 36 --patience 4 $(MAIN)
 	$(PY) -m das_core paired --runs-dir runs/bench-main --out-dir docs/results
 	$(PY) -m das_core bench --report-only $(MAIN)

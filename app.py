@@ -1,7 +1,7 @@
 """DAS Explorer: a Streamlit app over das_core (learnable, input-adaptive frame subsampling).
 
 Run: `make run` (serves on 127.0.0.1, see .streamlit/config.toml); `make run HOST=0.0.0.0` serves on
-the network and asks for the password configured in .streamlit/secrets.toml (see explorer/auth.py).
+the network behind a login proxy (Caddy + the gate of explorer/gate.py; see explorer/network.py).
 The pages only lay out; everything shown is computed by the `explorer` package (samples, methods,
 catalogue, figures, jobs) on top of das_core.
 """
@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from pages._common import locked, password_gate, persist_widget_state  # noqa: E402
+from pages._common import loopback_guard, persist_widget_state  # noqa: E402
 
 PAGES = [
     st.Page(str(ROOT / "pages" / "explore.py"), title="Explore", icon=":material/view_in_ar:", default=True),
@@ -30,9 +30,7 @@ def main() -> None:
     st.set_page_config(page_title="DAS Explorer", page_icon=":material/filter_frames:", layout="wide")
     st.html("<style>.block-container{padding-top:2.2rem;padding-bottom:2rem}"
             "h1{padding-top:0.2rem}</style>")
-    if locked():  # served on a network: the password form is the only page until the password is entered
-        st.navigation([st.Page(password_gate, title="DAS Explorer", default=True)], position="hidden").run()
-        return
+    loopback_guard()  # started on another address than loopback: one sentence, and the server stops
     page = st.navigation(PAGES)
     persist_widget_state()  # the data picker's choices survive page switches (see pages/_common.keep)
     st.sidebar.caption(":material/science: **Research tool — not for diagnosis.** "

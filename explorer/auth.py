@@ -1,167 +1,259 @@
-"""The password of a demo served on a network (standard library only: `make run` checks it before
-Streamlit starts).
+"""Who may open the app when it is served on a network: the login settings (standard library + bcrypt).
 
-`make run HOST=0.0.0.0` sets `DAS_REQUIRE_PASSWORD=1`; the app then asks for the password in the
-browser and shows nothing else until it matches. On 127.0.0.1 (the default) no password is asked.
-The password is stored as a salted SHA-256 in `.streamlit/secrets.toml` (git-ignored):
+Streamlit itself only ever listens on loopback (`explorer.serve`). `make run HOST=0.0.0.0` starts Caddy on
+HOST (`explorer.network`), which asks the login gate (`explorer.gate`) about every request, page, websocket,
+`/media`, uploads and `/_stcore/*` alike, before it reaches Streamlit. This module reads what the gate checks,
+from the `[das_login]` table of `.streamlit/secrets.toml` (git-ignored; `[auth]` is the name Streamlit keeps for
+`st.login`, so the project does not use it):
 
-    [auth]
-    password_sha256 = "<hex of sha256(salt + password)>"
-    salt = "<hex>"            # optional; without it the hash is sha256(password)
+    [das_login]
+    users = { clinician = "$2b$12$..." }   # bcrypt hashes: `python -m explorer.auth hash clinician`
+
+    [das_login.oidc]                       # optional: single sign-on with the hospital's identity provider
+    server_metadata_url = "https://idp.hospital.org/.well-known/openid-configuration"
+    client_id = "das-explorer"
+    client_secret = "..."
+    cookie_secret = "<at least 32 random characters>"
+    allowed_domains = ["hospital.org"]     # optional: e-mail domains let in (default: anyone the IdP signs in)
 
 Commands:
-    python -m explorer.auth hash    asks for a password twice, prints the two lines above
-    python -m explorer.auth check   exit 1 with one sentence when no password is configured
+    python -m explorer.auth hash USER   asks for a password twice, prints the [das_login] lines
+    python -m explorer.auth check       exit 1 with one sentence when no login is configured
 """
 
 from __future__ import annotations
 
 import getpass
-import hashlib
-import hmac
 import os
 import re
-import secrets
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Optional
 
-__all__ = ["REQUIRE_ENV", "SECRETS_FILE", "LOOPBACK", "AuthConfigError", "AuthConfig", "hash_password",
-           "password_required", "load_auth", "check_password", "serve_check", "main"]
+__all__ = ["SECRETS_FILE", "TABLE", "LOOPBACK", "BCRYPT_MIN_COST", "AuthConfigError", "OidcConfig", "LoginConfig",
+           "hash_password", "is_loopback", "load_login", "check_password", "serve_check", "read_secrets", "main"]
 
-REQUIRE_ENV = "DAS_REQUIRE_PASSWORD"
 SECRETS_FILE = Path(__file__).resolve().parents[1] / ".streamlit" / "secrets.toml"
+TABLE = "das_login"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
-_HEX64 = re.compile(r"[0-9a-fA-F]{64}")
-_HOWTO = "run `python -m explorer.auth hash` and put the lines it prints in .streamlit/secrets.toml"
+BCRYPT_MIN_COST = 10  # 2^10 rounds, ~60 ms a guess on one core; `hash` writes cost 12 (~250 ms)
+BCRYPT_COST = 12
+_BCRYPT = re.compile(r"\$2[aby]\$(\d\d)\$[./A-Za-z0-9]{53}")
+_USER = re.compile(r"[A-Za-z0-9._@-]{1,64}")
+_HOWTO = "run `python -m explorer.auth hash USER` and put the lines it prints in .streamlit/secrets.toml"
 
 
 class AuthConfigError(Exception):
-    """The password setting is missing or unusable (the message is one sentence)."""
+    """The login setting is missing or unusable (the message is one sentence)."""
 
 
 @dataclass(frozen=True)
-class AuthConfig:
-    """The configured password: its SHA-256 hex and the salt it was made with ("" for none)."""
-
-    password_sha256: str
-    salt: str = ""
-
-
-def hash_password(password: str, salt: str = "") -> str:
-    """SHA-256 hex of `salt + password` (UTF-8)."""
-    return hashlib.sha256((salt + password).encode("utf-8")).hexdigest()
-
-
-def password_required(environ: Optional[Mapping[str, str]] = None, address: Optional[str] = None) -> bool:
-    """True when the app must ask for a password: `DAS_REQUIRE_PASSWORD` is 1/true/yes, or the server was
-    told to listen on an address other than loopback (`address`, Streamlit's `server.address`; None is
-    not counted: the project's .streamlit/config.toml sets 127.0.0.1).
+class OidcConfig:
+    """Single sign-on through an OpenID Connect provider (authorization-code flow with PKCE).
 
     Args:
-        environ: the environment (default os.environ).
-        address: the server address the app was started with, or None.
+        server_metadata_url: the provider's `.well-known/openid-configuration` URL.
+        client_id, client_secret: the app's registration at the provider.
+        cookie_secret: signs the gate's session cookie (at least 32 characters).
+        redirect_uri: the callback the provider sends the browser back to (default: the served URL +
+            `/_gate/callback`).
+        allowed_emails, allowed_domains: who is let in (both empty: anyone the provider signs in).
+        session_hours: how long a sign-in lasts.
     """
-    env = os.environ if environ is None else environ
-    if str(env.get(REQUIRE_ENV, "")).strip().lower() in ("1", "true", "yes", "on"):
-        return True
-    return address is not None and str(address).strip() not in ("", *LOOPBACK)
+
+    server_metadata_url: str
+    client_id: str
+    client_secret: str
+    cookie_secret: str
+    redirect_uri: str = ""
+    allowed_emails: tuple = ()
+    allowed_domains: tuple = ()
+    session_hours: float = 12.0
+
+    def allows(self, email: str) -> bool:
+        if not self.allowed_emails and not self.allowed_domains:
+            return True
+        email = (email or "").strip().lower()
+        return email in self.allowed_emails or email.rpartition("@")[2] in self.allowed_domains
 
 
-def _read_toml(path: Path) -> dict:
+@dataclass(frozen=True)
+class LoginConfig:
+    """Args:
+    users: user name -> bcrypt hash (HTTP basic login).
+    oidc: single sign-on, or None.
+    """
+
+    users: Mapping[str, str] = field(default_factory=dict)
+    oidc: Optional[OidcConfig] = None
+
+
+def hash_password(password: str, cost: int = BCRYPT_COST) -> str:
+    """A bcrypt hash of `password` (UTF-8, at most 72 bytes: bcrypt ignores the rest, so longer is refused)."""
+    import bcrypt
+
+    data = password.encode("utf-8")
+    if not data:
+        raise AuthConfigError("An empty password protects nothing; choose one.")
+    if len(data) > 72:
+        raise AuthConfigError("bcrypt reads at most 72 bytes of a password; choose a shorter one.")
+    return bcrypt.hashpw(data, bcrypt.gensalt(rounds=cost)).decode("ascii")
+
+
+def is_loopback(address: Optional[str]) -> bool:
+    """True for an address only this machine can reach (None and "" are not: Streamlit then binds every interface)."""
+    return address is not None and str(address).strip().strip("[]") in LOOPBACK
+
+
+def read_secrets(path: Path) -> dict:
+    """The TOML file as a dict: UTF-8 with or without a byte-order mark; other encodings and bad TOML are one
+    AuthConfigError sentence."""
+    import tomllib
+
     try:
-        import tomllib  # Python 3.11+
-    except ImportError:  # pragma: no cover - Python 3.10
-        try:
-            import tomli as tomllib  # type: ignore[no-redef]
-        except ImportError:
-            return _read_auth_section(path)
+        raw = path.read_bytes()
+    except OSError as err:
+        raise AuthConfigError(f"{path} cannot be read ({err.strerror}); {_HOWTO}.") from None
     try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise AuthConfigError(f"{path} is not UTF-8 text (byte {err.start}); save it as UTF-8.") from None
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise AuthConfigError(f"{path} is not valid TOML ({err}); fix it or {_HOWTO}.") from None
 
 
-def _read_auth_section(path: Path) -> dict:  # pragma: no cover - Python 3.10 without tomli
-    """The `key = "value"` lines of the [auth] table (enough for this file's two keys)."""
-    out: dict = {}
-    table = None
-    for line in path.read_text(encoding="utf-8").splitlines():
-        line = line.split("#", 1)[0].strip()
-        if line.startswith("["):
-            table = line.strip("[] ")
-        elif table == "auth" and "=" in line:
-            key, value = (p.strip() for p in line.split("=", 1))
-            out[key] = value.strip("\"'")
-    return {"auth": out} if out else {}
+def _strings(section: Mapping, key: str, where: str) -> tuple:
+    value = section.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise AuthConfigError(f"{where}.{key} must be a list of strings.")
+    return tuple(v.strip().lower() for v in value)
 
 
-def load_auth(path: Optional[Path] = None) -> AuthConfig:
-    """The password setting of `[auth]` in the secrets file.
+def _oidc(section: Mapping, where: str) -> OidcConfig:
+    if not isinstance(section, Mapping):
+        raise AuthConfigError(f"{where} must be a table.")
+    values = {}
+    for key in ("server_metadata_url", "client_id", "client_secret", "cookie_secret"):
+        v = section.get(key)
+        if not isinstance(v, str) or not v.strip():
+            raise AuthConfigError(f"{where} needs {key} (a non-empty string).")
+        values[key] = v.strip()
+    if not values["server_metadata_url"].startswith(("https://", "http://127.0.0.1", "http://localhost")):
+        raise AuthConfigError(f"{where}.server_metadata_url must be an https:// URL.")
+    if len(values["cookie_secret"]) < 32:
+        raise AuthConfigError(f"{where}.cookie_secret must be at least 32 characters (e.g. `openssl rand -hex 32`).")
+    hours = section.get("session_hours", 12.0)
+    if not isinstance(hours, (int, float)) or isinstance(hours, bool) or not 0 < hours <= 24 * 7:
+        raise AuthConfigError(f"{where}.session_hours must be a number of hours in (0, 168].")
+    redirect = section.get("redirect_uri", "")
+    if not isinstance(redirect, str):
+        raise AuthConfigError(f"{where}.redirect_uri must be a string.")
+    return OidcConfig(**values, redirect_uri=redirect.strip(), session_hours=float(hours),
+                      allowed_emails=_strings(section, "allowed_emails", where),
+                      allowed_domains=_strings(section, "allowed_domains", where))
 
-    Args:
-        path: the TOML file (default SECRETS_FILE, .streamlit/secrets.toml of the project).
+
+def load_login(path: Optional[Path] = None) -> LoginConfig:
+    """The `[das_login]` table of the secrets file.
 
     Raises:
-        AuthConfigError: one sentence when the file, the table or a usable hash is missing.
+        AuthConfigError: one sentence when the file, the table or a usable user / OIDC setting is missing, a hash
+            is not bcrypt (SHA-256 and unsalted digests are refused: too fast to guess) or its cost is below 10.
     """
     path = Path(SECRETS_FILE if path is None else path)
     if not path.is_file():
         raise AuthConfigError(f"{path} does not exist; {_HOWTO}.")
-    section = _read_toml(path).get("auth")
-    digest = section.get("password_sha256") if isinstance(section, dict) else None
-    if not isinstance(digest, str) or not _HEX64.fullmatch(digest.strip()):
-        raise AuthConfigError(f"{path} has no [auth] password_sha256 (64 hex digits); {_HOWTO}.")
-    salt = section.get("salt", "")
-    if not isinstance(salt, str):
-        raise AuthConfigError(f"[auth] salt in {path} must be a string; {_HOWTO}.")
-    return AuthConfig(digest.strip().lower(), salt)
+    data = read_secrets(path)
+    section = data.get(TABLE)
+    if section is None:
+        if isinstance(data.get("auth"), Mapping) and "password_sha256" in data["auth"]:
+            raise AuthConfigError(f"{path} holds an old [auth] SHA-256 password, which is too fast to guess and no "
+                                  f"longer accepted; {_HOWTO}.")
+        raise AuthConfigError(f"{path} has no [{TABLE}] table; {_HOWTO}.")
+    if not isinstance(section, Mapping):
+        raise AuthConfigError(f"[{TABLE}] in {path} must be a table; {_HOWTO}.")
+    users = section.get("users", {})
+    if not isinstance(users, Mapping):
+        raise AuthConfigError(f"[{TABLE}].users in {path} must be a table of user = \"bcrypt hash\"; {_HOWTO}.")
+    checked = {}
+    for user, digest in users.items():
+        if not _USER.fullmatch(str(user)):
+            raise AuthConfigError(f"User names in [{TABLE}].users use letters, digits and ._@- only (1-64 characters).")
+        m = _BCRYPT.fullmatch(digest.strip()) if isinstance(digest, str) else None
+        if not m:
+            raise AuthConfigError(f"The password of {user!r} in {path} is not a bcrypt hash (empty, SHA-256 and "
+                                  f"unsalted digests are refused); {_HOWTO}.")
+        if int(m.group(1)) < BCRYPT_MIN_COST:
+            raise AuthConfigError(f"The bcrypt cost of {user!r} is {int(m.group(1))}, below {BCRYPT_MIN_COST}; {_HOWTO}.")
+        checked[str(user)] = digest.strip()
+    oidc = _oidc(section["oidc"], f"[{TABLE}.oidc]") if "oidc" in section else None
+    if not checked and oidc is None:
+        raise AuthConfigError(f"[{TABLE}] in {path} has neither users nor an [oidc] provider; {_HOWTO}.")
+    return LoginConfig(users=checked, oidc=oidc)
 
 
-def check_password(password: str, config: AuthConfig) -> bool:
-    """True when `password` matches (constant-time comparison of the hashes)."""
-    return hmac.compare_digest(hash_password(password or "", config.salt), config.password_sha256)
+_DUMMY: list = []  # a hash checked for unknown users, so a wrong user name takes as long as a wrong password
+
+
+def check_password(user: str, password: str, config: LoginConfig) -> bool:
+    """True when `user` is configured and `password` matches its bcrypt hash."""
+    import bcrypt
+
+    data = (password or "").encode("utf-8")
+    digest = config.users.get(user)
+    if digest is None:
+        if not _DUMMY:
+            _DUMMY.append(bcrypt.hashpw(b"x", bcrypt.gensalt(rounds=BCRYPT_COST)))
+        bcrypt.checkpw(data or b"-", _DUMMY[0])
+        return False
+    if not data or len(data) > 72:
+        return False
+    return bcrypt.checkpw(data, digest.encode("ascii"))
 
 
 def serve_check(path: Optional[Path] = None) -> Optional[str]:
-    """None when a password is configured, else the sentence saying what is missing and how to fix it."""
+    """None when a login is configured, else the sentence saying what is missing and how to fix it."""
     try:
-        load_auth(path)
+        load_login(path)
     except AuthConfigError as err:
         return str(err)
     return None
 
 
-def _hash_command() -> int:
-    password = getpass.getpass("Password for the app: ")
-    if not password:
-        print("An empty password protects nothing; run the command again and type one.", file=sys.stderr)
+def _hash_command(user: str) -> int:
+    if not _USER.fullmatch(user):
+        print("A user name uses letters, digits and ._@- only (1-64 characters).", file=sys.stderr)
         return 1
+    password = getpass.getpass(f"Password for {user}: ")
     if getpass.getpass("The same password again: ") != password:
         print("The two passwords differ; run the command again.", file=sys.stderr)
         return 1
-    salt = secrets.token_hex(16)
-    print("[auth]")
-    print(f'password_sha256 = "{hash_password(password, salt)}"')
-    print(f'salt = "{salt}"')
+    try:
+        digest = hash_password(password)
+    except AuthConfigError as err:
+        print(err, file=sys.stderr)
+        return 1
+    print(f"[{TABLE}]")
+    print(f'users = {{ {user} = "{digest}" }}')
     return 0
 
 
 def main(argv: Optional[list] = None) -> int:
-    """`hash`: print the [auth] lines for a password read with getpass; `check`: exit 1 with one
-    sentence when serving on a network would start without a password."""
+    """`hash USER`: print the [das_login] lines for a password read with getpass; `check`: exit 1 with one
+    sentence when serving on a network would start without a login."""
     args = list(sys.argv[1:] if argv is None else argv)
-    if args == ["hash"]:
-        return _hash_command()
+    if len(args) == 2 and args[0] == "hash":
+        return _hash_command(args[1])
     if args == ["check"]:
-        problem = serve_check()
+        problem = serve_check(Path(os.environ.get("DAS_SECRETS", SECRETS_FILE)))
         if problem:
-            print(f"Refusing to serve on a network without a password: {problem}", file=sys.stderr)
+            print(f"Refusing to serve on a network without a login: {problem}", file=sys.stderr)
             return 1
         return 0
-    print("usage: python -m explorer.auth hash | check", file=sys.stderr)
+    print("usage: python -m explorer.auth hash USER | check", file=sys.stderr)
     return 2
 
 

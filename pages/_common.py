@@ -4,12 +4,16 @@ Cache policy: models and data sets are `st.cache_resource` (shared, not copied);
 arrays are `st.cache_data` (keyed by their arguments). An uploaded study is decoded once and kept in
 this session's `st.session_state` only (`STUDY`), never in a cache other sessions could reach.
 
-Also here: the password form of a demo served on a network (`password_gate`, see explorer/auth.py).
+Also here: `loopback_guard`, which stops a server started on another address than loopback (a network goes
+through the login proxy of `explorer.network`).
 """
 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import threading
 import time
 from pathlib import Path
 from typing import Optional
@@ -19,6 +23,7 @@ import streamlit as st
 from das_core.errors import DASError
 from explorer import auth, catalogue, jobs, methods, samples
 from explorer.samples import SampleData
+from explorer.text import md, md_error
 
 ROOT = Path(__file__).resolve().parents[1]
 methods.use_app_threads()  # once per server process: half the cores for torch (see explorer.methods.app_threads)
@@ -62,43 +67,36 @@ def keep(key: str) -> None:
         st.session_state[key] = kept[key]
 
 
-AUTH_OK = "_auth_ok"  # set in the session once the right password was entered
+def loopback_guard() -> None:
+    """Streamlit serves this app on loopback only (`explorer.serve`; a network goes through the login proxy of
+    `explorer.network`). Started on another address anyway (a `streamlit run --server.address` flag), the app
+    shows one sentence instead of any page and stops the server. app.py calls it; every page calls it too
+    (Streamlit runs a page without app.py when the first request after the server starts names that page)."""
+    from streamlit.runtime import Runtime
 
-
-def locked() -> bool:
-    """True while this session must enter the password first (see `explorer.auth.password_required`)."""
-    return not st.session_state.get(AUTH_OK) and auth.password_required(address=st.get_option("server.address"))
-
-
-def password_gate() -> None:
-    """When the app is served on a network, a password form and nothing else until the right password is
-    entered (remembered for the session); no-op on localhost. app.py shows it as the only page while the
-    session is locked; every page calls it too (Streamlit runs a page without app.py when the first
-    request after the server starts names that page)."""
-    if not locked():
-        return
-    st.title("DAS Explorer")
-    st.caption("This demo is served on a network and asks for a password. Research tool, not for diagnosis.")
-    try:
-        config = auth.load_auth()
-    except auth.AuthConfigError as err:
-        st.error(f"No password is configured for serving on a network: {err}")
-        st.stop()
-    with st.form("auth_form"):
-        password = st.text_input("Password", type="password", key="auth_password")
-        entered = st.form_submit_button("Enter", type="primary")
-    if entered:
-        if auth.check_password(password, config):
-            st.session_state[AUTH_OK] = True
-            st.rerun()
-        time.sleep(0.5)  # slows down guessing
-        st.error("Wrong password; try again.")
+    address = st.get_option("server.address")
+    if auth.is_loopback(address) or not Runtime.exists() or type(Runtime.instance()) is not Runtime:
+        return  # loopback, or not a real server (AppTest's runtime is a stand-in)
+    st.error(f"This app only listens on loopback, not on {address or 'every interface'!r}: the server is "
+             "stopping. To serve on a network run `make run HOST=0.0.0.0`, which puts a login in front of it.")
+    threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGTERM)).start()
     st.stop()
 
 
+def signed_in_user() -> Optional[str]:
+    """The user the login gate let in (`X-Das-User`, set by Caddy from the gate's answer on every request behind
+    `make run HOST=...`), or None on loopback without a login."""
+    try:
+        user = st.context.headers.get("X-Das-User")
+    except Exception:  # noqa: BLE001 - no request context (AppTest)
+        return None
+    return str(user) if user else None
+
+
 def show_error(err: BaseException) -> None:
-    """One clear sentence, never a traceback."""
-    st.error(str(err) if isinstance(err, DASError) else f"Something went wrong: {type(err).__name__}: {err}")
+    """One clear sentence, never a traceback; escaped (`explorer.text.md`): a reader's error may quote a file
+    name, a zip member or a tag value."""
+    st.error(md_error(err))
 
 
 @st.cache_data(show_spinner=False, ttl=600)
@@ -130,7 +128,7 @@ def data_sidebar_ui() -> Optional[SampleData]:
     try:
         infos = datasets()
     except Exception as err:  # the data layer is missing or broken: the rest of the app still works
-        sb.error(f"The data sets cannot be listed ({err}).")
+        sb.error(f"The data sets cannot be listed ({md(err)}).")
         infos = []
     by_name = {d["name"]: d for d in infos}
     held = study()
@@ -242,7 +240,7 @@ def upload_ui() -> Optional[SampleData]:
                      key="upload_file", on_change=_on_upload)
     err = st.session_state.get(STUDY_ERROR)
     if err:
-        st.error(err)
+        st.error(md(err))  # the sentence quotes the upload's name (and what the reader found in it)
         return None
     st.info("Upload a file in the sidebar to explore it. It stays in this browser session only, on every "
             "page, until you forget it or close the tab.")
@@ -266,9 +264,10 @@ def study_input_ui(native: SampleData) -> tuple[int, int]:
 
 
 def sample_caption(s: SampleData) -> str:
+    """The sample in one line of Markdown; what comes from the file (its name, labels) is escaped."""
     T, C, H, W = s.x.shape
     word = samples.frame_word(s.kind)
-    parts = [f"**{s.dataset}**", f"{s.kind}", f"T={T} {word}s of {C}×{H}×{W}"]
+    parts = [f"**{md(s.dataset)}**", f"{md(s.kind)}", f"T={T} {word}s of {C}×{H}×{W}"]
     shape = s.meta.get("original_shape")
     if isinstance(shape, (list, tuple)) and len(shape) >= 3 and list(shape[-3:]) != [T, H, W]:
         parts.append("original " + "×".join(str(int(v)) for v in shape))
@@ -281,16 +280,16 @@ def sample_caption(s: SampleData) -> str:
         parts.append("spacing " + " × ".join(f"{float(v):g}" for v in spacing) + " (z × y × x)")
     lab = s.meta.get("orientation_labels")
     if s.kind == "volume" and isinstance(lab, dict) and lab:
-        parts.append(f"shown {lab.get('left')}→{lab.get('right')} across, {lab.get('top')}→{lab.get('bottom')} down, "
-                     f"{word}s {lab.get('first')}→{lab.get('last')}")
+        parts.append(f"shown {md(lab.get('left'))}→{md(lab.get('right'))} across, {md(lab.get('top'))}→"
+                     f"{md(lab.get('bottom'))} down, {word}s {md(lab.get('first'))}→{md(lab.get('last'))}")
     if s.meta.get("viewer_frames"):
         parts.append(f"shown at {s.meta['viewer_frames']} evenly spread {word}s (the full study is over the "
                      f"decode cap)")
     if s.label_name is not None:
-        parts.append(f"label **{s.label_name}**")
+        parts.append(f"label **{md(s.label_name)}**")
     src = s.meta.get("source")
     if src and src != "synthetic":
-        parts.append(f"source `{Path(str(src)).name}`")
+        parts.append(f"source {md(Path(str(src)).name)}")  # its own name, on its own user's screen
     if s.meta.get("fps"):
         parts.append(f"{float(s.meta['fps']):.0f} fps")
     if s.informative:

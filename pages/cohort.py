@@ -20,8 +20,9 @@ import pandas as pd
 import streamlit as st
 
 from explorer import cohort, cohort_figures, figures, lineup, samples
+from explorer.text import md
 from pages._common import (DATA_OPTIONS, KEPT, Timer, cached_checkpoints, cached_model, cached_untrained, dataset,
-                           datasets, keep, password_gate, show_error)
+                           datasets, keep, loopback_guard, show_error)
 
 FOCUS = "das"
 KEEP_RUNS = 8  # cohort results kept in the shared cache (a 128-item run is well under 1 MB)
@@ -149,7 +150,7 @@ def summary_ui(result: cohort.CohortResult, run_key: str, word: str) -> None:
         known.append(f"this data set reports no informative {word}s, so there is no hit rate")
     foreign = [figures.method_label(m) for m in result.methods if not result.meaningful[m]]
     if foreign:
-        known.append(f"no accuracy for models not trained on {result.dataset} ({', '.join(foreign)}): their "
+        known.append(f"no accuracy for models not trained on {md(result.dataset)} ({', '.join(foreign)}): their "
                      f"predictions here mean nothing")
     elif not result.has_labels:
         known.append("this data set has no labels, so there is no accuracy")
@@ -160,11 +161,11 @@ def summary_ui(result: cohort.CohortResult, run_key: str, word: str) -> None:
     hit += (f" For an input-adaptive method: the share of items whose picks differ from the one set it picks most "
             f"often on these items (its modal set, chosen from the picks alone), and its balanced accuracy when "
             f"every item gets that fixed set: own minus modal is what adapting per input adds here.")
-    st.caption(f"{n} item{'s' if n != 1 else ''} of {result.dataset} ({result.split}), T={result.num_frames}; "
+    st.caption(f"{n} item{'s' if n != 1 else ''} of {md(result.dataset)} ({md(result.split)}), T={result.num_frames}; "
                f"all methods ran in {total:.1f} s.{hit}"
                + ("  \n" + "; ".join(known).capitalize() + "." if known else ""))
     for note in result.notes:
-        st.caption(f":material/info: {note}")
+        st.caption(f":material/info: {md(note)}")  # a skipped checkpoint's reason may quote its path
     st.plotly_chart(_pick_rate(run_key, result, word), width="stretch", key="coh_rate")
 
 
@@ -223,7 +224,7 @@ def disagreements_ui(result: cohort.CohortResult, split: str, das_label: str) ->
     if by == "correct" and result.correct.get(other) is None:
         by = "hit" if result.hit.get(other) is not None else None
         if by is None:
-            st.info(f"{figures.method_label(other)} was not trained on {result.dataset}: its predictions here mean "
+            st.info(f"{figures.method_label(other)} was not trained on {md(result.dataset)}: its predictions here mean "
                     f"nothing, and this data set reports no informative frames.")
             return
     rows = cohort.disagreements(result, FOCUS, other, by=by)
@@ -250,7 +251,7 @@ def disagreements_ui(result: cohort.CohortResult, split: str, das_label: str) ->
 
 
 def main() -> None:
-    password_gate()  # a session's first request may run this page without app.py
+    loopback_guard()  # a session's first request may run this page without app.py
     st.title("Cohort")
     st.caption("Every method over a split: what each picks on every item, how often it keeps the informative "
                "frame, how often it is right, and where DAS and another method disagree.")

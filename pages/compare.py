@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import dataclasses
 import hashlib
-import html
 import io
 import os
 
@@ -21,8 +20,9 @@ from PIL import Image
 from das_core import num_selected_for_ratio
 from explorer import adaptivity, catalogue, exports, figures, lineup, methods, samples
 from explorer.samples import SampleData
+from explorer.text import md
 from pages._common import (Timer, cached_checkpoints, cached_model, cached_untrained, data_sidebar_ui, dataset,
-                           password_gate,
+                           loopback_guard,
                            sample_caption, show_error, study_input_ui, window_for)
 
 UNTRAINED = lineup.UNTRAINED
@@ -93,7 +93,7 @@ def predictions_ui(s: SampleData, results: dict, models: dict) -> None:
     hidden = [figures.method_label(m) for m in results if m not in own]
     show_all = False
     if hidden:
-        st.caption(f"Class probabilities hidden for models not trained on **{s.dataset}** "
+        st.caption(f"Class probabilities hidden for models not trained on **{md(s.dataset)}** "
                    f"({', '.join(hidden)}): untrained, or trained on other data.")
         show_all = st.toggle("Show their class probabilities anyway", key="cmp_show_foreign")
     rows = []
@@ -114,7 +114,7 @@ def strips_ui(s: SampleData, results: dict, models: lineup.LineUp) -> None:
     word = samples.frame_word(s.kind)
     for m, r in results.items():
         c1, c2 = st.columns([1.2, 6], vertical_alignment="center")
-        tag = html.escape(models[m].tag)
+        tag = md(models[m].tag)  # Markdown and HTML escaped: it is rendered with unsafe_allow_html
         c1.markdown(f"<span style='color:{figures.method_color(m)};font-weight:700'>■ {figures.method_label(m)}</span><br>"
                     f"<small>{tag} · k={len(r.indices)}</small>", unsafe_allow_html=True)
 
@@ -296,7 +296,7 @@ def prior_ui(s: SampleData, das: lineup.ModelChoice, model_key: str) -> None:
         try:
             modal, share, n = _modal(das.model, model_key, s.source[0], s.source[2])
         except Exception as err:
-            st.caption(f"The training split could not be read for the modal set ({err}).")
+            st.caption(f"The training split could not be read for the modal set ({md(err)}).")
     view = adaptivity.prior_view(own, blank, modal, share)
     rows = {"DAS, this sample": view.own, "DAS, blank input": view.blank}
     if view.modal is not None:
@@ -490,7 +490,7 @@ def saliency_ui(s: SampleData, results: dict, models: dict, model_key: str) -> N
     note = "" if models[m].meaningful_on(s.dataset) else \
         " This model was not trained on this data set: its maps show little."
     st.caption(f"{saliency.CAM_METHODS[kind]} of {figures.method_label(m)}'s backbone + head on each picked {word} "
-               f"alone, for the class it predicts for the whole sample (**{cls}**), at layer `{layer}` "
+               f"alone, for the class it predicts for the whole sample (**{md(cls)}**), at layer `{layer}` "
                f"({shape[-2]}×{shape[-1]} map, the last one at least {saliency.MIN_MAP}×{saliency.MIN_MAP}, "
                f"upsampled): red where the evidence is strongest, each map scaled to its own maximum. "
                + (f"Captions: DAS's score for the {word} (its attention averaged over the k rows) and per head "
@@ -559,7 +559,7 @@ def upload_models_ui(s: SampleData, entries: list) -> None:
     if not s.dataset.startswith("upload") or lineup.das_options(entries, s.dataset, kind=s.kind):
         return
     shipped = sorted({e.dataset for e in entries if e.origin == "shipped" and e.dataset})
-    what = s.meta.get("modality") or f"{s.kind}"
+    what = md(s.meta.get("modality") or s.kind)  # a DICOM tag value
     st.caption(f"No model here was trained on studies like this upload ({what}): the shipped ones were trained on "
                f"{', '.join(shipped) or 'nothing'} (the Data section of the README says what each holds). "
                f"Their picks and predictions on it show what they learned there, not about this study.")
@@ -574,11 +574,13 @@ def lineup_notes_ui(s: SampleData, models: lineup.LineUp) -> None:
         st.caption("DAS runs **untrained** instead (its strip says so): pick a checkpoint that fits, or train one.")
     elif das is not None and das.trained and das.trained_on != s.dataset \
             and lineup.serves(das.trained_on, s.dataset, s.kind):
-        st.caption(f"This DAS model was trained on **your own data** ({das.trained_on}, {s.kind}s): it predicts "
-                   f"that data's classes ({', '.join(map(str, das.classes)) or '?'}). The upload carries no label, so "
+        classes = md(", ".join(map(str, das.classes))) or "?"
+        st.caption(f"This DAS model was trained on **your own data** ({md(das.trained_on)}, {s.kind}s): it predicts "
+                   f"that data's classes ({classes}). The upload carries no label, so "
                    f"its probabilities are shown on request only.")
     elif das is not None and das.trained and das.trained_on != s.dataset:
-        st.warning(f"This DAS model was trained on **{das.trained_on or 'other data'}**, not on {s.dataset}: its "
+        st.warning(f"This DAS model was trained on **{md(das.trained_on or 'other data')}**, not on "
+                   f"{md(s.dataset)}: its "
                    f"picks show what it learned there, and its prediction here is not meaningful.",
                    icon=":material/warning:")
     untrained = models.untrained()
@@ -594,7 +596,7 @@ def lineup_notes_ui(s: SampleData, models: lineup.LineUp) -> None:
 
 
 def main() -> None:
-    password_gate()  # a session's first request may run this page without app.py
+    loopback_guard()  # a session's first request may run this page without app.py
     st.title("Compare samplers")
     s = data_sidebar_ui()
     if s is None:

@@ -11,7 +11,7 @@ import streamlit as st
 
 from explorer import figures, samples
 from explorer.samples import SampleData
-from pages._common import (data_sidebar_ui, dataset, hu_window_ui, password_gate, remember_window, sample,
+from pages._common import (data_sidebar_ui, dataset, hu_window_ui, loopback_guard, remember_window, sample,
                            sample_caption, show_error)
 
 MONTAGE_N = 16
@@ -116,7 +116,7 @@ def cine_ui(s: SampleData, window, fps: float, curves: dict) -> None:
 
 
 def main() -> None:
-    password_gate()  # a session's first request may run this page without app.py
+    loopback_guard()  # a session's first request may run this page without app.py
     st.title("Explore")
     s = data_sidebar_ui()
     if s is None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import streamlit as st
 
 from explorer import catalogue, figures
-from pages._common import ROOT, password_gate, show_error
+from pages._common import ROOT, loopback_guard, show_error
 
 DOCS = Path(os.environ.get("DAS_DOCS_DIR") or ROOT / "docs")  # override: tests
 SPEED = DOCS / "speed.json"
@@ -138,7 +138,7 @@ def speed_ui() -> None:
 
 
 def main() -> None:
-    password_gate()  # a session's first request may run this page without app.py
+    loopback_guard()  # a session's first request may run this page without app.py
     st.title("Results")
     st.caption("Read from the files the CLI writes; nothing is recomputed here.")
     benchmark_ui()

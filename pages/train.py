@@ -15,12 +15,14 @@ from das_core import TrainConfig, list_samplers
 from das_core.data import load_dataset, user_dataset
 from das_core.samplers import sampler_class
 from explorer import figures, jobs
-from pages._common import datasets, password_gate, show_error
+from explorer.text import md
+from pages._common import datasets, loopback_guard, show_error, signed_in_user
 
 DEFAULT_METHOD = "das"
 # Material icons (Streamlit's own icon font): emoji render as empty boxes where the system has no emoji font
 STATE_ICON = {"queued": ":material/schedule:", "running": ":material/play_circle:", "finished": ":material/check_circle:",
-              "failed": ":material/error:", "stopped": ":material/stop_circle:"}
+              "failed": ":material/error:", "stopped": ":material/stop_circle:",
+              "interrupted": ":material/warning:"}
 
 
 def _users_of(option: str, methods: list[str]) -> str:
@@ -126,24 +128,30 @@ def run_detail_ui(run: dict) -> None:
     status = run["status"]
     state = status.get("state", "?")
     c1, c2 = st.columns([5, 1], vertical_alignment="center")
-    c1.markdown(f"**{run['name']}** — {STATE_ICON.get(state, '')} {state}"
-                + (f": {status.get('message')}" if status.get("message") else ""))
+    c1.markdown(f"**{md(run['name'])}** — {STATE_ICON.get(state, '')} {md(state)}"
+                + (f": {md(status.get('message'))}" if status.get("message") else ""))
     if state in ("queued", "running"):
         if c2.button("Stop", key=f"stop_{run['name']}", icon=":material/stop:"):
-            jobs.stop_run(run["dir"])
-            st.toast(f"Stopping {run['name']}")
-    elif state in ("stopped", "failed"):
+            try:
+                jobs.stop_run(run["dir"], user=signed_in_user())
+                st.toast(f"Stopping {md(run['name'])}")
+            except Exception as err:
+                show_error(err)
+    elif state in jobs.RESUMABLE:  # stopped, failed, interrupted (its processes ended without a final status)
         if c2.button("Resume", key=f"resume_{run['name']}", icon=":material/play_arrow:",
                      help="Continue from the last saved epoch."):
             try:
-                jobs.resume_run(run["dir"])
-                st.toast(f"Resuming {run['name']}")
+                jobs.resume_run(run["dir"], user=signed_in_user())
+                st.toast(f"Resuming {md(run['name'])}")
             except Exception as err:
                 show_error(err)
     if state == "stopped" and (Path(run["dir"]) / "best.pt").is_file():
         st.caption("Its best epoch so far is listed on the Compare page; Resume continues the training.")
     if state == "failed" and status.get("message"):
-        st.error(f"The run failed: {status['message']}")
+        st.error(f"The run failed: {md(status['message'])}")  # a reader's error may quote the data's file names
+    if state == "interrupted":
+        st.warning(f"The run was interrupted: {md(status.get('message') or 'its processes ended')}. "
+                   "Resume continues from its last saved epoch.")
     metrics = jobs.read_metrics(run["dir"])
     if metrics:
         st.plotly_chart(figures.fig_training_curves(metrics), width="stretch", key=f"curves_{run['name']}")
@@ -194,16 +202,16 @@ def compare_runs_ui(runs: list[dict]) -> None:
 
 
 def main() -> None:
-    password_gate()  # a session's first request may run this page without app.py
+    loopback_guard()  # a session's first request may run this page without app.py
     st.title("Train")
     st.caption("Starts `python -m das_core train` in the background. Runs are queued and run one at a time; "
                "they keep going when you leave or reload this page.")
     config = form_ui()
     if config is not None:
         try:
-            out = jobs.start_run(config)
+            out = jobs.start_run(config, owner=signed_in_user())
             st.session_state["tr_selected"] = out.name
-            st.success(f"Started {out.name}.")
+            st.success(f"Started {md(out.name)}.")
         except Exception as err:
             show_error(err)
     st.subheader("Runs")

@@ -427,10 +427,15 @@ def test_serve_preloads_then_runs_streamlit(monkeypatch):
 
     monkeypatch.setattr(cli, "main", lambda: ran.append(list(sys.argv)) or 0)
     monkeypatch.setattr(sys, "argv", list(sys.argv))  # serve.main sets it for streamlit; restored afterwards
+    monkeypatch.setattr(serve, "redact_session_ids", lambda: None)  # (tested in test_network.py)
     with pytest.raises(SystemExit) as stop:
         serve.main(["--server.port", "9999"])
     assert stop.value.code == 0 and started == [serve._preload_when_serving]
-    assert ran == [["streamlit", "run", str(serve.ROOT / "app.py"), "--server.port", "9999"]]
+    assert ran == [["streamlit", "run", str(serve.ROOT / "app.py"), "--server.port", "9999", "--server.address",
+                    "127.0.0.1"]]
+    with pytest.raises(SystemExit) as stop:  # another address: one sentence, exit 2, Streamlit never started
+        serve.main(["--server.address", "0.0.0.0"])
+    assert stop.value.code == 2 and len(ran) == 1
     assert "torch" in serve.PRELOAD and "pages._common" in serve.PRELOAD
 
 
