@@ -209,24 +209,24 @@ def _stat_fields(pid: int) -> Optional[list[str]]:
         return None
 
 
-def process_start(pid: Any) -> Optional[int]:
-    """The start time of process `pid` (clock ticks after boot, /proc/<pid>/stat field 22), or None."""
+def _stat_int(pid: Any, index: int) -> Optional[int]:
+    """Integer field `index` (counted after the command name) of /proc/<pid>/stat, or None."""
     pid = _as_pid(pid)
     fields = _stat_fields(pid) if pid is not None else None
     try:
-        return int(fields[19]) if fields else None
+        return int(fields[index]) if fields else None
     except (IndexError, ValueError):
         return None
+
+
+def process_start(pid: Any) -> Optional[int]:
+    """The start time of process `pid` (clock ticks after boot, /proc/<pid>/stat field 22), or None."""
+    return _stat_int(pid, 19)
 
 
 def process_group(pid: Any) -> Optional[int]:
     """The process group of `pid` (/proc/<pid>/stat field 5), or None."""
-    pid = _as_pid(pid)
-    fields = _stat_fields(pid) if pid is not None else None
-    try:
-        return int(fields[2]) if fields else None
-    except (IndexError, ValueError):
-        return None
+    return _stat_int(pid, 2)
 
 
 def process_cmdline(pid: Any) -> Optional[list[str]]:

@@ -56,16 +56,21 @@ def _context(browser, **kw):
     return browser.new_context(viewport={"width": 1280, "height": 800}, ignore_https_errors=True, **kw)
 
 
+def _sign_in(page, url: str, email: str) -> None:
+    """Open `url` without a session and sign in at the provider's form as `email`."""
+    page.set_default_timeout(60_000)
+    page.goto(url)
+    page.wait_for_selector('input[name="sub"]')  # the provider's sign-in form, not the app
+    assert "localhost:" in page.url and "/oauth2/authorize" in page.url
+    page.fill('input[name="sub"]', email)
+    page.click('button[type="submit"]:not([name])')
+
+
 def test_sign_on_with_the_identity_provider_reaches_compare(browser, sso_stack):
     ctx = _context(browser)
     page = ctx.new_page()
-    page.set_default_timeout(60_000)
     try:
-        page.goto(f"{sso_stack.cfg.public_url}/compare")
-        page.wait_for_selector('input[name="sub"]')  # the provider's sign-in form, not the app
-        assert "localhost:" in page.url and "/oauth2/authorize" in page.url
-        page.fill('input[name="sub"]', "dr.house@hospital.org")
-        page.click('button[type="submit"]:not([name])')
+        _sign_in(page, f"{sso_stack.cfg.public_url}/compare", "dr.house@hospital.org")
         page.wait_for_selector("h1:has-text('Compare samplers')")
         page.wait_for_selector(IDLE)
         assert page.url.endswith("/compare")
@@ -78,12 +83,8 @@ def test_sign_on_with_the_identity_provider_reaches_compare(browser, sso_stack):
 def test_an_account_outside_the_allowed_domains_is_refused(browser, sso_stack):
     ctx = _context(browser)
     page = ctx.new_page()
-    page.set_default_timeout(60_000)
     try:
-        page.goto(f"{sso_stack.cfg.public_url}/")
-        page.wait_for_selector('input[name="sub"]')
-        page.fill('input[name="sub"]', "eve@example.com")
-        page.click('button[type="submit"]:not([name])')
+        _sign_in(page, f"{sso_stack.cfg.public_url}/", "eve@example.com")
         page.wait_for_selector("text=not allowed to open this app")
         assert not [c for c in ctx.cookies() if c["name"] == "das_session"]
     finally:
