@@ -193,14 +193,6 @@ def frame_feature_maps(x: Tensor, max_size: int | None = None) -> dict[str, Tens
     }
 
 
-def _summaries(m: Tensor) -> list[Tensor]:
-    """mean, max and (population) std over space of maps (B, T, h, w), each (B, T)."""
-    flat = m.flatten(2)  # (B, T, h*w)
-    mean = flat.mean(-1)
-    std = (flat.square().mean(-1) - mean.square()).clamp_min(0).sqrt()  # one pass; torch.std is slow on CPU
-    return [mean, flat.amax(-1), std]
-
-
 def raw_frame_features(x: Tensor, max_size: int | None = None) -> Tensor:
     """(B, T, C, H, W) -> (B, T, NUM_RAW) raw summaries, in the order of `RAW_NAMES`.
 

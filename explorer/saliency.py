@@ -56,15 +56,6 @@ class FrameClassifier(nn.Module):
         return self.head(feats.flatten(1))
 
 
-def _frame_shape(model) -> tuple[int, int, int]:
-    spec = getattr(model, "spec", None)
-    try:
-        c, s = int(spec.in_channels), int(spec.frame_size)
-    except Exception:  # a custom backbone has no ModelSpec
-        c, s = int(getattr(model, "in_channels", 1)), int(getattr(model, "frame_size", 28))
-    return c, s, s
-
-
 def target_layer(backbone: nn.Module, frame_shape: Sequence[int], min_size: int = MIN_MAP) -> tuple[str, tuple]:
     """(name in `backbone.named_modules()`, output shape (C, h, w)) of the last module, in forward order,
     whose output is a 4D map with h, w >= min_size on a frame of `frame_shape` (C, H, W).

@@ -1,6 +1,5 @@
 """Synthetic data sets: shapes, range, determinism, class balance, informative frames."""
 
-import time
 
 import numpy as np
 import pytest
@@ -75,12 +74,13 @@ def test_class_not_readable_from_intensity():
     assert gap < 0.5 * sums.std()
 
 
-def test_generation_is_fast():
+def test_generation_is_reproducible_item_by_item():
+    """Items are generated on demand from (split, index): the same item twice, in any order, is the same
+    (the generator's speed is a benchmark, `python -m das_core speed`, not a pass/fail test)."""
     ds = load_dataset("synthetic-volumes", "train", num_samples=1000)
-    t = time.perf_counter()
-    for i in range(1000):
-        ds[i]
-    assert time.perf_counter() - t < 6.0  # about 1 s on 2 busy cores
+    last = ds[999][0].clone()
+    first = [ds[i][0] for i in range(3)]
+    assert torch.equal(ds[999][0], last) and all(torch.equal(ds[i][0], first[i]) for i in range(3))
 
 
 @pytest.mark.parametrize("opts", [{"num_classes": 1}, {"num_classes": 9}, {"extent": 0}, {"extent": 40},

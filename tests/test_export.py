@@ -205,10 +205,14 @@ def test_failed_video_write_leaves_no_file(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_export_colours_are_the_apps():
+def test_every_method_has_one_distinct_colour_in_the_export_and_the_app():
+    from das_core import list_samplers
     from explorer import figures
 
-    assert METHOD_COLORS == figures.METHOD_COLORS
+    assert set(list_samplers()) <= set(METHOD_COLORS)
+    colours = [METHOD_COLORS[m] for m in list_samplers()]
+    assert len(set(colours)) == len(colours) and all(re.fullmatch(r"#[0-9a-fA-F]{6}", c) for c in colours)
+    assert [figures.method_color(m) for m in list_samplers()] == colours
 
 
 def test_compare_page_export_downloads(monkeypatch, tmp_path):

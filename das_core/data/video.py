@@ -150,6 +150,8 @@ class VideoFolderDataset(SequenceDataset):
         self.clips: List[Clip] = [clips[int(i)] for i in idx]
         self.labels: List[int] = [all_labels[int(i)] for i in idx]
         self._cache = ClipCache(cache_dir) if cache else None
+        if self._cache is not None:
+            self._cache.clean_stale_temp()  # leftovers of writes a crash or a kill cut short (older than an hour)
         self._info: Dict[int, Dict[str, Any]] = {}
 
     def __len__(self) -> int:
