@@ -42,13 +42,17 @@ from .errors import disk_full
 
 __all__ = [
     "RunPaths", "write_json", "read_json", "append_jsonl", "read_metrics", "write_status", "read_status",
-    "read_summary", "read_config", "list_runs", "is_finished", "STATES", "process_start", "pid_alive",
+    "read_summary", "read_config", "list_runs", "is_finished", "STATES", "ACTIVE_STATES", "TERMINAL_STATES",
+    "RESUMABLE_STATES", "process_start", "pid_alive",
     "process_group", "process_cmdline",
 ]
 
 # "interrupted" is never written by a run: `explorer.jobs.run_state` reads a queued/running run whose
 # processes are gone as interrupted
 STATES = ("queued", "running", "finished", "failed", "stopped", "interrupted")
+ACTIVE_STATES = ("queued", "running")  # a run that is waiting for or holding a training slot
+TERMINAL_STATES = tuple(s for s in STATES if s not in ACTIVE_STATES)
+RESUMABLE_STATES = ("stopped", "failed", "interrupted")  # Resume continues these from their last.pt
 
 
 @dataclass(frozen=True)

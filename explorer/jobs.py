@@ -46,7 +46,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Sequence, Union
 
 from das_core.errors import ConfigError
-from das_core.runs import RunPaths, process_cmdline, process_start, read_json, read_metrics, write_json
+from das_core.runs import (ACTIVE_STATES, RESUMABLE_STATES, RunPaths, process_cmdline, process_start, read_json,
+                           read_metrics, write_json)
 
 from .launcher import (PROJECT_ROOT, TERMINAL, alive, log_tail, now, run_command, set_state, slots_of,
                        train_command)
@@ -55,15 +56,15 @@ if TYPE_CHECKING:  # for annotations only: the engine loads torch, which listing
     from das_core import TrainConfig
 
 __all__ = [
-    "RUNS_ROOT", "PROJECT_ROOT", "TERMINAL", "RESUMABLE", "train_command", "start_run", "resume_run",
+    "RUNS_ROOT", "PROJECT_ROOT", "TERMINAL", "RESUMABLE", "ACTIVE", "train_command", "start_run", "resume_run",
     "resume_command", "stop_run", "run_state", "list_jobs", "read_metrics",
 ]
 
 # The app's runs; DAS_APP_RUNS overrides it (the browser tests use a private folder).
 RUNS_ROOT = Path(os.environ.get("DAS_APP_RUNS") or PROJECT_ROOT / "runs" / "app")
 STOP_WAIT_SECONDS = 15
-RESUMABLE = ("stopped", "failed", "interrupted")
-ACTIVE = ("queued", "running")
+RESUMABLE = RESUMABLE_STATES
+ACTIVE = ACTIVE_STATES
 
 
 def _new_run_dir(root: Path, method: str) -> Path:

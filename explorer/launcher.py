@@ -31,13 +31,13 @@ import time
 from pathlib import Path
 from typing import IO, Any, Optional, Sequence
 
-from das_core.runs import RunPaths, pid_alive, read_json, write_json
+from das_core.runs import TERMINAL_STATES, RunPaths, pid_alive, read_json, write_json
 
 __all__ = ["TERMINAL", "PROJECT_ROOT", "MAX_PARALLEL", "now", "alive", "set_state", "log_tail", "train_command",
            "run_command", "slots_of", "launch"]
 
 # "interrupted" is never written to disk: `explorer.jobs.run_state` reads it off a run whose processes are gone
-TERMINAL = ("finished", "failed", "stopped", "interrupted")
+TERMINAL = TERMINAL_STATES
 POLL_SECONDS = 0.5
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 MAX_PARALLEL = 64  # the most slots a job.json may ask for (a larger or odd value reads as 1)

@@ -130,7 +130,7 @@ def run_detail_ui(run: dict) -> None:
     c1, c2 = st.columns([5, 1], vertical_alignment="center")
     c1.markdown(f"**{md(run['name'])}** — {STATE_ICON.get(state, '')} {md(state)}"
                 + (f": {md(status.get('message'))}" if status.get("message") else ""))
-    if state in ("queued", "running"):
+    if state in jobs.ACTIVE:
         if c2.button("Stop", key=f"stop_{run['name']}", icon=":material/stop:"):
             try:
                 jobs.stop_run(run["dir"], user=signed_in_user())
@@ -155,7 +155,7 @@ def run_detail_ui(run: dict) -> None:
     metrics = jobs.read_metrics(run["dir"])
     if metrics:
         st.plotly_chart(figures.fig_training_curves(metrics), width="stretch", key=f"curves_{run['name']}")
-    elif state in ("queued", "running"):
+    elif state in jobs.ACTIVE:
         st.caption("Waiting for the first epoch…")
     if run["summary"]:
         s = run["summary"]
@@ -171,7 +171,7 @@ def runs_ui() -> None:
     if not runs:
         st.caption("No runs yet.")
         return
-    active = [r for r in runs if r["status"].get("state") in ("queued", "running")]
+    active = [r for r in runs if r["status"].get("state") in jobs.ACTIVE]
     st.dataframe(runs_table(runs), hide_index=True, width="stretch",
                  column_config={"run": st.column_config.TextColumn(width="medium"),
                                 "val AUC": st.column_config.NumberColumn(format="%.3f"),
