@@ -119,8 +119,13 @@ def _server_names(host: str, names: Sequence[str]) -> tuple:
     out = ["localhost", "127.0.0.1"]
     if host not in ("0.0.0.0", "::", "", *auth.LOOPBACK):
         out.insert(0, host)
-    elif host in ("0.0.0.0", "::"):
-        out.insert(0, socket.gethostname())
+    elif host in ("0.0.0.0", "::"):  # every interface: this host's name and its addresses (users may type either)
+        name = socket.gethostname()
+        try:
+            addresses = [a for a in socket.gethostbyname_ex(name)[2] if not a.startswith("127.")]
+        except OSError:
+            addresses = []
+        out[:0] = [name, *addresses]
     return tuple(dict.fromkeys(out))
 
 

@@ -327,3 +327,9 @@ def test_the_stack_refuses_to_start_without_a_login(tmp_path):
                           "--secrets", str(tmp_path / "none.toml")], cwd=REPO, capture_output=True, text=True,
                          env={**os.environ}, timeout=60)
     assert out.returncode == 1 and out.stderr.startswith("Refusing to serve on a network:")
+
+
+def test_certificates_cover_the_names_users_type():
+    assert network._server_names("0.0.0.0", ())[0] == socket.gethostname()
+    assert network._server_names("10.0.0.5", ())[0] == "10.0.0.5"
+    assert network._server_names("0.0.0.0", ("das.hospital.org",)) == ("das.hospital.org",)
