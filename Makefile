@@ -64,7 +64,7 @@ WARMUP := --sampler-option estimator=straight_through --warmup-frames picks --ru
 SMALL := --backbone small_cnn --threads 1 --device cpu --runs-dir runs/bench --out-dir docs/results/small_cnn --results-md docs/results-small_cnn.md
 
 # docs/results.md, the main grid, one recipe for every method (the all-frames warm-up for all, the same optimizer
-# steps): MedMNIST 5 seeds, synthetic moving 2 seeds, POCUS 5 folds x 1 seed (not ranked: full stays near chance
+# steps): MedMNIST 5 seeds, synthetic moving 5 seeds, POCUS 5 folds x 1 seed (not ranked: full stays near chance
 # there). About 2 h on 2 cores. The learned methods with their paper's estimator ("/paper") are in `make bench-moving-real`.
 MAIN_METHODS := full uniform random central edge-energy dps adps das pgadps
 bench: install
@@ -73,7 +73,7 @@ bench: install
 	$(PY) -m das_core bench --datasets pocus-lung --folds 5 --seeds 0 --methods $(MAIN_METHODS) --ratios 0.5 --frames 32 \
 	    --size 32 --epochs 8 --patience 3 $(MAIN)
 	$(PY) -m das_core bench --datasets synthetic-volumes:moving \
-	    --methods $(MAIN_METHODS) --ratios 0.5 0.25 --seeds 0 1 --epochs 8 --max-train-batches 36 --patience 4 $(MAIN)
+	    --methods $(MAIN_METHODS) --ratios 0.5 0.25 --seeds 0 1 2 3 4 --epochs 8 --max-train-batches 36 --patience 4 $(MAIN)
 	$(PY) -m das_core paired --runs-dir runs/bench-main --out-dir docs/results
 	$(PY) -m das_core bench --report-only $(MAIN)
 

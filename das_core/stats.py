@@ -300,11 +300,19 @@ def paired_summary(a: Mapping, b: Mapping, *, level: float = 0.95, n_boot: int =
             "level": float(level), "seeds": list(seeds)}
 
 
+# Fewest paired seeds for which `separates` may say yes: a bootstrap over 2-4 values is little more than their
+# range, and an exact sign-flip test over n seeds cannot go below p = 2 / 2^n (0.125 at n = 4).
+MIN_SEPARATION_N = 5
+
+
 def separates(summary: Mapping) -> bool:
-    """True only when the summary's CI [lo, hi] is defined and excludes 0 (lo > 0 or hi < 0). Not a
+    """True only when the summary's CI [lo, hi] is defined and excludes 0 (lo > 0 or hi < 0) and, where it
+    counts its pairs (`n`, as `paired_summary` does), there are at least `MIN_SEPARATION_N` of them. Not a
     significance test: see the module's caveats."""
     lo, hi = summary.get("lo"), summary.get("hi")
     if not (_finite(lo) and _finite(hi)):
+        return False
+    if summary.get("n") is not None and int(summary["n"]) < MIN_SEPARATION_N:
         return False
     return float(lo) > 0 or float(hi) < 0
 

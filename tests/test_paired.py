@@ -123,3 +123,18 @@ def test_a_choice_made_on_another_grid_is_read_on_this_one(tmp_path):
 
     with pytest.raises(ConfigError, match="METHOD=RECIPE"):
         run_paired(PairedConfig(runs_dir=str(tmp_path), out_dir=str(tmp_path), chosen=["das/paper"]), log=lambda *_: None)
+
+
+def test_two_seeds_are_too_few_to_call_a_separation_or_meet_the_target():
+    rows = [r for r in _rows() if r["seed"] < 2]
+    controls = {f"runs/d/das-s{s}": {"auc_own": 0.80, "auc_modal": 0.60, "auc_blank": 0.6, "own_minus_modal":
+                                     {"diff": 0.2, "lo": 0.1, "hi": 0.3}, "distinct_own_sets": 40,
+                                     "overlap_own_modal": 6.0, "overlap_own_blank": 5.0, "modal_set": list(range(10))}
+                for s in range(2)}
+    t = paired_tables(rows, tuning=(), controls=controls)
+    das = next(m for m in t["cells"][0]["methods"] if m["method"] == "das")
+    assert das["vs"]["uniform"]["lo"] > 0  # the same sign on both seeds: the bootstrap CI alone would call it
+    text = "\n".join(markdown(t))
+    assert not [line for line in text.splitlines() if line.startswith("|") and "**" in line]  # no bold cell
+    assert "too few seeds to test the target" in text and "meets the target" not in text
+    assert "not separated from the full sequence (fewer than 5 seeds)" in text

@@ -110,3 +110,7 @@ def test_paired_summary_separates_and_text():
     one = paired_summary({0: 0.8}, {0: 0.7})
     assert not separates(one) and diff_text(one) == "+0.100 [n/a], p=1, n=1"
     assert separates({"lo": -0.2, "hi": -0.01}) and not separates({"lo": 0.0, "hi": 0.1})
+    two = paired_summary({0: 0.9, 1: 0.91}, {0: 0.7, 1: 0.72})  # the same sign twice: a CI above 0, not a separation
+    assert two["lo"] > 0 and not separates(two)
+    four = paired_summary({s: 0.9 + s / 100 for s in range(4)}, {s: 0.7 for s in range(4)})
+    assert four["lo"] > 0 and not separates(four)

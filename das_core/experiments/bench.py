@@ -214,8 +214,8 @@ def _warmup_text(c: dict, s: Optional[dict] = None) -> str:
         return ""
     frames = "all frames" if c.get("warmup_frames", "picks") == "all" else "their own picks"
     if (s or {}).get("warmup_all_methods"):
-        frozen = "the sampler frozen, " if sampler.learned else ""
-        return f"a {w}-epoch warm-up for every method ({frozen}the task network trains on {frames}), "
+        # one wording for every method, so a data set's settings stay one line on the page
+        return f"a {w}-epoch warm-up for every method (the task network trains on {frames}, a learned sampler frozen), "
     if not sampler.learned:  # older runs: the warm-up applied to learned samplers only
         return ""
     return f"learned samplers frozen for the first {w} epochs (the task network trains on {frames}), "

@@ -30,7 +30,7 @@ from typing import Callable, Optional
 from ..errors import ConfigError
 from ..runs import read_metrics, read_summary, write_json
 from ..samplers import SAMPLERS
-from ..stats import diff_text, paired_summary, separates
+from ..stats import MIN_SEPARATION_N, diff_text, paired_summary, separates
 
 __all__ = ["PairedConfig", "run_paired", "best_validation_auc", "paired_tables", "reference_methods"]
 
@@ -213,7 +213,8 @@ def markdown(tables: dict) -> list[str]:
     lines = ["## Paired differences (test " + metric + ")", "",
              "Per seed, each method's run minus the reference's run on the same seed (same split, same initial "
              "network, same batches): mean, 95% bootstrap CI over seeds, exact sign-flip p. **bold**: the CI excludes 0 "
-             "(the only case this page calls a separation). The best static or heuristic baseline is chosen by mean "
+             f"with at least {MIN_SEPARATION_N} seeds (the only case this page calls a separation; with fewer seeds "
+             "no difference is called one). The best static or heuristic baseline is chosen by mean "
              "validation AUC, not on the test split.", ""]
     for cell in tables["cells"]:
         refs = cell["references"]
@@ -282,8 +283,10 @@ def verdict(tables: dict, *, margin: float = 0.03) -> list[str]:
             if c is not None:
                 s = c["own_minus_modal"]
                 ok = s["mean_diff"] >= margin and separates(s) and s["lo"] > 0
-                parts.append(f"own - static {diff_text(s)}: {'meets' if ok else 'does not meet'} the target "
-                             f"(>= +{margin:.2f} with the CI above 0)")
+                outcome = ("too few seeds to test" if s.get("n", 0) < MIN_SEPARATION_N else
+                           "meets" if ok else "does not meet")
+                parts.append(f"own - static {diff_text(s)}: {outcome} the target "
+                             f"(>= +{margin:.2f} with the CI above 0, at least {MIN_SEPARATION_N} seeds)")
             else:
                 parts.append("no static control computed")
             static = [m for m in cell["methods"] if _is_static(m["method"]) or _is_heuristic(m["method"])]
@@ -303,6 +306,8 @@ def verdict(tables: dict, *, margin: float = 0.03) -> list[str]:
             if full:
                 where = ("below the full sequence" if separates(full) and full["hi"] < 0 else
                          "above the full sequence" if separates(full) else
+                         f"not separated from the full sequence (fewer than {MIN_SEPARATION_N} seeds)"
+                         if full.get("n", 0) < MIN_SEPARATION_N else
                          "not separated from the full sequence (the CI includes 0; not evidence that it is as accurate)")
                 parts.append(f"vs full {diff_text(full)}: {where}")
             label = recipe + (" (chosen on the tuning family)" if recipe == chosen and recipe != "das" else "")
