@@ -27,6 +27,7 @@ _API = {
     "Sampler": "samplers", "make_sampler": "samplers", "register_sampler": "samplers", "list_samplers": "samplers",
     "sampler_options": "samplers", "num_selected_for_ratio": "samplers", "SAMPLERS": "samplers",
     "Selection": "selection",
+    "SampleRun": "sample_run", "run_on_sample": "sample_run", "LiveControls": "samplers",
     "SubsampledClassifier": "model",
     "ModelSpec": "spec",
     "load_model": "checkpoints",

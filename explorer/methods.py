@@ -1,5 +1,5 @@
-"""Every registered sampler run on one sample: picks, sampling matrices, scores, prediction; and the
-tau0 sweep of the Compare page.
+"""The line-up run on one sample (each entry a `das_core.SampleRun`, the one result type the export
+shares), untrained models, and the tau0 sweep of the Compare page.
 
 What a method accepts per call (tau0, heads, stochastic, generator) is read from its class
 (`Sampler.call_options`), never from its name, so a sampler a user registers with
@@ -8,28 +8,26 @@ What a method accepts per call (tau0, heads, stochastic, generator) is read from
 About tau (see docs/method-notes.md): the deterministic picks `argmax(A)` (and the training-time
 `argmax((A + G) / tau)`) do not depend on tau. What tau0 changes is the relaxed sampling matrix
 `Selection.soft = softmax(A / tau)` and, in stochastic mode, the tempered picks `argmax(A / tau + G)`.
-`run_method` returns both the hard and the soft matrix, and says which picks it shows (`mode`).
+A `SampleRun` holds both the hard and the soft matrix, and says which picks it shows (`mode`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
-import time
-from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
 import numpy as np
 import torch
 
 from das_core import ModelSpec, SubsampledClassifier, list_samplers
-from das_core.samplers import call_kwargs, sampler_class, sampler_options  # call_kwargs: the one rule, re-exported
+from das_core.sample_run import SampleRun, run_on_sample
+from das_core.samplers import LiveControls, sampler_class, sampler_options
 
 __all__ = [
-    "MethodResult", "call_kwargs", "run_method", "compare_methods", "untrained_model", "untrained_models", "soft_entropy",
-    "tau_sweep", "app_threads", "use_app_threads",
+    "SampleRun", "LiveControls", "run_on_sample", "run_choice", "run_at_tau0", "compare_methods", "untrained_model", "untrained_models",
+    "soft_entropy", "tau_sweep", "app_threads", "use_app_threads",
 ]
-
-STOCHASTIC_MODE = "stochastic (tempered: argmax(A/tau + G))"
 
 
 def app_threads(cores: Optional[int] = None) -> int:
@@ -53,90 +51,40 @@ def use_app_threads() -> int:
     return n
 
 
-@dataclass
-class MethodResult:
-    """What one method did with one sample (numpy, ready to plot).
+def run_choice(choice, x: torch.Tensor, controls: Optional[LiveControls] = None, *, classify: bool = True,
+               dataset: Optional[str] = None) -> SampleRun:
+    """`das_core.run_on_sample` of one line-up entry (`explorer.lineup.ModelChoice`): its model, labelled
+    with where it came from.
 
     Args:
-        method: the sampler's registered name.
-        source: "untrained", or the checkpoint's label.
-        trained: True for a checkpoint.
-        indices: the picked frames, ascending.
-        pick_rank: the step at which each row was picked.
-        hard: the one-hot sampling matrix (k, T).
-        soft: the relaxed rows (k, T), where the sampler has them.
-        scores: per-frame scores (T,), where the sampler has them.
-        head_scores: per-head attention (H, T) (DAS).
-        tau: the temperature used for this sample.
-        probs: class probabilities (None when run without the classifier).
-        mode: "deterministic" or the stochastic mode.
-        seconds: wall time of the run.
-    """
-
-    method: str
-    source: str
-    trained: bool
-    indices: list
-    pick_rank: list
-    hard: np.ndarray
-    soft: Optional[np.ndarray] = None
-    scores: Optional[np.ndarray] = None
-    head_scores: Optional[np.ndarray] = None
-    tau: Optional[float] = None
-    probs: Optional[np.ndarray] = None
-    mode: str = "deterministic"
-    seconds: float = 0.0
-
-    @property
-    def predicted(self) -> Optional[int]:
-        return int(np.argmax(self.probs)) if self.probs is not None else None
-
-    @property
-    def confidence(self) -> Optional[float]:
-        return float(np.max(self.probs)) if self.probs is not None else None
-
-
-def _np(t) -> Optional[np.ndarray]:
-    return None if t is None else t.detach().float().cpu().numpy()
-
-
-@torch.no_grad()
-def run_method(model, x: torch.Tensor, *, source: str = "untrained", trained: bool = False,
-               tau0: Optional[float] = None, heads: Optional[Sequence[int]] = None, stochastic: bool = False,
-               seed: int = 0, classify: bool = True) -> MethodResult:
-    """Run one `SubsampledClassifier` (eval mode) on one sequence.
-
-    Args:
-        model: the classifier (its sampler decides which of tau0/heads/stochastic it takes).
+        choice: the line-up entry.
         x: one sequence (T, C, H, W).
-        source: what the result is labelled with ("untrained" or a checkpoint's label).
-        trained: True for a checkpoint.
-        tau0, heads, stochastic, seed: per-call options, each passed only to a sampler that accepts it.
-        classify: False runs the sampler only (no head, no probabilities; a sampler that reads task features still runs the backbone on its picks).
+        controls: the live controls (None: the model's own defaults).
+        classify: False runs the sampler only.
+        dataset: the sample's data set (for `SampleRun.meaningful`; None for a user's file).
     """
-    t0 = time.perf_counter()
-    model.eval()
-    kw = call_kwargs(model.sampler, tau0=tau0, heads=heads, stochastic=stochastic, seed=seed)
-    xb = x[None].float()
-    if classify:
-        logits, sel = model(xb, **kw)
-        probs = torch.softmax(logits.float(), dim=-1)[0].numpy()
-    else:
-        sel, probs = model.select(xb, **kw), None
-    sel = sel.detach()
-    return MethodResult(
-        method=model.sampler.name, source=source, trained=trained,
-        indices=sel.indices[0].tolist(),
-        pick_rank=sel.pick_rank[0].tolist() if sel.pick_rank is not None else list(range(sel.num_selected)),
-        hard=_np(sel.matrix[0]),
-        soft=_np(sel.soft[0]) if sel.soft is not None else None,
-        scores=_np(sel.scores[0]) if sel.scores is not None else None,
-        head_scores=_np(sel.head_scores[0]) if sel.head_scores is not None else None,
-        tau=float(sel.tau[0]) if sel.tau is not None else None,
-        probs=probs,
-        mode=STOCHASTIC_MODE if "stochastic" in kw else "deterministic",
-        seconds=time.perf_counter() - t0,
-    )
+    return run_on_sample(choice.model, x, controls=controls, source=choice.source, trained=choice.trained,
+                         path=choice.path, dataset=dataset, classify=classify)
+
+
+def run_at_tau0(choice, x: torch.Tensor, controls: LiveControls, classified: SampleRun, *,
+                dataset: Optional[str] = None) -> SampleRun:
+    """The focus method's run with `controls`, reusing `classified` (its deterministic run with the same heads
+    at its own tau0) where the controls cannot change the picks.
+
+    Deterministic picks argmax(A) do not depend on tau0, so neither does the prediction made on them: a tau0
+    step runs the sampler alone (its soft rows and tau change) and keeps `classified`'s prediction. A
+    stochastic draw, whose picks do depend on tau0, runs in full.
+    """
+    model = choice.model
+    if controls.stochastic:
+        return run_choice(choice, x, controls, dataset=dataset)
+    if controls.tau0 is None or controls.tau0 == model.sampler.tau0:  # the model's own tau0: that run is this one
+        return classified
+    r = run_choice(choice, x, controls, classify=False, dataset=dataset)
+    if r.indices != classified.indices:  # never expected; the full run is the safe answer
+        return run_choice(choice, x, controls, dataset=dataset)
+    return dataclasses.replace(r, probs=classified.probs)
 
 
 def untrained_model(method: str, num_frames: int, num_selected: int, *, num_classes: int = 2, in_channels: int = 1,
@@ -179,24 +127,18 @@ def untrained_models(num_frames: int, num_selected: int, methods: Optional[Itera
     return {m: untrained_model(m, num_frames, num_selected, **options) for m in names}
 
 
-def compare_methods(x: torch.Tensor, models: Mapping[str, Any], *, focus: Optional[str] = None,
-                    tau0: Optional[float] = None, heads: Optional[Sequence[int]] = None, stochastic: bool = False,
-                    seed: int = 0) -> dict[str, MethodResult]:
-    """Run every model on x, in the order of `models`.
+def compare_methods(x: torch.Tensor, models: Mapping[str, Any], controls: Optional[LiveControls] = None, *,
+                    dataset: Optional[str] = None) -> dict[str, SampleRun]:
+    """Run every line-up entry on x, in the order of `models`.
 
     Args:
         x: one sequence (T, C, H, W).
         models: method -> `explorer.lineup.ModelChoice` (a `LineUp`).
-        focus: the one method the live options (tau0, heads, stochastic) act on; the others run with
-            their own defaults. None: every method gets the options its sampler accepts.
-        tau0, heads, stochastic, seed: the live options (see `run_method`).
+        controls: the live controls; their `focus` (one method) leaves the others with their own defaults,
+            None gives every method the options its sampler accepts.
+        dataset: the sample's data set (for `SampleRun.meaningful`).
     """
-    out = {}
-    for m, c in models.items():
-        live = focus is None or m == focus
-        out[m] = run_method(c.model, x, source=c.source, trained=c.trained, tau0=tau0 if live else None,
-                            heads=heads if live else None, stochastic=stochastic and live, seed=seed)
-    return out
+    return {m: run_choice(c, x, controls, dataset=dataset) for m, c in models.items()}
 
 
 def soft_entropy(soft: np.ndarray) -> float:
@@ -222,14 +164,16 @@ def tau_sweep(model, x: torch.Tensor, taus: Sequence[float] = tuple(np.logspace(
         {"taus", "entropy": mean soft-row entropy per tau0, "changed": share of tempered stochastic
         picks that differ from the deterministic picks, averaged over the draws}.
     """
-    det = set(run_method(model, x, heads=heads, classify=False).indices)
+    hs = tuple(heads) if heads is not None else None
+    det = set(run_on_sample(model, x, controls=LiveControls(heads=hs), classify=False).indices)
     ent, changed = [], []
     for tau in taus:
-        r = run_method(model, x, tau0=float(tau), heads=heads, classify=False)
+        r = run_on_sample(model, x, controls=LiveControls(tau0=float(tau), heads=hs), classify=False)
         ent.append(soft_entropy(r.soft) if r.soft is not None else float("nan"))
         diff = []
         for d in range(draws):
-            rs = run_method(model, x, tau0=float(tau), heads=heads, stochastic=True, seed=seed + d, classify=False)
+            rs = run_on_sample(model, x, controls=LiveControls(tau0=float(tau), heads=hs, stochastic=True, seed=seed + d),
+                               classify=False)
             diff.append(len(set(rs.indices) - det) / max(1, len(rs.indices)))
         changed.append(float(np.mean(diff)))
     return {"taus": [float(t) for t in taus], "entropy": ent, "changed": changed}

@@ -8,7 +8,6 @@ everything they change live in an `st.fragment`, so moving them reruns only that
 from __future__ import annotations
 
 import base64
-import dataclasses
 import hashlib
 import io
 import os
@@ -100,7 +99,7 @@ def predictions_ui(s: SampleData, results: dict, models: dict) -> None:
     for m, r in results.items():
         if m not in own and not show_all:
             continue
-        pred = r.predicted
+        pred = r.predicted_index
         names = s.classes or models[m].classes  # an upload has no classes: the model's own names them
         name = names[pred] if names and pred is not None and pred < len(names) else str(pred)
         rows.append({"method": m, "predicted": name, "confidence": r.confidence,
@@ -166,33 +165,21 @@ def _das_result(_focus: lineup.ModelChoice, model_key: str, _x, x_key: str, tau0
                 stochastic: bool, seed: int):
     """DAS on this sample with the live controls, once per model, sample and control values (a control moved
     back to a value it had shows at once)."""
-    model, source, trained = _focus.model, _focus.source, _focus.trained
-    if stochastic:
-        return methods.run_method(model, _x, source=source, trained=trained, tau0=tau0, heads=list(heads),
-                                  stochastic=True, seed=seed)
-    # Deterministic picks argmax(A) do not depend on tau0, so neither does the prediction made on them: the
-    # classifier runs once per heads, and a tau0 step runs the sampler alone (its soft rows and tau change).
-    classified = _das_classified(_focus, model_key, _x, x_key, heads)
-    if tau0 == model.sampler.tau0:  # the model's own tau0: that run is this one
-        return classified
-    r = methods.run_method(model, _x, source=source, trained=trained, tau0=tau0, heads=list(heads), classify=False)
-    if r.indices != classified.indices:  # never expected; the full run is the safe answer
-        return methods.run_method(model, _x, source=source, trained=trained, tau0=tau0, heads=list(heads))
-    return dataclasses.replace(r, probs=classified.probs)
+    controls = methods.LiveControls(tau0=tau0, heads=heads, stochastic=stochastic, seed=seed)
+    return methods.run_at_tau0(_focus, _x, controls, _das_classified(_focus, model_key, _x, x_key, heads))
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def _das_classified(_focus: lineup.ModelChoice, model_key: str, _x, x_key: str, heads: tuple):
     """DAS's deterministic picks and prediction with these heads (at its trained tau0)."""
-    model, source, trained = _focus.model, _focus.source, _focus.trained
-    return methods.run_method(model, _x, source=source, trained=trained, tau0=model.sampler.tau0, heads=list(heads))
+    return methods.run_choice(_focus, _x, methods.LiveControls(tau0=_focus.model.sampler.tau0, heads=heads))
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def _attention_scale(_model, model_key: str, _x, x_key: str) -> tuple[float, float]:
     """(min, max) of every head's scores on this sample: one colour scale while heads are toggled (the head
     scores do not depend on tau0, so a tau0 step does not recompute it)."""
-    scores = methods.run_method(_model, _x, classify=False).head_scores
+    scores = methods.run_on_sample(_model, _x, classify=False).head_scores
     return float(np.min(scores)), float(np.max(scores))
 
 
@@ -469,7 +456,7 @@ def saliency_ui(s: SampleData, results: dict, models: dict, model_key: str) -> N
                                 format_func=saliency.CAM_METHODS.get) or "gradcam"
     r, model = results[m], models[m].model
     picks = tuple(int(t) for t in r.indices)
-    target = r.predicted
+    target = r.predicted_index
     try:
         with st.spinner("Computing the class-activation maps…"):
             pngs, (layer, shape) = _overlays(model, model_key, s.x, s.key, m, picks, target, kind)

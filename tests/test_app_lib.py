@@ -81,7 +81,7 @@ def test_images():
 
 def test_compare_methods_and_figures(models):
     x = _x()
-    res = methods.compare_methods(x, models, tau0=0.5)
+    res = methods.compare_methods(x, models, methods.LiveControls(tau0=0.5))
     assert list(res) == list_samplers()
     assert len(res["full"].indices) == T and all(len(r.indices) == K for m, r in res.items() if m != "full")
     das = res["das"]
@@ -105,8 +105,8 @@ def test_tau0_changes_soft_rows_not_deterministic_picks(models):
     torch.manual_seed(0)  # an untrained DAS scores every frame the same: give its score layer some weights
     torch.nn.init.normal_(model.sampler.head_skip.weight)
     x = _x(1)
-    lo = methods.run_method(model, x, tau0=0.05, classify=False)
-    hi = methods.run_method(model, x, tau0=5.0, classify=False)
+    lo = methods.run_on_sample(model, x, controls=methods.LiveControls(tau0=0.05), classify=False)
+    hi = methods.run_on_sample(model, x, controls=methods.LiveControls(tau0=5.0), classify=False)
     assert lo.indices == hi.indices  # argmax does not depend on tau
     assert not np.allclose(lo.soft, hi.soft)
     assert methods.soft_entropy(lo.soft) < methods.soft_entropy(hi.soft)
@@ -117,7 +117,7 @@ def test_tau0_changes_soft_rows_not_deterministic_picks(models):
 
 def test_heads_toggle(models):
     model = models["das"].model
-    r = methods.run_method(model, _x(2), heads=[0])
+    r = methods.run_on_sample(model, _x(2), controls=methods.LiveControls(heads=(0,)))
     assert np.all(r.head_scores[1:] == 0)
 
 

@@ -179,8 +179,8 @@ def test_compare_toggle_shows_the_cine_with_one_row_per_method(app, monkeypatch)
     assert not at.exception, [e.value for e in at.exception]
     assert not _cines(at)  # off by default: the page stays fast
     runs = []
-    real = methods.run_method
-    monkeypatch.setattr(methods, "run_method", lambda model, *a, **k: runs.append(model) or real(model, *a, **k))
+    real = methods.run_on_sample
+    monkeypatch.setattr(methods, "run_on_sample", lambda model, *a, **k: runs.append(model) or real(model, *a, **k))
     at.toggle(key="cmp_cine").set_value(True).run()
     assert runs == []  # every result is cached for these controls: the cine runs no sampler of its own
     assert not at.exception, [e.value for e in at.exception]

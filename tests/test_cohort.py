@@ -49,9 +49,9 @@ def test_run_cohort_shapes_hits_and_correctness(tiny):
         assert (result.picks[m].sum(1) == k).all(), m
         # the picks and prediction of every item are the ones the Compare page shows for it (run one at a time)
         for i in (0, 7, 11):
-            r = methods.run_method(models[m].model, tiny[i][0])
+            r = methods.run_choice(models[m], tiny[i][0])
             assert list(np.flatnonzero(result.picks[m][i])) == sorted(r.indices), (m, i)
-            assert result.predicted[m][i] == r.predicted
+            assert result.predicted[m][i] == r.predicted_index
         # hit rate = a hand count of the items whose picks include an informative frame
         hand = sum(bool(set(np.flatnonzero(result.picks[m][i])) & set(tiny.meta(i)["informative_frames"]))
                    for i in range(N))

@@ -1,4 +1,4 @@
-"""`explorer.lineup`: the one rule that picks every page's models, and the one `call_kwargs`.
+"""`explorer.lineup`: the one rule that picks every page's models, the one `call_kwargs` and the one `SampleRun`.
 
 The shipped synthetic-volumes checkpoints (T=28, k=14) and untrained small_cnn models; no streamlit.
 """
@@ -7,12 +7,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from das_core import list_samplers
 from das_core.export import ExportSettings
-from das_core.export.picks import call_kwargs as export_call_kwargs
+from das_core.export.picks import ExportModel, run_model
+from das_core.export.study import study_from_tensor
+from das_core.sample_run import SampleRun
 from das_core.samplers import LiveControls, call_kwargs
 from explorer import catalogue, lineup, methods
 
@@ -82,8 +85,24 @@ def test_one_call_kwargs_for_the_pages_and_the_export():
     assert call_kwargs(das.sampler, tau0=2.0) == {"tau0": 2.0}
     settings = ExportSettings.from_controls(ctl)
     assert settings.controls() == ctl
-    got = export_call_kwargs(das.sampler, settings)
+    got = call_kwargs(das.sampler, settings.controls())
     assert {k: v for k, v in got.items() if k != "generator"} == {k: v for k, v in kw.items() if k != "generator"}
+
+
+def test_the_page_and_the_export_run_a_model_the_same_way_into_one_result_type():
+    das = methods.untrained_model("das", 8, 4, frame_size=16)
+    torch.nn.init.normal_(das.sampler.head_skip.weight, generator=torch.Generator().manual_seed(0))
+    x = torch.rand(8, 1, 16, 16, generator=torch.Generator().manual_seed(1))
+    ctl = LiveControls(tau0=0.7, heads=[0, 1], focus="das")
+    choice = lineup.ModelChoice("das", das)
+    on_page = methods.run_choice(choice, x, ctl)
+    exported = run_model(ExportModel(das, "untrained", None, False), study_from_tensor(x),
+                         ExportSettings.from_controls(ctl), "#123456")
+    assert type(on_page) is type(exported) is SampleRun
+    assert on_page.indices == exported.indices and on_page.tau == pytest.approx(exported.tau)
+    assert np.allclose(on_page.probs, exported.probs) and np.allclose(on_page.soft, exported.soft)
+    assert exported.frames == [exported.frame_map[i] for i in exported.indices] and exported.color == "#123456"
+    assert on_page.source == lineup.UNTRAINED and exported.source == "untrained" and not on_page.meaningful
 
 
 def test_the_export_of_an_upload_is_of_the_study_itself(tmp_path):
@@ -93,7 +112,6 @@ def test_the_export_of_an_upload_is_of_the_study_itself(tmp_path):
     import json
 
     import imageio
-    import numpy as np
 
     from das_core.export import draw
     from explorer import exports, samples

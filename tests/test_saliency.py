@@ -56,7 +56,7 @@ def test_mobilenet_target_layer_keeps_a_4x4_map(mobilenet):
 
 def test_mobilenet_cams_shape_range_and_model_untouched(mobilenet, data):
     x, _ = data[0]
-    picks = methods.run_method(mobilenet, x).indices
+    picks = methods.run_on_sample(mobilenet, x).indices
     mobilenet.train()  # the caller's mode is left as it was; the maps use eval mode on a copy
     try:
         cams = saliency.frame_cams(mobilenet, x, picks)

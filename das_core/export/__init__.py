@@ -6,7 +6,7 @@ writes picks.csv, picks.json, picks.png, sequence.mp4, sequence.gif and report.h
 `das_core.export.core`). `python -m das_core export` is its command line. The pieces are public too:
 
     study.py     Study, study_from_file / study_from_dataset / study_from_tensor (resampling per model)
-    picks.py     ExportModel, MethodPicks, run_models, probabilities_meaningful (the "foreign model" rule)
+    picks.py     ExportModel, SampleRun, run_models, probabilities_meaningful (the "foreign model" rule)
     tables.py    picks_rows, picks_csv, picks_document (picks.json)
     draw.py      cine_frame, picks_image, attention_image (numpy + Pillow)
     cine.py      write_mp4, write_gif
@@ -16,13 +16,13 @@ This package never imports streamlit, plotly or matplotlib.
 """
 
 from .core import check_settings, export_study, prepare_out_dir, settings_from, write_export
-from .picks import ExportModel, MethodPicks, load_export_models, probabilities_meaningful, run_models
+from .picks import ExportModel, SampleRun, load_export_models, probabilities_meaningful, run_models
 from .settings import ARTEFACTS, DISCLAIMER, ExportSettings
 from .study import Study, dataset_options_for, study_from_dataset, study_from_file, study_from_tensor
 
 __all__ = [
     "export_study", "ExportSettings", "settings_from", "check_settings", "prepare_out_dir", "write_export",
-    "ExportModel", "MethodPicks", "load_export_models", "run_models", "probabilities_meaningful",
+    "ExportModel", "SampleRun", "load_export_models", "run_models", "probabilities_meaningful",
     "Study", "study_from_file", "study_from_dataset", "study_from_tensor", "dataset_options_for",
     "ARTEFACTS", "DISCLAIMER",
 ]

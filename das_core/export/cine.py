@@ -12,14 +12,14 @@ from PIL import Image
 
 from ..atomic import atomic_path, atomic_write
 from .draw import CineCanvas, PickRow, pad_to_multiple
-from .picks import MethodPicks
+from .picks import SampleRun
 from .settings import ExportSettings
 from .study import Study
 
 __all__ = ["cine_frames", "write_mp4", "write_gif", "gif_frame_indices"]
 
 
-def cine_frames(study: Study, results: Sequence[MethodPicks], settings: ExportSettings,
+def cine_frames(study: Study, results: Sequence[SampleRun], settings: ExportSettings,
                 frames: Sequence[int] | None = None) -> Iterator[np.ndarray]:
     """The cine's frames, uint8 RGB (H, W, 3), all the same size (padded to multiples of 16).
 
@@ -35,7 +35,7 @@ def cine_frames(study: Study, results: Sequence[MethodPicks], settings: ExportSe
         yield pad_to_multiple(canvas.frame(t), 16)
 
 
-def write_mp4(path: Union[str, Path], study: Study, results: Sequence[MethodPicks], settings: ExportSettings) -> Path:
+def write_mp4(path: Union[str, Path], study: Study, results: Sequence[SampleRun], settings: ExportSettings) -> Path:
     """Every frame of the study as an H.264 MP4 (imageio-ffmpeg's bundled ffmpeg) at the study's fps.
 
     Args:
@@ -63,7 +63,7 @@ def gif_frame_indices(num_frames: int, max_frames: int) -> list[int]:
     return list(range(0, num_frames, step))
 
 
-def write_gif(path: Union[str, Path], study: Study, results: Sequence[MethodPicks], settings: ExportSettings) -> Path:
+def write_gif(path: Union[str, Path], study: Study, results: Sequence[SampleRun], settings: ExportSettings) -> Path:
     """The cine as a looping GIF (Pillow), at most `settings.gif_max_frames` frames.
 
     Args:

@@ -32,7 +32,7 @@ from ..atomic import atomic_dir, atomic_write
 from ..errors import ConfigError, DASError, DataError, DiskFullError, disk_full
 from .cine import write_gif, write_mp4
 from .draw import attention_image, picks_image
-from .picks import ExportModel, MethodPicks, load_export_models, run_models
+from .picks import ExportModel, SampleRun, load_export_models, run_models
 from .report import png_bytes, report_html
 from .settings import ARTEFACTS, ExportSettings
 from .study import Study, study_from_file, study_from_tensor
@@ -107,7 +107,7 @@ def _models(checkpoints: Sequence[CheckpointLike]) -> list[ExportModel]:
     return [c if isinstance(c, ExportModel) else next(loaded) for c in checkpoints]
 
 
-def write_export(out: Path, study: Study, results: Sequence[MethodPicks], settings: ExportSettings,
+def write_export(out: Path, study: Study, results: Sequence[SampleRun], settings: ExportSettings,
                  created: str) -> dict[str, Path]:
     """Write every artefact of an export into `out` (each atomically; `export_study` gives it a temporary
     folder that becomes the export folder once all are written).

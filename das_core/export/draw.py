@@ -12,7 +12,7 @@ from typing import Optional, Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from .picks import MethodPicks
+from .picks import SampleRun
 from .study import Study
 
 __all__ = ["hex_rgb", "apply_window", "frame_rgb", "fit_frame", "CineCanvas", "cine_frame", "picks_image", "attention_image", "viridis",
@@ -118,9 +118,9 @@ def _fit_text(draw: ImageDraw.ImageDraw, text: str, width: int, size: int = 12) 
 class PickRow:
     """One method's row in the cine strip: its label, colour and the study frames it picked."""
 
-    def __init__(self, r: MethodPicks):
+    def __init__(self, r: SampleRun):
         self.name = r.label
-        stem = r.checkpoint[:-3] if r.checkpoint.endswith(".pt") else r.checkpoint
+        stem = r.source[:-3] if r.source.endswith(".pt") else r.source
         self.label = f"{r.label} · {stem}"
         self.color = hex_rgb(r.color)
         self.frames = set(r.frames)
@@ -207,7 +207,7 @@ def cine_frame(study: Study, t: int, rows: Sequence[PickRow], *, min_size: int =
     return CineCanvas(study, rows, min_size=min_size, max_size=max_size).frame(t)
 
 
-def picks_image(study: Study, results: Sequence[MethodPicks], *, tile: int = 72, per_row: int = 14,
+def picks_image(study: Study, results: Sequence[SampleRun], *, tile: int = 72, per_row: int = 14,
                 window=None) -> np.ndarray:
     """picks.png: one labelled row per method with the study frames it picked (each framed in its
     colour, its frame number under it), wrapped after `per_row` frames.
@@ -230,7 +230,7 @@ def picks_image(study: Study, results: Sequence[MethodPicks], *, tile: int = 72,
     for r, n in zip(results, lines):
         color = hex_rgb(r.color)
         draw.text((8, y + 4), _fit_text(draw, r.label, label_w - 16, 15), fill=color, font=_font(15))
-        draw.text((8, y + 24), _fit_text(draw, r.checkpoint, label_w - 16), fill=MUTED, font=_font(12))
+        draw.text((8, y + 24), _fit_text(draw, r.source, label_w - 16), fill=MUTED, font=_font(12))
         draw.text((8, y + 40), f"k = {r.k} of T = {len(r.frame_map)}", fill=MUTED, font=_font(12))
         for j, f in enumerate(r.frames):
             row, col = divmod(j, per_row)
@@ -250,7 +250,7 @@ def picks_image(study: Study, results: Sequence[MethodPicks], *, tile: int = 72,
     return np.asarray(canvas)
 
 
-def attention_image(results: Sequence[MethodPicks], frame_word: str = "frame", *,
+def attention_image(results: Sequence[SampleRun], frame_word: str = "frame", *,
                     cell: int = 0) -> Optional[np.ndarray]:
     """Attention over time: per method with per-frame scores, a heatmap of score per frame (columns,
     the model's T frames) per head (rows; one row for a sampler with one score per frame), each block
@@ -283,7 +283,7 @@ def attention_image(results: Sequence[MethodPicks], frame_word: str = "frame", *
         lo, hi = float(np.nanmin(z)), float(np.nanmax(z))
         norm = (z - lo) / (hi - lo) if hi > lo else np.full_like(z, 0.5)
         what = "attention per head" if r.head_scores is not None else "score per frame"
-        draw.text((4, y + 3), f"{r.label} · {r.checkpoint}: {what} (scale {lo:.3g} .. {hi:.3g})",
+        draw.text((4, y + 3), f"{r.label} · {r.source}: {what} (scale {lo:.3g} .. {hi:.3g})",
                   fill=hex_rgb(r.color),
                   font=_font(13))
         top = y + title_h
@@ -294,7 +294,7 @@ def attention_image(results: Sequence[MethodPicks], frame_word: str = "frame", *
             draw.text((6, top + h * row_h + 1), name, fill=INK, font=_font(12))
         marks = top + z.shape[0] * row_h + 2
         draw.text((6, marks - 2), "picked", fill=MUTED, font=_font(11))
-        for f in r.model_frames:
+        for f in r.indices:
             cx = label_w + f * c + c // 2
             draw.polygon([(cx, marks), (cx - 4, marks + 8), (cx + 4, marks + 8)], fill=hex_rgb(r.color))
         axis = marks + mark_h

@@ -16,7 +16,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 from PIL import Image
 
-from .picks import MethodPicks
+from .picks import SampleRun
 from .settings import DISCLAIMER, ExportSettings
 from .study import Study, export_meta
 from .tables import run_info
@@ -105,9 +105,9 @@ def _metrics_text(metrics: Any) -> str:
     return ", ".join(parts) + (f" (test, n = {n})" if parts and n else "")
 
 
-def _checkpoint_rows(r: MethodPicks) -> list:
+def _checkpoint_rows(r: SampleRun) -> list:
     info, spec = run_info(r), r.spec
-    rows = [("file", r.checkpoint),
+    rows = [("file", r.source),
             ("model", f"{spec.get('method')}, T = {spec.get('num_frames')}, k = {spec.get('num_selected')}, "
                       f"{spec.get('backbone')}, {spec.get('in_channels')} channel(s), {spec.get('frame_size')} px, "
                       f"{spec.get('num_classes')} classes")]
@@ -133,20 +133,20 @@ def _checkpoint_rows(r: MethodPicks) -> list:
     return rows
 
 
-def _checkpoint_section(results: Sequence[MethodPicks]) -> str:
+def _checkpoint_section(results: Sequence[SampleRun]) -> str:
     out = "<h2>Checkpoints</h2>"
     for r in results:
         out += (f"<h3><span class='swatch' style='background:{_e(r.color)}'></span>{_e(r.label)} · "
-                f"{_e(r.checkpoint)}</h3>" + _table(_checkpoint_rows(r)))
+                f"{_e(r.source)}</h3>" + _table(_checkpoint_rows(r)))
     return out
 
 
-def _picks_section(study: Study, results: Sequence[MethodPicks], picks_png: bytes) -> str:
+def _picks_section(study: Study, results: Sequence[SampleRun], picks_png: bytes) -> str:
     word = study.frame_word
     rows = []
     for r in results:
         tau = f"{r.tau:.3f}" if r.tau is not None else "–"
-        rows.append((r.label, r.checkpoint, f"{r.k} of {len(r.frame_map)}", ", ".join(map(str, r.frames)), tau, r.mode))
+        rows.append((r.label, r.source, f"{r.k} of {len(r.frame_map)}", ", ".join(map(str, r.frames)), tau, r.mode))
     return (f"<h2>Picked {word}s</h2><p class='muted'>{word.capitalize()} numbers are the study's own; "
             f"each model ran on "
             f"the study resampled to its T {word}s and frame size (picks.csv also lists the model's own index).</p>"
@@ -154,7 +154,7 @@ def _picks_section(study: Study, results: Sequence[MethodPicks], picks_png: byte
             + _table(rows, ["method", "checkpoint", "k of T", f"study {word}s picked", "tau", "mode"]))
 
 
-def _attention_section(study: Study, results: Sequence[MethodPicks], attention_png: Optional[bytes]) -> str:
+def _attention_section(study: Study, results: Sequence[SampleRun], attention_png: Optional[bytes]) -> str:
     none = [r.label for r in results if r.scores is None and r.head_scores is None]
     note = f"<p class='muted'>No per-frame scores: {_e(', '.join(none))}.</p>" if none else ""
     if attention_png is None:
@@ -164,21 +164,21 @@ def _attention_section(study: Study, results: Sequence[MethodPicks], attention_p
             f"picks.</p><img alt='attention over time' src='{data_uri(attention_png)}'>" + note)
 
 
-def _prediction_section(study: Study, results: Sequence[MethodPicks], settings: ExportSettings) -> str:
+def _prediction_section(study: Study, results: Sequence[SampleRun], settings: ExportSettings) -> str:
     shown = [r for r in results if r.probs is not None and (r.meaningful or settings.all_probabilities)]
     hidden = [r for r in results if not r.meaningful]
     where = study.dataset or "a user's file"
     out = "<h2>Prediction</h2>"
     if hidden and not settings.all_probabilities:
         out += (f"<p class='muted'>Class probabilities are hidden for models not trained on {_e(where)} "
-                f"({_e(', '.join(f'{r.label} · {r.checkpoint}' for r in hidden))}): on data a model never saw they "
+                f"({_e(', '.join(f'{r.label} · {r.source}' for r in hidden))}): on data a model never saw they "
                 f"look confident and mean nothing.</p>")
     rows = []
     for r in shown:
         classes = r.classes or [str(i) for i in range(len(r.probs))]
         probs = ", ".join(f"{c}: {p:.3f}" for c, p in zip(classes, r.probs))
         note = "" if r.meaningful else " (not trained on this data: not meaningful)"
-        rows.append((r.label, r.checkpoint, r.predicted + note, probs))
+        rows.append((r.label, r.source, r.predicted + note, probs))
     if rows:
         label = f" The study's label: <b>{_e(study.label_name)}</b>." if study.label_name else ""
         out += f"<p class='muted'>{label}</p>" + _table(rows, ["method", "checkpoint", "predicted", "probabilities"])
@@ -193,7 +193,7 @@ def _settings_section(settings: ExportSettings, created: str, versions: dict) ->
     return "<h2>Settings</h2>" + _table(rows)
 
 
-def report_html(study: Study, results: Sequence[MethodPicks], settings: ExportSettings, *, picks_png: bytes,
+def report_html(study: Study, results: Sequence[SampleRun], settings: ExportSettings, *, picks_png: bytes,
                 attention_png: Optional[bytes], created: str, versions: Optional[dict] = None) -> str:
     """The report page's HTML (UTF-8 text, self-contained).
 

@@ -13,7 +13,7 @@ from typing import Optional, Sequence
 
 from .. import __version__
 from ..checkpoints import jsonable
-from .picks import MethodPicks
+from .picks import SampleRun
 from .runinfo import beside_checkpoint
 from .settings import DISCLAIMER, ExportSettings
 from .study import Study, export_meta, safe_options
@@ -23,7 +23,7 @@ __all__ = ["CSV_FIELDS", "picks_rows", "picks_csv", "picks_document", "run_info"
 CSV_FIELDS = ("method", "checkpoint", "rank", "frame", "model_frame", "score")
 
 
-def picks_rows(results: Sequence[MethodPicks]) -> list[dict]:
+def picks_rows(results: Sequence[SampleRun]) -> list[dict]:
     """One row per method and pick, in ascending frame order.
 
     Args:
@@ -36,13 +36,13 @@ def picks_rows(results: Sequence[MethodPicks]) -> list[dict]:
     """
     rows = []
     for r in results:
-        for j, (mf, f) in enumerate(zip(r.model_frames, r.frames)):
-            rows.append({"method": r.method, "checkpoint": r.checkpoint, "rank": int(r.pick_rank[j]), "frame": int(f),
+        for j, (mf, f) in enumerate(zip(r.indices, r.frames)):
+            rows.append({"method": r.method, "checkpoint": r.source, "rank": int(r.pick_rank[j]), "frame": int(f),
                          "model_frame": int(mf), "score": r.score_of(mf)})
     return rows
 
 
-def picks_csv(results: Sequence[MethodPicks]) -> str:
+def picks_csv(results: Sequence[SampleRun]) -> str:
     """picks.csv's text (header `CSV_FIELDS`; an empty score where the sampler has none).
 
     Args:
@@ -56,7 +56,7 @@ def picks_csv(results: Sequence[MethodPicks]) -> str:
     return buf.getvalue()
 
 
-def run_info(r: MethodPicks) -> dict:
+def run_info(r: SampleRun) -> dict:
     """What the checkpoint says about its training run: data set and options, metrics, versions,
     created, and (from a manifest or run folder beside it) the command and training settings.
 
@@ -71,7 +71,7 @@ def run_info(r: MethodPicks) -> dict:
     return {k: v for k, v in info.items() if v not in (None, {}, [])}
 
 
-def picks_document(study: Study, results: Sequence[MethodPicks], settings: ExportSettings,
+def picks_document(study: Study, results: Sequence[SampleRun], settings: ExportSettings,
                    created: Optional[str] = None) -> dict:
     """picks.json: the study (`export_meta`: the allowlisted keys only), the settings, and per method its
     checkpoint (file name), spec, run, tau, picks and (only where meaningful, see
@@ -90,10 +90,10 @@ def picks_document(study: Study, results: Sequence[MethodPicks], settings: Expor
             {k: row[k] for k in ("rank", "frame", "model_frame", "score")})
     methods = []
     for r in results:
-        item = {"method": r.method, "label": r.label, "checkpoint": r.checkpoint, "color": r.color, "spec": r.spec,
+        item = {"method": r.method, "label": r.label, "checkpoint": r.source, "color": r.color, "spec": r.spec,
                 "run": run_info(r), "num_frames": len(r.frame_map), "k": r.k,
                 "frame_map": r.frame_map, "tau": r.tau, "mode": r.mode, "seconds": round(r.seconds, 4),
-                "picks": by_method.get((r.method, r.checkpoint), []),
+                "picks": by_method.get((r.method, r.source), []),
                 "trained_on_this_data": r.meaningful, "prediction": None}
         if r.probs is not None and (r.meaningful or settings.all_probabilities):
             item["prediction"] = {"class": r.predicted, "meaningful": r.meaningful,
