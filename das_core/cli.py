@@ -117,6 +117,13 @@ def cmd_paired(args) -> int:
     return 0
 
 
+def cmd_replication(args) -> int:
+    from .experiments.replication import ReplicationConfig, run_replication
+
+    run_replication(ReplicationConfig(**given(args, ReplicationConfig)))
+    return 0
+
+
 def cmd_static_control(args) -> int:
     from .experiments.static_control import shipped_static_controls
 
@@ -225,6 +232,15 @@ def build_parser() -> argparse.ArgumentParser:
                                    "--out-dir; the bench page includes paired.md.")
     add_dataclass_args(p, PairedConfig)
     p.set_defaults(func=cmd_paired)
+
+    from .experiments.replication import ReplicationConfig
+
+    p = sub.add_parser("replication", help="the same grid run on two machines: runs and conclusions compared",
+                       description="Read two results.csv files of one grid (e.g. run on two CPUs); per run the "
+                                   "difference of test AUC, per cell each method's mean and its paired difference to "
+                                   "uniform within each grid, and whether both grids call the same separation.")
+    add_dataclass_args(p, ReplicationConfig)
+    p.set_defaults(func=cmd_replication)
 
     p = sub.add_parser("static-control", help="own picks vs the modal and blank-input sets of the shipped checkpoints",
                        description="For every shipped checkpoint of an adaptive sampler (checkpoints/manifest.json): "
