@@ -186,14 +186,29 @@ def test_early_stopping_state_round_trips():
     from das_core.engine import EarlyStopping
 
     es = EarlyStopping("val_auc", min_epochs=2, patience=1, epochs=10)
-    assert not es.update(0, {"auc": 0.9, "loss": 0.1})  # before min_epochs: never best
-    assert es.update(1, {"auc": 0.6, "loss": 0.5}) and es.best_epoch == 1
-    assert not es.update(2, {"auc": 0.5, "loss": 0.6}) and es.should_stop(2)
+    assert not es.update(0, {"val_auc": 0.9, "val_loss": 0.1})  # before min_epochs: never best
+    assert es.update(1, {"val_auc": 0.6, "val_loss": 0.5}) and es.best_epoch == 1
+    assert not es.update(2, {"val_auc": 0.5, "val_loss": 0.6}) and es.should_stop(2)
     again = EarlyStopping("val_auc", min_epochs=2, patience=1, epochs=10)
     again.load_state_dict(es.state_dict())
     assert again == es
     loss = EarlyStopping("val_loss", min_epochs=0, patience=3, epochs=5)
-    assert loss.update(0, {"auc": None, "loss": 0.7}) and not loss.update(1, {"auc": 0.99, "loss": 0.8})
+    assert loss.update(0, {"val_auc": None, "val_loss": 0.7}) and not loss.update(1, {"val_auc": 0.99, "val_loss": 0.8})
+
+
+def test_early_stopping_watches_any_metric_of_the_epoch_record():
+    from das_core.engine import EarlyStopping
+    from das_core.engine.config import EARLY_STOPPING
+    from das_core.engine.early_stopping import MONITORS
+
+    assert set(EARLY_STOPPING) == {*MONITORS, "none"}  # the config's choices are the one list
+    bacc = EarlyStopping("val_balanced_accuracy", min_epochs=0, patience=1, epochs=5)
+    assert bacc.update(0, {"val_balanced_accuracy": 0.6, "val_auc": 0.9})
+    assert not bacc.update(1, {"val_balanced_accuracy": 0.55, "val_auc": 0.99})  # AUC is not what it watches
+    assert bacc.should_stop(1)
+    auc = EarlyStopping("val_auc", min_epochs=0, patience=2, epochs=5)
+    assert auc.update(0, {"val_auc": None, "val_loss": 0.9})  # one class in val: -val_loss stands in
+    assert auc.update(1, {"val_auc": None, "val_loss": 0.5}) and not auc.update(2, {"val_auc": None, "val_loss": 0.6})
 
 
 def test_sampler_diagnostics_are_logged_without_changing_training(tmp_path):

@@ -16,11 +16,12 @@ from typing import Any, Mapping, Optional
 from ..cli_options import option as _opt
 from ..errors import ConfigError
 from ..samplers import list_samplers, num_selected_for_ratio
+from .early_stopping import CRITERIA
 from .precision import PRECISIONS, check_precision
 
 __all__ = ["TrainConfig", "EARLY_STOPPING", "BALANCE", "WARMUP_FRAMES", "BACKBONE_CHOICES"]
 
-EARLY_STOPPING = ("val_auc", "val_loss", "none")
+EARLY_STOPPING = CRITERIA  # the metrics of the epoch record early stopping can watch, and "none"
 BALANCE = ("weighted_loss", "sampler", "none")
 WARMUP_FRAMES = ("picks", "all")
 BACKBONE_CHOICES = ("mobilenet_v3_small", "small_cnn")

@@ -1,11 +1,13 @@
 """Early stopping: which epoch is best, and when to stop.
 
-`criterion="val_auc"` (the default) keeps the epoch with the highest validation AUC, `"val_loss"`
-the lowest validation loss. The project's calibration (docs/method-notes.md, "Calibration") found
-the validation loss often lowest at epoch 0 while AUC still improves, so raw loss stopping keeps an
-untrained model: hence `min_epochs` (no epoch before it can become best, no stop before it) and
-`patience` (epochs without improvement before stopping). `"none"` trains every epoch and keeps the
-last as best. Where AUC is undefined (one class in the validation split), -val_loss is used.
+The criterion is any metric of the epoch record (`MONITORS`, the one list of them, with whether higher or
+lower is better): `"val_auc"` (the default) keeps the epoch with the highest validation AUC, `"val_loss"`
+the lowest validation loss, `"val_balanced_accuracy"` the highest balanced accuracy, and so on. The
+project's calibration (docs/method-notes.md, "Calibration") found the validation loss often lowest at
+epoch 0 while AUC still improves, so raw loss stopping keeps an untrained model: hence `min_epochs` (no
+epoch before it can become best, no stop before it) and `patience` (epochs without improvement before
+stopping). `"none"` trains every epoch and keeps the last as best. Where the watched metric is undefined
+(AUC with one class in the validation split), -val_loss is used.
 """
 
 from __future__ import annotations
@@ -14,23 +16,37 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Optional
 
-__all__ = ["EarlyStopping", "score"]
+__all__ = ["EarlyStopping", "MONITORS", "CRITERIA", "score"]
+
+# the epoch record's metrics early stopping can watch -> "max" (higher is better) or "min"
+MONITORS = {"val_auc": "max", "val_balanced_accuracy": "max", "val_accuracy": "max", "val_loss": "min",
+            "train_loss": "min"}
+CRITERIA = (*MONITORS, "none")
 
 
-def score(metrics: dict, criterion: str) -> float:
-    """Higher is better: AUC (or -loss where AUC is undefined), or -loss under "val_loss"."""
-    loss = metrics.get("loss")
-    loss = float("inf") if loss is None else loss
-    if criterion == "val_loss":
-        return -loss
-    auc = metrics.get("auc")
-    return auc if auc is not None else -loss
+def _finite(v) -> bool:
+    return v is not None and isinstance(v, (int, float)) and math.isfinite(v)
+
+
+def score(record: dict, criterion: str) -> float:
+    """Higher is better: the watched metric (negated for a "min" one), or -val_loss where it is undefined.
+
+    Args:
+        record: the epoch record (`val_auc`, `val_loss`, ...).
+        criterion: a key of `MONITORS`.
+    """
+    assert criterion in MONITORS, f"criterion must be one of {', '.join(MONITORS)}, got {criterion!r}"
+    value = record.get(criterion)
+    if _finite(value):
+        return float(value) if MONITORS[criterion] == "max" else -float(value)
+    loss = record.get("val_loss")
+    return -float(loss) if _finite(loss) else -math.inf
 
 
 @dataclass
 class EarlyStopping:
     """Args:
-    criterion: "val_auc", "val_loss" or "none".
+    criterion: a metric of the epoch record (a key of `MONITORS`), or "none".
     min_epochs: epochs before any can count as best and before stopping.
     patience: epochs without improvement before stopping.
     epochs: the run's maximum epochs (the last one is always eligible as best).
@@ -44,13 +60,13 @@ class EarlyStopping:
     best_epoch: int = -1
     bad_epochs: int = 0
 
-    def update(self, epoch: int, metrics: dict) -> bool:
-        """Record epoch `epoch`'s validation metrics; True when it is the new best epoch."""
+    def update(self, epoch: int, record: dict) -> bool:
+        """Record epoch `epoch`'s metrics (its epoch record); True when it is the new best epoch."""
         improved = False
         if self.criterion == "none":
             improved = True
         elif epoch + 1 >= self.min_epochs or epoch == self.epochs - 1:
-            s = score(metrics, self.criterion)
+            s = score(record, self.criterion)
             if self.best_epoch < 0 or self.best_score is None or s > self.best_score:
                 self.best_score, improved = s, True
         if improved:

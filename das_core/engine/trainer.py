@@ -191,7 +191,7 @@ class _Run:
                     loader.sampler.set_epoch(epoch)
                 g.manual_seed(cfg.seed * 1000 + epoch)  # a resumed run sees the same data order
                 record = self.one_epoch(net, model, optimizer, loader, val_loader, device, info, epoch, steps, pbar)
-                improved = stopping.update(epoch, {"auc": record["val_auc"], "loss": record["val_loss"]})
+                improved = stopping.update(epoch, record)
                 record["best"] = improved
                 self.epoch = epoch + 1
                 if self.rank0:
