@@ -15,7 +15,7 @@ from .depthwise import use_fast_depthwise
 from .errors import ConfigError
 from .pointwise import use_fast_pointwise
 
-__all__ = ["BACKBONES", "build_backbone", "mobilenet_v3_small_features", "ChannelsLastSequential", "SmallCNN",
+__all__ = ["BACKBONES", "DEFAULT_BACKBONE", "LIGHT_BACKBONE", "build_backbone", "mobilenet_v3_small_features", "ChannelsLastSequential", "SmallCNN",
            "SpatialPool"]
 
 
@@ -87,6 +87,8 @@ BACKBONES: dict[str, Callable[[int], tuple[nn.Module, int]]] = {
     "mobilenet_v3_small": mobilenet_v3_small_features,
     "small_cnn": small_cnn_features,
 }
+DEFAULT_BACKBONE = "mobilenet_v3_small"  # the paper's: every config, spec and model builder defaults to it
+LIGHT_BACKBONE = "small_cnn"  # fast on a CPU: the app's untrained models and its Train page start with it
 
 
 class SpatialPool(nn.Module):

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .backbones import BACKBONES, build_backbone
+from .backbones import BACKBONES, DEFAULT_BACKBONE, build_backbone
 from .errors import ConfigError, DASError
 from .samplers import Sampler, make_sampler, sampler_class
 from .selection import Selection
@@ -109,7 +109,7 @@ class SubsampledClassifier(nn.Module):
 
     Args:
         sampler: any `Sampler` (see `make_sampler`).
-        backbone: "mobilenet_v3_small" (the paper's), "small_cnn", or any `nn.Module` mapping frames
+        backbone: "mobilenet_v3_small" (the paper's, the default), "small_cnn", or any `nn.Module` mapping frames
             (N, C, H, W) to features (N, D) or (N, D, h, w).
         num_classes: classes of the task.
         in_channels: channels C of each frame.
@@ -126,7 +126,7 @@ class SubsampledClassifier(nn.Module):
     def __init__(
         self,
         sampler: Sampler,
-        backbone: Union[str, nn.Module] = "small_cnn",
+        backbone: Union[str, nn.Module] = DEFAULT_BACKBONE,
         num_classes: int = 2,
         in_channels: int = 1,
         *,

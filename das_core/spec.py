@@ -14,7 +14,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from .backbones import BACKBONES
+from .backbones import BACKBONES, DEFAULT_BACKBONE
 from .errors import ConfigError
 from .samplers import sampler_class
 
@@ -55,7 +55,7 @@ class ModelSpec:
     method: str
     num_frames: int
     num_selected: int
-    backbone: str = "mobilenet_v3_small"
+    backbone: str = DEFAULT_BACKBONE
     num_classes: int = 2
     in_channels: int = 1
     frame_size: int = 28

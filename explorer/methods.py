@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from das_core import ModelSpec, SubsampledClassifier, list_samplers
+from das_core.backbones import LIGHT_BACKBONE
 from das_core.sample_run import SampleRun, run_on_sample
 from das_core.samplers import LiveControls, sampler_class, sampler_options
 
@@ -88,7 +89,7 @@ def run_at_tau0(choice, x: torch.Tensor, controls: LiveControls, classified: Sam
 
 
 def untrained_model(method: str, num_frames: int, num_selected: int, *, num_classes: int = 2, in_channels: int = 1,
-                    frame_size: int = 28, backbone: str = "small_cnn", heads: int = 4,
+                    frame_size: int = 28, backbone: str = LIGHT_BACKBONE, heads: Optional[int] = None,
                     seed: int = 0) -> SubsampledClassifier:
     """A freshly initialised (untrained, seeded) classifier for `method`, in eval mode.
 
@@ -99,8 +100,8 @@ def untrained_model(method: str, num_frames: int, num_selected: int, *, num_clas
         num_classes: classes of the task.
         in_channels: channels C of each frame.
         frame_size: H = W of the frames.
-        backbone: a named backbone.
-        heads: attention heads, for a sampler whose options take them.
+        backbone: a named backbone (default the light one, fast on a CPU).
+        heads: attention heads, for a sampler whose options take them (None: its own default).
         seed: seed of the weights (and of a sampler whose options take one).
     """
     cls = sampler_class(method)

@@ -12,6 +12,8 @@ from pathlib import Path
 import streamlit as st
 
 from das_core import TrainConfig, list_samplers
+from das_core.backbones import LIGHT_BACKBONE
+from das_core.engine.config import BACKBONE_CHOICES
 from das_core.data import load_dataset, user_dataset
 from das_core.samplers import sampler_class
 from explorer import figures, jobs
@@ -54,7 +56,8 @@ def form_ui() -> TrainConfig | None:
         dataset = c1.selectbox("Data set", names, key="tr_dataset")
         method = c2.selectbox("Method", methods, key="tr_method", format_func=figures.method_label,
                               index=methods.index(DEFAULT_METHOD) if DEFAULT_METHOD in methods else 0)
-        backbone = c3.selectbox("Backbone", ["small_cnn", "mobilenet_v3_small"], key="tr_backbone",
+        backbones = sorted(BACKBONE_CHOICES, key=lambda b: b != LIGHT_BACKBONE)  # the fast one first
+        backbone = c3.selectbox("Backbone", backbones, key="tr_backbone",
                                 help="small_cnn is fast on a CPU; MobileNetV3-Small is the paper's.")
         epochs = c4.number_input("Epochs", 1, 100, 6, key="tr_epochs")
         c1, c2, c3, c4 = st.columns(4)

@@ -111,3 +111,22 @@ def test_bad_arguments():
         SubsampledClassifier(make_sampler("full", 4), "resnet9000", 2, 1)
     with pytest.raises(ConfigError, match="num_classes"):
         SubsampledClassifier(make_sampler("full", 4), "small_cnn", 1, 1)
+
+
+def test_one_default_per_setting():
+    """The backbone and the heads are defined once: the spec, the training config, the model builder, the
+    sampler registry and the app's untrained models read the same defaults."""
+    import inspect
+
+    from das_core import ModelSpec, TrainConfig
+    from das_core.backbones import BACKBONES, DEFAULT_BACKBONE, LIGHT_BACKBONE
+    from das_core.engine.config import BACKBONE_CHOICES
+    from das_core.samplers.das import DASConfig
+    from explorer import methods
+
+    assert ModelSpec("das", 8, 4).backbone == TrainConfig().backbone == DEFAULT_BACKBONE
+    assert inspect.signature(SubsampledClassifier).parameters["backbone"].default == DEFAULT_BACKBONE
+    assert set(BACKBONE_CHOICES) == set(BACKBONES) and LIGHT_BACKBONE in BACKBONES
+    heads = DASConfig().heads
+    assert make_sampler("das", 8, 4).heads == heads
+    assert methods.untrained_model("das", 8, 4, frame_size=16).sampler.heads == heads

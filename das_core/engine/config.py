@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
+from ..backbones import BACKBONES, DEFAULT_BACKBONE
 from ..cli_options import option as _opt
 from ..errors import ConfigError
 from ..samplers import list_samplers, num_selected_for_ratio
@@ -24,7 +25,7 @@ __all__ = ["TrainConfig", "EARLY_STOPPING", "BALANCE", "WARMUP_FRAMES", "BACKBON
 EARLY_STOPPING = CRITERIA  # the metrics of the epoch record early stopping can watch, and "none"
 BALANCE = ("weighted_loss", "sampler", "none")
 WARMUP_FRAMES = ("picks", "all")
-BACKBONE_CHOICES = ("mobilenet_v3_small", "small_cnn")
+BACKBONE_CHOICES = tuple(BACKBONES)
 
 
 @dataclass
@@ -50,7 +51,7 @@ class TrainConfig:
     heads: int = _opt(4, "attention heads (samplers whose options include heads: DAS)")
     tau0: Optional[float] = _opt(None, "base temperature of the learned samplers (default: each sampler's own)")
     sampler_options: dict = _opt({}, "other sampler options, e.g. {\"shared_base\": true} for DAS", flag="sampler-option")
-    backbone: str = _opt("mobilenet_v3_small", "per-frame network (MobileNetV3-Small is the paper's)",
+    backbone: str = _opt(DEFAULT_BACKBONE, "per-frame network (MobileNetV3-Small is the paper's)",
                          choices=BACKBONE_CHOICES)
     out: Optional[str] = _opt(None, "run folder (default runs/<dataset>-<method>-s<seed>)")
     early_stopping: str = _opt("val_auc", "criterion of the best epoch and of stopping", choices=EARLY_STOPPING)
