@@ -91,6 +91,21 @@ class SampleData:
         return [int(i) for i in inf] if inf is not None else None
 
 
+CINE_RATES = (1, 2, 4, 8, 12, 16, 24, 30)  # frames per second offered for a volume (it has no rate of its own)
+DEFAULT_CINE_RATE = 8
+MAX_CINE_RATE = 30.0
+
+
+def video_fps(sample: "SampleData", speed: float = 1.0) -> Optional[float]:
+    """A clip's cine rate: its own fps per frame kept of the original clip, times `speed`, at most 30 frames/s;
+    None for a sample without a frame rate (a volume: the viewer offers `CINE_RATES`)."""
+    fps = sample.meta.get("fps")
+    if not fps:
+        return None
+    T = int(sample.x.shape[0])
+    return min(MAX_CINE_RATE, float(fps) * float(speed) * T / max(1, sample.meta.get("original_frames") or T))
+
+
 def frame_word(kind: str) -> str:
     """"slice" for a volume, "frame" for a video."""
     return "slice" if kind == "volume" else "frame"

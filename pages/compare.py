@@ -385,9 +385,6 @@ def static_methods_ui(s: SampleData, models: dict, model_key: str) -> None:
     c2.plotly_chart(fig_adps, width="stretch", key="cmp_adps")
 
 
-CINE_RATES = [1, 2, 4, 8, 12, 16, 24, 30]  # frames per second offered for volumes (no rate of their own)
-
-
 def cine_ui(s: SampleData, results: dict) -> None:
     """The sample as a cine that plays in the browser (plotly animation, no rerun per frame) over one timeline
     row per method: a marker moves along it and along DAS's per-frame score, and the title names the methods
@@ -398,10 +395,9 @@ def cine_ui(s: SampleData, results: dict) -> None:
         return
     word = samples.frame_word(s.kind)
     T = s.x.shape[0]
-    if s.kind == "video" and s.meta.get("fps"):  # its own rate, per frame kept of the original clip
-        fps = min(30.0, float(s.meta["fps"]) * T / max(1, s.meta.get("original_frames") or T))
-    else:
-        fps = float(st.select_slider("Cine rate", CINE_RATES, value=8, key="cmp_cine_fps",
+    fps = samples.video_fps(s) if s.kind == "video" else None  # its own rate, per frame kept of the original clip
+    if fps is None:
+        fps = float(st.select_slider("Cine rate", samples.CINE_RATES, value=samples.DEFAULT_CINE_RATE, key="cmp_cine_fps",
                                      format_func=lambda v: f"{v} {word}s/s",
                                      help="A volume has no frame rate of its own: choose one."))
     # a method that keeps every frame (the full sequence) would fill its row and be named on every frame

@@ -15,7 +15,6 @@ from pages._common import (data_sidebar_ui, dataset, hu_window_ui, loopback_guar
                            sample_caption, show_error)
 
 MONTAGE_N = 16
-CINE_RATES = [1, 2, 4, 8, 12, 16, 24, 30]  # frames per second offered for volumes (no rate of their own)
 CINE_CURVE = "inter-frame variance"  # the feature curve the cine's marker moves along
 
 
@@ -91,10 +90,9 @@ def viewer_ui(s: SampleData) -> tuple[int, tuple[float, float] | None]:
 
 def video_rate_ui(s: SampleData) -> float:
     """The video's own frame rate (its fps, per frame kept of the original clip) times the chosen speed."""
-    fps = float(s.meta.get("fps") or 8.0)
     speed = st.select_slider("Cine speed", [0.25, 0.5, 1.0, 2.0], value=1.0, key="explore_speed",
                              format_func=lambda v: f"{v}×")
-    return min(30.0, fps * speed * (s.x.shape[0] / max(1, s.meta.get("original_frames") or s.x.shape[0])))
+    return samples.video_fps(s, speed) or samples.DEFAULT_CINE_RATE * speed
 
 
 def cine_ui(s: SampleData, window, fps: float, curves: dict) -> None:
@@ -164,7 +162,7 @@ def main() -> None:
                                        "(no affine or ImageOrientationPatient).")
                 if cine_tab.open:
                     with cine_tab:
-                        rate = st.select_slider("Cine rate", CINE_RATES, value=8, key="explore_fps",
+                        rate = st.select_slider("Cine rate", samples.CINE_RATES, value=samples.DEFAULT_CINE_RATE, key="explore_fps",
                                                 format_func=lambda v: f"{v} {word}s/s",
                                                 help="A volume has no frame rate of its own: choose one.")
                         cine_ui(s, window, rate, curves)

@@ -462,3 +462,13 @@ def test_a_nifti_upload_keeps_its_proportions_and_gets_its_markers(tmp_path):
     marks = sorted(a.text for a in fig.layout.annotations if a.text.startswith("<b>"))
     assert marks == sorted(f"<b>{c}</b>" for c in "RLAP" + "RLSI" + "APSI")
     assert fig.layout.yaxis2.scaleratio == pytest.approx(2.5 / 0.8)
+
+
+def test_one_cine_rate_rule_for_explore_and_compare():
+    clip = samples.SampleData(x=torch.zeros(16, 1, 8, 8), y=None, classes=None, meta={"fps": 20, "original_frames": 64},
+                              dataset="d", kind="video", key="k")
+    assert samples.video_fps(clip) == pytest.approx(5.0)  # 16 of 64 frames kept: a quarter of the rate
+    assert samples.video_fps(clip, 2.0) == pytest.approx(10.0)
+    assert samples.video_fps(dataclasses.replace(clip, meta={"fps": 240})) == samples.MAX_CINE_RATE
+    volume = dataclasses.replace(clip, meta={}, kind="volume")
+    assert samples.video_fps(volume) is None and samples.DEFAULT_CINE_RATE in samples.CINE_RATES
