@@ -18,7 +18,7 @@ import numpy as np
 # scikit-learn is imported where a metric is computed, not with this module: `sklearn.metrics` (with scipy) takes
 # ~1.5 s to import, and every app page imports the library through here before it computes anything.
 
-__all__ = ["classification_metrics", "auc_score", "softmax_np"]
+__all__ = ["classification_metrics", "balanced_accuracy", "auc_score", "softmax_np"]
 
 
 def softmax_np(logits: np.ndarray) -> np.ndarray:
@@ -52,6 +52,19 @@ def auc_score(y_true: Sequence[int], probs: np.ndarray) -> Optional[float]:
     return float(np.mean(per_class)) if per_class else None
 
 
+def balanced_accuracy(y_true: Sequence[int], y_pred: Sequence[int]) -> float:
+    """Mean recall over the classes present in `y_true` (scikit-learn's `balanced_accuracy_score`); NaN for no
+    items. A predicted class absent from `y_true` counts against the recall of the true one, not as a class."""
+    y, pred = np.asarray(y_true, dtype=int), np.asarray(y_pred, dtype=int)
+    if y.size == 0:
+        return float("nan")
+    from sklearn.metrics import balanced_accuracy_score
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "y_pred contains classes not in y_true"
+        return float(balanced_accuracy_score(y, pred))
+
+
 def classification_metrics(
     y_true: Sequence[int],
     probs: np.ndarray,
@@ -78,12 +91,10 @@ def classification_metrics(
     if len(y) == 0:
         out.update(balanced_accuracy=None, auc=None, accuracy=None, confusion_matrix=[[0] * C for _ in range(C)])
     else:
-        from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_matrix
+        from sklearn.metrics import accuracy_score, confusion_matrix
 
         pred = p.argmax(axis=1)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # "y_pred contains classes not in y_true"
-            out["balanced_accuracy"] = float(balanced_accuracy_score(y, pred))
+        out["balanced_accuracy"] = balanced_accuracy(y, pred)
         out["auc"] = auc_score(y, p)
         out["accuracy"] = float(accuracy_score(y, pred))
         out["confusion_matrix"] = confusion_matrix(y, pred, labels=list(range(C))).tolist()

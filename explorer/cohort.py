@@ -22,6 +22,7 @@ import torch
 
 from das_core import list_samplers
 from das_core.checkpoints import check_compatible
+from das_core.metrics import balanced_accuracy
 from das_core.experiments.static_control import forced_logits, modal_pick_set
 from das_core.samplers import sampler_class
 
@@ -173,19 +174,6 @@ def _item(dataset, i: int):
     return x.float(), (int(y) if y is not None else -1), ([int(t) for t in inf] if inf is not None else None)
 
 
-def balanced_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    """Mean recall over the classes present in `y_true` (scikit-learn's `balanced_accuracy_score` where
-    installed, the same formula in numpy otherwise); NaN for no items."""
-    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    if y_true.size == 0:
-        return float("nan")
-    try:
-        from sklearn.metrics import balanced_accuracy_score
-    except ImportError:  # pragma: no cover - scikit-learn is a dependency of the benchmarks only
-        return float(np.mean([np.mean(y_pred[y_true == c] == c) for c in np.unique(y_true)]))
-    return float(balanced_accuracy_score(y_true, y_pred))
-
-
 def summarise(result: CohortResult) -> dict:
     """method -> {"k", "hit_rate", "accuracy", "balanced_accuracy", "mean_picks"} (None where not known)."""
     out = {}
@@ -253,7 +241,7 @@ def run_cohort(dataset, models: Mapping[str, "lineup.ModelChoice"], *, indices: 
     modal, static_predicted = {}, {}
     total, done = len(items) * len(models), 0
     for m, choice in models.items():
-        model, trained = choice.model, choice.trained
+        model = choice.model
         t0 = time.perf_counter()
         model.eval()
         step = batch_size if _batched(model) else 1
