@@ -41,7 +41,7 @@ def study_of(s: SampleData) -> das_export.Study:
     Args:
         s: the sample.
     """
-    upload = s.dataset.startswith("upload: ")
+    upload = s.is_upload
     meta = dict(s.meta)  # held by the Study in memory; the export writes only its allowlisted keys
     if upload:
         name = UPLOAD_LABEL

@@ -24,6 +24,8 @@ from das_core import list_samplers, num_selected_for_ratio
 from das_core.export import probabilities_meaningful
 from das_core.samplers import sampler_class
 
+from .samples import is_upload
+
 __all__ = ["UNTRAINED", "FOCUS", "Fit", "ModelChoice", "LineUp", "choose_lineup", "untrained_choice",
            "checkpoint_choice", "das_options", "serves"]
 
@@ -180,7 +182,7 @@ def serves(trained_on: Optional[str], dataset: str, kind: Optional[str] = None) 
 
     if trained_on == dataset:
         return True
-    return bool(kind) and str(dataset).startswith("upload") and USER_DATASETS.get(trained_on or "") == kind
+    return bool(kind) and is_upload(dataset) and USER_DATASETS.get(trained_on or "") == kind
 
 
 def das_options(entries: Sequence, dataset: str, *, show_all: bool = False, kind: Optional[str] = None) -> list:

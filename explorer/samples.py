@@ -51,7 +51,12 @@ def shipped_licence_splits(folder: Path = SHIPPED) -> dict[str, dict]:
             out[e["dataset"]] = {"train_licences": list(licences), "split_sizes": dict(sizes),
                                  "note": str(e.get("licence_note") or "")}
     return out
-_VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".gif", ".dcm")
+UPLOAD_PREFIX = "upload: "  # the data-set name of an upload: "upload: <file>"
+
+
+def is_upload(dataset: str) -> bool:
+    """True for the data-set name of an uploaded file."""
+    return str(dataset).startswith(UPLOAD_PREFIX)
 
 
 @dataclass
@@ -78,6 +83,10 @@ class SampleData:
     kind: str = "volume"
     key: str = ""
     source: Optional[tuple] = None
+
+    @property
+    def is_upload(self) -> bool:
+        return is_upload(self.dataset)
 
     @property
     def label_name(self) -> Optional[str]:
@@ -295,9 +304,8 @@ def load_upload(content: bytes, filename: str, **options) -> SampleData:
     if not isinstance(x, torch.Tensor) or x.dim() != 4:
         raise DataError(f"{filename} did not give a (T, C, H, W) sequence; upload one volume or one clip per file.")
     meta = dict(meta or {})
-    video = meta.get("fps") or Path(filename).suffix.lower() in _VIDEO_SUFFIXES
-    return SampleData(x=x.float(), y=None, classes=None, meta=meta, dataset=f"upload: {filename}",
-                      kind="video" if video else "volume")
+    return SampleData(x=x.float(), y=None, classes=None, meta=meta, dataset=UPLOAD_PREFIX + filename,
+                      kind=data.sequence_kind(meta))
 
 
 # When a study decoded at full length is over the decode budget, the viewer retries with this many

@@ -539,7 +539,7 @@ def study_for_models(native: SampleData, das_entry, num_frames: int, size: int) 
 def upload_models_ui(s: SampleData, entries: list) -> None:
     """For an upload: which data the shipped models were trained on, so it is plain that none has seen a
     study like it, unless a model of the user's own data of its kind is listed."""
-    if not s.dataset.startswith("upload") or lineup.das_options(entries, s.dataset, kind=s.kind):
+    if not s.is_upload or lineup.das_options(entries, s.dataset, kind=s.kind):
         return
     shipped = sorted({e.dataset for e in entries if e.origin == "shipped" and e.dataset})
     what = md(s.meta.get("modality") or s.kind)  # a DICOM tag value
@@ -574,7 +574,7 @@ def lineup_notes_ui(s: SampleData, models: lineup.LineUp) -> None:
                    f"{', '.join(figures.method_label(m) for m in untrained)}. "
                    + ("Train one on your own data on the Train page (\"Your own data…\": an .npz of volumes or a "
                       "folder of clips per class) and it is offered here for uploads of that kind."
-                      if s.dataset.startswith("upload") else "Train one on the Train page or pick a shipped checkpoint.")
+                      if s.is_upload else "Train one on the Train page or pick a shipped checkpoint.")
                    + tie)
 
 
@@ -584,7 +584,7 @@ def main() -> None:
     s = data_sidebar_ui()
     if s is None:
         return
-    native = s if s.dataset.startswith("upload") else None
+    native = s if s.is_upload else None
     if native is not None:  # an uploaded study: the viewer's copy is native, each model gets its T and size
         wanted = study_input_ui(native)
         s = samples.resample_for(native, *wanted)

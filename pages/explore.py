@@ -39,7 +39,7 @@ def _curves(_x, key: str) -> dict:
 def montage_ui(s: SampleData) -> None:
     """A grid of the first samples of the split (of one class, when chosen); a button under each picks it."""
     key = st.session_state.get("_ds_key")
-    if key is None or s.dataset.startswith("upload"):
+    if key is None or s.is_upload:
         return
     name, split, opts_json = key
     # A toggle, not an expander: a collapsed expander still builds its 16 images and buttons, which

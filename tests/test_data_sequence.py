@@ -130,3 +130,11 @@ def test_dicom_echo_dataset(echo_path):
     x, y = ds[0]
     assert x.shape == (32, 1, 64, 64) and y == 0
     assert ds.meta(0)["fps"] == pytest.approx(30.0, abs=0.01) and ds.meta(0)["original_frames"] == 120
+
+
+def test_one_rule_says_volume_or_video():
+    from das_core.data import sequence_kind
+
+    assert sequence_kind({"kind": "video"}) == "video" and sequence_kind({"kind": "volume", "fps": 30}) == "volume"
+    assert sequence_kind({"kind": "image"}) == "volume"  # a one-frame DICOM
+    assert sequence_kind({"fps": 25}) == "video" and sequence_kind({}) == "volume"

@@ -13,7 +13,7 @@ from das_core.errors import DataError
 
 from .base import SequenceDataset
 from .registry import DATASET_NAMES, USER_DATASETS, DatasetInfo, list_datasets, load_dataset, user_dataset
-from .sequence import SUPPORTED_EXTENSIONS, load_sequence
+from .sequence import SUPPORTED_EXTENSIONS, load_sequence, sequence_kind
 
-__all__ = ["load_dataset", "list_datasets", "load_sequence", "DatasetInfo", "DataError", "DATASET_NAMES",
+__all__ = ["load_dataset", "list_datasets", "load_sequence", "sequence_kind", "DatasetInfo", "DataError", "DATASET_NAMES",
            "SUPPORTED_EXTENSIONS", "SequenceDataset", "USER_DATASETS", "user_dataset"]

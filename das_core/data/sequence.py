@@ -37,7 +37,7 @@ from .nifti import NIFTI_EXTENSIONS, is_nifti_name, read_nifti
 from .npyfile import load_array_file, npz_members, read_npz_member
 from .paths import require_file
 
-__all__ = ["load_sequence", "SUPPORTED_EXTENSIONS"]
+__all__ = ["load_sequence", "sequence_kind", "SUPPORTED_EXTENSIONS"]
 
 ARRAY_EXTENSIONS = (".npy", ".npz")
 DICOM_EXTENSIONS = (".dcm", ".dicom")
@@ -144,6 +144,17 @@ def _load_path(path: Path, window, axis: int, num_frames: Optional[int], size: S
     meta["source"] = str(path)
     meta["shape"] = list(x.shape)
     return x.contiguous(), meta
+
+
+def sequence_kind(meta: Dict[str, Any], default: str = "volume") -> str:
+    """"video" or "volume": what `load_sequence`'s meta says (`kind`; a DICOM "image" is a one-frame volume),
+    else "video" where it has a frame rate, else `default`. The one rule for the app and the export."""
+    kind = (meta or {}).get("kind")
+    if kind in ("video", "volume"):
+        return str(kind)
+    if kind == "image":
+        return "volume"
+    return "video" if (meta or {}).get("fps") else default
 
 
 def _guarded_load(path: Path, shown: str, *args) -> Tuple[torch.Tensor, Dict[str, Any]]:

@@ -148,13 +148,6 @@ class Study:
         return x.clamp_(0, 1), idx
 
 
-def _kind(meta: Mapping, default: str = "volume") -> str:
-    kind = meta.get("kind")
-    if kind in ("video", "volume"):
-        return str(kind)
-    return "video" if meta.get("fps") else default
-
-
 def study_from_file(path: Union[str, Path], *, grayscale: bool = False, **options) -> Study:
     """A file (volume, video, DICOM, ... whatever `das_core.data.load_sequence` reads) at its own resolution,
     called `FILE_STUDY` (its errors name the file, for the user who gave it; its export never does).
@@ -168,7 +161,7 @@ def study_from_file(path: Union[str, Path], *, grayscale: bool = False, **option
     Raises:
         DataError: one sentence for a missing, unreadable or wrong-rank file.
     """
-    from ..data import load_sequence
+    from ..data import load_sequence, sequence_kind
 
     path = Path(path)
     try:
@@ -181,7 +174,7 @@ def study_from_file(path: Union[str, Path], *, grayscale: bool = False, **option
     if not isinstance(x, torch.Tensor) or x.dim() != 4:
         raise DataError(f"{path.name} did not give a (T, C, H, W) sequence; export one volume or one clip per file.")
     meta = dict(meta or {})
-    return Study(x=x.float(), name=FILE_STUDY, kind=_kind(meta), meta=meta, source="file")
+    return Study(x=x.float(), name=FILE_STUDY, kind=sequence_kind(meta), meta=meta, source="file")
 
 
 def dataset_options_for(dataset: str, metas: Sequence[Mapping], given: Optional[Mapping] = None) -> dict:
