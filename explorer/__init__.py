@@ -3,7 +3,8 @@
     samples     the sequence the app works on (data sets, uploads, feature curves)
     methods     every registered sampler run on one sample; the tau0 sweep
     catalogue   checkpoints (shipped and trained here), benchmark result sets, speed tables
-    figures     plotly figures and image helpers, one colour per method
+    figures     plotly figures and image helpers, one colour per method (a package: one module per family of
+                figures, the palette and shared layout in figures.theme)
     saliency    where the model looked: Grad-CAM maps of the backbone on picked frames (grad-cam)
     jobs        background training runs (start, queue, stop, list); `launcher` is their process
 

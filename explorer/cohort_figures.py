@@ -1,6 +1,6 @@
 """Plotly figures of the Cohort page (`explorer.cohort` results): per method an items x T heatmap of the
 picks, and the share of items on which each frame is picked. Colours and names come from
-`explorer.figures` (one colour per method everywhere)."""
+`explorer.figures.theme` (one colour per method everywhere, one font)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,11 @@ import numpy as np
 import plotly.graph_objects as go
 
 from .cohort import CohortResult
-from .figures import method_color, method_label
+from .figures.theme import _FONT, GREEN, VERMILLION, method_color, method_label
 
 __all__ = ["fig_picks_heatmap", "fig_pick_rate"]
 
-_FONT = dict(family="Inter, Arial, sans-serif", size=12)
-RIGHT, WRONG = "#009E73", "#D55E00"
+RIGHT, WRONG = GREEN, VERMILLION
 
 
 def fig_picks_heatmap(result: CohortResult, method: str, rows: Optional[Sequence[int]] = None, *,
