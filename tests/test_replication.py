@@ -30,6 +30,9 @@ def test_a_conclusion_that_moves_with_the_machine_is_flagged():
     assert das["first"] == pytest.approx(0.72) and das["second"] == pytest.approx(0.62)
     assert das["vs_reference"][0]["lo"] > 0 and das["agree"] is False
     assert next(m for m in cell["methods"] if m["method"] == "full")["agree"] is True
+    assert moved["compared"] == 2 and moved["agreed"] == 1
+    few = compare_grids([r for r in _rows(0.0) if r["seed"] < 2], _rows(-0.1))
+    assert all(m["agree"] is None for m in few["cells"][0]["methods"])  # 2 seeds: nothing is called on that grid
     with pytest.raises(ConfigError, match="share no run"):
         compare_grids(_rows(0.0), [dict(r, dataset="other") for r in _rows(0.0)])
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from ..errors import ConfigError
 from ..samplers import SAMPLERS
-from ..stats import diff_text, paired_summary, separates
+from ..stats import MIN_SEPARATION_N, diff_text, paired_summary, separates
 from .results import load_results
 
 __all__ = ["ReplicationConfig", "compare_grids", "markdown", "run_replication"]
@@ -80,14 +80,18 @@ def compare_grids(first: list[dict], second: list[dict], reference: str = "unifo
                 "method": m, "n": len(set(fa) & set(fb)),
                 "first": statistics.fmean(fa.values()) if fa else math.nan,
                 "second": statistics.fmean(fb.values()) if fb else math.nan,
-                "vs_reference": vs, "agree": None if m == reference else sign(vs[0]) == sign(vs[1]),
+                "vs_reference": vs,
+                # None: nothing to compare (the reference itself, or a grid with too few seeds to call anything)
+                "agree": None if m == reference or min(v["n"] for v in vs) < MIN_SEPARATION_N
+                else sign(vs[0]) == sign(vs[1]),
             })
         cells.append({"dataset": dataset, "ratio": ratio, "methods": methods})
     # for scale: the std over seeds of one method in one cell, within the first grid, averaged over the cells
     spreads = [statistics.stdev(v) for v in (
         list(_by_seed(first, ds, m, 1.0 if m == "full" else ratio).values())
         for ds, ratio in ratios for m in {k[1] for k in common if k[0] == ds}) if len(v) > 1]
-    return {"runs": len(common), "reference": reference,
+    verdicts = [m["agree"] for c in cells for m in c["methods"] if m["agree"] is not None]
+    return {"runs": len(common), "reference": reference, "compared": len(verdicts), "agreed": sum(verdicts),
             "abs_diff": {"mean": statistics.fmean(absd), "median": statistics.median(absd), "max": max(absd)},
             "seed_std": statistics.fmean(spreads) if spreads else math.nan, "cells": cells}
 
@@ -102,7 +106,8 @@ def markdown(result: dict, first_label: str = "first CPU", second_label: str = "
              f"of the first grid is {result['seed_std']:.3f} on average. Pairing by seed "
              f"holds within one grid (every method of a seed ran on the same machine), so the differences to "
              f"{ref} below are paired within each grid (means and pairs over each grid's own seeds); 'agrees' means both grids call the same separation (or "
-             f"neither does). Made by `python -m das_core replication`.", ""]
+             f"neither does; 'too few seeds' where a grid has fewer than {MIN_SEPARATION_N}). Of {result['compared']} such "
+             f"comparisons, {result['agreed']} agree. Made by `python -m das_core replication`.", ""]
     for cell in result["cells"]:
         lines += [f"## {cell['dataset']}, ratio {cell['ratio']:g}", "",
                   f"| method | runs in both | mean AUC, {first_label} | mean AUC, {second_label} | "
@@ -110,7 +115,8 @@ def markdown(result: dict, first_label: str = "first CPU", second_label: str = "
         for m in cell["methods"]:
             va, vb = m["vs_reference"]
             fmt = lambda s: "" if s is None else (f"**{diff_text(s)}**" if separates(s) else diff_text(s))  # noqa: E731
-            agree = "" if m["agree"] is None else ("yes" if m["agree"] else "**no**")
+            agree = ("" if m["vs_reference"][0] is None else "too few seeds" if m["agree"] is None else
+                     "yes" if m["agree"] else "**no**")
             lines.append(f"| {m['method']} | {m['n']} | {m['first']:.3f} | {m['second']:.3f} | {fmt(va)} | {fmt(vb)} | "
                          f"{agree} |")
         lines.append("")
