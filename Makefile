@@ -65,7 +65,7 @@ SMALL := --backbone small_cnn --threads 1 --device cpu --runs-dir runs/bench --o
 
 # docs/results.md, the main grid, one recipe for every method (the all-frames warm-up for all, the same optimizer
 # steps): MedMNIST 5 seeds, synthetic moving 5 seeds, POCUS 5 folds x 1 seed (not ranked: full stays near chance
-# there). About 2 h on 2 cores. The learned methods with their paper's estimator ("/paper") are in `make bench-moving-real`.
+# there). About 1 h 40 min on 2 cores (220 runs). The learned methods with their paper's estimator ("/paper") are in `make bench-moving-real`.
 MAIN_METHODS := full uniform random central edge-energy dps adps das pgadps
 bench: install
 	$(PY) -m das_core bench --datasets vesselmnist3d adrenalmnist3d --methods $(MAIN_METHODS) --ratios 0.5 --seeds 0 1 2 3 4 \
