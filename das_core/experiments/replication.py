@@ -70,10 +70,10 @@ def compare_grids(first: list[dict], second: list[dict], reference: str = "unifo
         order = {m: i for i, m in enumerate(SAMPLERS)}
         names = sorted({k[1] for k in common if k[0] == dataset and (k[2] == ratio or k[1] == "full")},
                        key=lambda m: (order.get(m.split("/")[0], len(order)), m))
+        ra, rb = _by_seed(first, dataset, reference, ratio), _by_seed(second, dataset, reference, ratio)
         for m in names:
             r = 1.0 if m == "full" else ratio
             fa, fb = _by_seed(first, dataset, m, r), _by_seed(second, dataset, m, r)
-            ra, rb = _by_seed(first, dataset, reference, ratio), _by_seed(second, dataset, reference, ratio)
             vs = (paired_summary(fa, ra), paired_summary(fb, rb)) if m != reference else (None, None)
             sign = lambda s: 0 if s is None or not separates(s) else (1 if s["lo"] > 0 else -1)  # noqa: E731
             methods.append({
