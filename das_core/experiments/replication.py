@@ -1,8 +1,8 @@
 """The same grid run twice, on two machines: how far its runs and its conclusions move.
 
 A grid's seed fixes the split, the initial network and the batch order, and on one machine a run is
-reproduced to the last bit. On another CPU the float kernels round differently, a from-scratch training
-diverges from there, and a run's test AUC can move as much as a change of seed. This module reads the
+reproduced to the last bit. On another CPU the same run can end elsewhere (measured on this project's grid:
+its test AUC moved about as much as a change of seed). This module reads the
 two grids' `results.csv` files and reports, per cell (data set, ratio), each method's mean on both,
 the per-run difference of the same (method, seed, fold), and each method's difference to uniform on
 both grids (paired by seed within each grid, where the pairing holds), so a reader sees which
