@@ -42,7 +42,7 @@ from .errors import disk_full
 
 __all__ = [
     "RunPaths", "write_json", "read_json", "append_jsonl", "read_metrics", "write_status", "read_status",
-    "read_summary", "read_config", "list_runs", "is_finished", "STATES", "ACTIVE_STATES", "TERMINAL_STATES",
+    "read_summary", "read_config", "list_runs", "is_finished", "best_validation_auc", "STATES", "ACTIVE_STATES", "TERMINAL_STATES",
     "RESUMABLE_STATES", "process_start", "pid_alive",
     "process_group", "process_cmdline",
 ]
@@ -287,6 +287,16 @@ def read_summary(out: Union[str, Path]) -> Optional[dict]:
 
 def read_config(out: Union[str, Path]) -> Optional[dict]:
     return read_json(RunPaths.of(out).config)
+
+
+def best_validation_auc(out: Union[str, Path]) -> Optional[float]:
+    """The validation AUC of the epoch run `out` kept as best (None when its metrics do not say)."""
+    best = None
+    best_epoch = (read_summary(out) or {}).get("best_epoch")
+    for rec in read_metrics(out):
+        if rec.get("epoch") == best_epoch:
+            best = rec.get("val_auc")
+    return best
 
 
 def is_finished(out: Union[str, Path]) -> bool:

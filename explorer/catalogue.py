@@ -362,8 +362,11 @@ def paired_rows(paired: Mapping, dataset: Optional[str] = None) -> list[dict]:
 def static_control_rows(paired: Mapping) -> list[dict]:
     """One display row per adaptive method and data set: AUC with its own picks, its modal and blank-input sets,
     and own - modal / own - blank paired over seeds."""
+    def r(v, digits=3):
+        return None if v is None else round(v, digits)
+
     return [{"data set": e["dataset"], "role": e["role"], "method": e["method"], "seeds": e["n"],
-             "AUC own": round(e["own"], 3), "AUC modal": round(e["modal"], 3), "AUC blank": round(e["blank"], 3),
-             "own - modal": _diff(e["own_minus_modal"]), "own - blank": _diff(e["own_minus_blank"]),
-             "distinct pick sets": round(e["distinct_sets"], 1)}
+             "AUC own": r(e["own"]), "AUC modal": r(e["modal"]), "AUC blank": r(e.get("blank")),
+             "own - modal": _diff(e["own_minus_modal"]), "own - blank": _diff(e.get("own_minus_blank")),
+             "distinct pick sets": r(e.get("distinct_sets"), 1)}
             for e in paired.get("static_control", [])]

@@ -101,6 +101,7 @@ def test_bench_writes_tables_with_probes_and_resumes(tmp_path, monkeypatch):
     uniform = next(r for r in rows if r["method"] == "uniform")
     assert 0.0 <= float(das["hit_rate"]) <= 1.0 and 0.0 <= float(das["picks_auc"]) <= 1.0
     assert uniform["picks_auc"] == ""  # static picks: not probed
+    assert all(0.0 <= float(r["val_auc"]) <= 1.0 for r in rows)  # the best epoch's, so committed CSVs can choose baselines
     assert uniform["distinct_picks"] == "1" and int(das["distinct_picks"]) >= 1
     assert 1.0 <= float(das["informative_rank"]) <= 8.0 and uniform["informative_rank"] == ""  # uniform has no scores
     page = (tmp_path / "results.md").read_text()

@@ -138,3 +138,70 @@ def test_two_seeds_are_too_few_to_call_a_separation_or_meet_the_target():
     assert not [line for line in text.splitlines() if line.startswith("|") and "**" in line]  # no bold cell
     assert "too few seeds to test the target" in text and "meets the target" not in text
     assert "not separated from the full sequence (fewer than 5 seeds)" in text
+
+
+def _write_grid(folder, rows, controls=None):
+    """A committed grid's files: results.csv, and the paired files `paired` writes beside it."""
+    import csv
+
+    from das_core.experiments.bench import CSV_FIELDS
+    from das_core.experiments.paired import CONTROL_FIELDS, control_rows
+
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "results.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=CSV_FIELDS, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+    if controls is not None:
+        with open(folder / "static_controls.csv", "w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=CONTROL_FIELDS, extrasaction="ignore")
+            w.writeheader()
+            w.writerows(control_rows(rows, controls))
+    return folder / "results.csv"
+
+
+def _controls(seeds, own=0.70, modal=0.66):
+    return {f"runs/d/das-s{s}": {"auc_own": own, "auc_modal": modal, "auc_blank": 0.6, "own_minus_modal":
+                                 {"diff": own - modal, "lo": 0.0, "hi": 0.08}, "distinct_own_sets": 40,
+                                 "overlap_own_modal": 6.0, "overlap_own_blank": 5.0, "modal_set": list(range(10))}
+            for s in seeds}
+
+
+def test_committed_csvs_reproduce_the_static_control_and_pool_two_grids(tmp_path):
+    import json
+
+    from das_core.experiments.paired import PairedConfig, run_paired
+    from das_core.experiments.results import load_results
+
+    rows = _rows()
+    a = [dict(r, auc=r["auc"] - 0.01) for r in rows]  # grid A: seeds 0-4
+    b = [dict(r, seed=r["seed"] + 5, run=f"runs-b/d/{r['method']}-s{r['seed'] + 5}") for r in rows]  # seeds 5-9
+    ctrl_b = {k.replace("runs/d", "runs-b/d"): v for k, v in _controls(range(5, 10), own=0.75, modal=0.70).items()}
+    csv_b = _write_grid(tmp_path / "b", b, ctrl_b)
+    # grid A was made before static_controls.csv: its paired.json holds each seed's own - modal
+    csv_a = _write_grid(tmp_path / "a", a)
+    old = paired_tables(a, tuning=(), controls=_controls(range(5)))
+    (tmp_path / "a" / "paired.json").write_text(json.dumps(old))
+    out = tmp_path / "pooled"
+    t = run_paired(PairedConfig(from_csv=[str(csv_a), str(csv_b)], out_dir=str(out)), log=lambda *_: None)
+    (ctrl,) = t["static_control"]
+    assert ctrl["n"] == 10 and ctrl["own_minus_modal"]["n"] == 10
+    assert ctrl["own_minus_modal"]["mean_diff"] == pytest.approx((0.04 * 5 + 0.05 * 5) / 10)
+    assert ctrl["own_minus_blank"]["n"] == 5  # grid A recorded no per-seed blank-input AUC
+    assert ctrl["distinct_sets"] == pytest.approx(40) and ctrl["recorded"] == {"blank": 5, "pick_sets": 5}
+    das = next(m for m in t["cells"][0]["methods"] if m["method"] == "das")
+    assert das["n"] == 10 and das["vs"]["uniform"]["n"] == 10
+    assert t["cells"][0]["references"]["best_static"] == "central"  # chosen on the rows that record val AUC
+    pooled = load_results(out / "results.csv")
+    assert len(pooled) == len(a) + len(b) and (out / "results.md").is_file()
+    assert len(load_results(out / "static_controls.csv")) == 10
+    assert "over the runs that record them" in (out / "paired.md").read_text()
+    with pytest.raises(ConfigError, match="pool grids that ran different seeds"):
+        run_paired(PairedConfig(from_csv=[str(csv_a), str(csv_a)], out_dir=str(out)), log=lambda *_: None)
+    with pytest.raises(ConfigError, match="no such results file"):
+        run_paired(PairedConfig(from_csv=[str(tmp_path / "none.csv")], out_dir=str(out)), log=lambda *_: None)
+    # a single grid read back from its committed files gives the static control it was written with
+    again = run_paired(PairedConfig(from_csv=[str(csv_b)], out_dir=str(tmp_path / "again")), log=lambda *_: None)
+    direct = paired_tables(b, tuning=(), controls=ctrl_b)
+    assert again["static_control"][0]["own_minus_modal"] == direct["static_control"][0]["own_minus_modal"]
+    assert again["static_control"][0]["blank"] == pytest.approx(direct["static_control"][0]["blank"])

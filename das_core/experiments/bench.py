@@ -28,7 +28,7 @@ from typing import Optional
 
 from ..engine import TrainConfig
 from ..errors import ConfigError
-from ..runs import is_finished, read_json, read_summary
+from ..runs import best_validation_auc, is_finished, read_json, read_summary
 from ..samplers import SAMPLERS, list_samplers
 from .executor import EXECUTORS, run_configs
 from .probes import PROBE_KEYS, selection_probe
@@ -57,7 +57,7 @@ VARIANTS = {"paper": {"estimator": "straight_through", "score_init": "random"},
 # TrainConfig fields each grid cell sets itself (not bench flags)
 GRID_FIELDS = ("dataset", "method", "ratio", "k", "seed", "out", "resume")
 CSV_FIELDS = ["dataset", "backbone", "method", "ratio", "k", "T", "seed", "fold", "auc", "balanced_accuracy", "accuracy",
-              "hit_rate", "informative_share", "picks_auc", "informative_rank", "distinct_picks", "best_epoch", "epochs_run", "seconds",
+              "val_auc", "hit_rate", "informative_share", "picks_auc", "informative_rank", "distinct_picks", "best_epoch", "epochs_run", "seconds",
               "test_size", "train_size", "num_classes", "run"]
 
 
@@ -240,6 +240,7 @@ def _collect(cfg: BenchConfig) -> list[dict]:
             "T": s.get("num_frames"), "seed": c.get("seed"), "fold": (c.get("dataset_options") or {}).get("fold"),
             "auc": s.get("auc"),
             "balanced_accuracy": s.get("balanced_accuracy"), "accuracy": s.get("accuracy"),
+            "val_auc": best_validation_auc(out),
             "best_epoch": s.get("best_epoch"), "epochs_run": s.get("epochs_run"), "seconds": s.get("seconds"),
             "test_size": s.get("test_size"), "train_size": s.get("train_size"), "run": str(out),
             "num_classes": len(s.get("classes") or []) or None,

@@ -25,10 +25,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Optional, Union
 
 from ..errors import ConfigError
-from ..runs import read_metrics, read_summary, write_json
+from ..atomic import atomic_write
+from ..runs import best_validation_auc, read_json, write_json
 from ..samplers import SAMPLERS
 from ..stats import MIN_SEPARATION_N, diff_text, paired_summary, separates
 
@@ -43,9 +44,14 @@ class PairedConfig:
     out_dir: str = field(default="docs/results/moving_real", metadata={"help": "paired.md and paired.json go here"})
     tuning: list[str] = field(default_factory=lambda: ["vesselmnist3d-embedded-distractors"], metadata={
         "help": "data set folders used to choose recipes (validation split only); the others are held out"})
-    from_csv: Optional[str] = field(default=None, metadata={
-        "help": "read the runs from a committed results.csv instead of runs_dir (no validation AUC there, so no best "
-                "static baseline is chosen, and no static control)"})
+    from_csv: list[str] = field(default_factory=list, metadata={
+        "help": "read the runs from committed results.csv files instead of runs_dir; each file's static controls are "
+                "read from the static_controls.csv beside it (or, for a grid made before that file, the per-seed "
+                "own - modal of the paired.json beside it). With several files their rows are pooled (seeds of "
+                "different grids must not repeat) and the pooled rows and their table are written to out_dir too. "
+                "The best static baseline is chosen on the rows that record a validation AUC"})
+    datasets: list[str] = field(default_factory=list, metadata={
+        "help": "only these data set folders (default: every one in the runs)"})
     chosen: list[str] = field(default_factory=list, metadata={
         "help": "recipe choices made on another grid's tuning sets, METHOD=RECIPE (e.g. das=das/paper): the held-out "
                 "verdict reads them as well when this grid has no tuning runs of its own"})
@@ -53,6 +59,14 @@ class PairedConfig:
         "help": "evaluate every adaptive run with its modal and blank-input pick sets (cached per run)"})
     metric: str = field(default="auc", metadata={"help": "the test metric compared", "choices": ("auc", "balanced_accuracy")})
     device: str = field(default="cpu", metadata={"help": "device for the static controls"})
+
+
+# one row per adaptive run in `static_controls.csv` beside paired.json: what a later `paired --from-csv` needs to
+# report the static control without the run folders (which are not committed)
+CONTROL_FIELDS = ["dataset", "method", "ratio", "seed", "fold", "run", "k", "auc_own", "auc_modal", "auc_blank",
+                  "balanced_accuracy_own", "balanced_accuracy_modal", "balanced_accuracy_blank", "distinct_own_sets",
+                  "overlap_own_modal", "overlap_own_blank", "item_diff", "item_lo", "item_hi"]
+CONTROLS_CSV = "static_controls.csv"
 
 
 def _base(method: str) -> str:
@@ -75,14 +89,54 @@ def _is_probed(method: str) -> bool:
     return cls is not None and cls.varies_per_input and cls.adaptive
 
 
-def best_validation_auc(run: str) -> Optional[float]:
-    """The validation AUC of the epoch a run kept as best (None when its metrics do not say)."""
-    best = None
-    best_epoch = (read_summary(run) or {}).get("best_epoch")
-    for rec in read_metrics(run):
-        if rec.get("epoch") == best_epoch:
-            best = rec.get("val_auc")
-    return best
+def control_rows(rows: list[dict], controls: dict) -> list[dict]:
+    """The `static_controls.csv` rows of the runs in `rows` that have a static control that applies."""
+    out = []
+    for r in rows:
+        c = controls.get(r["run"])
+        if not c or not c.get("applies", True):
+            continue
+        item = c.get("own_minus_modal") or {}
+        out.append({**{k: r.get(k) for k in ("dataset", "method", "ratio", "seed", "fold", "run")},
+                    "k": len(c["modal_set"]) if c.get("modal_set") is not None else c.get("k"),
+                    **{k: c.get(k) for k in CONTROL_FIELDS[7:16]},
+                    "item_diff": item.get("diff"), "item_lo": item.get("lo"), "item_hi": item.get("hi")})
+    return out
+
+
+def _control_from_row(c: dict) -> dict:
+    """A static control as `paired_tables` reads it, from one `static_controls.csv` row."""
+    return {**c, "applies": True, "modal_set": None,
+            "own_minus_modal": {"diff": c.get("item_diff"), "lo": c.get("item_lo"), "hi": c.get("item_hi")}}
+
+
+def controls_beside(csv_path: Union[str, Path], rows: list[dict]) -> dict:
+    """run folder -> static control for the rows of the results.csv at `csv_path`, from the files beside it.
+
+    `static_controls.csv` holds every value. A grid made before that file existed has only its `paired.json`:
+    from it each run's own - modal is recovered (its item-level difference is AUC own minus AUC modal on the
+    same test items, and AUC own is the run's test AUC), while its blank-input AUC, pick-set counts and overlaps
+    were recorded only as means over seeds and stay empty (None)."""
+    from .results import load_results
+
+    here = Path(csv_path).parent
+    saved = load_results(here / CONTROLS_CSV)
+    if saved is not None:
+        return {c["run"]: _control_from_row(c) for c in saved}
+    tables = read_json(here / "paired.json")
+    if not isinstance(tables, dict):
+        return {}
+    by_key = {(r["dataset"], r["method"], r.get("ratio"), r.get("seed"), r.get("fold")): r for r in rows}
+    out = {}
+    for e in tables.get("static_control") or []:
+        for item in e.get("item_level") or []:
+            r = by_key.get((e["dataset"], e["method"], e["ratio"], item.get("seed"), None))
+            if r is None or r.get("auc") is None or item.get("diff") is None:
+                continue
+            out[r["run"]] = _control_from_row({
+                "k": e.get("k"), "auc_own": r["auc"], "auc_modal": r["auc"] - item["diff"], "auc_blank": None,
+                "item_diff": item["diff"], "item_lo": item.get("lo"), "item_hi": item.get("hi")})
+    return out
 
 
 def reference_methods(rows: list[dict]) -> dict:
@@ -157,16 +211,21 @@ def paired_tables(rows: list[dict], *, metric: str = "auc", tuning: tuple = (), 
             c = [controls[r["run"]] for r in runs]
             key = (lambda r: (r.get("seed"), r.get("fold")))
             for name in ("own", "modal", "blank"):
-                entry[name] = sum(x[f"auc_{name}"] for x in c) / len(c)
+                entry[name] = _mean([x.get(f"auc_{name}") for x in c])
             own = {key(r): controls[r["run"]]["auc_own"] for r in runs}
             for name in ("modal", "blank"):
-                other = {key(r): controls[r["run"]][f"auc_{name}"] for r in runs}
-                entry[f"own_minus_{name}"] = paired_summary(own, other)
-            entry["item_level"] = [{"seed": r.get("seed"), **controls[r["run"]]["own_minus_modal"]} for r in runs]
-            entry["distinct_sets"] = sum(x["distinct_own_sets"] for x in c) / len(c)
-            entry["overlap_own_modal"] = sum(x["overlap_own_modal"] for x in c) / len(c)
-            entry["overlap_own_blank"] = sum(x["overlap_own_blank"] for x in c) / len(c)
-            entry["k"] = len(c[0]["modal_set"])
+                other = {key(r): controls[r["run"]][f"auc_{name}"] for r in runs
+                         if controls[r["run"]].get(f"auc_{name}") is not None}
+                entry[f"own_minus_{name}"] = paired_summary(own, other) if other else None
+            entry["item_level"] = [{"seed": r.get("seed"), **controls[r["run"]]["own_minus_modal"]} for r in runs
+                                   if (controls[r["run"]].get("own_minus_modal") or {}).get("diff") is not None]
+            for name, field_name in (("distinct_sets", "distinct_own_sets"), ("overlap_own_modal", "overlap_own_modal"),
+                                     ("overlap_own_blank", "overlap_own_blank")):
+                entry[name] = _mean([x.get(field_name) for x in c])
+            entry["recorded"] = {name: sum(x.get(field_name) is not None for x in c)
+                                 for name, field_name in (("blank", "auc_blank"), ("pick_sets", "distinct_own_sets"))}
+            entry["k"] = next((len(x["modal_set"]) if x.get("modal_set") is not None else x.get("k") for x in c
+                               if x.get("modal_set") is not None or x.get("k") is not None), None)
             out_controls.append(entry)
     return {"cells": out_cells, "static_control": out_controls, "metric": metric, "chosen": chosen}
 
@@ -181,6 +240,11 @@ def chosen_recipes(rows: list[dict], tuning) -> dict:
             scores.setdefault(_base(r["method"]), {}).setdefault(r["method"], []).append(float(r["val_auc"]))
     return {base: max(recipes, key=lambda m: (sum(recipes[m]) / len(recipes[m]), m == base))
             for base, recipes in scores.items() if len(recipes) > 1}
+
+
+def _mean(values) -> Optional[float]:
+    values = [float(v) for v in values if v is not None]
+    return sum(values) / len(values) if values else None
 
 
 def _means_by_seed(method_entry: dict) -> dict:
@@ -239,16 +303,27 @@ def markdown(tables: dict) -> list[str]:
                   "| data set | method | seeds | AUC own | AUC modal | AUC blank | own - modal | own - blank | "
                   "distinct pick sets | frames shared own/modal (k) | item-level own - modal per seed |",
                   "|---|---|---:|---|---|---|---|---|---:|---|---|"]
+        partial = []
         for e in tables["static_control"]:
             cols = []
             for key in ("own_minus_modal", "own_minus_blank"):
-                text = diff_text(e[key])
-                cols.append(f"**{text}**" if separates(e[key]) else text)
+                text = diff_text(e[key]) if e.get(key) else "n/a"
+                cols.append(f"**{text}**" if e.get(key) and separates(e[key]) else text)
             items = "; ".join(f"s{x['seed']}: {x['diff']:+.3f} [{x['lo']:+.3f}, {x['hi']:+.3f}]" for x in e["item_level"])
+            distinct = "n/a" if e.get("distinct_sets") is None else f"{e['distinct_sets']:.1f}"
+            overlap = "n/a" if e.get("overlap_own_modal") is None else f"{e['overlap_own_modal']:.1f}"
             lines.append(f"| {e['dataset']} ({e['role']}) | {e['method']} | {e['n']} | {_fmt(e['own'])} | "
-                         f"{_fmt(e['modal'])} | {_fmt(e['blank'])} | {cols[0]} | {cols[1]} | {e['distinct_sets']:.1f} | "
-                         f"{e['overlap_own_modal']:.1f} ({e['k']}) | {items} |")
+                         f"{_fmt(e['modal'])} | {_fmt(e['blank'])} | {cols[0]} | {cols[1]} | {distinct} | "
+                         f"{overlap} ({e['k']}) | {items} |")
+            rec = e.get("recorded") or {}
+            if rec.get("blank", e["n"]) < e["n"] or rec.get("pick_sets", e["n"]) < e["n"]:
+                partial.append(f"{e['dataset']} {e['method']}")
         lines.append("")
+        if partial:
+            lines += ["Where runs come from a grid whose per-run blank-input AUC and pick-set counts were not recorded "
+                      "(its paired.json kept them as means over seeds), AUC blank, own - blank, distinct pick sets "
+                      "and frames shared are over the runs that record them (own - blank gives its n): "
+                      + ", ".join(partial) + ".", ""]
     lines += verdict(tables)
     return lines
 
@@ -318,21 +393,50 @@ def verdict(tables: dict, *, margin: float = 0.03) -> list[str]:
     return lines
 
 
+def _check_no_repeated_seeds(rows: list[dict]) -> None:
+    seen = {}
+    for r in rows:
+        key = (r["dataset"], r["method"], r.get("ratio"), r.get("seed"), r.get("fold"))
+        if key in seen:
+            raise ConfigError(f"--from-csv: {r['dataset']} {r['method']} seed {r.get('seed')} is in two of the files "
+                              f"({seen[key]} and {r['run']}); pool grids that ran different seeds.")
+        seen[key] = r["run"]
+
+
+def _write_csv(path: Path, fields: list[str], rows: list[dict]) -> None:
+    import csv
+    import io
+
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    with atomic_write(path, "w") as fh:
+        fh.write(buf.getvalue())
+
+
 def run_paired(cfg: PairedConfig, log: Callable[[str], None] = print) -> dict:
     """Read the grid under `cfg.runs_dir`, compute the static controls (cached per run) and write the tables."""
     from .bench import BenchConfig, _collect
     from .results import load_results
 
+    controls = {}
     if cfg.from_csv:
-        rows = load_results(cfg.from_csv) or []
-        for r in rows:
-            r["fold"] = r.get("fold")
-            r["val_auc"] = None
+        rows = []
+        for path in cfg.from_csv:
+            these = load_results(path)
+            if these is None:
+                raise ConfigError(f"--from-csv {path}: no such results file; give the results.csv a grid wrote.")
+            for r in these:
+                r["fold"] = r.get("fold")
+                r.setdefault("val_auc", None)
+            controls.update(controls_beside(path, these) if cfg.static_control else {})
+            rows += these
+        _check_no_repeated_seeds(rows)
     else:
         rows = _collect(BenchConfig(runs_dir=cfg.runs_dir, out_dir=cfg.out_dir, results_md=None))
-        for r in rows:
-            r["val_auc"] = best_validation_auc(r["run"])
-    controls = {}
+    if cfg.datasets:
+        rows = [r for r in rows if r["dataset"] in cfg.datasets]
     if cfg.static_control and not cfg.from_csv:
         from .static_control import run_static_control
 
@@ -355,6 +459,15 @@ def run_paired(cfg: PairedConfig, log: Callable[[str], None] = print) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "paired.json", _finite_or_none(tables))
     (out / "paired.md").write_text("\n".join(markdown(tables)) + "\n")
+    if not cfg.from_csv:
+        _write_csv(out / CONTROLS_CSV, CONTROL_FIELDS, control_rows(rows, controls))
+    elif len(cfg.from_csv) > 1:  # the pooled rows, their table (the app lists them as a grid) and their controls
+        from .bench import CSV_FIELDS, table
+        from .results import aggregate
+
+        _write_csv(out / "results.csv", CSV_FIELDS, rows)
+        (out / "results.md").write_text("\n".join(table(aggregate(rows), chance_level_sets(rows))) + "\n")
+        _write_csv(out / CONTROLS_CSV, CONTROL_FIELDS, control_rows(rows, controls))
     log(f"wrote {out / 'paired.md'} ({len(rows)} runs, {len(controls)} static controls)")
     return tables
 
