@@ -282,6 +282,12 @@ def sample_caption(s: SampleData) -> str:
     if s.kind == "volume" and isinstance(lab, dict) and lab:
         parts.append(f"shown {md(lab.get('left'))}→{md(lab.get('right'))} across, {md(lab.get('top'))}→"
                      f"{md(lab.get('bottom'))} down, {word}s {md(lab.get('first'))}→{md(lab.get('last'))}")
+    plane = s.meta.get("acquired_plane")
+    if s.kind == "volume" and plane in ("coronal", "sagittal"):
+        parts.append(f"acquired {plane}: shown as axial slices reformatted from its "
+                     f"{int((s.meta.get('stored_shape') or [0])[0])} {plane} ones (its own plane is an orthogonal view)")
+    if s.meta.get("volumes", 1) and int(s.meta.get("volumes") or 1) > 1:
+        parts.append(f"the first of its {int(s.meta['volumes'])} volumes")
     if s.meta.get("viewer_frames"):
         parts.append(f"shown at {s.meta['viewer_frames']} evenly spread {word}s (the full study is over the "
                      f"decode cap)")

@@ -29,7 +29,8 @@ def hu(k: int) -> float:
 
 
 def slice_bytes(pix: np.ndarray, *, pos=None, inst=None, iop=AXIAL, series="1.2.826.0.1.1", desc="AX HEAD",
-                slope=2.0, inter=-1024.0, window=(40, 400), sop=CT_IMAGE, pixels=True, frames=None) -> bytes:
+                slope=2.0, inter=-1024.0, window=(40, 400), sop=CT_IMAGE, pixels=True, frames=None,
+                spacing=(0.7, 0.8)) -> bytes:
     """One single-slice CT DICOM file as bytes (explicit VR little endian, int16 pixels)."""
     from pydicom.dataset import FileDataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
@@ -47,7 +48,7 @@ def slice_bytes(pix: np.ndarray, *, pos=None, inst=None, iop=AXIAL, series="1.2.
             ds.ImageOrientationPatient = list(iop)
         if inst is not None:
             ds.InstanceNumber = int(inst)
-        ds.PixelSpacing = [0.7, 0.8]
+        ds.PixelSpacing = [float(v) for v in spacing]
         ds.SliceThickness = 3.0
         ds.RescaleSlope, ds.RescaleIntercept = slope, inter
         if window:
@@ -99,9 +100,8 @@ def to_hu(x: torch.Tensor, meta: dict) -> torch.Tensor:
 
 
 
-@pytest.mark.parametrize("iop", [AXIAL, SAGITTAL], ids=["axial", "sagittal"])
-def test_folder_orders_by_position_and_rescales_to_hu(tmp_path, iop):
-    folder = to_folder(ct_series(iop=iop), tmp_path / "series")
+def test_folder_orders_by_position_and_rescales_to_hu(tmp_path):
+    folder = to_folder(ct_series(iop=AXIAL), tmp_path / "series")
     x, m = load_sequence(folder)
     assert x.shape == (12, 1, 32, 32) and x.dtype == torch.float32 and 0 <= float(x.min()) <= float(x.max()) <= 1
     assert m["value_range"] == [-1000.0, 1200.0]
@@ -113,6 +113,58 @@ def test_folder_orders_by_position_and_rescales_to_hu(tmp_path, iop):
     assert m["default_window"] == [40.0, 400.0] and m["window"] is None
     assert (m["kind"], m["modality"], m["series_description"], m["num_slices"]) == ("volume", "CT", "AX HEAD", 12)
     assert m["original_shape"] == [12, 32, 32] and m["original_frames"] == 12 and m["source"] == str(folder)
+
+
+def test_a_sagittal_series_is_ordered_by_position_and_shown_in_the_display_convention(tmp_path):
+    """Sagittal slices (normal -x) ordered by position, then reformatted: the display's columns run R -> L, so
+    the stored slice k (at x = -k * STEP) is display column 11 - k."""
+    x, m = load_sequence(to_folder(ct_series(iop=SAGITTAL), tmp_path / "series"))
+    assert x.shape == (32, 1, 32, 12) and m["order"] == "position" and m["acquired_plane"] == "sagittal"
+    assert to_hu(x[16, 0, 16, :], m).tolist() == pytest.approx([hu(11 - c) for c in range(12)], abs=0.01)
+    assert m["spacing"] == pytest.approx([0.7, 0.8, STEP]) and m["original_shape"] == [32, 32, 12]
+    assert m["stored_shape"] == [12, 32, 32] and m["num_slices"] == 32 and "sagittal series" in m["note"]
+    assert m["orientation_labels"] == {"left": "R", "right": "L", "top": "A", "bottom": "P", "first": "I", "last": "S"}
+
+
+def _plane_series(anatomy: np.ndarray, plane: str, d=(2.5, 0.7, 0.8)) -> dict:
+    """One anatomy [slice I->S, row A->P, column R->L] (voxel sizes `d`, mm) as a shuffled DICOM series acquired
+    in `plane`, each with its radiological IOP; LPS patient coordinates (x to the left, y posterior, z up)."""
+    S, R, C = anatomy.shape
+    dz, dy, dx = d
+    if plane == "axial":  # rows +y, columns +x, normal +z
+        planes = [(anatomy[s], (1, 0, 0, 0, 1, 0), (0.0, 0.0, s * dz), (dy, dx)) for s in range(S)]
+    elif plane == "coronal":  # columns +x, rows -z (superior at the top), normal +y
+        planes = [(anatomy[::-1, r, :], (1, 0, 0, 0, 0, -1), (0.0, r * dy, (S - 1) * dz), (dz, dx)) for r in range(R)]
+    else:  # sagittal: columns +y (anterior on the left), rows -z, normal -x
+        planes = [(anatomy[::-1, :, c], (0, 1, 0, 0, 0, -1), (c * dx, 0.0, (S - 1) * dz), (dz, dy)) for c in range(C)]
+    order = np.random.default_rng(len(plane)).permutation(len(planes))
+    return {f"{plane}{j:03d}.dcm": slice_bytes(np.ascontiguousarray(planes[i][0]), pos=planes[i][2], inst=j + 1,
+                                               iop=planes[i][1], spacing=planes[i][3], slope=1.0, inter=0.0,
+                                               window=None, desc=plane.upper()) for j, i in enumerate(order)}
+
+
+@pytest.mark.parametrize("frames", [None, 5])
+def test_one_anatomy_acquired_axial_coronal_or_sagittal_and_as_nifti_displays_the_same(tmp_path, frames):
+    """The same anatomy as an axial, a coronal and a sagittal DICOM series (each reoriented by its direction
+    cosines) and as a NIfTI (its affine honoured): identical tensors, spacing and markers. One window for all
+    (without one each is min-max scaled over the slices it read: all of them where the series is reformatted)."""
+    nib = pytest.importorskip("nibabel")
+    anatomy = np.random.default_rng(3).integers(0, 2000, (6, 9, 11)).astype(np.int16)  # [S, R, C]
+    got = {}
+    for plane in ("axial", "coronal", "sagittal"):
+        got[plane] = load_sequence(to_folder(_plane_series(anatomy, plane), tmp_path / plane), num_frames=frames,
+                                  window=(1000.0, 2000.0))
+    lps = np.ascontiguousarray(anatomy.transpose(2, 1, 0))  # i -> left, j -> posterior, k -> superior
+    nib.save(nib.Nifti1Image(lps, np.diag([-0.8, -0.7, 2.5, 1.0])), str(tmp_path / "lps.nii.gz"))
+    got["nifti"] = load_sequence(tmp_path / "lps.nii.gz", num_frames=frames, window=(1000.0, 2000.0))
+    x0, m0 = got["axial"]
+    assert x0.shape == ((frames or 6), 1, 9, 11)
+    for name, (x, m) in got.items():
+        assert torch.allclose(x, x0, atol=1e-6), name
+        assert m["spacing"] == pytest.approx([2.5, 0.7, 0.8]), name
+        assert m["orientation_labels"] == m0["orientation_labels"] and m["frame_indices"] == m0["frame_indices"], name
+    assert [got[p][1]["acquired_plane"] for p in ("axial", "coronal", "sagittal")] == ["axial", "coronal", "sagittal"]
+    assert got["coronal"][1]["stored_shape"] == [9, 6, 11] and "coronal series" in got["coronal"][1]["note"]
 
 
 def test_zip_upload_with_options_and_the_app_hu_scale(clean_tmp):
@@ -366,3 +418,13 @@ def test_monochrome1_is_shown_inverted(tmp_path):
     assert float(x[0, 0, 0, 0]) == pytest.approx(1.0) and float(x[0, 0, -1, -1]) == pytest.approx(0.0)
     s = samples.SampleData(x=x, y=None, classes=None, meta=m)
     assert samples.intensity_scale(s) is None
+
+
+def test_the_viewer_says_a_sagittal_upload_is_shown_as_axial_reformats():
+    from explorer import samples
+    from pages._common import sample_caption
+
+    s = samples.load_upload(to_zip(ct_series(iop=SAGITTAL)), "sag.zip", num_frames=28, size=28)
+    text = sample_caption(s)
+    assert "acquired sagittal: shown as axial slices reformatted from its 12 sagittal ones" in text
+    assert "shown R→L across, A→P down, slices I→S" in text and "spacing 0.7 × 0.8 × 2.5" in text

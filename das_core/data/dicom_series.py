@@ -8,7 +8,11 @@ without pixels (reports, DICOMDIR, presentation states) are left out and counted
 
 Order: by ``ImagePositionPatient`` projected on the slice normal (the cross product of the two
 ``ImageOrientationPatient`` vectors), lowest first; by ``InstanceNumber`` when a slice has no
-position; by file name when neither is given. Intensities: each slice's
+position; by file name when neither is given. Geometry: a series ordered by position is brought to the
+display convention of ``orientation`` by its direction cosines (a coronal or sagittal series becomes axial
+slices reformatted from its own, ``meta["acquired_plane"]`` and ``meta["note"]`` say so; its
+``stored_shape`` is the acquired [slices, rows, columns]); otherwise it is shown as stored, with the markers
+its ImageOrientationPatient gives. Intensities: each slice's
 ``RescaleSlope``/``RescaleIntercept`` is applied (CT -> Hounsfield units), then ``window=(center,
 width)`` if given, else min-max over the slices read; ``meta["value_range"]`` holds the rescaled
 values that became 0 and 1 (the app reads it to window CT in HU) and ``meta["default_window"]`` the
@@ -37,7 +41,7 @@ from das_core.errors import DataError
 
 from .arrays import SizeLike, frames_to_sequence, normalise_intensity, parse_size, resample_indices
 from .budget import check_budget, decode_budget, format_bytes
-from .orientation import edge_labels
+from .orientation import DISPLAY_LABELS, acquired_plane, display_axes, edge_labels, to_display
 from .dicom import _DICOM_ERRORS, _header_float, _header_int, _spacing, dcmread_bounded, is_monochrome1
 from .safezip import MAX_MEMBERS, read_zip_members
 
@@ -281,6 +285,17 @@ def _decode(slices: List[_Slice], uniq: np.ndarray, shape: Tuple[int, int, int],
     return out
 
 
+def _geometry(ds, method: str) -> Optional[Tuple[Tuple[int, ...], Tuple[bool, ...]]]:
+    """`orientation.display_axes` of the stacked series [slice, row, column]: slices ordered along the normal
+    (only known when they were ordered by position), rows along the column direction and columns along the row
+    direction of ImageOrientationPatient. None when unknown, or when the series is already in the convention."""
+    iop = _floats(ds, "ImageOrientationPatient", 6)
+    if method != "position" or iop is None:
+        return None
+    geo = display_axes([np.cross(iop[:3], iop[3:]), iop[3:], iop[:3]])
+    return None if geo is None or geo == ((0, 1, 2), (False, False, False)) else geo
+
+
 def read_dicom_series(source: Path, num_frames: Optional[int] = None, size: SizeLike = None, grayscale: bool = True,
                       window: Optional[Tuple[float, float]] = None, max_decoded_bytes: Optional[int] = None,
                       shown: Optional[str] = None) -> Tuple[torch.Tensor, Dict[str, Any]]:
@@ -291,7 +306,8 @@ def read_dicom_series(source: Path, num_frames: Optional[int] = None, size: Size
         num_frames: T slices ``round(linspace(0, n-1, T))`` of the ordered series; None keeps all.
         size: output slice size, int or ``(H, W)``; None keeps the native size.
         grayscale: C = 1 (default) or C = 3.
-        window: ``(center, width)`` in rescaled units (HU for CT); None: min-max over the slices read.
+        window: ``(center, width)`` in rescaled units (HU for CT); None: min-max over the slices read (those
+            shown, or every stored slice where a coronal or sagittal series is reformatted).
         max_decoded_bytes: the decode cap in bytes (default ``$DAS_DECODE_BUDGET_MB`` or 1024 MiB); it caps
             the unpacked files and, separately, their decoded pixels with the float32 copies and output.
         shown: how messages name the source (default its name).
@@ -322,30 +338,59 @@ def read_dicom_series(source: Path, num_frames: Optional[int] = None, size: Size
     slices, method = _order(slices, shown)
     step = _check_steps(slices, shown)
     n = len(slices)
-    idx = resample_indices(n, num_frames)
-    uniq, inv = np.unique(idx, return_inverse=True)
-    out_hw = hw or (rows, cols)
+    first = slices[0].ds
+    geo = _geometry(first, method)  # None: shown as stored (no positions, or already in the display convention)
+    perm, flips = geo if geo else ((0, 1, 2), (False, False, False))
+    stored = (n, rows, cols)
+    n_disp, h_disp, w_disp = (stored[i] for i in perm)
+    idx = resample_indices(n_disp, num_frames)  # the display's slices (the study's slice numbers)
+    if perm[0] == 0:  # the slices stay slices: decode only those shown, in display order
+        wanted = (n - 1 - idx) if flips[0] else idx
+    else:  # reformatted from the acquired plane: every stored slice holds part of each displayed one
+        wanted = np.arange(n)
+    uniq, inv = np.unique(wanted, return_inverse=True)
+    out_hw = hw or (h_disp, w_disp)
     c_out = 1 if grayscale else 3
     raw = sum(len(b) for _, b in files)
     est = raw + len(uniq) * rows * cols * spp * (max(bits, 8) // 8 + 8) + len(idx) * c_out * out_hw[0] * out_hw[1] * 4
     check_budget(shown, est, budget, f"{format_bytes(raw)} of files, {len(uniq)} slices of {cols} x {rows} at {bits} "
                  f"bits, their float32 copies and the output")
-    vals = _decode(slices, uniq, (rows, cols, spp), shown)  # (U, H, W, C) rescaled
-    first = slices[0].ds
-    meta = {"source": str(source), "kind": "volume", "original_frames": n, "num_slices": n,
-            "original_shape": [n, rows, cols] + ([spp] if spp > 1 else []), "spacing": _series_spacing(first, step),
+    vals = _decode(slices, uniq, (rows, cols, spp), shown)  # (U, H, W, C) rescaled, stored order
+    spacing = _series_spacing(first, step)
+    meta = {"source": str(source), "kind": "volume", "original_frames": n_disp, "num_slices": n_disp,
+            "original_shape": [n_disp, h_disp, w_disp] + ([spp] if spp > 1 else []),
+            "spacing": [spacing[i] for i in perm] if spacing else None,
             "fps": None, "modality": str(first.get("Modality", "") or ""),
             "series_description": str(first.get("SeriesDescription", "") or ""),
             "series_uid": str(first.get("SeriesInstanceUID", "") or ""),
             "photometric": str(first.get("PhotometricInterpretation", "") or ""), "layout": "DHW",
             "dtype": f"{'' if first.get('PixelRepresentation', 0) == 1 else 'u'}int{bits}", "order": method,
-            "slice_positions": [round(s.pos, 4) for s in slices] if method == "position" else None,
-            "value_range": [float(vals.min()), float(vals.max())], "window": list(window) if window else None,
+            "slice_positions": None, "value_range": [float(vals.min()), float(vals.max())],
+            "window": list(window) if window else None,
             "default_window": _default_window(first), "skipped_files": skipped + no_pixels,
             "frame_indices": idx.tolist()}
+    if perm[0] == 0 and method == "position":
+        pos = [round(s.pos, 4) for s in slices]
+        meta["slice_positions"] = pos[::-1] if flips[0] else pos  # mm along the slice normal, display order
     iop = _floats(first, "ImageOrientationPatient", 6)
-    if iop is not None and np.linalg.norm(np.cross(iop[:3], iop[3:])) > 1e-6:
+    if geo is not None:
+        vals = np.ascontiguousarray(to_display(vals, perm, flips))  # (U', H', W', C)
+        if perm[0] == 0:  # vals holds the shown slices only: display slice t is row `inv` of `uniq`, reversed
+            inv = (len(uniq) - 1 - inv) if flips[0] else inv
+        else:  # the whole reformatted volume: keep the displayed slices
+            shown_slices, inv = np.unique(idx, return_inverse=True)
+            vals = vals[shown_slices]
+        plane = acquired_plane(np.cross(iop[:3], iop[3:]))
+        meta.update(orientation_labels=dict(DISPLAY_LABELS), acquired_plane=plane, stored_shape=list(stored),
+                    layout=f"slices I->S, rows A->P, columns R->L (the {plane} series reoriented by its direction "
+                           f"cosines)")
+        if plane != "axial":
+            meta["note"] = (f"{shown} is a {plane} series; it is shown in the display convention, as axial slices "
+                            f"reformatted from its {n} {plane} slices (its own plane is an orthogonal view).")
+    elif iop is not None and np.linalg.norm(np.cross(iop[:3], iop[3:])) > 1e-6:
         meta["orientation_labels"] = edge_labels(iop[:3], iop[3:], np.cross(iop[:3], iop[3:]))
+        if method == "position":
+            meta["acquired_plane"] = acquired_plane(np.cross(iop[:3], iop[3:]))
     unit = normalise_intensity(vals, window, shown)
     if is_monochrome1(first):  # the lowest value is white: shown as a viewer shows it
         unit = 1.0 - unit

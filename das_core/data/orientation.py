@@ -2,9 +2,12 @@
 
 Convention (a radiologist's axial view, as a standard axial DICOM series shows it): slices run from
 inferior to superior, rows from anterior (top) to posterior, columns from the patient's right (image left)
-to the patient's left. A NIfTI volume is brought to it through its affine (`nifti_to_display`), whatever
-axis order or direction it was stored in (LPS, RAS, ...), so the same anatomy stored either way, and as its
-DICOM series, displays the same.
+to the patient's left. A NIfTI volume is brought to it through its affine (`nifti_to_display`) and a DICOM series through its direction cosines
+(`display_axes` on the slice normal and the ImageOrientationPatient vectors), whatever axis order or direction
+it was stored in (LPS, RAS, a sagittal or coronal acquisition, ...), so the same anatomy stored either way, and as
+its DICOM series, displays the same. One rule decides for both (`display_axes`): each array axis goes to the
+patient axis it points along most (the permutation with the largest total alignment), reversed where it points
+the other way.
 
 `edge_labels` gives the patient direction at each edge of the displayed image (left, right, top, bottom)
 and at the first and last slice, as `meta["orientation_labels"]`; the viewer writes them as markers.
@@ -14,13 +17,18 @@ from __future__ import annotations
 
 from typing import Optional, Sequence
 
+import itertools
+
 import numpy as np
 
-__all__ = ["DISPLAY_LABELS", "nifti_to_display", "display_shape", "edge_labels", "direction_letter"]
+__all__ = ["DISPLAY_LABELS", "nifti_to_display", "display_shape", "edge_labels", "direction_letter", "display_axes",
+           "to_display", "acquired_plane"]
 
 # the edges of the display convention (see the module docstring)
 DISPLAY_LABELS = {"left": "R", "right": "L", "top": "A", "bottom": "P", "first": "I", "last": "S"}
 _LPS_LETTERS = (("R", "L"), ("A", "P"), ("I", "S"))  # (towards -axis, towards +axis) of the LPS patient axes
+_DISPLAY_TARGETS = (2, 1, 0)  # display [slice, row, column] advance along LPS +z (S), +y (P), +x (L)
+_PLANES = ("sagittal", "coronal", "axial")  # the plane whose normal is LPS x, y, z
 
 
 def direction_letter(v: Sequence[float]) -> str:
@@ -40,32 +48,57 @@ def edge_labels(row_dir: Sequence[float], col_dir: Sequence[float], slice_dir: S
             "first": direction_letter(neg[2]), "last": direction_letter(slice_dir)}
 
 
-def _ras_orientation(affine) -> Optional[np.ndarray]:
-    """nibabel's (axis, flip) orientation that brings the voxel axes to RAS+, or None for a degenerate affine."""
-    from nibabel.orientations import io_orientation
+def display_axes(directions: Sequence[Sequence[float]]) -> Optional[tuple[tuple[int, ...], tuple[bool, ...]]]:
+    """How an array whose axes 0, 1, 2 advance along `directions` (LPS vectors) becomes the display convention.
 
-    try:
-        ornt = io_orientation(np.asarray(affine, dtype=np.float64))
-    except Exception:  # a singular or malformed affine: the voxel order is kept
+    Returns:
+        (perm, flips): display axis b (slice, row, column) is array axis perm[b], reversed where flips[b]; each
+        array axis goes to the patient axis it points along most (over the 6 permutations, the largest total
+        |cosine|; an oblique volume goes to its nearest orthogonal orientation). None when the directions are
+        not finite, zero or (nearly) coplanar: the caller shows the array as stored.
+    """
+    d = np.asarray(directions, dtype=np.float64)
+    if d.shape != (3, 3) or not np.all(np.isfinite(d)):
         return None
-    return None if np.isnan(ornt).any() else ornt
+    norms = np.linalg.norm(d, axis=1)
+    if np.any(norms < 1e-9):
+        return None
+    u = d / norms[:, None]
+    if abs(float(np.linalg.det(u))) < 1e-3:
+        return None
+    perm = max(itertools.permutations(range(3)),
+               key=lambda p: sum(abs(u[p[b], _DISPLAY_TARGETS[b]]) for b in range(3)))
+    return tuple(perm), tuple(bool(u[perm[b], _DISPLAY_TARGETS[b]] < 0) for b in range(3))
 
 
-def _display_order(per_voxel_axis: Sequence, ornt: Optional[np.ndarray]) -> list:
-    """A value per voxel axis (i, j, k), e.g. sizes or zooms, in display order [slice, row, column]: the S, A, R
-    axes of the reoriented volume (`ornt`), or k, j, i where the affine is degenerate (None)."""
-    v = list(per_voxel_axis)[:3]
-    if ornt is None:
-        return [v[2], v[1], v[0]]
-    ras = [None, None, None]
-    for i, (axis, _) in enumerate(ornt):
-        ras[int(axis)] = v[i]
-    return [ras[2], ras[1], ras[0]]
+def to_display(vol: np.ndarray, perm: Sequence[int], flips: Sequence[bool]) -> np.ndarray:
+    """`vol` (3 spatial axes first, any trailing axes kept) permuted and flipped as `display_axes` says (a view)."""
+    out = vol.transpose(*perm, *range(3, vol.ndim))
+    axes = tuple(b for b in range(3) if flips[b])
+    return np.flip(out, axis=axes) if axes else out
+
+
+def acquired_plane(normal: Sequence[float]) -> str:
+    """"axial", "coronal" or "sagittal": the plane of slices whose normal (LPS) is `normal`."""
+    return _PLANES[int(np.argmax(np.abs(np.asarray(normal, dtype=np.float64))))]
+
+
+def _affine_axes(affine) -> Optional[tuple[tuple[int, ...], tuple[bool, ...]]]:
+    """`display_axes` of a NIfTI volume: its affine's voxel-axis columns, RAS world turned into LPS."""
+    try:
+        a = np.asarray(affine, dtype=np.float64)[:3, :3]
+    except (TypeError, ValueError):
+        return None
+    if a.shape != (3, 3):
+        return None
+    return display_axes((a * np.array([[-1.0], [-1.0], [1.0]])).T)  # row b: voxel axis b's LPS direction
 
 
 def display_shape(shape_xyz: Sequence[int], affine) -> tuple[int, int, int]:
     """(slices, rows, columns) the display convention gives a volume of voxel shape (X, Y, Z) with `affine`."""
-    return tuple(int(v) for v in _display_order(shape_xyz, _ras_orientation(affine)))
+    v = list(shape_xyz)[:3]
+    geo = _affine_axes(affine)
+    return tuple(int(v[i]) for i in (geo[0] if geo else (2, 1, 0)))
 
 
 def nifti_to_display(vol: np.ndarray, affine, zooms: Sequence[float]) -> tuple[np.ndarray, list, dict, bool]:
@@ -80,12 +113,9 @@ def nifti_to_display(vol: np.ndarray, affine, zooms: Sequence[float]) -> tuple[n
         (seq (slices, rows, columns), spacing [slice, row, column] in the file's units, edge labels, True when
         the affine was honoured; False for a degenerate affine, where the voxel order is shown as stored).
     """
-    from nibabel.orientations import apply_orientation
-
-    ornt = _ras_orientation(affine)
-    spacing = _display_order([float(v) for v in zooms[:3]], ornt)
-    if ornt is None:  # shown as stored: slices along k, rows j (highest first), columns i
-        return np.flip(vol.transpose(2, 1, 0), axis=1), spacing, {}, False
-    ras = apply_orientation(vol, ornt)  # axes now point to R, A, S
-    # (S, A, R) with rows reversed (anterior at the top) and columns reversed (the patient's right at the left)
-    return np.flip(ras.transpose(2, 1, 0), axis=(1, 2)), spacing, dict(DISPLAY_LABELS), True
+    geo = _affine_axes(affine)
+    z = [float(v) for v in zooms[:3]]
+    if geo is None:  # shown as stored: slices along k, rows j (highest first), columns i
+        return np.flip(vol.transpose(2, 1, 0), axis=1), [z[2], z[1], z[0]], {}, False
+    perm, flips = geo
+    return to_display(vol, perm, flips), [z[i] for i in perm], dict(DISPLAY_LABELS), True
