@@ -27,7 +27,7 @@ from das_core.samplers import sampler_class
 from .samples import is_upload
 
 __all__ = ["UNTRAINED", "FOCUS", "Fit", "ModelChoice", "LineUp", "choose_lineup", "untrained_choice",
-           "checkpoint_choice", "das_options", "serves"]
+           "checkpoint_choice", "das_options", "serves", "upload_models_note"]
 
 UNTRAINED = "untrained (fresh init)"
 FOCUS = "das"  # the method the live controls (tau0, heads, stochastic) act on
@@ -300,3 +300,35 @@ def _shape_check(fit: Fit) -> Checker:
     blank = SampleData(x=torch.zeros(fit.num_frames, fit.in_channels, fit.frame_size, fit.frame_size), y=None,
                        classes=list(fit.classes) if fit.classes else None, dataset=fit.dataset)
     return lambda meta: catalogue.check_sample_compatible(meta, blank)
+
+
+def upload_models_note(modality: Optional[str], kind: str, shipped: Sequence[str]) -> str:
+    """One plain sentence for an upload no model of the user's own serves: which kind of images the shipped models
+    were trained on (`das_core.data.registry.IMAGING`), and whether any of them held the upload's modality.
+
+    Args:
+        modality: the upload's DICOM Modality code (CT, MR, US, ...), or None/"" where the file carries none
+            (NIfTI, .npy, a video).
+        kind: "volume" or "video".
+        shipped: the data sets the shipped checkpoints were trained on.
+    """
+    from das_core.data.registry import imaging
+
+    code = str(modality or "").strip().upper()
+    seen = []
+    for name in sorted(set(shipped)):
+        im = imaging(name)
+        seen.append(f"{name} ({im.text})" if im else name)
+    trained = "; ".join(seen) or "nothing"
+    same = [n for n in sorted(set(shipped)) if code and imaging(n) and code in imaging(n).modalities]
+    if not code:
+        verdict = (f"This {kind} does not say its modality (only DICOM carries one), so which of them saw images like it "
+                   f"is for you to judge.")
+    elif same:
+        verdict = (f"Of these, {', '.join(same)} held {code} images, as the crops or clips described, not studies "
+                   f"like this one.")
+    else:
+        verdict = f"None of them was trained on {code} images."
+    return (f"The shipped models were trained on: {trained}. {verdict} Their picks and predictions on this upload "
+            f"show what they learned there, not about this study.")
+

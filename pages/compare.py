@@ -542,10 +542,9 @@ def upload_models_ui(s: SampleData, entries: list) -> None:
     if not s.is_upload or lineup.das_options(entries, s.dataset, kind=s.kind):
         return
     shipped = sorted({e.dataset for e in entries if e.origin == "shipped" and e.dataset})
-    what = md(s.meta.get("modality") or s.kind)  # a DICOM tag value
-    st.caption(f"No model here was trained on studies like this upload ({what}): the shipped ones were trained on "
-               f"{', '.join(shipped) or 'nothing'} (the Data section of the README says what each holds). "
-               f"Their picks and predictions on it show what they learned there, not about this study.")
+    st.caption("No model here was trained on studies like this upload. "
+               + md(lineup.upload_models_note(s.meta.get("modality"), s.kind, shipped))
+               + " The Data section of the README says what each data set holds.")
 
 
 def lineup_notes_ui(s: SampleData, models: lineup.LineUp) -> None:

@@ -478,6 +478,7 @@ def test_an_uploaded_study_stays_selected_on_every_page(app, monkeypatch):
     assert any("upload: head.npy" in m.value and "resampled to T=28 slices of 28×28" in m.value for m in at.markdown)
     hint = next(c.value for c in at.caption if "No model here was trained on studies like this upload" in c.value)
     assert "vesselmnist3d" in hint and "pocus-lung" in hint  # what the shipped models did see
+    assert "binary shapes, no MR intensities" in hint and "does not say its modality" in hint  # an .npy carries none
     timeline = json.loads(next(c for c in at.get("plotly_chart") if c.key == "cmp_timeline").proto.spec)
     counts = {d["name"]: len(d["x"]) for d in timeline["data"] if d.get("x") is not None and d.get("name")}
     assert counts.get("DAS") == 14 and counts.get("Full sequence") == 28, counts  # k = 14 of the models' T=28

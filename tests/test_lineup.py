@@ -173,3 +173,17 @@ def test_adaptivity_measures_on_a_hand_made_sampler():
     assert adaptivity.split_change(model, xs) == 0.0  # no control moved: nothing changes
     view = adaptivity.prior_view(own[0], blank, best, share)
     assert view.shared_blank == len(set(own[0]) & set(blank)) and view.shared_modal == len(set(own[0]) & set(best))
+
+
+def test_an_upload_is_told_which_images_the_shipped_models_saw():
+    from das_core.data.registry import DATASET_NAMES, USER_DATASETS, imaging
+    from explorer.lineup import upload_models_note
+
+    assert all(imaging(n) is not None for n in DATASET_NAMES if n not in USER_DATASETS), "every built-in set says"
+    shipped = ["vesselmnist3d", "adrenalmnist3d", "synthetic-volumes", "pocus-lung"]
+    ct = upload_models_note("CT", "volume", shipped)
+    assert "None of them was trained on CT images." in ct and "no CT intensities" in ct  # adrenal: masks, not HU
+    us = upload_models_note("us", "video", shipped)
+    assert "Of these, pocus-lung held US images" in us
+    assert "does not say its modality" in upload_models_note(None, "volume", shipped)
+    assert "organmnist3d held CT images" in upload_models_note("CT", "volume", ["organmnist3d"])

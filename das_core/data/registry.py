@@ -26,7 +26,7 @@ from .paths import PathLike, resolve_root
 from .synthetic import CLASS_NAMES, DEFAULT_NUM_SAMPLES
 
 __all__ = ["DatasetInfo", "DATASET_NAMES", "EMBEDDED_NAMES", "USER_DATASETS", "user_dataset", "load_dataset",
-           "list_datasets", "pocus_root"]
+           "list_datasets", "pocus_root", "Imaging", "IMAGING", "imaging"]
 
 EMBEDDED_NAMES = tuple(f + "-embedded" for f in MEDMNIST3D_FLAGS)
 DATASET_NAMES = (*MEDMNIST3D_FLAGS, "synthetic-volumes", "synthetic-video", "video-folder", "npz",
@@ -59,6 +59,45 @@ def user_dataset(path: PathLike) -> tuple[str, str]:
 
 
 POCUS_CLASSES_HELP = "Cov = COVID-19, Pneu = bacterial pneumonia, Reg = healthy, Vir = other viral pneumonia"
+
+
+@dataclass(frozen=True)
+class Imaging:
+    """What a data set's images are, so an upload can be told whether any model saw images like it.
+
+    Attributes:
+        modalities: the DICOM Modality codes (CT, MR, US, ...) whose *image intensities* the data set holds;
+            empty where it holds none (shape masks segmented on CT, synthetic images, microscopy).
+        text: a few words on what its images are.
+    """
+
+    modalities: tuple = ()
+    text: str = ""
+
+
+# From each source's own description (MedMNIST v3 INFO, Born et al. 2021, pydicom-data); the "-embedded" families
+# hold their base set's images.
+IMAGING = {
+    "organmnist3d": Imaging(("CT",), "abdominal CT crops around 11 organs, 28³ intensities"),
+    "nodulemnist3d": Imaging(("CT",), "thoracic CT crops around lung nodules, 28³ intensities"),
+    "adrenalmnist3d": Imaging((), "shape masks of adrenal glands segmented on abdominal CT (binary voxels, no CT "
+                                  "intensities)"),
+    "fracturemnist3d": Imaging(("CT",), "chest CT crops around rib fractures, 28³ intensities"),
+    "vesselmnist3d": Imaging((), "brain-vessel segments voxelised from MRA reconstructions (binary shapes, no MR "
+                                 "intensities)"),
+    "synapsemnist3d": Imaging((), "electron-microscopy volumes of rat brain synapses"),
+    "synthetic-volumes": Imaging((), "synthetic MRI/CT-like volumes, not patient images"),
+    "synthetic-video": Imaging((), "synthetic ultrasound-like speckle clips, not patient images"),
+    "pocus-lung": Imaging(("US",), "lung point-of-care ultrasound clips"),
+    "dicom-echo": Imaging(("US",), "one echocardiography cine"),
+}
+
+
+def imaging(name: str) -> Optional[Imaging]:
+    """What data set `name`'s images are (a "-embedded" family: its base set's), or None where unknown (a user's
+    own data set)."""
+    name = str(name)
+    return IMAGING.get(name[:-len("-embedded")] if name.endswith("-embedded") else name)
 
 
 @dataclass
