@@ -71,18 +71,25 @@ def pick_change(model, x: torch.Tensor, *, heads: Optional[Sequence[int]] = None
     return PickChange(len(set(now) - set(own)), len(now), tuple(own), tuple(now))
 
 
+def changed_items(model, xs: torch.Tensor, *, heads: Optional[Sequence[int]] = None, tau0: Optional[float] = None,
+                  stochastic: bool = False, seed: int = 0, batch_size: int = 32) -> list[int]:
+    """Indices of the sequences xs (N, T, C, H, W) whose picks the live controls change."""
+    changed = []
+    for start in range(0, xs.shape[0], batch_size):
+        xb = xs[start:start + batch_size]
+        own = _picks(model, xb)
+        now = _picks(model, xb, heads=heads, tau0=tau0, stochastic=stochastic, seed=seed)
+        changed += [start + i for i, (a, b) in enumerate(zip(own, now)) if a != b]
+    return changed
+
+
 def split_change(model, xs: torch.Tensor, *, heads: Optional[Sequence[int]] = None, tau0: Optional[float] = None,
                  stochastic: bool = False, seed: int = 0, batch_size: int = 32) -> float:
     """Share of the sequences xs (N, T, C, H, W) whose picks the live controls change (0..1; NaN for none)."""
     if xs.shape[0] == 0:
         return float("nan")
-    changed = 0
-    for start in range(0, xs.shape[0], batch_size):
-        xb = xs[start:start + batch_size]
-        own = _picks(model, xb)
-        now = _picks(model, xb, heads=heads, tau0=tau0, stochastic=stochastic, seed=seed)
-        changed += sum(a != b for a, b in zip(own, now))
-    return changed / xs.shape[0]
+    return len(changed_items(model, xs, heads=heads, tau0=tau0, stochastic=stochastic, seed=seed,
+                             batch_size=batch_size)) / xs.shape[0]
 
 
 def blank_picks(model, shape: Sequence[int]) -> list[int]:

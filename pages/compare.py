@@ -221,11 +221,16 @@ def _items(name: str, split: str, options_json: str, n: int):
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _split_change(_model, model_key: str, source: tuple, heads: tuple, tau0, stochastic: bool,
-                  seed: int) -> tuple[float, int]:
-    """(share of the first SPLIT_ITEMS items of the sample's split whose DAS picks these controls change, N)."""
+                  seed: int) -> tuple[float, int, list]:
+    """(share of the first SPLIT_ITEMS items of the sample's split whose DAS picks these controls change, N,
+    their indices)."""
     xs = _items(*source, SPLIT_ITEMS)
-    share = adaptivity.split_change(_model, xs, heads=list(heads), tau0=tau0, stochastic=stochastic, seed=seed)
-    return share, int(xs.shape[0])
+    items = adaptivity.changed_items(_model, xs, heads=list(heads), tau0=tau0, stochastic=stochastic, seed=seed)
+    return (len(items) / xs.shape[0] if xs.shape[0] else float("nan")), int(xs.shape[0]), items
+
+
+def _go_to_item(index: int) -> None:
+    st.session_state["ds_index"] = int(index)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -258,14 +263,23 @@ def control_effect_ui(s: SampleData, das: lineup.ModelChoice, model_key: str, ct
                                     seed=ctl["seed"])
     word = samples.frame_word(s.kind)
     text = f"With {' and '.join(moved)}: **{change.changed} of {change.k} picks change** on this sample"
+    items: list = []
     if s.source is not None:
         try:
-            share, n = _split_change(das.model, model_key, s.source, heads, tau0, ctl["stochastic"], ctl["seed"])
+            share, n, items = _split_change(das.model, model_key, s.source, heads, tau0, ctl["stochastic"],
+                                            ctl["seed"])
             text += f"; the picks change on **{share:.0%}** of the first {n} {s.source[1]} items"
         except Exception as err:  # a data set that cannot be read in bulk: the sample's count stands alone
-            text += f" (the split could not be read: {err})"
+            text += f" (the split could not be read: {md(err)})"
     st.caption(text + f" (against DAS's own picks: all {H} heads, deterministic). A {word} that stays picked "
                       f"whatever the heads is one DAS would pick from its prior alone (see its prior below).")
+    index = st.session_state.get("ds_index") if s.source is not None else None
+    others = [i for i in items if i != index]
+    if change.changed == 0 and others:
+        st.button(f"Show item {others[0]}, where these controls change the picks", key="cmp_go_changed",
+                  on_click=_go_to_item, args=(others[0],), icon=":material/arrow_forward:",
+                  help=f"The first of the {len(items)} items of the first {SPLIT_ITEMS} of this split on which the "
+                       f"same controls move at least one pick.")
 
 
 def prior_ui(s: SampleData, das: lineup.ModelChoice, model_key: str) -> None:

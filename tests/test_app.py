@@ -614,6 +614,15 @@ def test_the_live_controls_say_what_they_change_and_the_prior_is_shown(app):
     assert f"**{change.changed} of 14 picks change**" in text, text
     assert f"**{share:.0%}** of the first 64 test items" in text, text
     assert 0 < share < 1  # h0 alone moves some items' picks, not all
+    changed = adaptivity.changed_items(model, adaptivity.stack_items(ds, 64), heads=[0])
+    if change.changed == 0:  # the default sample keeps its picks: one click goes to an item where they move
+        at.button(key="cmp_go_changed").click().run()
+        _no_exception(at)
+        assert at.sidebar.number_input(key="ds_index").value == changed[0]
+        text = next(c.value for c in at.caption if "picks change** on this sample" in c.value)
+        moved = adaptivity.pick_change(model, ds[changed[0]][0], heads=[0]).changed
+        assert moved > 0 and f"**{moved} of 14 picks change**" in text, text
+        at.sidebar.number_input(key="ds_index").set_value(0).run()
 
     at.toggle(key="cmp_prior").set_value(True).run()
     _no_exception(at)
