@@ -15,7 +15,8 @@ ROOT = Path(__file__).resolve().parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from pages._common import loopback_guard, persist_widget_state  # noqa: E402
+from pages.ui.guards import loopback_guard  # noqa: E402
+from pages.ui.session import persist_widget_state  # noqa: E402
 
 PAGES = [
     st.Page(str(ROOT / "pages" / "explore.py"), title="Explore", icon=":material/view_in_ar:", default=True),
@@ -32,7 +33,7 @@ def main() -> None:
             "h1{padding-top:0.2rem}</style>")
     loopback_guard()  # started on another address than loopback: one sentence, and the server stops
     page = st.navigation(PAGES)
-    persist_widget_state()  # the data picker's choices survive page switches (see pages/_common.keep)
+    persist_widget_state()  # the data picker's choices survive page switches (see pages.ui.session.keep)
     st.sidebar.caption(":material/science: **Research tool — not for diagnosis.** "
                        "Models here are small demos; do not use them for clinical decisions.")
     page.run()

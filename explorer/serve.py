@@ -34,12 +34,21 @@ from typing import Optional, Sequence
 __all__ = ["PRELOAD", "preload", "loopback_args", "redact_session_ids", "main"]
 
 ROOT = Path(__file__).resolve().parents[1]
-# In the order the first page imports them (app.py -> pages._common -> the page), so the thread takes each
-# module's import lock in the same order as the script run that may meet it half-way.
+# In the order the first page imports them (app.py -> pages.ui, its guards and session -> the default page,
+# Explore: explorer.figures, then its helpers of pages.ui; timing is Compare's and Cohort's), so the thread
+# takes each module's import lock in the same order as the script run that may meet it half-way.
 PRELOAD = (
     "torch",
-    "pages._common",
+    "pages.ui",  # explorer.methods, das_core; torch's threads for the app
+    "pages.ui.guards",
+    "pages.ui.session",
     "explorer.figures",
+    "pages.ui.caches",
+    "pages.ui.captions",
+    "pages.ui.data_picker",  # imports pages.ui.upload
+    "pages.ui.upload",
+    "pages.ui.hu_window",
+    "pages.ui.timing",
     "explorer.methods",
     "plotly.graph_objects",
     "pydicom.data",  # the data-set list asks pydicom-data whether its echo cine is installed

@@ -21,8 +21,10 @@ import streamlit as st
 
 from explorer import cohort, cohort_figures, figures, lineup, samples
 from explorer.text import md
-from pages._common import (DATA_OPTIONS, KEPT, Timer, cached_checkpoints, cached_model, cached_untrained, dataset,
-                           datasets, keep, loopback_guard, show_error)
+from pages.ui.caches import cached_checkpoints, cached_model, cached_untrained, dataset, datasets
+from pages.ui.guards import loopback_guard, show_error
+from pages.ui.session import DATA_OPTIONS, KEPT, keep
+from pages.ui.timing import Timer
 
 FOCUS = "das"
 KEEP_RUNS = 8  # cohort results kept in the shared cache (a 128-item run is well under 1 MB)

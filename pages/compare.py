@@ -20,9 +20,13 @@ from das_core import num_selected_for_ratio
 from explorer import adaptivity, catalogue, exports, figures, lineup, methods, samples
 from explorer.samples import SampleData
 from explorer.text import md
-from pages._common import (Timer, cached_checkpoints, cached_model, cached_untrained, data_sidebar_ui, dataset,
-                           loopback_guard,
-                           sample_caption, show_error, study_input_ui, window_for)
+from pages.ui.caches import cached_checkpoints, cached_model, cached_untrained, dataset
+from pages.ui.captions import sample_caption
+from pages.ui.data_picker import data_sidebar_ui
+from pages.ui.guards import loopback_guard, show_error
+from pages.ui.session import window_for
+from pages.ui.timing import Timer
+from pages.ui.upload import study_input_ui
 
 UNTRAINED = lineup.UNTRAINED
 FOCUS = lineup.FOCUS  # the method the live controls (tau0, heads, stochastic view) act on

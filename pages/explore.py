@@ -11,8 +11,12 @@ import streamlit as st
 
 from explorer import figures, samples
 from explorer.samples import SampleData
-from pages._common import (data_sidebar_ui, dataset, hu_window_ui, loopback_guard, remember_window, sample,
-                           sample_caption, show_error)
+from pages.ui.caches import dataset, sample
+from pages.ui.captions import sample_caption
+from pages.ui.data_picker import data_sidebar_ui
+from pages.ui.guards import loopback_guard, show_error
+from pages.ui.hu_window import hu_window_ui
+from pages.ui.session import remember_window
 
 MONTAGE_N = 16
 CINE_CURVE = "inter-frame variance"  # the feature curve the cine's marker moves along

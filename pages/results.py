@@ -11,7 +11,8 @@ from pathlib import Path
 import streamlit as st
 
 from explorer import catalogue, figures
-from pages._common import ROOT, loopback_guard, show_error
+from pages.ui import ROOT
+from pages.ui.guards import loopback_guard, show_error
 
 DOCS = Path(os.environ.get("DAS_DOCS_DIR") or ROOT / "docs")  # override: tests
 SPEED = DOCS / "speed.json"

@@ -18,7 +18,8 @@ from das_core.data import load_dataset, user_dataset
 from das_core.samplers import sampler_class
 from explorer import figures, jobs
 from explorer.text import md
-from pages._common import datasets, loopback_guard, show_error, signed_in_user
+from pages.ui.caches import datasets
+from pages.ui.guards import loopback_guard, show_error, signed_in_user
 
 DEFAULT_METHOD = "das"
 # Material icons (Streamlit's own icon font): emoji render as empty boxes where the system has no emoji font

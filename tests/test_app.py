@@ -353,7 +353,7 @@ def test_upload_of_one_slice_says_it_was_repeated():
     import numpy as np
 
     from explorer import samples
-    from pages._common import sample_caption
+    from pages.ui.captions import sample_caption
 
     buf = io.BytesIO()
     np.save(buf, np.random.default_rng(0).random((1, 16, 16)).astype("float32"))
@@ -402,7 +402,7 @@ def test_ct_window_in_hounsfield_units_with_presets():
         import streamlit as st
 
         from explorer.samples import IntensityScale
-        from pages._common import hu_window_ui
+        from pages.ui.hu_window import hu_window_ui
 
         st.session_state["window"] = hu_window_ui(IntensityScale(-1000.0, 1200.0, "HU"))
 

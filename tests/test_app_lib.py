@@ -438,7 +438,11 @@ def test_serve_preloads_then_runs_streamlit(monkeypatch):
     with pytest.raises(SystemExit) as stop:  # another address: one sentence, exit 2, Streamlit never started
         serve.main(["--server.address", "0.0.0.0"])
     assert stop.value.code == 2 and len(ran) == 1
-    assert "torch" in serve.PRELOAD and "pages._common" in serve.PRELOAD
+    assert "torch" in serve.PRELOAD and "pages._common" not in serve.PRELOAD
+    ui = [m for m in serve.PRELOAD if m.startswith("pages.ui")]  # every helper module, the package first
+    assert ui == ["pages.ui", "pages.ui.guards", "pages.ui.session", "pages.ui.caches", "pages.ui.captions",
+                  "pages.ui.data_picker", "pages.ui.upload", "pages.ui.hu_window", "pages.ui.timing"]
+    assert sorted(ui[1:]) == sorted(f"pages.ui.{p.stem}" for p in (serve.ROOT / "pages" / "ui").glob("[!_]*.py"))
 
 
 def test_app_threads(monkeypatch):

@@ -189,7 +189,7 @@ def test_hu_window_starts_at_the_files_window():
         import streamlit as st
 
         from explorer.samples import IntensityScale
-        from pages._common import hu_window_ui
+        from pages.ui.hu_window import hu_window_ui
 
         st.session_state["window"] = hu_window_ui(IntensityScale(-1000.0, 1200.0, "HU", (-600.0, 1500.0)))
 
@@ -422,7 +422,7 @@ def test_monochrome1_is_shown_inverted(tmp_path):
 
 def test_the_viewer_says_a_sagittal_upload_is_shown_as_axial_reformats():
     from explorer import samples
-    from pages._common import sample_caption
+    from pages.ui.captions import sample_caption
 
     s = samples.load_upload(to_zip(ct_series(iop=SAGITTAL)), "sag.zip", num_frames=28, size=28)
     text = sample_caption(s)

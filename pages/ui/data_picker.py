@@ -1,0 +1,98 @@
+"""The sidebar's data set / sample picker every data page shares; an uploaded study is one more entry
+(`pages.ui.upload`)."""
+
+from __future__ import annotations
+
+import json
+from typing import Optional
+
+import streamlit as st
+
+from explorer import samples
+from explorer.samples import SampleData
+from explorer.text import md
+from pages.ui.caches import dataset, datasets, sample
+from pages.ui.guards import show_error
+from pages.ui.session import DATA_OPTIONS, keep
+from pages.ui.upload import forget_study, study, upload_ui
+
+__all__ = ["UPLOAD", "data_sidebar_ui"]
+
+UPLOAD = "Upload a file…"
+
+
+def data_sidebar_ui() -> Optional[SampleData]:
+    """The shared data set / sample picker in the sidebar. Returns the sample, or None (after an error).
+
+    An uploaded study is one more entry of the picker ("upload: head.zip") and stays selected on every
+    page for the session; it is returned at its native resolution (see `study()`).
+    """
+    sb = st.sidebar
+    sb.subheader("Data")
+    try:
+        infos = datasets()
+    except Exception as err:  # the data layer is missing or broken: the rest of the app still works
+        sb.error(f"The data sets cannot be listed ({md(err)}).")
+        infos = []
+    by_name = {d["name"]: d for d in infos}
+    held = study()
+    names = list(by_name) + ([held.dataset] if held is not None else []) + [UPLOAD]
+    keep("ds_name")
+    if st.session_state.get("ds_name") not in names:
+        st.session_state["ds_name"] = names[0]
+    name = sb.selectbox("Data set", names, key="ds_name",
+                        format_func=lambda n: f"{n} ({by_name[n]['kind']})" if n in by_name else n,
+                        help=by_name.get(st.session_state.get("ds_name"), {}).get("description"))
+    if name == UPLOAD:
+        return upload_ui()
+    if held is not None and name == held.dataset:
+        sb.button("Forget this upload", key="study_forget", on_click=forget_study, icon=":material/close:",
+                  help="Drops the uploaded study from this session (it was never written to disk).")
+        return held
+    info = by_name[name]
+    opts = dict(info["default_options"])
+    chosen = st.session_state.setdefault(DATA_OPTIONS, {}).setdefault(name, {})
+    with sb.expander("Data options", expanded=False):
+        if "num_frames" in opts:
+            opts["num_frames"] = chosen["num_frames"] = int(st.number_input(
+                "Frames T", 4, 128, int(chosen.get("num_frames", opts["num_frames"] or 28)), key=f"ds_frames:{name}"))
+        if "size" in opts:
+            sizes = [28, 64] if "mnist" in name else [28, 32, 48, 64, 96, 128]
+            cur = int(chosen.get("size", opts["size"] or 28))
+            choices = sorted(set(sizes + [int(opts["size"] or 28), cur]))
+            opts["size"] = chosen["size"] = int(st.selectbox("Frame size", choices, index=choices.index(cur),
+                                                             key=f"ds_size:{name}"))
+        if "filler" in opts:  # the moving-real families: what sits around the real slices
+            from das_core.data.embedded import FILLERS
+
+            cur = chosen.get("filler", opts["filler"])
+            opts["filler"] = chosen["filler"] = st.selectbox(
+                "Filler frames", list(FILLERS), index=list(FILLERS).index(cur), key=f"ds_filler:{name}",
+                help="distractors: slices of other volumes of the split; speckle: ultrasound-like noise. The real "
+                     "volume's 10 central slices sit at a random offset between them (the sample's informative frames).")
+    splits = [s for s, n in info["split_sizes"].items() if n] or ["test"]
+    split_default = samples.default_split(info["split_sizes"])
+    keep("ds_split")
+    if st.session_state.get("ds_split") not in splits:
+        st.session_state["ds_split"] = split_default
+    split = sb.selectbox("Split", splits, key="ds_split")
+    opts_json = json.dumps(opts, sort_keys=True)
+    try:
+        ds = dataset(name, split, opts_json)
+        n = len(ds)
+    except Exception as err:
+        show_error(err)
+        return None
+    if n == 0:
+        sb.warning("This split is empty.")
+        return None
+    keep("ds_index")
+    if int(st.session_state.get("ds_index", 0)) >= n:
+        st.session_state["ds_index"] = 0
+    index = int(sb.number_input(f"Sample (0..{n - 1})", 0, n - 1, key="ds_index"))
+    st.session_state["_ds_key"] = (name, split, opts_json)
+    try:
+        return sample(name, split, opts_json, index)
+    except Exception as err:
+        show_error(err)
+        return None
