@@ -14,7 +14,7 @@ stands out within its own scan, whatever the data set's intensity scale): d = 20
 The features are computed without gradient (they have no parameters; DAS computes them under
 `no_grad`), in float32, with few passes over the frames (`_fused_maps`, issue 12): they equal the plain
 computation (`_stencils`, `F.pad`, `adaptive_avg_pool2d`, `torch.std`) up to float rounding, which
-tests/test_features_equiv.py checks against a frozen copy of it.
+tests/test_features_equiv.py checks against stored outputs of it (`tests/data/make_das_reference.py`).
 """
 
 from __future__ import annotations
