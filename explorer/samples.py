@@ -145,11 +145,6 @@ class IntensityScale:
         span = self.hi - self.lo
         return (level - self.lo) / span, width / span
 
-    def from_unit_window(self, level: float, width: float) -> tuple[float, float]:
-        """(level, width) on the [0, 1] values -> the file's units."""
-        span = self.hi - self.lo
-        return self.lo + level * span, width * span
-
 
 def intensity_scale(sample: "SampleData") -> Optional[IntensityScale]:
     """The file's units of a volume read by min-max normalisation (`meta["value_range"]`, no window given);
