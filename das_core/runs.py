@@ -289,13 +289,14 @@ def read_config(out: Union[str, Path]) -> Optional[dict]:
     return read_json(RunPaths.of(out).config)
 
 
-def best_validation_auc(out: Union[str, Path]) -> Optional[float]:
-    """The validation AUC of the epoch run `out` kept as best (None when its metrics do not say)."""
+def best_validation_auc(out: Union[str, Path], metric: str = "val_auc") -> Optional[float]:
+    """The validation AUC (or another `metric` of the epoch record, e.g. "val_balanced_accuracy") of the epoch
+    run `out` kept as best (None when its metrics do not say)."""
     best = None
     best_epoch = (read_summary(out) or {}).get("best_epoch")
     for rec in read_metrics(out):
         if rec.get("epoch") == best_epoch:
-            best = rec.get("val_auc")
+            best = rec.get(metric)
     return best
 
 
