@@ -13,6 +13,8 @@ Public API (see README.md):
     export_study(checkpoints, source, out_dir), ExportSettings   the take-it-away export (das_core.export)
     DASError, DataError, ConfigError, CheckpointError
 
+The model core (SubsampledClassifier, ModelSpec, Selection, frame features, backbones) is das_core.nn.
+
 Names are imported on first use (PEP 562), so `import das_core.runs` (the app's job launcher) does
 not pay for torch. This package never imports streamlit or plotly.
 """
@@ -26,10 +28,9 @@ _API = {
     "DASError": "errors", "DataError": "errors", "ConfigError": "errors", "CheckpointError": "errors",
     "Sampler": "samplers", "make_sampler": "samplers", "register_sampler": "samplers", "list_samplers": "samplers",
     "sampler_options": "samplers", "num_selected_for_ratio": "samplers", "SAMPLERS": "samplers",
-    "Selection": "selection",
+    "Selection": "nn",
     "SampleRun": "sample_run", "run_on_sample": "sample_run", "LiveControls": "samplers",
-    "SubsampledClassifier": "model",
-    "ModelSpec": "spec",
+    "SubsampledClassifier": "nn", "ModelSpec": "nn",
     "load_model": "checkpoints",
     "TrainConfig": "engine", "fit": "engine", "evaluate_checkpoint": "engine",
     "load_dataset": "data", "list_datasets": "data", "load_sequence": "data",

@@ -29,7 +29,7 @@ the pickled part (`data.pkl`) within `MAX_PICKLE_BYTES`, and no compressed recor
 `MAX_COMPRESSION_RATIO` times its packed size (torch writes every record stored; its reader allocates what a
 record declares). Once read, the tensors' logical size (a view may be far larger than its storage) must be
 within the same budget. The model's spec is then checked (`ModelSpec.from_dict`: every field and sampler option
-bounded), the model's size counted without building it (`das_core.model.MAX_MODEL_BYTES`) and compared
+bounded), the model's size counted without building it (`das_core.nn.model.MAX_MODEL_BYTES`) and compared
 with the weights the file holds, and only then is the model built. `manifest_entries` lists only files
 inside the manifest's folder.
 
@@ -54,9 +54,9 @@ from .atomic import atomic_write
 from .data.budget import BUDGET_ENV, decode_budget, format_bytes
 from .data.safezip import unsafe_member_name
 from .errors import CheckpointError, DASError
-from .model import SubsampledClassifier, check_model_size
+from .nn.model import SubsampledClassifier, check_model_size
+from .nn.spec import ModelSpec
 from .quantize import compact_state, expand_state, pack_state, unpack_state
-from .spec import ModelSpec
 
 
 __all__ = [
@@ -348,7 +348,7 @@ def load_checkpoint(path: Union[str, Path], map_location="cpu", *, with_extra: b
     state = payload["state_dict"]
     if not isinstance(state, dict):
         raise CheckpointError(f"The weights in {name} are not a state dict; the file is corrupt, re-create it.")
-    try:  # the model's size, counted without building it (das_core.model.check_model_size)
+    try:  # the model's size, counted without building it (das_core.nn.model.check_model_size)
         size = check_model_size(spec)
     except DASError as err:
         raise _cannot_build(name, err) from None

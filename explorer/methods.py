@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from das_core import ModelSpec, SubsampledClassifier, list_samplers
-from das_core.backbones import LIGHT_BACKBONE
+from das_core.nn.backbones import LIGHT_BACKBONE
 from das_core.sample_run import SampleRun, run_on_sample
 from das_core.samplers import LiveControls, sampler_class, sampler_options
 

@@ -19,7 +19,7 @@ import torch
 from das_core import data
 from das_core.data.arrays import resample_indices, select_frames
 from das_core.errors import DataError
-from das_core.features import RAW_NAMES, raw_frame_features
+from das_core.nn.features import RAW_NAMES, raw_frame_features
 
 __all__ = [
     "SampleData", "FEATURE_CURVES", "frame_word", "window_defaults", "display_aspect", "IntensityScale",
@@ -27,7 +27,7 @@ __all__ = [
     "default_split", "open_dataset", "sample_from", "load_upload", "load_study", "resample_for", "VIEW_MAX_FRAMES",
 ]
 
-# The three per-frame curves the Explore page shows (names in das_core.features.RAW_NAMES).
+# The three per-frame curves the Explore page shows (names in das_core.nn.features.RAW_NAMES).
 FEATURE_CURVES = {
     "inter-frame variance": "diff_var",
     "Sobel edge magnitude (mean)": "sobel_mean",
@@ -203,7 +203,7 @@ def feature_curves(x: torch.Tensor, names: Optional[Mapping[str, str]] = None) -
 
     Args:
         x: one sequence (T, C, H, W).
-        names: display label -> feature name in `das_core.features.RAW_NAMES` (default FEATURE_CURVES).
+        names: display label -> feature name in `das_core.nn.features.RAW_NAMES` (default FEATURE_CURVES).
     """
     names = dict(names or FEATURE_CURVES)
     raw = raw_frame_features(x[None].float())[0].numpy()  # (T, NUM_RAW)

@@ -12,9 +12,9 @@ from pathlib import Path
 import streamlit as st
 
 from das_core import TrainConfig, list_samplers
-from das_core.backbones import LIGHT_BACKBONE
 from das_core.engine.config import BACKBONE_CHOICES
 from das_core.data import load_dataset, user_dataset
+from das_core.nn.backbones import LIGHT_BACKBONE
 from das_core.samplers import sampler_class
 from explorer import figures, jobs
 from explorer.text import md

@@ -20,7 +20,7 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 
 import das_core  # noqa: E402
 from das_core import TrainConfig  # noqa: E402
-from das_core.selection import one_hot_rows  # noqa: E402
+from das_core.nn.selection import one_hot_rows  # noqa: E402
 from explorer import catalogue, figures, jobs  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]

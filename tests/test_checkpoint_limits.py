@@ -20,9 +20,9 @@ import das_core
 from das_core.checkpoints import load_checkpoint, manifest_entries, read_checkpoint, save_checkpoint
 from das_core.data import budget as budget_mod
 from das_core.errors import CheckpointError, ConfigError, DASError
-from das_core.model import MAX_MODEL_BYTES, SubsampledClassifier, check_model_size, model_size
+from das_core.nn.model import MAX_MODEL_BYTES, SubsampledClassifier, check_model_size, model_size
+from das_core.nn.spec import ModelSpec
 from das_core.samplers import list_samplers, make_sampler, sampler_class
-from das_core.spec import ModelSpec
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = REPO / "checkpoints"

@@ -6,9 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from das_core.backbones import mobilenet_v3_small_features
-from das_core.depthwise import DepthwiseConv2d, depthwise_conv2d_shift, use_fast_depthwise
-from das_core.pointwise import PointwiseConv2d, use_fast_pointwise
+from das_core.nn.backbones import mobilenet_v3_small_features
+from das_core.nn.depthwise import DepthwiseConv2d, depthwise_conv2d_shift, use_fast_depthwise
+from das_core.nn.pointwise import PointwiseConv2d, use_fast_pointwise
 
 
 @pytest.mark.parametrize("hw,k,s,p,d,bias", [

@@ -3,7 +3,7 @@
 import torch
 import torch.nn.functional as F
 
-from das_core.features import (
+from das_core.nn.features import (
     _LAPLACIAN, _SOBEL_X, FEATURE_DIM, _stencils, frame_feature_maps, frame_features, raw_frame_features,
 )
 

@@ -1,13 +1,13 @@
-"""The fast DAS sampler (issue 12) computes what the old one did: the same picks and, within float rounding,
-the same features, scores, relaxed rows and gradients, on random inputs at several sizes, in training and
-evaluation. The old computation's outputs are stored in tests/data/das_reference.npz, made by
-tests/data/make_das_reference.py from the implementation before issue 12's change (das_core/features.py of
-29b7649^, the DAS select and the learned samplers' pick in plain ops, frozen in that script; until then the
-frozen copy lived in this file), so the comparison does not move when the library does. The inputs are not
-stored: this file draws them from the same seeds as the script and checks them against the sha256 digests in
-the file. Regenerate the file with `.venv/bin/python tests/data/make_das_reference.py` only when what DAS
-computes is meant to change (say why in the commit) or when a digest no longer matches (a new torch random
-stream); the script's docstring lists what is stored and why the sizes are what they are.
+"""The fast DAS sampler (issue 12) computes what the old one did: the same picks and, within float rounding, the
+same features, scores, relaxed rows and gradients, on random inputs at several sizes, in training and evaluation.
+The old computation's outputs are stored in tests/data/das_reference.npz, made by
+tests/data/make_das_reference.py from the implementation before issue 12's change (the frame features of
+29b7649^, today das_core/nn/features.py; the DAS select and the learned samplers' pick in plain ops, frozen in
+that script; until then the frozen copy lived in this file), so the comparison does not move when the library
+does. The inputs are not stored: this file draws them from the same seeds as the script and checks them against
+the sha256 digests in the file. Regenerate the file with `.venv/bin/python tests/data/make_das_reference.py` only
+when what DAS computes is meant to change (say why in the commit) or when a digest no longer matches (a new torch
+random stream); the script's docstring lists what is stored and why the sizes are what they are.
 
 Tolerances: the fused features sum in a different order (padded rows, row slices before column slices
 when pooling), so the raw summaries differ by a few float32 ulps (relative 1e-5 allows ~80). The z-scores
@@ -28,9 +28,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from das_core import features, make_sampler
+from das_core import make_sampler
+from das_core.nn import features
+from das_core.nn.selection import sequential_topk, sort_rows
 from das_core.samplers.learned import _eval_topk
-from das_core.selection import sequential_topk, sort_rows
 
 REFERENCE = Path(__file__).with_name("data") / "das_reference.npz"
 REGENERATE = "regenerate it with `.venv/bin/python tests/data/make_das_reference.py`"

@@ -119,8 +119,8 @@ def test_one_default_per_setting():
     import inspect
 
     from das_core import ModelSpec, TrainConfig
-    from das_core.backbones import BACKBONES, DEFAULT_BACKBONE, LIGHT_BACKBONE
     from das_core.engine.config import BACKBONE_CHOICES
+    from das_core.nn.backbones import BACKBONES, DEFAULT_BACKBONE, LIGHT_BACKBONE
     from das_core.samplers.das import DASConfig
     from explorer import methods
 

@@ -7,8 +7,8 @@ import torch
 
 import das_core
 from das_core import ConfigError, ModelSpec, Sampler, SubsampledClassifier, list_samplers, make_sampler, register_sampler
+from das_core.nn.selection import Selection, one_hot_rows
 from das_core.samplers import SAMPLERS, sampler_class, sampler_options
-from das_core.selection import Selection, one_hot_rows
 
 BUILT_IN = ["full", "uniform", "random", "dps", "adps", "das", "central", "edge-energy", "pgadps"]
 

@@ -236,7 +236,7 @@ def test_score_function_estimator_trains_the_scores_without_straight_through():
 
 def test_pick_log_prob_matches_enumeration():
     """log P(picks) of the Gumbel top-k, checked against sampling frequencies."""
-    from das_core.selection import one_hot_rows, pick_log_prob
+    from das_core.nn.selection import one_hot_rows, pick_log_prob
 
     logits = torch.tensor([[1.0, 0.0, -1.0, 0.5]]).expand(1, 2, 4)  # (1, k=2, T=4), rows share logits
     counts: dict = {}
@@ -263,7 +263,7 @@ def test_standardized_scores_spread_like_the_noise():
 
 
 def test_exploration_mixture_log_prob_and_rows():
-    from das_core.selection import one_hot_rows, pick_log_prob
+    from das_core.nn.selection import one_hot_rows, pick_log_prob
 
     logits = torch.tensor([[[5.0, 0.0, 0.0, 0.0]]])  # (1, 1, 4)
     hard = one_hot_rows(torch.tensor([[2]]), 4)

@@ -139,7 +139,7 @@ def test_sampler_warmup_freezes_only_the_sampler(tmp_path, monkeypatch):
 
 def _frames_seen_in_training(monkeypatch) -> list:
     """How many frames the task network sees at each training forward pass (a spy on `frame_features`)."""
-    from das_core.model import SubsampledClassifier
+    from das_core.nn.model import SubsampledClassifier
 
     seen = []
     real = SubsampledClassifier.frame_features
@@ -238,7 +238,7 @@ def test_sampler_diagnostics_are_logged_without_changing_training(tmp_path):
 def test_bf16_mixed_precision_trains_with_a_float32_sampler(tmp_path, method, monkeypatch):
     """precision="bf16" runs the backbone under torch.autocast on CPU; the sampler stays float32 (its picks equal
     the fp32 picks), the loss is finite, the weights are float32, and the run records its precision."""
-    from das_core import model as model_mod
+    from das_core.nn import model as model_mod
 
     seen = []
     real = model_mod.SubsampledClassifier.frame_features

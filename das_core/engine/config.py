@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
-from ..backbones import BACKBONES, DEFAULT_BACKBONE
 from ..cli_options import option as _opt
 from ..errors import ConfigError
+from ..nn.backbones import BACKBONES, DEFAULT_BACKBONE
 from ..samplers import list_samplers, num_selected_for_ratio
 from .early_stopping import CRITERIA
 from .precision import PRECISIONS, check_precision

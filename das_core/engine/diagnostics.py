@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..model import SubsampledClassifier
+from ..nn.model import SubsampledClassifier
 
 __all__ = ["SamplerDiagnostics", "GUMBEL_STD"]
 

@@ -11,7 +11,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
 from ..metrics import classification_metrics
-from ..model import SubsampledClassifier
+from ..nn.model import SubsampledClassifier
 from .precision import autocast
 
 __all__ = ["StopTraining", "should_stop", "LossModule", "train_one_epoch", "evaluate_model"]

@@ -16,9 +16,9 @@ from torch.utils.data.distributed import DistributedSampler
 from .. import distributed as dist_utils
 from ..data import load_dataset
 from ..errors import ConfigError
-from ..model import SubsampledClassifier
+from ..nn.model import SubsampledClassifier
+from ..nn.spec import ModelSpec
 from ..samplers import sampler_class, sampler_options
-from ..spec import ModelSpec
 from .config import TrainConfig
 
 __all__ = ["resolve_device", "seed_everything", "load_splits", "DataInfo", "data_info", "model_spec_for",

@@ -37,9 +37,9 @@ from torch import Tensor
 from ..checkpoints import check_compatible, jsonable, load_checkpoint
 from ..data import load_dataset
 from ..metrics import classification_metrics
+from ..nn.selection import Selection, one_hot_rows
 from ..runs import RunPaths, read_config, read_json, read_summary, write_json
 from ..samplers import sampler_class
-from ..selection import Selection, one_hot_rows
 from ..stats import paired_bootstrap_metric
 
 __all__ = ["run_static_control", "static_control", "checkpoint_static_control", "shipped_static_controls",

@@ -11,8 +11,8 @@ from typing import Callable, Union
 import torch
 from torch import Tensor, nn
 
+from ..errors import ConfigError
 from .depthwise import use_fast_depthwise
-from .errors import ConfigError
 from .pointwise import use_fast_pointwise
 
 __all__ = ["BACKBONES", "DEFAULT_BACKBONE", "LIGHT_BACKBONE", "build_backbone", "mobilenet_v3_small_features", "ChannelsLastSequential", "SmallCNN",

@@ -16,9 +16,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..errors import ConfigError, DASError
+from ..samplers import Sampler, make_sampler, sampler_class
 from .backbones import BACKBONES, DEFAULT_BACKBONE, build_backbone
-from .errors import ConfigError, DASError
-from .samplers import Sampler, make_sampler, sampler_class
 from .selection import Selection
 from .spec import ModelSpec
 
@@ -100,7 +100,7 @@ def check_model_size(spec: ModelSpec, max_bytes: int = MAX_MODEL_BYTES) -> Model
         raise ConfigError(
             f"The {spec.method} model this spec describes (T={spec.num_frames}, k={spec.num_selected}, "
             f"{spec.backbone}) would hold {_mib(size.bytes)} of weights, more than the {_mib(max_bytes)} limit "
-            f"(das_core.model.MAX_MODEL_BYTES); choose fewer frames, a smaller k or smaller sampler options.")
+            f"(das_core.nn.model.MAX_MODEL_BYTES); choose fewer frames, a smaller k or smaller sampler options.")
     return size
 
 

@@ -5,7 +5,7 @@ Like nanoGPT's `model_args`: a checkpoint keeps `ModelSpec.to_dict()`, and
 the weights are loaded. `from_dict` checks every field (the integers against `SPEC_BOUNDS`, the sampler's
 options against the bounds its `Options` dataclass declares), so a crafted or damaged checkpoint gets one
 sentence (CheckpointError through `das_core.checkpoints`), never a traceback or a huge allocation; the size of
-the model the spec describes is checked before it is built (`das_core.model.MAX_MODEL_BYTES`).
+the model the spec describes is checked before it is built (`das_core.nn.model.MAX_MODEL_BYTES`).
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from ..errors import ConfigError
+from ..samplers import sampler_class
 from .backbones import BACKBONES, DEFAULT_BACKBONE
-from .errors import ConfigError
-from .samplers import sampler_class
 
 __all__ = ["ModelSpec", "MAX_FRAMES", "MAX_CLASSES", "MAX_CHANNELS", "MAX_FRAME_SIZE", "SPEC_BOUNDS"]
 
@@ -25,7 +25,7 @@ MAX_CLASSES = 100_000  # the head is feature width x classes: 576 x 100 000 is 2
 MAX_CHANNELS = 64  # channels of a frame (1 grey, 3 RGB; 64 leaves room for stacked modalities)
 MAX_FRAME_SIZE = 65_536  # informational for the named backbones (they pool globally)
 # the integer fields and their [low, high]; every other field is checked by name below, the sampler's options by
-# its Options dataclass (`Sampler.check_options`), and the size of the whole model by `das_core.model`
+# its Options dataclass (`Sampler.check_options`), and the size of the whole model by `das_core.nn.model`
 SPEC_BOUNDS = {"num_frames": (1, MAX_FRAMES), "num_selected": (1, MAX_FRAMES), "num_classes": (2, MAX_CLASSES),
                "in_channels": (1, MAX_CHANNELS), "frame_size": (1, MAX_FRAME_SIZE)}
 _POOLING = ("mean", "max")
@@ -42,7 +42,7 @@ class ModelSpec:
     method: a registered sampler name (`das_core.list_samplers()`).
     num_frames: T, frames per input sequence.
     num_selected: k, frames the sampler keeps (T for a sampler that keeps all, such as full).
-    backbone: a named backbone (`das_core.backbones.BACKBONES`).
+    backbone: a named backbone (`das_core.nn.backbones.BACKBONES`).
     num_classes: classes of the task (>= 2).
     in_channels: channels C of each frame.
     frame_size: H = W of the frames it was built for (informational for the named backbones, which

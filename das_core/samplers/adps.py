@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import ConfigError
-from ..selection import Selection, _mask_value, gumbel_noise, one_hot_rows, sort_rows, straight_through
+from ..nn.selection import Selection, _mask_value, gumbel_noise, one_hot_rows, sort_rows, straight_through
 from .base import bounded
 from .learned import LearnedSampler, check_tau0, estimator_option, score_init_option, tau0_option
 from .registry import register_sampler

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import ConfigError
-from ..selection import Selection
+from ..nn.selection import Selection
 
 __all__ = ["Sampler", "check_k", "bounded", "one_of"]
 
@@ -177,7 +177,7 @@ class Sampler(nn.Module):
     def parameter_count(cls, num_frames: int, num_selected: int, config: Any, feature_dim: int) -> Optional[int]:
         """The number of parameter values of this sampler for T, k and its `Options` instance `config`, inside a
         classifier whose backbone has `feature_dim` features, in closed form (nothing is built); the model-size
-        check (`das_core.model.check_model_size`) reads it before any model is built. None (the default):
+        check (`das_core.nn.model.check_model_size`) reads it before any model is built. None (the default):
         unknown, and the check builds the sampler on the `meta` device to count them."""
         return None
 

@@ -2,7 +2,7 @@
 
 Pipeline for x (B, T, C, H, W):
 
-1. Parameter-free frame features F (B, T, d) (`das_core.features`: inter-frame variance, Sobel,
+1. Parameter-free frame features F (B, T, d) (`das_core.nn.features`: inter-frame variance, Sobel,
    Laplacian summaries), embedded to e (B, T, D) with a learned positional embedding.
 2. Multi-head attention. Paper: `s_h = Softplus(MLP_h(F))` in R^{B x k} and
    `A_h[:, j, :] = a_base * s_h[:, j]`, `A = mean_h A_h`.
@@ -36,8 +36,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import ConfigError
-from ..features import FEATURE_DIM, frame_features
-from ..selection import Selection
+from ..nn.features import FEATURE_DIM, frame_features
+from ..nn.selection import Selection
 from .base import bounded, one_of
 from .learned import (LearnedSampler, check_tau0, estimator_option, lr_multiplier_option, score_init_option,
                       tau0_option)

@@ -19,7 +19,7 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
-from ..selection import Selection
+from ..nn.selection import Selection
 from .learned import (LearnedSampler, check_tau0, estimator_option, lr_multiplier_option, score_init_option,
                       tau0_option)
 from .registry import register_sampler

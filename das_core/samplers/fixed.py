@@ -8,7 +8,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from ..selection import Selection, one_hot_rows
+from ..nn.selection import Selection, one_hot_rows
 from .base import Sampler, bounded
 from .registry import register_sampler
 

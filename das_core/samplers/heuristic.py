@@ -13,7 +13,7 @@ They are controls for the claim "adaptive beats static", and neither has anythin
   gradient magnitude (Sobel) of the frame, each standardised across the T frames of the item and
   weighted (`weight_difference`, `weight_edges`). Its picks follow the input, but nothing is learned:
   it separates what adaptivity alone buys from what a learned adaptive sampler (DAS, ADPS) adds.
-  Both numbers are the `diff_mean` and `sobel_mean` frame summaries of `das_core.features` (the
+  Both numbers are the `diff_mean` and `sobel_mean` frame summaries of `das_core.nn.features` (the
   features DAS itself reads), computed on the channel-mean frame area-pooled to at most 32 pixels a
   side, as DAS does by default. Ties are broken towards the lower frame index; the picks are returned
   in ascending order, `pick_rank` is the rank of each pick's score (0: the highest).
@@ -27,8 +27,8 @@ import torch
 from torch import Tensor
 
 from ..errors import ConfigError
-from ..features import RAW_NAMES, raw_frame_features
-from ..selection import Selection, one_hot_rows
+from ..nn.features import RAW_NAMES, raw_frame_features
+from ..nn.selection import Selection, one_hot_rows
 from .base import Sampler, bounded
 from .fixed import _selection
 from .registry import register_sampler
@@ -76,7 +76,7 @@ def content_energy(x: Tensor, max_size: int | None = _FEATURE_SIZE) -> tuple[Ten
 
     difference[t]: mean |x_t - x_{t-1}| and mean |x_{t+1} - x_t| averaged (one neighbour at the ends;
     0 for T = 1); edges[t]: the mean Sobel gradient magnitude of frame t. Both from
-    `das_core.features.raw_frame_features` (channel-mean frames, pooled to at most `max_size` a side).
+    `das_core.nn.features.raw_frame_features` (channel-mean frames, pooled to at most `max_size` a side).
     """
     raw = raw_frame_features(x, max_size)  # (B, T, NUM_RAW), float32
     back = raw[..., _DIFF]  # back[t] = mean |x_t - x_{t-1}| for t >= 1 (back[0] repeats back[1])

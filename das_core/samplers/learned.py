@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from ..errors import ConfigError
-from ..selection import (
+from ..nn.selection import (
     Selection, _mask_value, gumbel_noise, pick_log_prob, sequential_topk, sort_rows, straight_through,
 )
 from .base import Sampler, bounded, one_of

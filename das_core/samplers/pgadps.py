@@ -44,7 +44,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..selection import Selection, _mask_value, gumbel_noise, one_hot_rows, pick_log_prob, sort_rows, straight_through
+from ..nn.selection import Selection, _mask_value, gumbel_noise, one_hot_rows, pick_log_prob, sort_rows, straight_through
 from .adps import MAX_FEATURE_DIM, MAX_HIDDEN, TaskFeatureSampler
 from .base import bounded
 from .learned import check_tau0, estimator_option, lr_multiplier_option, score_init_option, tau0_option

@@ -2,10 +2,10 @@
 
 The reference is the DAS sampler's computation as it was before issue 12's speed-up (commit 29b7649: fused frame
 features, plain-op attention at inference, numpy evaluation top-k), frozen below as tests/test_features_equiv.py
-held it until these stored outputs replaced it: das_core/features.py of 29b7649^ (comments left out), and
-DASSampler.select with the learned samplers' Gumbel top-k written out in plain ops (SDPA attention, einsum for
-the head mixing, the torch row loop for the picks). This script is the record of how the reference was made;
-the tests do not import it.
+held it until these stored outputs replaced it: the frame features of 29b7649^ (today das_core/nn/features.py;
+comments left out), and DASSampler.select with the learned samplers' Gumbel top-k written out in plain ops (SDPA
+attention, einsum for the head mixing, the torch row loop for the picks). This script is the record of how the
+reference was made; the tests do not import it.
 The frozen select runs on a DASSampler of the current library used as a container of parameters (its layers,
 `head_mask`, config), as the frozen copy in the test did.
 
@@ -61,8 +61,9 @@ OUT = Path(__file__).with_name("das_reference.npz")
 VERSION = 1
 
 # ---------------------------------------------------------------------------------------------------------
-# The frozen reference: das_core/features.py, the DAS select and the learned samplers' pick as they were
-# before issue 12 (as frozen in tests/test_features_equiv.py until it read this file's output instead).
+# The frozen reference: the frame features (das_core/nn/features.py), the DAS select and the learned samplers'
+# pick as they were before issue 12 (as frozen in tests/test_features_equiv.py until it read this file's output
+# instead).
 # ---------------------------------------------------------------------------------------------------------
 
 

@@ -17,10 +17,10 @@ import torch
 
 from ...engine.precision import autocast
 from ...engine.setup import make_optimizer
-from ...features import _gray_into, _target_size, frame_features
-from ...model import SubsampledClassifier
+from ...nn.features import _gray_into, _target_size, frame_features
+from ...nn.model import SubsampledClassifier
+from ...nn.spec import ModelSpec
 from ...samplers import list_samplers, num_selected_for_ratio
-from ...spec import ModelSpec
 from .config import COMPARE, STUDY_METHODS, TARGET_OPS, TARGETS, SpeedConfig, VolumeSize, share_target
 
 __all__ = ["bench_size"]
