@@ -73,9 +73,7 @@ class DASConfig:
     estimator: how the task loss trains the scores: "both" (the default: straight-through plus the
         score-function term), "straight_through" (the paper's strict reading) or "score_function"
         (REINFORCE with a leave-one-out baseline alone); `das_core.samplers.learned.ESTIMATORS`.
-        Why "both": docs/results-ablation.md (with MobileNetV3-Small the straight-through gradient at
-        the informative frame had t = 0.02 and correlation -0.04 with the benefit of keeping it; the
-        score-function term's t = 1.06, +0.10, and every seed found the frame).
+        Why "both" is the default: measured in docs/results-ablation.md.
     score_norm: "none" (the paper's), or "standardize": each row of A is standardised across the
         T frames and multiplied by a learned gain (initialised to `gain_init`), so the scores' spread
         is comparable to the Gumbel noise's (std 1.28) from the first step.
