@@ -10,6 +10,8 @@ Public API (see README.md):
     load_model(path)             a trained model from a checkpoint (eval mode, `.spec`, `.meta`)
     TrainConfig, fit(config)     the training engine
     load_dataset, list_datasets, load_sequence   the data layer (das_core.data)
+    register_dataset(name, kind=...), register_reader(suffixes=..., kind=...)   decorators: a data set or a file
+                                 format joins the data layer's registries
     export_study(checkpoints, source, out_dir), ExportSettings   the take-it-away export (das_core.export)
     DASError, DataError, ConfigError, CheckpointError
 
@@ -33,7 +35,8 @@ _API = {
     "SubsampledClassifier": "nn", "ModelSpec": "nn",
     "load_model": "checkpoints",
     "TrainConfig": "engine", "fit": "engine", "evaluate_checkpoint": "engine",
-    "load_dataset": "data", "list_datasets": "data", "load_sequence": "data",
+    "load_dataset": "data", "list_datasets": "data", "load_sequence": "data", "register_dataset": "data",
+    "register_reader": "data",
     "export_study": "export", "ExportSettings": "export",
 }
 

@@ -62,20 +62,33 @@ def _default_text(f: dataclasses.Field) -> str:
     return ""
 
 
+def _choices(f: dataclasses.Field):
+    """A field's choices: a sequence, or a function returning one (a registry, read when the parser is built)."""
+    choices = f.metadata.get("choices")
+    return tuple(choices()) if callable(choices) else choices
+
+
 def add_dataclass_args(parser, cls, *, exclude: Iterable[str] = ()) -> None:
-    """One flag per field of `cls` that has help metadata (see the module docstring)."""
+    """One flag per field of `cls` that has help metadata (see the module docstring). A field's metadata may
+    also give `choices` (a sequence, or a function returning one, called now: a registry's names), `type` (the
+    converter argparse applies, e.g. a name normaliser) and `metavar`."""
     for f, tp in _fields(cls, exclude):
         flag, text = _flag(f), f.metadata["help"] + _default_text(f)
+        choices = _choices(f)
+        if callable(f.metadata.get("choices")):  # a registry's names: listed in the help, the usage says NAME
+            text += "; one of: " + ", ".join(map(str, choices))
         kw: dict[str, Any] = {"dest": f.name, "default": argparse.SUPPRESS, "help": text}
+        if "metavar" in f.metadata:
+            kw["metavar"] = f.metadata["metavar"]
         if tp is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, **kw)
         elif tp is dict:
-            parser.add_argument(flag, action="append", metavar="KEY=VALUE", **{**kw, "help": text + "; repeatable"})
+            parser.add_argument(flag, action="append", **{**kw, "help": text + "; repeatable", "metavar": "KEY=VALUE"})
         elif typing.get_origin(tp) is list:
             item = typing.get_args(tp)[0] if typing.get_args(tp) else str
-            parser.add_argument(flag, nargs="+", type=item, choices=f.metadata.get("choices"), **kw)
+            parser.add_argument(flag, nargs="+", type=f.metadata.get("type", item), choices=choices, **kw)
         else:
-            parser.add_argument(flag, type=tp, choices=f.metadata.get("choices"), **kw)
+            parser.add_argument(flag, type=f.metadata.get("type", tp), choices=choices, **kw)
 
 
 def key_values(items: Iterable[str], flag: str) -> dict:
@@ -105,7 +118,12 @@ def given(args: argparse.Namespace, cls, *, exclude: Iterable[str] = ()) -> dict
 def add_data_args(parser, *, dataset: bool = False) -> None:
     """The flags that fill `dataset_options` (and `--dataset`/`--root` where the command has no config)."""
     if dataset:
-        parser.add_argument("--dataset", default=None, help="data set name (default: the checkpoint's own)")
+        from .data import dataset_names
+        from .data.registry import dataset_key
+
+        names = dataset_names()  # the registry when the parser is built: a data set registered before counts
+        parser.add_argument("--dataset", default=None, type=dataset_key, choices=names, metavar="NAME",
+                            help="data set name (default: the checkpoint's own); one of: " + ", ".join(names))
         parser.add_argument("--root", default=None, help="data folder or file, where the data set needs one (never "
                                                          "taken from the checkpoint)")
     for flag, text in _DATA_HELP.items():

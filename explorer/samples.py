@@ -23,7 +23,7 @@ from das_core.nn.features import RAW_NAMES, raw_frame_features
 
 __all__ = [
     "SampleData", "FEATURE_CURVES", "frame_word", "window_defaults", "display_aspect", "IntensityScale",
-    "intensity_scale", "CT_PRESETS", "feature_curves", "app_datasets",
+    "intensity_scale", "CT_PRESETS", "feature_curves", "app_datasets", "upload_types",
     "default_split", "open_dataset", "sample_from", "load_upload", "load_study", "resample_for", "VIEW_MAX_FRAMES",
 ]
 
@@ -33,8 +33,6 @@ FEATURE_CURVES = {
     "Sobel edge magnitude (mean)": "sobel_mean",
     "Laplacian (max)": "laplacian_max",
 }
-# Data sets that need a user-supplied path are not offered in the app's data set list.
-_PATH_ONLY = {"npz", "video-folder"}
 SHIPPED = Path(__file__).resolve().parents[1] / "checkpoints"
 
 
@@ -212,9 +210,11 @@ def feature_curves(x: torch.Tensor, names: Optional[Mapping[str, str]] = None) -
 
 def app_datasets(include_unavailable: bool = False) -> list[dict]:
     """The data sets the app offers: name, kind, task, classes, split_sizes, description,
-    default_options, available. The synthetic default comes first; data sets needing a path (npz,
-    video-folder) are left out. A data set the shipped models were trained on a licence-filtered split of
-    (POCUS) is offered with that split (`shipped_licence_splits`).
+    default_options, available, and frame_sizes (the sizes its picker offers), from the data set registry
+    (`das_core.data.register_dataset`). The synthetic default comes first; a user's own data, which is only
+    ever given by path (registered with `user_data=True`: npz, video-folder), is left out. A data set the
+    shipped models were trained on a licence-filtered split of (POCUS) is offered with that split
+    (`shipped_licence_splits`).
 
     Args:
         include_unavailable: also list data sets whose files are not on this machine.
@@ -224,8 +224,10 @@ def app_datasets(include_unavailable: bool = False) -> list[dict]:
     for info in data.list_datasets(quick=True):  # no scikit-learn import on the app's first page
         d = {k: getattr(info, k, None) for k in ("name", "kind", "task", "classes", "split_sizes", "available",
                                                   "description", "default_options")}
-        if d["name"] in _PATH_ONLY or (not d["available"] and not include_unavailable):
+        entry = data.registry.DATASETS.get(d["name"])
+        if entry is None or entry.user_data or (not d["available"] and not include_unavailable):
             continue
+        d["frame_sizes"] = list(entry.frame_sizes)
         d["default_options"] = dict(d["default_options"] or {})
         d["split_sizes"] = dict(d["split_sizes"] or {})
         split = licensed.get(d["name"])
@@ -274,6 +276,19 @@ def sample_from(ds, index: int) -> SampleData:
         meta = {}
     return SampleData(x=x.float(), y=int(y) if y is not None else None, classes=list(getattr(ds, "classes", []) or []),
                       meta=meta, dataset=str(getattr(ds, "name", "")), kind=str(getattr(ds, "kind", "volume")))
+
+
+def upload_types() -> list[str]:
+    """The file types the app's uploader accepts, without their dot ("npy", "nii.gz", ...): every suffix of the
+    reader registry (`das_core.data.register_reader`), so a reader registered for a new suffix makes the uploader
+    take it. A multi-part suffix adds its last part too ("nii.gz" -> "gz": some browsers' file pickers match only
+    the last suffix; other .gz files are refused by the reader with one sentence)."""
+    out: list[str] = []
+    for s in data.supported_extensions():
+        out.append(s.lstrip("."))
+        if s.count(".") > 1:
+            out.append(s.rsplit(".", 1)[1])
+    return list(dict.fromkeys(out))
 
 
 def load_upload(content: bytes, filename: str, **options) -> SampleData:

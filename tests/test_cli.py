@@ -51,9 +51,16 @@ def test_user_errors_exit_2_without_traceback(tmp_path, capsys):
     assert cli.main(["evaluate", "--checkpoint", str(tmp_path / "missing.pt")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "Traceback" not in err
-    assert cli.main(["train", "--dataset", "no-such-set", "--epochs", "1", "--out", str(tmp_path / "r"),
+    cfg = tmp_path / "cfg.json"  # a config file's data set is checked by the registry: one sentence, exit 2
+    cfg.write_text('{"dataset": "no-such-set"}')
+    assert cli.main(["train", "--config", str(cfg), "--epochs", "1", "--out", str(tmp_path / "r"),
                      "--no-progress"]) == 2
-    assert capsys.readouterr().err.startswith("error: ")
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "no-such-set" in err and "synthetic-volumes" in err
+    with pytest.raises(SystemExit) as e:  # a --dataset flag is one of the registry's names (argparse's choices)
+        cli.main(["train", "--dataset", "no-such-set", "--epochs", "1", "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "invalid choice: 'no-such-set'" in err and "Traceback" not in err
 
 
 def test_evaluate_refuses_mismatched_data(run_dir, capsys):

@@ -22,3 +22,21 @@ def test_plug_and_play_example_runs(capsys):
 def test_quick_start_shows_the_two_commands():
     quick = README.read_text().split("## Quick start", 1)[1].split("##", 1)[0]
     assert "make run" in quick and "make test" in quick
+
+
+def test_data_section_example_registers_a_data_set_and_a_reader(tmp_path):
+    from das_core.data import SUPPORTED_EXTENSIONS, dataset_names, load_sequence, unregister_dataset, unregister_reader
+
+    data = README.read_text().split("## Data", 1)[1].split("\n## ", 1)[0]
+    code = re.search(r"```python\n(.*?)```", data, re.S).group(1)
+    namespace: dict = {}
+    try:
+        exec(compile(code, "README.md", "exec"), namespace)
+        assert tuple(namespace["x"].shape) == (8, 1, 32, 32) and namespace["y"] == 0
+        assert "tiny-noise" in dataset_names() and ".vol" in SUPPORTED_EXTENSIONS
+        p = tmp_path / "scan.vol"
+        p.write_bytes(bytes(range(256)) * 16)  # 4 slices of 32 x 32
+        assert tuple(load_sequence(p)[0].shape) == (4, 1, 32, 32)
+    finally:
+        unregister_dataset("tiny-noise")
+        unregister_reader("read_vol")

@@ -5,12 +5,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 import torch
 from torch.utils.data import Dataset
 
-__all__ = ["SequenceDataset", "as_label_list", "float_tensor"]
+from das_core.errors import DataError
+
+__all__ = ["SequenceDataset", "ArrayDataset", "as_label_list", "float_tensor"]
 
 
 class SequenceDataset(Dataset):
@@ -71,3 +73,46 @@ def float_tensor(x) -> torch.Tensor:
     if isinstance(x, torch.Tensor):
         return x.to(torch.float32).contiguous()
     return torch.from_numpy(x).to(torch.float32).contiguous()
+
+
+class ArrayDataset(SequenceDataset):
+    """Sequences held in memory, e.g. what a registered builder made (`das_core.data.register_dataset`).
+
+    Args:
+        x: (N, T, C, H, W) values in [0, 1] (a tensor or a numpy array).
+        labels: N int labels, indexes into `classes`.
+        name: the data set's registry name.
+        classes: class names (default "0", "1", ... up to the largest label).
+        split: the split these items are.
+        kind: "volume" or "video".
+        fps: the frame rate of a video's items (None for a volume).
+    """
+
+    def __init__(self, x, labels: Sequence[int], *, name: str = "arrays", classes: Optional[Sequence[str]] = None,
+                 split: str = "train", kind: str = "volume", fps: Optional[float] = None) -> None:
+        x = float_tensor(x)
+        labels = as_label_list(labels)
+        if x.dim() != 5:
+            raise DataError(f"{name}: x has shape {tuple(x.shape)}; pass (N, T, C, H, W) sequences.")
+        if len(labels) != x.shape[0]:
+            raise DataError(f"{name}: {x.shape[0]} sequences but {len(labels)} labels; pass one label per sequence.")
+        if x.numel() and not (torch.isfinite(x).all() and x.min() >= 0 and x.max() <= 1):
+            raise DataError(f"{name}: values must be finite and in [0, 1]; scale them first (e.g. x / x.max()).")
+        if any(v < 0 for v in labels):
+            raise DataError(f"{name}: labels must be 0, 1, ...; got {min(labels)}.")
+        self.x, self.labels, self.name, self.split, self.kind, self.fps = x, labels, name, split, kind, fps
+        self.classes = list(classes) if classes else [str(c) for c in range(max(labels, default=0) + 1)]
+        self.task = "binary-class" if len(self.classes) == 2 else "multi-class"
+        self.num_frames = int(x.shape[1])
+
+    def __len__(self) -> int:
+        return int(self.x.shape[0])
+
+    def __getitem__(self, i: int):
+        i = self._check_index(i)
+        return self.x[i], self.labels[i]
+
+    def meta(self, i: int) -> Dict[str, Any]:
+        i = self._check_index(i)
+        return {"source": f"{self.name} {self.split} #{i}", "original_frames": self.num_frames, "spacing": None,
+                "fps": self.fps, "kind": self.kind}

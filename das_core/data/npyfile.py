@@ -88,7 +88,11 @@ def read_npy(fp: BinaryIO, what: str, budget: int, *, available: Optional[int] =
     except _READ_ERRORS as e:
         raise DataError(f"{what} cannot be read to the end ({type(e).__name__}), so it is truncated or corrupt; "
                         f"save it again with numpy.save.") from None
-    return arr.reshape(shape, order="F" if fortran else "C")
+    try:
+        return arr.reshape(shape, order="F" if fortran else "C")
+    except ValueError:  # numpy refuses a shape whose non-zero sides multiply past its index range, even when empty
+        raise DataError(f"{what} declares shape {tuple(shape)}, which numpy cannot hold; save it again with "
+                        f"numpy.save.") from None
 
 
 def npz_members(zf: zipfile.ZipFile) -> Dict[str, zipfile.ZipInfo]:

@@ -3,10 +3,13 @@
 Accepted: ``.npy`` / ``.npz`` volumes, videos (mp4/avi/mov/mpeg/gif, ...), DICOM (``.dcm``, or any
 file with the ``DICM`` preamble; a multi-frame cine is one clip), a DICOM series (a folder of
 single-slice DICOM files, or a ``.zip`` of them; see ``dicom_series``) and NIfTI volumes (``.nii`` /
-``.nii.gz``; see ``nifti``). The source may be a path (a folder for a series), raw ``bytes``, or a
-file-like object (e.g. ``io.BytesIO`` or Streamlit's ``UploadedFile``) together with ``filename=``
-(its extension picks the reader). In-memory input is written to a private temporary folder that is
-removed before the function returns, whatever happens; a zip is read in memory, never extracted.
+``.nii.gz``; see ``nifti``): the readers registered below with ``readers.register_reader``, which
+picks one by the file's suffix (a new format is one more decorated function; ``SUPPORTED_EXTENSIONS``
+and the app's uploader follow the registry). The source may be a path (a folder for a series), raw
+``bytes``, or a file-like object (e.g. ``io.BytesIO`` or Streamlit's ``UploadedFile``) together with
+``filename=`` (its extension picks the reader). In-memory input is written to a private temporary
+folder that is removed before the function returns, whatever happens; a zip is read in memory, never
+extracted.
 
 Hostile input: every reader checks what the file would decode to against the decode budget
 (``max_decoded_bytes=``, else ``$DAS_DECODE_BUDGET_MB``, default 1024 MiB; see ``budget``) before
@@ -33,16 +36,16 @@ from .budget import check_budget, decode_budget, format_bytes
 from .decode import VIDEO_EXTENSIONS, decode_video
 from .dicom import read_dicom
 from .dicom_series import read_dicom_series
-from .nifti import NIFTI_EXTENSIONS, is_nifti_name, read_nifti
+from .nifti import NIFTI_EXTENSIONS, read_nifti
 from .npyfile import load_array_file, npz_members, read_npz_member
 from .paths import require_file
+from .readers import (LiveTuple, ReadOptions, Reader, folder_reader, reader_for, register_reader, sniff_reader,
+                      supported_extensions)
 
-__all__ = ["load_sequence", "sequence_kind", "SUPPORTED_EXTENSIONS"]
+__all__ = ["load_sequence", "sequence_kind", "SUPPORTED_EXTENSIONS", "array_sequence"]
 
-ARRAY_EXTENSIONS = (".npy", ".npz")
-DICOM_EXTENSIONS = (".dcm", ".dicom")
-SERIES_EXTENSIONS = (".zip",)  # a zip of one DICOM series (a folder path is read the same way)
-SUPPORTED_EXTENSIONS = ARRAY_EXTENSIONS + VIDEO_EXTENSIONS + DICOM_EXTENSIONS + SERIES_EXTENSIONS + NIFTI_EXTENSIONS
+# every registered suffix, read from the reader registry each time it is used (a reader registered later counts)
+SUPPORTED_EXTENSIONS = LiveTuple(supported_extensions)
 
 Source = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, BinaryIO]
 
@@ -76,10 +79,24 @@ def _npz_spacing(path: Path) -> Optional[list]:
     return vals if all(np.isfinite(vals)) else None
 
 
-def _array_sequence(path: Path, window, axis: int, key: Optional[str], num_frames: Optional[int], size: SizeLike,
-                    grayscale: bool, budget: int) -> Tuple[torch.Tensor, Dict[str, Any]]:
-    name = path.name
-    arr = load_array_file(path, key, max_decoded_bytes=budget)
+def array_sequence(arr: np.ndarray, name: str, options: ReadOptions) -> Tuple[torch.Tensor, Dict[str, Any]]:
+    """A numeric array as a sequence, as a ``.npy``'s contents are read: a volume (D, H, W) sliced along
+    ``options.axis``, or frames (T, H, W, C) / (T, C, H, W); leading batch dims of size 1 dropped; normalised
+    to [0, 1] (``options.window`` or min-max), resampled and resized within the decode budget. What a reader
+    that returns an array gets.
+
+    Args:
+        arr: the array (bool, integer or float; never objects or complex numbers).
+        name: the file's name, for messages.
+        options: the `ReadOptions` of the call.
+    """
+    arr = np.asarray(arr)
+    if arr.dtype.hasobject or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool) or \
+            np.issubdtype(arr.dtype, np.complexfloating):
+        raise DataError(f"{name} was read as {arr.dtype} values, not real numbers; its reader must return a "
+                        f"numeric array.")
+    window, axis, num_frames, size = options.window, options.axis, options.num_frames, options.size
+    grayscale, budget = options.grayscale, options.max_decoded_bytes
     while arr.ndim > 3 and arr.shape[0] == 1 and not (arr.ndim == 4 and arr.shape[-1] in (1, 3, 4)):
         arr = arr[0]  # drop leading batch dims of size 1
     norm = normalise_intensity(arr, window, name)  # float32 (bool -> 0/1), [0, 1]; finite after the cast
@@ -105,62 +122,106 @@ def _array_sequence(path: Path, window, axis: int, key: Optional[str], num_frame
             "original_shape": list(arr.shape), "dtype": str(arr.dtype), "layout": layout,
             "value_range": [float(np.min(arr)), float(np.max(arr))], "window": list(window) if window else None,
             "frame_indices": idx.tolist()}
-    if path.suffix.lower() == ".npz":
-        meta["spacing"] = _npz_spacing(path)
     x = torch.from_numpy(seq)
     if grayscale and x.shape[1] == 3:
         x = torch.from_numpy(rgb_to_gray(np.moveaxis(seq, 1, -1))).permute(0, 3, 1, 2)
     return select_frames(x, idx, size).to(torch.float32).clamp_(0, 1), meta
 
 
-def _load_path(path: Path, window, axis: int, num_frames: Optional[int], size: SizeLike, grayscale: bool,
-               key: Optional[str], decode_timeout: float, budget: int) -> Tuple[torch.Tensor, Dict[str, Any]]:
-    if path.is_dir():  # a folder of DICOM slices
-        x, meta = read_dicom_series(path, num_frames, size, grayscale, window, max_decoded_bytes=budget)
-        meta["source"] = str(path)
-        meta["shape"] = list(x.shape)
-        return x.contiguous(), meta
+# ---------------------------------------------------------------- the built-in readers (registration order is
+# the order of SUPPORTED_EXTENSIONS and of content sniffing)
+
+@register_reader(suffixes=(".npy", ".npz"), kind="volume", name="array")
+def _read_array(path: Path, o: ReadOptions) -> Tuple[torch.Tensor, Dict[str, Any]]:
+    x, meta = array_sequence(load_array_file(path, o.key, max_decoded_bytes=o.max_decoded_bytes), path.name, o)
+    if path.suffix.lower() == ".npz":
+        meta["spacing"] = _npz_spacing(path)
+    return x, meta
+
+
+@register_reader(suffixes=VIDEO_EXTENSIONS, kind="video", name="video")
+def _read_video(path: Path, o: ReadOptions) -> Tuple[torch.Tensor, Dict[str, Any]]:
+    frames, info = decode_video(path, o.num_frames, o.size, o.grayscale, timeout_s=o.decode_timeout,
+                                max_decoded_bytes=o.max_decoded_bytes)
+    return frames.to(torch.float32).div_(255.0), {
+        "original_frames": info["original_frames"], "spacing": None, "fps": info["fps"], "kind": "video",
+        "original_size": info["original_size"], "frame_indices": info["frame_indices"]}
+
+
+# any file with the DICM preamble is read as DICOM, whatever its name (viewers export files without a suffix)
+@register_reader(suffixes=(".dcm", ".dicom"), kind="auto", name="dicom", sniff=_is_dicom)
+def _read_dicom(path: Path, o: ReadOptions) -> Tuple[torch.Tensor, Dict[str, Any]]:
+    x, meta = read_dicom(path, o.num_frames, o.size, o.grayscale, o.window, max_decoded_bytes=o.max_decoded_bytes)
+    meta["kind"] = "video" if meta["original_frames"] > 1 else "image"  # a cine is a clip; one image, one slice
+    return x, meta
+
+
+# a zip of one DICOM series; a folder path is read the same way
+@register_reader(suffixes=(".zip",), kind="volume", name="dicom-series", folders=True)
+def _read_series(path: Path, o: ReadOptions) -> Tuple[torch.Tensor, Dict[str, Any]]:
+    return read_dicom_series(path, o.num_frames, o.size, o.grayscale, o.window, max_decoded_bytes=o.max_decoded_bytes)
+
+
+@register_reader(suffixes=NIFTI_EXTENSIONS, kind="volume", name="nifti")
+def _read_nifti(path: Path, o: ReadOptions) -> Tuple[torch.Tensor, Dict[str, Any]]:
+    return read_nifti(path, o.num_frames, o.size, o.grayscale, o.window, max_decoded_bytes=o.max_decoded_bytes)
+
+
+def _choose_reader(path: Path) -> Reader:
+    """The registered reader of `path`: a folder's, its suffix's, else one that recognises its content."""
+    if path.is_dir():
+        reader = folder_reader()
+        if reader is None:
+            raise DataError(f"{path.name} is a folder, and no registered reader reads folders; pass a file.")
+        return reader
     require_file(path, empty_fix="upload the complete file again")
-    name = path.name
-    ext = path.suffix.lower()
-    if ext in ARRAY_EXTENSIONS:
-        x, meta = _array_sequence(path, window, axis, key, num_frames, size, grayscale, budget)
-    elif is_nifti_name(name):
-        x, meta = read_nifti(path, num_frames, size, grayscale, window, max_decoded_bytes=budget)
-    elif ext in SERIES_EXTENSIONS:
-        x, meta = read_dicom_series(path, num_frames, size, grayscale, window, max_decoded_bytes=budget)
-    elif ext in VIDEO_EXTENSIONS:
-        frames, info = decode_video(path, num_frames, size, grayscale, timeout_s=decode_timeout,
-                                    max_decoded_bytes=budget)
-        x = frames.to(torch.float32).div_(255.0)
-        meta = {"original_frames": info["original_frames"], "spacing": None, "fps": info["fps"], "kind": "video",
-                "original_size": info["original_size"], "frame_indices": info["frame_indices"]}
-    elif ext in DICOM_EXTENSIONS or _is_dicom(path):
-        x, meta = read_dicom(path, num_frames, size, grayscale, window, max_decoded_bytes=budget)
-        meta["kind"] = "video" if meta["original_frames"] > 1 else "image"
+    reader = reader_for(path.name) or sniff_reader(path)
+    if reader is None:
+        ext = path.suffix.lower()
+        raise DataError(f"{path.name} has an unsupported type {ext or '(no extension)'!r}; use one of "
+                        f"{', '.join(supported_extensions())}, or a folder of DICOM slices.")
+    return reader
+
+
+def _load_path(path: Path, options: ReadOptions) -> Tuple[torch.Tensor, Dict[str, Any]]:
+    reader = _choose_reader(path)
+    out = reader.read(path, options)
+    if isinstance(out, np.ndarray):  # a reader that returns the array: read as an .npy's contents
+        x, meta = array_sequence(out, path.name, options)
+        meta.pop("kind")
+    elif isinstance(out, tuple) and len(out) == 2 and isinstance(out[0], torch.Tensor) and out[0].dim() == 4:
+        x, meta = out[0], dict(out[1] or {})
     else:
-        raise DataError(f"{name} has an unsupported type {ext or '(no extension)'!r}; use one of "
-                        f"{', '.join(SUPPORTED_EXTENSIONS)}, or a folder of DICOM slices.")
+        raise DataError(f"the {reader.name!r} reader gave no (T, C, H, W) tensor and meta dict (nor an array) for "
+                        f"{path.name}; fix the reader to return one.")
+    if reader.kind != "auto":
+        meta.setdefault("kind", reader.kind)
     meta["source"] = str(path)
     meta["shape"] = list(x.shape)
     return x.contiguous(), meta
 
 
 def sequence_kind(meta: Dict[str, Any], default: str = "volume") -> str:
-    """"video" or "volume": what `load_sequence`'s meta says (`kind`; a DICOM "image" is a one-frame volume),
-    else "video" where it has a frame rate, else `default`. The one rule for the app and the export."""
-    kind = (meta or {}).get("kind")
+    """"video" or "volume": what `load_sequence`'s meta says (`kind`, which it sets from the reader's registered
+    kind where the reader left it out; a DICOM "image" is a one-frame volume), else the registered kind of the
+    reader of its `source`'s suffix, else "video" where it has a frame rate, else `default`. The one rule for the
+    app and the export."""
+    meta = meta or {}
+    kind = meta.get("kind")
     if kind in ("video", "volume"):
         return str(kind)
     if kind == "image":
         return "volume"
-    return "video" if (meta or {}).get("fps") else default
+    reader = reader_for(meta["source"]) if isinstance(meta.get("source"), str) else None
+    if reader is not None and reader.kind in ("video", "volume"):
+        return reader.kind
+    return "video" if meta.get("fps") else default
 
 
-def _guarded_load(path: Path, shown: str, *args) -> Tuple[torch.Tensor, Dict[str, Any]]:
+def _guarded_load(path: Path, shown: str, options: ReadOptions) -> Tuple[torch.Tensor, Dict[str, Any]]:
     """``_load_path`` with a MemoryError reported as one sentence naming the file and its size."""
     try:
-        return _load_path(path, *args)
+        return _load_path(path, options)
     except MemoryError:
         try:
             size = format_bytes(path.stat().st_size)
@@ -216,10 +277,11 @@ def load_sequence(source: Source, *, filename: Optional[str] = None, window: Opt
     num_frames = check_positive_int(num_frames, "num_frames", "32")
     parse_size(size)
     budget = decode_budget(max_decoded_bytes)
-    opts = (window, axis, num_frames, size, grayscale, key, decode_timeout, budget)
+    opts = ReadOptions(window=window, axis=axis, num_frames=num_frames, size=size, grayscale=grayscale, key=key,
+                       decode_timeout=decode_timeout, max_decoded_bytes=budget)
     if isinstance(source, (str, os.PathLike)):
         p = Path(source).expanduser()
-        return _guarded_load(p, p.name, *opts)
+        return _guarded_load(p, p.name, opts)
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
     elif hasattr(source, "read"):
@@ -241,7 +303,7 @@ def load_sequence(source: Source, *, filename: Optional[str] = None, window: Opt
     with tempfile.TemporaryDirectory(prefix="das_upload_") as tmp:
         p = Path(tmp) / base
         p.write_bytes(data)
-        x, meta = _guarded_load(p, base, *opts)
+        x, meta = _guarded_load(p, base, opts)
     meta["source"] = name
     meta["uploaded"] = True
     return x, meta

@@ -22,6 +22,14 @@ from .precision import PRECISIONS, check_precision
 
 __all__ = ["TrainConfig", "EARLY_STOPPING", "BALANCE", "WARMUP_FRAMES", "BACKBONE_CHOICES"]
 
+
+def _data():
+    """das_core.data, imported when first needed (the CLI's --dataset choices read its registry then)."""
+    from .. import data
+
+    return data
+
+
 EARLY_STOPPING = CRITERIA  # the metrics of the epoch record early stopping can watch, and "none"
 BALANCE = ("weighted_loss", "sampler", "none")
 WARMUP_FRAMES = ("picks", "all")
@@ -36,7 +44,9 @@ class TrainConfig:
     field's help (`python -m das_core train --help` prints the same text).
     """
 
-    dataset: str = _opt("synthetic-volumes", "data set name for das_core.data.load_dataset")
+    dataset: str = _opt("synthetic-volumes", "data set name for das_core.data.load_dataset",
+                        choices=lambda: _data().dataset_names(), type=lambda s: _data().registry.dataset_key(s),
+                        metavar="NAME")
     root: Optional[str] = _opt(None, "data folder or file, where the data set needs one")
     dataset_options: dict = _opt({}, "options for load_dataset (num_frames, size, moving, fold, num_folds, ...)",
                                  cli=False)

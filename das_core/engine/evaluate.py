@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Optional, Union
 
 from ..checkpoints import check_compatible, load_checkpoint, model_spec
-from ..data import DATASET_NAMES, load_dataset
+from ..data import dataset_names, load_dataset
 from ..errors import CheckpointError
 from .config import TrainConfig
 from .loop import evaluate_model
@@ -24,9 +24,10 @@ def data_request(meta: dict) -> tuple[str, dict]:
     """(data set name, dataset_options) a checkpoint's meta asks for, checked: a known data set name and
     options of plain JSON values, with the options that name paths dropped."""
     name = meta.get("dataset")
-    if not isinstance(name, str) or name not in DATASET_NAMES:
+    names = dataset_names()  # the registry now: a data set registered after import counts
+    if not isinstance(name, str) or name not in names:
         raise CheckpointError(f"The checkpoint names no known data set ({str(name)[:60]!r}); pass --dataset "
-                              f"(one of {', '.join(DATASET_NAMES)}) and --root.")
+                              f"(one of {', '.join(names)}) and --root.")
     options = meta.get("dataset_options") or {}
     if not isinstance(options, dict):
         raise CheckpointError("The checkpoint's dataset_options are not a dict; pass the data options yourself.")

@@ -8,6 +8,7 @@ from typing import Optional
 
 import streamlit as st
 
+from das_core.data.registry import DEFAULT_FRAME_SIZES
 from explorer import samples
 from explorer.samples import SampleData
 from explorer.text import md
@@ -57,7 +58,7 @@ def data_sidebar_ui() -> Optional[SampleData]:
             opts["num_frames"] = chosen["num_frames"] = int(st.number_input(
                 "Frames T", 4, 128, int(chosen.get("num_frames", opts["num_frames"] or 28)), key=f"ds_frames:{name}"))
         if "size" in opts:
-            sizes = [28, 64] if "mnist" in name else [28, 32, 48, 64, 96, 128]
+            sizes = list(info.get("frame_sizes") or DEFAULT_FRAME_SIZES)  # the data set registry's choices
             cur = int(chosen.get("size", opts["size"] or 28))
             choices = sorted(set(sizes + [int(opts["size"] or 28), cur]))
             opts["size"] = chosen["size"] = int(st.selectbox("Frame size", choices, index=choices.index(cur),

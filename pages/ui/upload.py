@@ -7,6 +7,7 @@ from typing import Optional
 
 import streamlit as st
 
+from das_core.data.registry import DEFAULT_FRAME_SIZES
 from das_core.errors import DASError
 from explorer import samples
 from explorer.samples import SampleData
@@ -15,7 +16,7 @@ from pages.ui.session import KEPT, STUDY, STUDY_ERROR, keep
 
 __all__ = ["STUDY_SIZES", "study", "forget_study", "upload_ui", "study_input_ui"]
 
-STUDY_SIZES = [28, 32, 48, 64, 96, 128]
+STUDY_SIZES = list(DEFAULT_FRAME_SIZES)  # the frame sizes a model may take a study at
 
 
 def study() -> Optional[SampleData]:
@@ -56,12 +57,10 @@ def upload_ui() -> Optional[SampleData]:
     A file read well becomes the session's study and the picker's selection (see `_on_upload`), so this
     returns None: the page shows the study on the rerun."""
     sb = st.sidebar
-    # "gz" too: some browsers' file pickers match only the last suffix of "nii.gz"; other .gz files are
-    # refused by the reader with one sentence
+    types = samples.upload_types()  # every suffix of das_core.data's reader registry (and "gz" for "nii.gz")
     sb.file_uploader("Volume (.npy/.npz/.nii/.nii.gz), video (mp4/avi/mov/gif), DICOM (.dcm) or a .zip of "
-                     "one DICOM series",
-                     type=["npy", "npz", "nii", "nii.gz", "gz", "mp4", "avi", "mov", "gif", "dcm", "zip"],
-                     key="upload_file", on_change=_on_upload)
+                     "one DICOM series", type=types, key="upload_file", on_change=_on_upload,
+                     help="Accepted: " + ", ".join("." + t for t in types) + ".")
     err = st.session_state.get(STUDY_ERROR)
     if err:
         st.error(md(err))  # the sentence quotes the upload's name (and what the reader found in it)
