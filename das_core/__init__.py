@@ -21,7 +21,7 @@ Names are imported on first use (PEP 562), so `import das_core.runs` (the app's 
 not pay for torch. This package never imports streamlit or plotly.
 """
 
-from importlib import import_module
+from .lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -43,13 +43,4 @@ _API = {
 __all__ = [*_API, "__version__"]
 
 
-def __getattr__(name):
-    if name in _API:
-        value = getattr(import_module(f".{_API[name]}", __name__), name)
-        globals()[name] = value  # later look-ups skip this function
-        return value
-    raise AttributeError(f"module 'das_core' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_API))
+__getattr__, __dir__ = lazy_exports(__name__, _API)

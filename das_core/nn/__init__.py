@@ -13,7 +13,7 @@ The samplers (`das_core.samplers`) import `selection` and `features` from here, 
 samplers, so the names below are imported on first use (PEP 562), as in `das_core`.
 """
 
-from importlib import import_module
+from ..lazy import lazy_exports
 
 # public name -> the module that defines it (the ones `das_core` exports)
 _API = {"SubsampledClassifier": "model", "ModelSpec": "spec", "Selection": "selection"}
@@ -21,13 +21,4 @@ _API = {"SubsampledClassifier": "model", "ModelSpec": "spec", "Selection": "sele
 __all__ = list(_API)
 
 
-def __getattr__(name):
-    if name in _API:
-        value = getattr(import_module(f".{_API[name]}", __name__), name)
-        globals()[name] = value  # later look-ups skip this function
-        return value
-    raise AttributeError(f"module 'das_core.nn' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_API))
+__getattr__, __dir__ = lazy_exports(__name__, _API)
