@@ -130,7 +130,7 @@ def controls_beside(csv_path: Union[str, Path], rows: list[dict]) -> dict:
     out = {}
     for e in tables.get("static_control") or []:
         for item in e.get("item_level") or []:
-            r = by_key.get((e["dataset"], e["method"], e["ratio"], item.get("seed"), None))
+            r = by_key.get((e["dataset"], e["method"], e["ratio"], item.get("seed"), item.get("fold")))
             if r is None or r.get("auc") is None or item.get("diff") is None:
                 continue
             out[r["run"]] = _control_from_row({
@@ -217,7 +217,8 @@ def paired_tables(rows: list[dict], *, metric: str = "auc", tuning: tuple = (), 
                 other = {key(r): controls[r["run"]][f"auc_{name}"] for r in runs
                          if controls[r["run"]].get(f"auc_{name}") is not None}
                 entry[f"own_minus_{name}"] = paired_summary(own, other) if other else None
-            entry["item_level"] = [{"seed": r.get("seed"), **controls[r["run"]]["own_minus_modal"]} for r in runs
+            entry["item_level"] = [{"seed": r.get("seed"), "fold": r.get("fold"), **controls[r["run"]]["own_minus_modal"]}
+                                   for r in runs
                                    if (controls[r["run"]].get("own_minus_modal") or {}).get("diff") is not None]
             for name, field_name in (("distinct_sets", "distinct_own_sets"), ("overlap_own_modal", "overlap_own_modal"),
                                      ("overlap_own_blank", "overlap_own_blank")):
@@ -267,6 +268,11 @@ def _ordered(methods: set) -> list[str]:
     return sorted(methods, key=lambda m: (order.get(_base(m), len(order)), str(m)))
 
 
+def _run_label(x: dict) -> str:
+    """"s3", or "s0f2" for fold 2 of a cross-validated grid."""
+    return f"s{x.get('seed')}" + ("" if x.get("fold") is None else f"f{x['fold']}")
+
+
 def _fmt(v: Optional[float], digits: int = 3) -> str:
     return "n/a" if v is None else f"{v:.{digits}f}"
 
@@ -309,7 +315,8 @@ def markdown(tables: dict) -> list[str]:
             for key in ("own_minus_modal", "own_minus_blank"):
                 text = diff_text(e[key]) if e.get(key) else "n/a"
                 cols.append(f"**{text}**" if e.get(key) and separates(e[key]) else text)
-            items = "; ".join(f"s{x['seed']}: {x['diff']:+.3f} [{x['lo']:+.3f}, {x['hi']:+.3f}]" for x in e["item_level"])
+            items = "; ".join(f"{_run_label(x)}: {x['diff']:+.3f} [{x['lo']:+.3f}, {x['hi']:+.3f}]"
+                              for x in e["item_level"])
             distinct = "n/a" if e.get("distinct_sets") is None else f"{e['distinct_sets']:.1f}"
             overlap = "n/a" if e.get("overlap_own_modal") is None else f"{e['overlap_own_modal']:.1f}"
             lines.append(f"| {e['dataset']} ({e['role']}) | {e['method']} | {e['n']} | {_fmt(e['own'])} | "
