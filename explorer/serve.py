@@ -41,6 +41,7 @@ PRELOAD = (
     "torch",
     "pages.ui",  # explorer.methods, das_core; torch's threads for the app
     "pages.ui.guards",
+    "pages.ui.keys",  # imported by pages.ui.session
     "pages.ui.session",
     "explorer.figures",
     "pages.ui.caches",

@@ -22,8 +22,10 @@ import streamlit as st
 from explorer import cohort, cohort_figures, figures, lineup, samples
 from explorer.text import md
 from pages.ui.caches import cached_checkpoints, cached_model, cached_untrained, dataset, datasets
+from pages.ui.data_picker import picked_dataset, select_sample
 from pages.ui.guards import loopback_guard, show_error
-from pages.ui.session import DATA_OPTIONS, KEPT, keep
+from pages.ui.keys import Cohort as K, choose_compare_das
+from pages.ui.session import DATA_OPTIONS, valid_choice
 from pages.ui.timing import Timer
 
 FOCUS = "das"
@@ -69,19 +71,15 @@ def data_choice_ui() -> Optional[tuple]:
     if not by_name:
         st.info("No data set is available on this machine.")
         return None
-    keep("coh_ds")
-    if st.session_state.get("coh_ds") not in by_name:  # start at the data set picked in the sidebar
-        picked = st.session_state.get("ds_name", st.session_state.get(KEPT, {}).get("ds_name"))
-        st.session_state["coh_ds"] = picked if picked in by_name else next(iter(by_name))
+    picked = picked_dataset()  # start at the data set picked in the sidebar
+    valid_choice(K.DATA_SET, by_name, picked if picked in by_name else next(iter(by_name)), kept=True)
     c1, c2, c3 = st.columns([3, 1.5, 1.5], vertical_alignment="bottom")
-    name = c1.selectbox("Data set", list(by_name), key="coh_ds",
+    name = c1.selectbox("Data set", list(by_name), key=K.DATA_SET,
                         format_func=lambda n: f"{n} ({by_name[n]['kind']})")
     info = by_name[name]
     splits = [s for s, n in info["split_sizes"].items() if n] or ["test"]
-    keep("coh_split")
-    if st.session_state.get("coh_split") not in splits:
-        st.session_state["coh_split"] = samples.default_split(info["split_sizes"])
-    split = c2.selectbox("Split", splits, key="coh_split")
+    valid_choice(K.SPLIT, splits, samples.default_split(info["split_sizes"]), kept=True)
+    split = c2.selectbox("Split", splits, key=K.SPLIT)
     opts_json = json.dumps(data_options(info), sort_keys=True)
     try:
         ds = dataset(name, split, opts_json)
@@ -92,11 +90,8 @@ def data_choice_ui() -> Optional[tuple]:
     if size == 0:
         st.warning("This split is empty.")
         return None
-    keep("coh_n")
-    if not 1 <= int(st.session_state.get("coh_n", cohort.DEFAULT_ITEMS)) <= size:
-        st.session_state["coh_n"] = min(cohort.DEFAULT_ITEMS, size)
-    st.session_state.setdefault("coh_n", min(cohort.DEFAULT_ITEMS, size))
-    n = int(c3.number_input(f"Items (of {size})", 1, size, step=16, key="coh_n",
+    valid_choice(K.ITEMS, range(1, size + 1), min(cohort.DEFAULT_ITEMS, size), kept=True)
+    n = int(c3.number_input(f"Items (of {size})", 1, size, step=16, key=K.ITEMS,
                             help="The first N items of the split."))
     return info, split, opts_json, ds, n
 
@@ -105,11 +100,9 @@ def model_choice_ui(name: str, entries: list):
     """The DAS checkpoint (the other methods follow it as on the Compare page). Returns its entry or None."""
     das = lineup.das_options(entries, name)
     options = [e.label for e in das] + [cohort.UNTRAINED]
-    keep("coh_das")
-    if st.session_state.get("coh_das_for") != name or st.session_state.get("coh_das") not in options:
-        st.session_state["coh_das"], st.session_state["coh_das_for"] = options[0], name  # each data set: its own
+    valid_choice(K.DAS, options, options[0], kept=True, scope=(K.DAS_FOR, name))  # each data set: its own
     label = st.selectbox("DAS model (the others: the newest checkpoint of each method trained on this data set "
-                         "with the same k, else untrained, as on the Compare page)", options, key="coh_das")
+                         "with the same k, else untrained, as on the Compare page)", options, key=K.DAS)
     return next((e for e in das if e.label == label), None)
 
 
@@ -122,7 +115,7 @@ def run_ui(run_key: str, ds, models: dict, notes: list, n: int):
         return runs[run_key]
     st.caption(f"Runs {len(models)} methods over the first {n} item{'s' if n != 1 else ''} (deterministic picks, "
                f"batched).")
-    if not st.button("Run all methods", key="coh_run", type="primary", icon=":material/play_arrow:"):
+    if not st.button("Run all methods", key=K.RUN, type="primary", icon=":material/play_arrow:"):
         return None
     bar = st.progress(0.0, text="Running…")
     try:
@@ -143,7 +136,7 @@ def summary_ui(result: cohort.CohortResult, run_key: str, word: str) -> None:
     st.subheader("Per method")
     df = pd.DataFrame(result.summary_rows())
     pct = st.column_config.NumberColumn(format="percent")
-    st.dataframe(df, hide_index=True, width="stretch", key="coh_summary",
+    st.dataframe(df, hide_index=True, width="stretch", key=K.SUMMARY,
                  column_config={"hit rate": pct, "accuracy": pct, "balanced accuracy": pct,
                                 "picks ≠ its modal set": pct, "balanced acc. on its modal set": pct,
                                 "seconds": st.column_config.NumberColumn(format="%.2f s")})
@@ -168,7 +161,7 @@ def summary_ui(result: cohort.CohortResult, run_key: str, word: str) -> None:
                + ("  \n" + "; ".join(known).capitalize() + "." if known else ""))
     for note in result.notes:
         st.caption(f":material/info: {md(note)}")  # a skipped checkpoint's reason may quote its path
-    st.plotly_chart(_pick_rate(run_key, result, word), width="stretch", key="coh_rate")
+    st.plotly_chart(_pick_rate(run_key, result, word), width="stretch", key=K.RATE_FIG)
 
 
 def heatmaps_ui(result: cohort.CohortResult, run_key: str, word: str) -> None:
@@ -176,19 +169,16 @@ def heatmaps_ui(result: cohort.CohortResult, run_key: str, word: str) -> None:
     st.subheader(f"Picks per item (items × {word})")
     c1, c2 = st.columns([2, 3])
     options = cohort.sort_options(result, FOCUS)
-    keep("coh_sort")
-    if st.session_state.get("coh_sort") not in options:
-        st.session_state["coh_sort"] = options[0]
-    by = c1.selectbox("Sort the items by", options, key="coh_sort", format_func=lambda k: cohort.SORTS[k],
+    valid_choice(K.SORT, options, options[0], kept=True)
+    by = c1.selectbox("Sort the items by", options, key=K.SORT, format_func=lambda k: cohort.SORTS[k],
                       help="One order for every method, so a row is the same item in every heatmap.")
-    keep("coh_methods")
-    if "coh_methods" not in st.session_state or not set(st.session_state["coh_methods"]) <= set(result.methods):
-        st.session_state["coh_methods"] = list(result.methods)
-    shown = c2.multiselect("Methods", result.methods, key="coh_methods", format_func=figures.method_label)
+    valid_choice(K.METHODS, result.methods, list(result.methods), kept=True, multi=True)
+    shown = c2.multiselect("Methods", result.methods, key=K.METHODS, format_func=figures.method_label)
     rows = cohort.order(result, by, FOCUS)
     cols = st.columns(2)
     for j, m in enumerate(shown):
-        cols[j % 2].plotly_chart(_heatmap(run_key, m, by, result, rows, word), width="stretch", key=f"coh_heat_{m}")
+        cols[j % 2].plotly_chart(_heatmap(run_key, m, by, result, rows, word), width="stretch",
+                                 key=f"{K.HEATMAP_PREFIX}{m}")
     marks = [f"a coloured cell: the method picked that {word}"]
     if result.has_informative:
         marks.append(f"a ring: the item's informative {word}")
@@ -202,10 +192,8 @@ def open_in_compare(name: str, split: str, index: int, das_label: str) -> None:
     """Select item `index` of `name`/`split` in the shared data picker (and this DAS model on the Compare
     page), so the Compare page opens on it. The picker's keys are set both live and in the backup `keep`
     restores them from, as they would be after a pick in the sidebar."""
-    kept = st.session_state.setdefault(KEPT, {})
-    for key, value in (("ds_name", name), ("ds_split", split), ("ds_index", int(index))):
-        st.session_state[key] = kept[key] = value
-    st.session_state["cmp_das"], st.session_state["cmp_das_for"] = das_label, name  # Compare's picker, on this data set
+    select_sample(name, split, index)
+    choose_compare_das(das_label, name)
 
 
 def disagreements_ui(result: cohort.CohortResult, split: str, das_label: str) -> None:
@@ -219,10 +207,8 @@ def disagreements_ui(result: cohort.CohortResult, split: str, das_label: str) ->
         st.info("Neither correctness (no labels, or DAS was not trained on this data set) nor informative frames "
                 "are known here, so there is nothing to disagree about.")
         return
-    keep("coh_other")
-    if st.session_state.get("coh_other") not in others:
-        st.session_state["coh_other"] = "uniform" if "uniform" in others else others[0]
-    other = st.selectbox("DAS against", others, key="coh_other", format_func=figures.method_label)
+    valid_choice(K.OTHER, others, "uniform" if "uniform" in others else others[0], kept=True)
+    other = st.selectbox("DAS against", others, key=K.OTHER, format_func=figures.method_label)
     if by == "correct" and result.correct.get(other) is None:
         by = "hit" if result.hit.get(other) is not None else None
         if by is None:
@@ -242,7 +228,7 @@ def disagreements_ui(result: cohort.CohortResult, split: str, das_label: str) ->
     df = pd.DataFrame(rows)
     df["right"] = df["right"].map(figures.method_label)
     pct = st.column_config.NumberColumn(format="percent")
-    event = st.dataframe(df.dropna(axis=1, how="all"), hide_index=True, width="stretch", key="coh_disagree",
+    event = st.dataframe(df.dropna(axis=1, how="all"), hide_index=True, width="stretch", key=K.DISAGREE,
                          on_select="rerun", selection_mode="single-row",
                          column_config={**{c: pct for c in df.columns if c.endswith("confidence")},
                                         "confidence gap": st.column_config.NumberColumn(format="%+.2f")})

@@ -22,15 +22,15 @@ from explorer.samples import SampleData
 from explorer.text import md
 from pages.ui.caches import cached_checkpoints, cached_model, cached_untrained, dataset
 from pages.ui.captions import sample_caption
-from pages.ui.data_picker import data_sidebar_ui
+from pages.ui.data_picker import data_sidebar_ui, show_item, shown_index
 from pages.ui.guards import loopback_guard, show_error
-from pages.ui.session import window_for
+from pages.ui.keys import Compare as K
+from pages.ui.session import valid_choice, window_for
 from pages.ui.timing import Timer
 from pages.ui.upload import study_input_ui
 
 UNTRAINED = lineup.UNTRAINED
 FOCUS = lineup.FOCUS  # the method the live controls (tau0, heads, stochastic view) act on
-PICKER, PICKED_FOR = "cmp_das", "cmp_das_for"  # the DAS picker's key, and the data set its value was chosen on
 TAU_VALUES = [0.03, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0]
 VIEW_SOFT = "Deterministic picks + soft matrix softmax(A/τ)"
 VIEW_STOCH = "Tempered stochastic picks argmax(A/τ + G)"
@@ -44,20 +44,18 @@ def model_choice_ui(s: SampleData, entries: list) -> tuple:
     line-up runs a checkpoint, nor the reverse."""
     T = s.x.shape[0]
     c1, c2, c3 = st.columns([4, 2, 1.3], vertical_alignment="bottom")
-    show_all = c3.toggle("All data sets", key="cmp_show_all", help="List checkpoints trained on other data sets too.")
+    show_all = c3.toggle("All data sets", key=K.SHOW_ALL, help="List checkpoints trained on other data sets too.")
     das = lineup.das_options(entries, s.dataset, show_all=show_all, kind=s.kind)
     options = [UNTRAINED] + [e.label for e in das]
-    if st.session_state.get(PICKED_FOR) != s.dataset or st.session_state.get(PICKER) not in options:
-        own = [e.label for e in das if lineup.serves(e.dataset, s.dataset, s.kind)]  # an upload: your own data's
-        st.session_state[PICKER] = own[0] if own else UNTRAINED
-        st.session_state[PICKED_FOR] = s.dataset
-    label = c1.selectbox("DAS model (the one tau0 and heads act on)", options, key=PICKER)
+    own = [e.label for e in das if lineup.serves(e.dataset, s.dataset, s.kind)]  # an upload: your own data's
+    valid_choice(K.DAS, options, own[0] if own else UNTRAINED, scope=(K.DAS_FOR, s.dataset))
+    label = c1.selectbox("DAS model (the one tau0 and heads act on)", options, key=K.DAS)
     entry = next((e for e in das if e.label == label), None)
     if entry is not None and entry.k and entry.T:  # a trained model keeps its own k: say it, no stale slider
         c2.metric("Ratio k/T (the model's)", f"{entry.k / entry.T:.0%} (k={entry.k})")
         return entry, entry.k / entry.T
     ratio = c2.select_slider("Ratio k/T (untrained)", [0.125, 0.25, 0.5, 0.75], value=0.5,
-                             key="cmp_ratio", format_func=lambda r: f"{r:.0%} (k={num_selected_for_ratio(T, r)})",
+                             key=K.RATIO, format_func=lambda r: f"{r:.0%} (k={num_selected_for_ratio(T, r)})",
                              disabled=entry is not None)
     return entry, ratio
 
@@ -75,16 +73,16 @@ def controls_ui(das_model) -> dict:
     """tau0, active heads, which tau view, seed. Returns them as a dict."""
     H = das_model.sampler.heads
     c1, c2, c3 = st.columns([3, 2.6, 3], gap="medium")
-    tau0 = c1.select_slider("tau0 (DAS base temperature)", TAU_VALUES, value=1.0, key="cmp_tau0",
+    tau0 = c1.select_slider("tau0 (DAS base temperature)", TAU_VALUES, value=1.0, key=K.TAU0,
                             help="tau = tau0 · (0.5 + sigmoid(MLP(F))) per sample. The deterministic picks "
                                  "argmax(A) do not depend on tau; the soft matrix and stochastic picks do.")
     heads = c2.pills("Active heads", list(range(H)), selection_mode="multi", default=list(range(H)),
-                     key="cmp_heads", format_func=lambda h: f"h{h}",
+                     key=K.HEADS, format_func=lambda h: f"h{h}",
                      help="Switch DAS attention heads off to see what each one contributes (no retraining).")
-    view = c3.radio("What tau0 changes here", [VIEW_SOFT, VIEW_STOCH], key="cmp_view")
+    view = c3.radio("What tau0 changes here", [VIEW_SOFT, VIEW_STOCH], key=K.VIEW)
     seed = 0
     if view == VIEW_STOCH:
-        seed = int(c3.number_input("Gumbel seed", 0, 10_000, 0, key="cmp_seed"))
+        seed = int(c3.number_input("Gumbel seed", 0, 10_000, 0, key=K.SEED))
     return {"tau0": float(tau0), "heads": sorted(int(h) for h in heads or []), "stochastic": view == VIEW_STOCH,
             "seed": seed}
 
@@ -98,7 +96,7 @@ def predictions_ui(s: SampleData, results: dict, models: dict) -> None:
     if hidden:
         st.caption(f"Class probabilities hidden for models not trained on **{md(s.dataset)}** "
                    f"({', '.join(hidden)}): untrained, or trained on other data.")
-        show_all = st.toggle("Show their class probabilities anyway", key="cmp_show_foreign")
+        show_all = st.toggle("Show their class probabilities anyway", key=K.SHOW_FOREIGN)
     rows = []
     for m, r in results.items():
         if m not in own and not show_all:
@@ -109,7 +107,7 @@ def predictions_ui(s: SampleData, results: dict, models: dict) -> None:
         rows.append({"method": m, "predicted": name, "confidence": r.confidence,
                      "correct": (pred == s.y) if s.y is not None and s.y >= 0 else None})
     if rows:
-        st.plotly_chart(figure("fig_confidence", rows, s.label_name), width="stretch", key="cmp_conf")
+        st.plotly_chart(figure("fig_confidence", rows, s.label_name), width="stretch", key=K.CONFIDENCE_FIG)
 
 
 def strips_ui(s: SampleData, results: dict, models: lineup.LineUp) -> None:
@@ -127,7 +125,7 @@ def strips_ui(s: SampleData, results: dict, models: lineup.LineUp) -> None:
         c2.image(_strip_uri(s.x, s.key, tuple(r.indices), m), width="stretch" if len(r.indices) > 10 else "content",
                  caption=f"{word}s {samples.frame_names(s, r.indices)}{hit}")
     # built only when asked for: dozens of large images on every rerun would slow the page down
-    chosen = st.selectbox(f"Enlarge the picked {word}s of", [None, *results], key="cmp_enlarge",
+    chosen = st.selectbox(f"Enlarge the picked {word}s of", [None, *results], key=K.ENLARGE,
                           format_func=lambda m: "(choose a method)" if m is None else figures.method_label(m))
     if chosen is not None:
         enlarged_ui(s, results[chosen], word)
@@ -233,10 +231,6 @@ def _split_change(_model, model_key: str, source: tuple, heads: tuple, tau0, sto
     return (len(items) / xs.shape[0] if xs.shape[0] else float("nan")), int(xs.shape[0]), items
 
 
-def _go_to_item(index: int) -> None:
-    st.session_state["ds_index"] = int(index)
-
-
 @st.cache_data(show_spinner=False, max_entries=16)
 def _modal(_model, model_key: str, name: str, options_json: str) -> tuple[list, float, int]:
     """(DAS's most common pick set over the first PRIOR_ITEMS train items, the share that gets it, N)."""
@@ -277,11 +271,11 @@ def control_effect_ui(s: SampleData, das: lineup.ModelChoice, model_key: str, ct
             text += f" (the split could not be read: {md(err)})"
     st.caption(text + f" (against DAS's own picks: all {H} heads, deterministic). A {word} that stays picked "
                       f"whatever the heads is one DAS would pick from its prior alone (see its prior below).")
-    index = st.session_state.get("ds_index") if s.source is not None else None
+    index = shown_index() if s.source is not None else None
     others = [i for i in items if i != index]
     if change.changed == 0 and others:
-        st.button(f"Show item {others[0]}, where these controls change the picks", key="cmp_go_changed",
-                  on_click=_go_to_item, args=(others[0],), icon=":material/arrow_forward:",
+        st.button(f"Show item {others[0]}, where these controls change the picks", key=K.GO_CHANGED,
+                  on_click=show_item, args=(others[0],), icon=":material/arrow_forward:",
                   help=f"The first of the {len(items)} items of the first {SPLIT_ITEMS} of this split on which the "
                        f"same controls move at least one pick.")
 
@@ -289,7 +283,7 @@ def control_effect_ui(s: SampleData, das: lineup.ModelChoice, model_key: str, ct
 def prior_ui(s: SampleData, das: lineup.ModelChoice, model_key: str) -> None:
     """DAS's picks on this sample against its picks on a blank input and its most common set on the train
     split: how much of what it picks is a positional prior, and how much it changes per input."""
-    if not st.toggle("What DAS's picks are made of (its prior)", key="cmp_prior",
+    if not st.toggle("What DAS's picks are made of (its prior)", key=K.PRIOR,
                      help="Its picks here against its picks on an all-zero input and against the set it picks "
                           "most often on the training split."):
         return
@@ -308,7 +302,7 @@ def prior_ui(s: SampleData, das: lineup.ModelChoice, model_key: str) -> None:
         rows["DAS, most common set"] = view.modal
     st.plotly_chart(figure("fig_timeline", rows, s.x.shape[0], s.informative, word,
                            title="DAS's own picks here (all heads, deterministic) and its prior", color=figures.method_color(FOCUS)),
-                    width="stretch", key="cmp_prior_fig")
+                    width="stretch", key=K.PRIOR_FIG)
     text = (f"Of DAS's {view.k} picks on this sample, **{view.shared_blank}** are also its picks on an all-zero "
             f"input (what it picks when the input says nothing)")
     if view.modal is not None:
@@ -321,8 +315,9 @@ def prior_ui(s: SampleData, das: lineup.ModelChoice, model_key: str) -> None:
 
 
 @st.fragment
-def results_ui(s: SampleData, models: dict, model_key: str, x_key: str) -> None:
-    """Everything tau0 / heads change: reruns on its own when those controls move."""
+def results_ui(s: SampleData, models: dict, model_key: str, x_key: str) -> dict:
+    """Everything tau0 / heads change: reruns on its own when those controls move. Returns the live controls
+    (`controls_ui`; a rerun of the fragment alone returns nothing to the page)."""
     with Timer() as timer:
         das_model = models[FOCUS].model
         ctl = controls_ui(das_model)
@@ -339,7 +334,7 @@ def results_ui(s: SampleData, models: dict, model_key: str, x_key: str) -> None:
             results = {m: results[m] for m in models if m in results}  # registry order
         except Exception as err:
             show_error(err)
-            return
+            return ctl
         word = samples.frame_word(s.kind)
         T = s.x.shape[0]
         das = results.get(FOCUS)
@@ -350,7 +345,7 @@ def results_ui(s: SampleData, models: dict, model_key: str, x_key: str) -> None:
                     f"(tau0 {ctl['tau0']:g}); soft-row entropy {methods.soft_entropy(das.soft):.2f} nats.",
                     icon=":material/thermostat:")
         st.plotly_chart(figure("fig_timeline", {m: r.indices for m, r in results.items()}, T, s.informative, word),
-                        width="stretch", key="cmp_timeline")
+                        width="stretch", key=K.TIMELINE_FIG)
         left, right = st.columns([3, 2], gap="large")
         with left:
             st.subheader("Selected frames")
@@ -361,28 +356,29 @@ def results_ui(s: SampleData, models: dict, model_key: str, x_key: str) -> None:
             active = [h in ctl["heads"] for h in range(das.head_scores.shape[0])]
             scale = _attention_scale(das_model, model_key, s.x, x_key)
             st.plotly_chart(figure("fig_attention", das.head_scores, active, das.indices, word, scale=scale),
-                            width="stretch", key="cmp_attention")
+                            width="stretch", key=K.ATTENTION_FIG)
         cine_ui(s, results)
         saliency_ui(s, results, models, model_key)
         if das is None:
-            return
+            return ctl
         prior_ui(s, models[FOCUS], model_key)
         st.subheader("DAS sampling matrix (k × T)")
         c1, c2 = st.columns(2)
         rows = [f"row {j} ({word} {i})" for j, i in enumerate(das.indices)]
         c1.plotly_chart(figures.fig_matrix(das.soft, f"Soft rows softmax(A/τ), τ={das.tau:.3f}", rows, zmax=1.0,
-                                       colorscale="Oranges", frame_word=word), width="stretch", key="cmp_soft")
+                                       colorscale="Oranges", frame_word=word), width="stretch", key=K.SOFT_FIG)
         c2.plotly_chart(figure("fig_matrix", das.hard, "Hard (one-hot) picks", rows, zmax=1.0, colorscale="Greys",
-                               frame_word=word), width="stretch", key="cmp_hard")
+                               frame_word=word), width="stretch", key=K.HARD_FIG)
         # a toggle, not an expander: an expander's content is built on every rerun even while closed
-        if st.toggle("tau0 sweep: what tau really changes on this sample", key="cmp_show_sweep"):
+        if st.toggle("tau0 sweep: what tau really changes on this sample", key=K.SHOW_SWEEP):
             sw = _sweep(das_model, model_key, s.x, x_key, tuple(ctl["heads"]))
             st.plotly_chart(figure("fig_tau_sweep", sw["taus"], sw["entropy"], sw["changed"], ctl["tau0"]),
-                            width="stretch", key="cmp_sweep")
+                            width="stretch", key=K.SWEEP_FIG)
             st.caption("Entropy of the soft rows grows with tau0 (flatter relaxation); deterministic picks never "
                        "change; tempered stochastic picks drift away from them as tau0 grows.")
     st.caption(f"Rendered in {timer.seconds * 1000:.0f} ms (models cached; this block reruns alone when tau0, "
                f"heads or the view change).")
+    return ctl
 
 
 def static_methods_ui(s: SampleData, models: dict, model_key: str) -> None:
@@ -399,8 +395,8 @@ def static_methods_ui(s: SampleData, models: dict, model_key: str) -> None:
     c1, c2 = st.columns(2)
     fig_dps, fig_adps = _static_figs(model_key, s.key, results["dps"], results["adps"], s.x.shape[0],
                                      samples.frame_word(s.kind))
-    c1.plotly_chart(fig_dps, width="stretch", key="cmp_dps")
-    c2.plotly_chart(fig_adps, width="stretch", key="cmp_adps")
+    c1.plotly_chart(fig_dps, width="stretch", key=K.DPS_FIG)
+    c2.plotly_chart(fig_adps, width="stretch", key=K.ADPS_FIG)
 
 
 def cine_ui(s: SampleData, results: dict) -> None:
@@ -408,14 +404,14 @@ def cine_ui(s: SampleData, results: dict) -> None:
     row per method: a marker moves along it and along DAS's per-frame score, and the title names the methods
     that picked the frame on screen. Behind a toggle (the figure carries every frame); it takes the results
     shown above, so the samplers do not run again for it."""
-    if not st.toggle("Cine with the picks", key="cmp_cine",
+    if not st.toggle("Cine with the picks", key=K.CINE,
                      help="Play the sample with every method's picks flagged as the cine passes them."):
         return
     word = samples.frame_word(s.kind)
     T = s.x.shape[0]
     fps = samples.video_fps(s) if s.kind == "video" else None  # its own rate, per frame kept of the original clip
     if fps is None:
-        fps = float(st.select_slider("Cine rate", samples.CINE_RATES, value=samples.DEFAULT_CINE_RATE, key="cmp_cine_fps",
+        fps = float(st.select_slider("Cine rate", samples.CINE_RATES, value=samples.DEFAULT_CINE_RATE, key=K.CINE_FPS,
                                      format_func=lambda v: f"{v} {word}s/s",
                                      help="A volume has no frame rate of its own: choose one."))
     # a method that keeps every frame (the full sequence) would fill its row and be named on every frame
@@ -428,7 +424,7 @@ def cine_ui(s: SampleData, results: dict) -> None:
     h.update(b"" if scores is None else scores.tobytes())
     fig = _cached_figure("fig_cine", h.hexdigest(), (s.x, picks),
                          dict(fps=fps, scores=scores, informative=informative, frame_word=word))
-    st.plotly_chart(fig, width="stretch", key="cmp_cine_fig", config={"displayModeBar": False})
+    st.plotly_chart(fig, width="stretch", key=K.CINE_FIG, config={"displayModeBar": False})
     st.caption(f"{T} {word}s at {fps:.3g} {word}s/s: ▶ Play, ❚❚ Pause, drag the slider to scrub (it plays in the "
                f"browser). A ring marks the methods that picked the {word} on screen"
                + (f"; the lowest row is DAS's score per {word}." if scores is not None else ".")
@@ -441,7 +437,7 @@ def saliency_ui(s: SampleData, results: dict, models: dict, model_key: str) -> N
     method's own backbone + head on each frame it picked, captioned with DAS's score for that frame per head.
     Behind a toggle; the maps are cached per models, sample, method, picks, class and map type, so a tau0
     change (the deterministic picks stay) does not compute them again."""
-    if not st.toggle("Where the model looked (Grad-CAM)", key="cmp_cam",
+    if not st.toggle("Where the model looked (Grad-CAM)", key=K.CAM,
                      help="On each picked frame, where the evidence for the model's predicted class lies when "
                           "its classifier (backbone + head) looks at that frame alone."):
         return
@@ -461,12 +457,11 @@ def saliency_ui(s: SampleData, results: dict, models: dict, model_key: str) -> N
     choices = [m for m, r in results.items() if r.indices]
     if not choices:
         return
-    if st.session_state.get("cmp_cam_of") not in choices:
-        st.session_state["cmp_cam_of"] = FOCUS if FOCUS in choices else choices[0]
+    valid_choice(K.CAM_OF, choices, FOCUS if FOCUS in choices else choices[0])
     c1, c2 = st.columns([3, 2], vertical_alignment="bottom")
-    m = c1.selectbox(f"Picked {word}s of", choices, key="cmp_cam_of", format_func=figures.method_label,
+    m = c1.selectbox(f"Picked {word}s of", choices, key=K.CAM_OF, format_func=figures.method_label,
                      help="Whose picks to explain; each map is of that method's own model.")
-    kind = c2.segmented_control("Map", list(saliency.CAM_METHODS), default="gradcam", key="cmp_cam_kind",
+    kind = c2.segmented_control("Map", list(saliency.CAM_METHODS), default="gradcam", key=K.CAM_KIND,
                                 format_func=saliency.CAM_METHODS.get) or "gradcam"
     r, model = results[m], models[m].model
     picks = tuple(int(t) for t in r.indices)
@@ -499,23 +494,20 @@ def saliency_ui(s: SampleData, results: dict, models: dict, model_key: str) -> N
                   f"(0 for a head switched off)." if hs is not None else "") + note)
 
 
-EXPORT_STATE = "_cmp_export"  # {"key": what it was built from, "files": {name: bytes}}
-
-
-def export_ui(study: SampleData, models: lineup.LineUp, model_key: str) -> None:
+def export_ui(study: SampleData, models: lineup.LineUp, model_key: str, ctl: dict) -> None:
     """Download this comparison (MP4/GIF with the picks marked, HTML report, picks.csv/json/png). Built on
     a click with the live DAS controls, kept in the session until the study, models or controls change.
 
     `study` is the study itself (an upload at its native resolution, not the models' copy): each model
     runs on it resampled to its own T and frame size, as on this page, and its picks are written as the
-    study's own slice numbers; the frames are drawn in the window chosen on Explore."""
+    study's own slice numbers; the frames are drawn in the window chosen on Explore. `ctl`: the live DAS
+    controls, as `controls_ui` returned them."""
     window = window_for(study)
     settings = exports.ExportSettings(
-        tau0=st.session_state.get("cmp_tau0"), heads=st.session_state.get("cmp_heads") or None,
-        stochastic=st.session_state.get("cmp_view") == VIEW_STOCH, seed=int(st.session_state.get("cmp_seed", 0)),
+        tau0=ctl["tau0"], heads=ctl["heads"] or None, stochastic=ctl["stochastic"], seed=ctl["seed"],
         focus=FOCUS, window=list(window) if window else None)
     key = f"{study.key}|{model_key}|{sorted(settings.to_dict().items())}"
-    built = st.session_state.get(EXPORT_STATE)
+    built = st.session_state.get(K.EXPORT)
     T, _, H, W = study.x.shape
     word = samples.frame_word(study.kind)
     with st.expander("Export this comparison: MP4, report, picks", icon=":material/download:"):
@@ -525,7 +517,7 @@ def export_ui(study: SampleData, models: lineup.LineUp, model_key: str) -> None:
             st.caption(f"Renders the study at its own {T} {word}s of {H}×{W}, {shown}, with every method's picks "
                        f"marked on the study's {word} numbers; a one-page report and the picks as CSV/JSON (with "
                        f"the DAS controls above). Research tool, not for diagnosis.")
-            if not st.button("Build the export", key="cmp_export_build", icon=":material/movie:"):
+            if not st.button("Build the export", key=K.EXPORT_BUILD, icon=":material/movie:"):
                 return
             with st.spinner("Rendering the export…"):
                 try:
@@ -535,11 +527,11 @@ def export_ui(study: SampleData, models: lineup.LineUp, model_key: str) -> None:
                     return
                 # kept before the spinner's exit: a rerun that arrives while it renders (another click, a
                 # reconnect) stops the script at its next element, and the next run shows the downloads
-                st.session_state[EXPORT_STATE] = built
+                st.session_state[K.EXPORT] = built
         cols = st.columns(len(exports.DOWNLOADS))
         for col, (name, (label, mime)) in zip(cols, exports.DOWNLOADS.items()):
-            col.download_button(label, built["files"][name], file_name=name, mime=mime, key=f"cmp_export_{name}",
-                                icon=":material/download:")
+            col.download_button(label, built["files"][name], file_name=name, mime=mime,
+                                key=f"{K.EXPORT_DOWNLOAD_PREFIX}{name}", icon=":material/download:")
 
 
 def study_for_models(native: SampleData, das_entry, num_frames: int, size: int) -> SampleData:
@@ -621,9 +613,9 @@ def main() -> None:
     lineup_notes_ui(s, models)
     upload_models_ui(s, entries)
     model_key = models.key  # what identifies the models for the caches (untrained ones change with the ratio)
-    results_ui(s, models, model_key, s.key)
+    ctl = results_ui(s, models, model_key, s.key)
     static_methods_ui(s, models, model_key)
-    export_ui(native if native is not None else s, models, model_key)
+    export_ui(native if native is not None else s, models, model_key, ctl)
 
 
 main()

@@ -13,9 +13,10 @@ from explorer import figures, samples
 from explorer.samples import SampleData
 from pages.ui.caches import dataset, sample
 from pages.ui.captions import sample_caption
-from pages.ui.data_picker import data_sidebar_ui
+from pages.ui.data_picker import data_sidebar_ui, show_item
 from pages.ui.guards import loopback_guard, show_error
 from pages.ui.hu_window import hu_window_ui
+from pages.ui.keys import Explore as K
 from pages.ui.session import remember_window
 
 MONTAGE_N = 16
@@ -42,20 +43,19 @@ def _curves(_x, key: str) -> dict:
 
 def montage_ui(s: SampleData) -> None:
     """A grid of the first samples of the split (of one class, when chosen); a button under each picks it."""
-    key = st.session_state.get("_ds_key")
-    if key is None or s.is_upload:
+    if s.source is None or s.is_upload:
         return
-    name, split, opts_json = key
+    name, split, opts_json = s.source
     # A toggle, not an expander: a collapsed expander still builds its 16 images and buttons, which
     # cost seconds of the first page's load in the browser.
-    if not st.toggle("Choose a sample from a montage", key="explore_montage"):
+    if not st.toggle("Choose a sample from a montage", key=K.MONTAGE):
         return
     with st.container(border=True):
         ds = dataset(name, split, opts_json)
         labels, classes = getattr(ds, "labels", None), list(getattr(ds, "classes", None) or [])
         shown = list(range(len(ds)))
         if labels is not None and len(classes) > 1:  # the first items of a split are often one class
-            chosen = st.segmented_control("Class", classes, key="explore_montage_class",
+            chosen = st.segmented_control("Class", classes, key=K.MONTAGE_CLASS,
                                           help="Show the first samples of one class.")
             if chosen is not None:
                 shown = [i for i, y in enumerate(labels) if classes[int(y)] == chosen]
@@ -65,18 +65,14 @@ def montage_ui(s: SampleData) -> None:
             with cols[j % 8]:
                 st.image(figures.upscale(figures.to_uint8(si.x[si.x.shape[0] // 2]), 96), width="stretch",
                          caption=f"#{i} {si.label_name or ''}", output_format="PNG")
-                st.button("Show", key=f"pick_{i}", on_click=_pick, args=(i,), width="stretch")
-
-
-def _pick(i: int) -> None:
-    st.session_state["ds_index"] = i
+                st.button("Show", key=f"{K.PICK_PREFIX}{i}", on_click=show_item, args=(i,), width="stretch")
 
 
 def viewer_ui(s: SampleData) -> tuple[int, tuple[float, float] | None]:
     """Frame scrubber + window/level; returns (frame index, window or None)."""
     T = s.x.shape[0]
     word = samples.frame_word(s.kind)
-    t = st.slider(f"{word.capitalize()} t", 0, T - 1, min(T // 2, T - 1), key="explore_t")
+    t = st.slider(f"{word.capitalize()} t", 0, T - 1, min(T // 2, T - 1), key=K.FRAME)
     window = None
     scale = samples.intensity_scale(s) if s.kind == "volume" else None
     if scale is not None and scale.unit == "HU":
@@ -84,17 +80,17 @@ def viewer_ui(s: SampleData) -> tuple[int, tuple[float, float] | None]:
     if s.kind == "volume":
         lvl0, wid0 = samples.window_defaults(s.x)
         c1, c2 = st.columns(2)
-        level = c1.slider("Window level", 0.0, 1.0, round(float(lvl0), 2), 0.01, key="explore_level",
+        level = c1.slider("Window level", 0.0, 1.0, round(float(lvl0), 2), 0.01, key=K.LEVEL,
                           help="Centre of the displayed intensity range (window/level, as for CT).")
         width = c2.slider("Window width", 0.02, 1.0, round(min(1.0, max(0.02, float(wid0))), 2), 0.01,
-                          key="explore_width", help="Width of the displayed intensity range.")
+                          key=K.WIDTH, help="Width of the displayed intensity range.")
         window = (level, width)
     return t, window
 
 
 def video_rate_ui(s: SampleData) -> float:
     """The video's own frame rate (its fps, per frame kept of the original clip) times the chosen speed."""
-    speed = st.select_slider("Cine speed", [0.25, 0.5, 1.0, 2.0], value=1.0, key="explore_speed",
+    speed = st.select_slider("Cine speed", [0.25, 0.5, 1.0, 2.0], value=1.0, key=K.SPEED,
                              format_func=lambda v: f"{v}×")
     return samples.video_fps(s, speed) or samples.DEFAULT_CINE_RATE * speed
 
@@ -107,13 +103,13 @@ def cine_ui(s: SampleData, window, fps: float, curves: dict) -> None:
     informative = tuple(s.informative) if s.informative else None
     fig = _cine_fig(s.x, s.key, float(fps), tuple(window) if window is not None else None,
                     curves.get(CINE_CURVE), informative, word)
-    st.plotly_chart(fig, width="stretch", key="explore_cine", config={"displayModeBar": False})
+    st.plotly_chart(fig, width="stretch", key=K.CINE_FIG, config={"displayModeBar": False})
     shown = len(fig.frames)
     c1, c2 = st.columns([3, 1.3], vertical_alignment="center")
     c1.caption(f"{T} {word}s at {fps:.3g} {word}s/s: ▶ Play, ❚❚ Pause, drag the slider to scrub; it plays in the "
                f"browser." + (f" Long sequence: {shown} of the {T} {word}s are in the cine." if shown < T else ""))
     c2.download_button("MP4", data=lambda: _cine(s.x, s.key, float(fps), window), file_name=f"cine-{word}s.mp4",
-                       mime="video/mp4", key="explore_cine_mp4", on_click="ignore", icon=":material/download:",
+                       mime="video/mp4", key=K.CINE_MP4, on_click="ignore", icon=":material/download:",
                        help="The same cine as an MP4 for a video player or slides.")
 
 
@@ -139,7 +135,7 @@ def main() -> None:
             # Stateful tabs: only the open tab is built (the cine encodes every frame, the MP4 runs ffmpeg).
             if s.kind == "video":
                 rate = video_rate_ui(s)
-                cine_tab, mp4_tab = st.tabs(["Cine", "MP4 player"], key="explore_tab_video", on_change="rerun")
+                cine_tab, mp4_tab = st.tabs(["Cine", "MP4 player"], key=K.TABS_VIDEO, on_change="rerun")
                 if cine_tab.open:
                     with cine_tab:
                         cine_ui(s, window, rate, curves)
@@ -149,31 +145,31 @@ def main() -> None:
                         st.caption(f"the same cine as an MP4 at {rate:.1f} frames/s: pause, seek and loop with the "
                                    f"player's controls")
             else:
-                ortho_tab, cine_tab = st.tabs(["Orthogonal views", "Cine"], key="explore_tab_volume",
+                ortho_tab, cine_tab = st.tabs(["Orthogonal views", "Cine"], key=K.TABS_VOLUME,
                                               on_change="rerun")
                 if ortho_tab.open:
                     with ortho_tab:
                         H, W = s.x.shape[-2:]
                         c1, c2 = st.columns(2)
-                        y = c1.slider("Row y (coronal)", 0, H - 1, H // 2, key="explore_y")
-                        xc = c2.slider("Column x (sagittal)", 0, W - 1, W // 2, key="explore_x")
+                        y = c1.slider("Row y (coronal)", 0, H - 1, H // 2, key=K.ROW_Y)
+                        xc = c2.slider("Column x (sagittal)", 0, W - 1, W // 2, key=K.COLUMN_X)
                         st.markdown("**Orthogonal views** through the crosshair (t, y, x)")
                         st.plotly_chart(figures.fig_orthogonal(s.x, t, y, xc, window, samples.display_aspect(s),
                                                                s.meta.get("orientation_labels")),
-                                        width="stretch", key="ortho")
+                                        width="stretch", key=K.ORTHO_FIG)
                         if not s.meta.get("orientation_labels"):
                             st.caption("No orientation markers: this file does not say how it lies in the patient "
                                        "(no affine or ImageOrientationPatient).")
                 if cine_tab.open:
                     with cine_tab:
-                        rate = st.select_slider("Cine rate", samples.CINE_RATES, value=samples.DEFAULT_CINE_RATE, key="explore_fps",
+                        rate = st.select_slider("Cine rate", samples.CINE_RATES, value=samples.DEFAULT_CINE_RATE, key=K.FPS,
                                                 format_func=lambda v: f"{v} {word}s/s",
                                                 help="A volume has no frame rate of its own: choose one.")
                         cine_ui(s, window, rate, curves)
         except Exception as err:
             show_error(err)
     st.plotly_chart(figures.fig_feature_curves(curves, current=t, informative=s.informative, frame_word=word),
-                    width="stretch", key="features")
+                    width="stretch", key=K.FEATURES_FIG)
     st.caption("Inter-frame variance: how much frame t differs from frame t−1 (temporal dynamics); Sobel: "
                "edge strength (boundaries); Laplacian max: fine structure such as small blobs. Each curve is "
                "min-max scaled; hover for raw values." + (" Green band: the informative frame(s)." if s.informative else ""))

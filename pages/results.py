@@ -13,6 +13,7 @@ import streamlit as st
 from explorer import catalogue, figures
 from pages.ui import ROOT
 from pages.ui.guards import loopback_guard, show_error
+from pages.ui.keys import Results as K
 
 DOCS = Path(os.environ.get("DAS_DOCS_DIR") or ROOT / "docs")  # override: tests
 SPEED = DOCS / "speed.json"
@@ -37,7 +38,7 @@ def result_set_ui() -> "catalogue.ResultSet | None":
     sets = catalogue.result_sets(DOCS)
     chosen = sets[0] if sets else None
     if len(sets) > 1:
-        chosen = st.radio("Benchmark grid (backbone)", sets, horizontal=True, key="res_set",
+        chosen = st.radio("Benchmark grid (backbone)", sets, horizontal=True, key=K.GRID,
                           format_func=lambda s: s.label + (" · superseded" if s.superseded else ""))
     if chosen is not None and chosen.superseded:
         st.warning(chosen.status, icon=":material/history:")
@@ -62,18 +63,18 @@ def benchmark_ui() -> None:
                      if isinstance(r.get("ratio"), (int, float)) and r.get("method") != "full"})
     ratio = 0.5 if 0.5 in ratios else (ratios[0] if ratios else None)
     if len(ratios) > 1:
-        ratio = st.select_slider("Sampling ratio for the table", ratios, value=ratio, key="res_ratio",
+        ratio = st.select_slider("Sampling ratio for the table", ratios, value=ratio, key=K.RATIO,
                                  format_func=lambda r: f"{r:.0%}")
     st.markdown(f"Mean ± std over seeds at sampling ratio {ratio:.0%} (the full sequence uses all frames)."
                 if ratio is not None else "Mean ± std over seeds.")
     metrics = [m for m in ("auc", "balanced_accuracy", "accuracy") if any(r.get(f"{m}_mean") is not None for r in agg)]
-    metric = st.radio("Metric", metrics, key="res_metric", horizontal=True,
+    metric = st.radio("Metric", metrics, key=K.METRIC, horizontal=True,
                       format_func=lambda m: {"auc": "AUC"}.get(m, m.replace("_", " "))) if metrics else "auc"
     st.dataframe(catalogue.results_table(agg, ratio, metric), hide_index=True, width="stretch")
     datasets = [d for d in dict.fromkeys(r.get("dataset") for r in agg) if d]
-    ds = st.selectbox("Data set", datasets, key="res_ds") if datasets else None
+    ds = st.selectbox("Data set", datasets, key=K.DATASET) if datasets else None
     sub = [r for r in agg if r.get("dataset") == ds] if ds else agg
-    st.plotly_chart(figures.fig_metric_vs_ratio(sub, metric, ds), width="stretch", key="res_ratio_fig")
+    st.plotly_chart(figures.fig_metric_vs_ratio(sub, metric, ds), width="stretch", key=K.RATIO_FIG)
     paired_ui(chosen, ds)
     with st.expander("All rows (aggregated)"):
         st.dataframe(catalogue.summary_rows(agg), hide_index=True, width="stretch")
@@ -126,14 +127,14 @@ def speed_ui() -> None:
         st.dataframe(rows, hide_index=True, width="stretch")
         return
     c1, c2 = st.columns(2)
-    key = c1.selectbox("Quantity", numeric, key="res_speed_key")
+    key = c1.selectbox("Quantity", numeric, key=K.SPEED_QUANTITY)
     sizes = [s for s in dict.fromkeys(r.get("size") for r in rows) if s]
     if sizes:  # the speed report: one chart per volume size
-        size = c2.radio("Volume", sizes, horizontal=True, key="res_speed_size")
+        size = c2.radio("Volume", sizes, horizontal=True, key=K.SPEED_SIZE)
         shown = [r for r in rows if r.get("size") == size]
     else:
         shown = rows
-    st.plotly_chart(figures.fig_speed(shown, key, key.replace("_", " ")), width="stretch", key="res_speed_fig")
+    st.plotly_chart(figures.fig_speed(shown, key, key.replace("_", " ")), width="stretch", key=K.SPEED_FIG)
     with st.expander("Speed table"):
         st.dataframe(rows, hide_index=True, width="stretch")
 

@@ -20,6 +20,8 @@ from explorer import figures, jobs
 from explorer.text import md
 from pages.ui.caches import datasets
 from pages.ui.guards import loopback_guard, show_error, signed_in_user
+from pages.ui.keys import Train as K
+from pages.ui.session import valid_choice
 
 DEFAULT_METHOD = "das"
 # Material icons (Streamlit's own icon font): emoji render as empty boxes where the system has no emoji font
@@ -52,25 +54,25 @@ def form_ui() -> TrainConfig | None:
         names = []
     names = (names or ["synthetic-volumes"]) + [OWN_DATA]
     methods = list_samplers()
-    with st.form("train_form", border=True):
+    with st.form(K.FORM, border=True):
         c1, c2, c3, c4 = st.columns(4)
-        dataset = c1.selectbox("Data set", names, key="tr_dataset")
-        method = c2.selectbox("Method", methods, key="tr_method", format_func=figures.method_label,
+        dataset = c1.selectbox("Data set", names, key=K.DATASET)
+        method = c2.selectbox("Method", methods, key=K.METHOD, format_func=figures.method_label,
                               index=methods.index(DEFAULT_METHOD) if DEFAULT_METHOD in methods else 0)
         backbones = sorted(BACKBONE_CHOICES, key=lambda b: b != LIGHT_BACKBONE)  # the fast one first
-        backbone = c3.selectbox("Backbone", backbones, key="tr_backbone",
+        backbone = c3.selectbox("Backbone", backbones, key=K.BACKBONE,
                                 help="small_cnn is fast on a CPU; MobileNetV3-Small is the paper's.")
-        epochs = c4.number_input("Epochs", 1, 100, 6, key="tr_epochs")
+        epochs = c4.number_input("Epochs", 1, 100, 6, key=K.EPOCHS)
         c1, c2, c3, c4 = st.columns(4)
-        ratio = c1.select_slider("Sampling ratio", [0.125, 0.25, 0.5, 0.75, 1.0], value=0.5, key="tr_ratio",
+        ratio = c1.select_slider("Sampling ratio", [0.125, 0.25, 0.5, 0.75, 1.0], value=0.5, key=K.RATIO,
                                  format_func=lambda r: f"{r:.0%}")
-        tau0 = c2.number_input(f"tau0 ({_users_of('tau0', methods)})", 0.05, 10.0, 1.0, 0.05, key="tr_tau0")
-        heads = c3.number_input(f"Heads ({_users_of('heads', methods)})", 1, 16, 4, key="tr_heads")
-        seed = c4.number_input("Seed", 0, 10_000, 0, key="tr_seed")
+        tau0 = c2.number_input(f"tau0 ({_users_of('tau0', methods)})", 0.05, 10.0, 1.0, 0.05, key=K.TAU0)
+        heads = c3.number_input(f"Heads ({_users_of('heads', methods)})", 1, 16, 4, key=K.HEADS)
+        seed = c4.number_input("Seed", 0, 10_000, 0, key=K.SEED)
         c1, c2, c3 = st.columns([2, 2, 4])
-        lr = c1.select_slider("Learning rate", LEARNING_RATES, value=1e-3, key="tr_lr", format_func=lambda v: f"{v:g}",
+        lr = c1.select_slider("Learning rate", LEARNING_RATES, value=1e-3, key=K.LR, format_func=lambda v: f"{v:g}",
                               help="Adam's learning rate (the grids use 1e-3 on this CPU budget; the paper 1e-4).")
-        warmup = c2.selectbox("Warm-up epochs", WARMUPS, key="tr_warmup",
+        warmup = c2.selectbox("Warm-up epochs", WARMUPS, key=K.WARMUP,
                               format_func=lambda v: "a quarter of the epochs" if v is None else str(v),
                               help="First epochs in which the task network trains on all frames and a learned "
                                    "sampler is not updated; given to every method alike.")
@@ -78,17 +80,17 @@ def form_ui() -> TrainConfig | None:
                    "AUC 0.99 but balanced accuracy 0.50 (the ranking is learnt before the decision: every item gets "
                    "one class); 6 epochs reach 0.96 in 18 s.")
         own = st.text_input(
-            f"Your own data (with \"{OWN_DATA}\"): a path on this server", key="tr_own_path",
+            f"Your own data (with \"{OWN_DATA}\"): a path on this server", key=K.OWN_PATH,
             placeholder="/data/my_scans.npz  or  /data/my_clips/",
             help="An .npz in the MedMNIST layout (train_images, train_labels, val_*, test_*), or a folder with one "
                  "subfolder of clips per class. The trained model is then offered on Compare for uploads of that "
                  "kind (volumes for an .npz, videos for a folder).")
         with st.expander("Quick-run limits"):
             c1, c2, c3, c4 = st.columns(4)
-            frames = c1.number_input("Frames T (0 = default)", 0, 128, 0, key="tr_frames")
-            size = c2.selectbox("Frame size", [0, 28, 64], key="tr_size", format_func=lambda v: "default" if v == 0 else str(v))
-            max_batches = c3.number_input("Max train batches/epoch (0 = all)", 0, 10_000, 0, key="tr_maxb")
-            max_eval = c4.number_input("Max eval batches (0 = all)", 0, 10_000, 0, key="tr_maxe")
+            frames = c1.number_input("Frames T (0 = default)", 0, 128, 0, key=K.FRAMES)
+            size = c2.selectbox("Frame size", [0, 28, 64], key=K.SIZE, format_func=lambda v: "default" if v == 0 else str(v))
+            max_batches = c3.number_input("Max train batches/epoch (0 = all)", 0, 10_000, 0, key=K.MAX_BATCHES)
+            max_eval = c4.number_input("Max eval batches (0 = all)", 0, 10_000, 0, key=K.MAX_EXAMPLES)
         submitted = st.form_submit_button("Start training", type="primary", icon=":material/play_arrow:")
     if not submitted:
         return None
@@ -135,14 +137,14 @@ def run_detail_ui(run: dict) -> None:
     c1.markdown(f"**{md(run['name'])}** — {STATE_ICON.get(state, '')} {md(state)}"
                 + (f": {md(status.get('message'))}" if status.get("message") else ""))
     if state in jobs.ACTIVE:
-        if c2.button("Stop", key=f"stop_{run['name']}", icon=":material/stop:"):
+        if c2.button("Stop", key=f"{K.STOP_PREFIX}{run['name']}", icon=":material/stop:"):
             try:
                 jobs.stop_run(run["dir"], user=signed_in_user())
                 st.toast(f"Stopping {md(run['name'])}")
             except Exception as err:
                 show_error(err)
     elif state in jobs.RESUMABLE:  # stopped, failed, interrupted (its processes ended without a final status)
-        if c2.button("Resume", key=f"resume_{run['name']}", icon=":material/play_arrow:",
+        if c2.button("Resume", key=f"{K.RESUME_PREFIX}{run['name']}", icon=":material/play_arrow:",
                      help="Continue from the last saved epoch."):
             try:
                 jobs.resume_run(run["dir"], user=signed_in_user())
@@ -158,7 +160,7 @@ def run_detail_ui(run: dict) -> None:
                    "Resume continues from its last saved epoch.")
     metrics = jobs.read_metrics(run["dir"])
     if metrics:
-        st.plotly_chart(figures.fig_training_curves(metrics), width="stretch", key=f"curves_{run['name']}")
+        st.plotly_chart(figures.fig_training_curves(metrics), width="stretch", key=f"{K.CURVES_PREFIX}{run['name']}")
     elif state in jobs.ACTIVE:
         st.caption("Waiting for the first epoch…")
     if run["summary"]:
@@ -183,9 +185,8 @@ def runs_ui() -> None:
     compare_runs_ui(runs)
     names = [r["name"] for r in runs]
     default = active[0]["name"] if active else names[0]
-    if st.session_state.get("tr_selected") not in names:
-        st.session_state["tr_selected"] = default
-    sel = st.selectbox("Show run", names, key="tr_selected")
+    valid_choice(K.SELECTED, names, default)
+    sel = st.selectbox("Show run", names, key=K.SELECTED)
     run_detail_ui(next(r for r in runs if r["name"] == sel))
     st.caption(f"Updated {time.strftime('%H:%M:%S')} · {len(active)} active · run folders under "
                f"`{jobs.RUNS_ROOT}`")
@@ -197,12 +198,12 @@ def compare_runs_ui(runs: list[dict]) -> None:
     if len(with_metrics) < 2:
         return
     with st.expander("Compare runs: curves on one chart"):
-        chosen = st.multiselect("Runs", with_metrics, default=with_metrics[:3], key="tr_overlay")
+        chosen = st.multiselect("Runs", with_metrics, default=with_metrics[:3], key=K.OVERLAY)
         key = st.radio("Curve", ["val_auc", "val_loss", "val_balanced_accuracy", "train_loss"], horizontal=True,
-                       key="tr_overlay_key", format_func=lambda k: figures.CURVE_LABELS[k])
+                       key=K.OVERLAY_CURVE, format_func=lambda k: figures.CURVE_LABELS[k])
         if chosen:
             curves = {name: jobs.read_metrics(next(r["dir"] for r in runs if r["name"] == name)) for name in chosen}
-            st.plotly_chart(figures.fig_runs_overlay(curves, key), width="stretch", key="tr_overlay_fig")
+            st.plotly_chart(figures.fig_runs_overlay(curves, key), width="stretch", key=K.OVERLAY_FIG)
 
 
 def main() -> None:
@@ -214,7 +215,7 @@ def main() -> None:
     if config is not None:
         try:
             out = jobs.start_run(config, owner=signed_in_user())
-            st.session_state["tr_selected"] = out.name
+            st.session_state[K.SELECTED] = out.name
             st.success(f"Started {md(out.name)}.")
         except Exception as err:
             show_error(err)

@@ -440,8 +440,8 @@ def test_serve_preloads_then_runs_streamlit(monkeypatch):
     assert stop.value.code == 2 and len(ran) == 1
     assert "torch" in serve.PRELOAD and "pages._common" not in serve.PRELOAD
     ui = [m for m in serve.PRELOAD if m.startswith("pages.ui")]  # every helper module, the package first
-    assert ui == ["pages.ui", "pages.ui.guards", "pages.ui.session", "pages.ui.caches", "pages.ui.captions",
-                  "pages.ui.data_picker", "pages.ui.upload", "pages.ui.hu_window", "pages.ui.timing"]
+    assert ui == ["pages.ui", "pages.ui.guards", "pages.ui.keys", "pages.ui.session", "pages.ui.caches",
+                  "pages.ui.captions", "pages.ui.data_picker", "pages.ui.upload", "pages.ui.hu_window", "pages.ui.timing"]
     assert sorted(ui[1:]) == sorted(f"pages.ui.{p.stem}" for p in (serve.ROOT / "pages" / "ui").glob("[!_]*.py"))
 
 

@@ -1,8 +1,10 @@
 """Layout helpers and caches shared by the pages (`explorer` computes, these only lay out and cache), one
 job per module:
 
-- `session`: the session-state keys and the rules that keep widget values across page switches (`keep`),
-  the display window chosen per study.
+- `keys`: every widget and session key, one class per page (`Compare.HEADS == "cmp_heads"`); a page sets
+  another page's widget only through the owner's function (`choose_compare_das`, `data_picker.select_sample`).
+- `session`: the plain session keys the pages share and the rules that keep widget values: across page
+  switches (`keep`), among the current options (`valid_choice`); the display window chosen per study.
 - `guards`: the loopback guard (a network goes through the login proxy of `explorer.network`), the signed-in
   user, errors shown as one sentence.
 - `caches`: the data sets, samples and models shared by every session.

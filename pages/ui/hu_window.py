@@ -5,15 +5,16 @@ from __future__ import annotations
 import streamlit as st
 
 from explorer import samples
+from pages.ui.keys import Explore
 
 __all__ = ["hu_window_ui"]
 
 
 def _apply_preset(scale) -> None:
     """The preset control's callback: a chosen preset sets the level and width sliders (none chosen: kept)."""
-    level, width = samples.CT_PRESETS.get(st.session_state.get("explore_preset"), (None, None))
+    level, width = samples.CT_PRESETS.get(st.session_state.get(Explore.PRESET), (None, None))
     if level is not None:
-        st.session_state["explore_level_hu"], st.session_state["explore_width_hu"] = level, width
+        st.session_state[Explore.LEVEL_HU], st.session_state[Explore.WIDTH_HU] = level, width
 
 
 def hu_window_ui(scale) -> tuple[float, float]:
@@ -21,11 +22,11 @@ def hu_window_ui(scale) -> tuple[float, float]:
     Starts at the file's own window (`scale.default`, e.g. a DICOM's WindowCenter/WindowWidth), else 40 / 400."""
     lo, hi = int(scale.lo), int(scale.hi)
     level0, width0 = getattr(scale, "default", None) or (40.0, 400.0)
-    st.session_state.setdefault("explore_level_hu", float(min(max(level0, lo), hi)))
-    st.session_state.setdefault("explore_width_hu", float(min(max(width0, 10.0), hi - lo)))
-    st.segmented_control("CT window", list(samples.CT_PRESETS), key="explore_preset", on_change=_apply_preset,
+    st.session_state.setdefault(Explore.LEVEL_HU, float(min(max(level0, lo), hi)))
+    st.session_state.setdefault(Explore.WIDTH_HU, float(min(max(width0, 10.0), hi - lo)))
+    st.segmented_control("CT window", list(samples.CT_PRESETS), key=Explore.PRESET, on_change=_apply_preset,
                          args=(scale,), help="Presets as CT viewers offer them (level / width in HU).")
     c1, c2 = st.columns(2)
-    level = c1.slider("Window level (HU)", float(lo), float(hi), step=10.0, key="explore_level_hu")
-    width = c2.slider("Window width (HU)", 10.0, float(hi - lo), step=10.0, key="explore_width_hu")
+    level = c1.slider("Window level (HU)", float(lo), float(hi), step=10.0, key=Explore.LEVEL_HU)
+    width = c2.slider("Window width (HU)", 10.0, float(hi - lo), step=10.0, key=Explore.WIDTH_HU)
     return scale.to_unit_window(level, width)

@@ -3,14 +3,18 @@ widget keys need `keep`)."""
 
 from __future__ import annotations
 
+from typing import Any, Collection, Optional
+
 import streamlit as st
 
+from pages.ui.keys import Data
+
 __all__ = ["PERSIST_KEYS", "KEPT", "DATA_OPTIONS", "DISPLAY_WINDOW", "STUDY", "STUDY_ERROR",
-           "persist_widget_state", "keep", "remember_window", "window_for"]
+           "persist_widget_state", "keep", "valid_choice", "remember_window", "window_for"]
 
 # Widget keys whose values must survive a page switch and a visit to a page that does not draw them;
 # their last values are kept in the plain session key KEPT (see `keep`).
-PERSIST_KEYS = ("ds_name", "ds_split", "ds_index", "study_frames", "study_size")
+PERSIST_KEYS = (Data.NAME, Data.SPLIT, Data.INDEX, Data.STUDY_FRAMES, Data.STUDY_SIZE)
 KEPT = "_kept_widgets"
 # The data options chosen per data set ({name: {"num_frames": 12, ...}}): a plain session key, which
 # Streamlit never drops, so one data set's T and frame size neither leak into another's nor get lost.
@@ -44,6 +48,27 @@ def keep(key: str) -> None:
         kept[key] = st.session_state[key]
     if key in kept:
         st.session_state[key] = kept[key]
+
+
+def valid_choice(key: str, options: Collection, default: Any, *, kept: bool = False, multi: bool = False,
+                 scope: Optional[tuple[str, Any]] = None) -> Any:
+    """Call right before creating the widget `key`: if its value is not among `options`, set it to `default`;
+    return the value. The one rule that keeps a choice valid when its options change.
+
+    kept: first restore the value last chosen for `key` on any page (`keep`).
+    multi: the value is a list of choices (a multiselect): valid when every one is among `options`.
+    scope: (plain session key, value): the choice holds only for that value (e.g. the data set it was made
+        on); under another, `key` is set to `default` and the scope key to the value."""
+    if kept:
+        keep(key)
+    state = st.session_state
+    value = state.get(key)
+    valid = (value is not None and set(value) <= set(options)) if multi else value in options
+    if not valid or (scope is not None and state.get(scope[0]) != scope[1]):
+        state[key] = default
+        if scope is not None:
+            state[scope[0]] = scope[1]
+    return state[key]
 
 
 def remember_window(s, window) -> None:

@@ -12,6 +12,7 @@ from das_core.errors import DASError
 from explorer import samples
 from explorer.samples import SampleData
 from explorer.text import md
+from pages.ui.keys import Data
 from pages.ui.session import KEPT, STUDY, STUDY_ERROR, keep
 
 __all__ = ["STUDY_SIZES", "study", "forget_study", "upload_ui", "study_input_ui"]
@@ -29,7 +30,7 @@ def study() -> Optional[SampleData]:
 def _on_upload() -> None:
     """The uploader's callback (runs before the page): decode the file once, keep it for the session and
     select it in the picker; a file that cannot be read leaves one sentence for `upload_ui` to show."""
-    f = st.session_state.get("upload_file")
+    f = st.session_state.get(Data.UPLOAD_FILE)
     st.session_state.pop(STUDY_ERROR, None)
     if f is None:
         return
@@ -41,15 +42,15 @@ def _on_upload() -> None:
             f"{f.name} could not be read ({type(err).__name__}: {err})."
         return
     st.session_state[STUDY] = {"name": f.name, "sample": s}
-    st.session_state["ds_name"] = s.dataset
+    st.session_state[Data.NAME] = s.dataset
 
 
 def forget_study() -> None:
     """Drop the session's study; the picker goes back to its first data set."""
     st.session_state.pop(STUDY, None)
     st.session_state.pop(STUDY_ERROR, None)
-    st.session_state[KEPT] = {k: v for k, v in st.session_state.get(KEPT, {}).items() if k != "ds_name"}
-    st.session_state.pop("ds_name", None)
+    st.session_state[KEPT] = {k: v for k, v in st.session_state.get(KEPT, {}).items() if k != Data.NAME}
+    st.session_state.pop(Data.NAME, None)
 
 
 def upload_ui() -> Optional[SampleData]:
@@ -59,7 +60,7 @@ def upload_ui() -> Optional[SampleData]:
     sb = st.sidebar
     types = samples.upload_types()  # every suffix of das_core.data's reader registry (and "gz" for "nii.gz")
     sb.file_uploader("Volume (.npy/.npz/.nii/.nii.gz), video (mp4/avi/mov/gif), DICOM (.dcm) or a .zip of "
-                     "one DICOM series", type=types, key="upload_file", on_change=_on_upload,
+                     "one DICOM series", type=types, key=Data.UPLOAD_FILE, on_change=_on_upload,
                      help="Accepted: " + ", ".join("." + t for t in types) + ".")
     err = st.session_state.get(STUDY_ERROR)
     if err:
@@ -75,12 +76,11 @@ def study_input_ui(native: SampleData) -> tuple[int, int]:
     native). Returns (num_frames, size)."""
     sb = st.sidebar
     T, _, H, _ = native.x.shape
-    keep("study_frames")
-    keep("study_size")
-    st.session_state.setdefault("study_frames", 28)
-    st.session_state.setdefault("study_size", 28)
+    for key in (Data.STUDY_FRAMES, Data.STUDY_SIZE):
+        keep(key)
+        st.session_state.setdefault(key, 28)
     with sb.expander("Model input (the study is resampled for the models)", expanded=True):
         st.caption(f"The study: {T} {samples.frame_word(native.kind)}s of {H}×{native.x.shape[-1]}.")
-        frames = int(st.number_input("Resample to T frames", 4, 128, key="study_frames"))
-        size = int(st.selectbox("Frame size", STUDY_SIZES, key="study_size"))
+        frames = int(st.number_input("Resample to T frames", 4, 128, key=Data.STUDY_FRAMES))
+        size = int(st.selectbox("Frame size", STUDY_SIZES, key=Data.STUDY_SIZE))
     return frames, size
