@@ -63,9 +63,10 @@ class PairedConfig:
 
 # one row per adaptive run in `static_controls.csv` beside paired.json: what a later `paired --from-csv` needs to
 # report the static control without the run folders (which are not committed)
-CONTROL_FIELDS = ["dataset", "method", "ratio", "seed", "fold", "run", "k", "auc_own", "auc_modal", "auc_blank",
-                  "balanced_accuracy_own", "balanced_accuracy_modal", "balanced_accuracy_blank", "distinct_own_sets",
-                  "overlap_own_modal", "overlap_own_blank", "item_diff", "item_lo", "item_hi"]
+_CONTROL_VALUES = ["auc_own", "auc_modal", "auc_blank", "balanced_accuracy_own", "balanced_accuracy_modal",
+                   "balanced_accuracy_blank", "distinct_own_sets", "overlap_own_modal", "overlap_own_blank"]
+CONTROL_FIELDS = ["dataset", "method", "ratio", "seed", "fold", "run", "k", *_CONTROL_VALUES,
+                  "item_diff", "item_lo", "item_hi"]
 CONTROLS_CSV = "static_controls.csv"
 
 
@@ -99,7 +100,7 @@ def control_rows(rows: list[dict], controls: dict) -> list[dict]:
         item = c.get("own_minus_modal") or {}
         out.append({**{k: r.get(k) for k in ("dataset", "method", "ratio", "seed", "fold", "run")},
                     "k": len(c["modal_set"]) if c.get("modal_set") is not None else c.get("k"),
-                    **{k: c.get(k) for k in CONTROL_FIELDS[7:16]},
+                    **{k: c.get(k) for k in _CONTROL_VALUES},
                     "item_diff": item.get("diff"), "item_lo": item.get("lo"), "item_hi": item.get("hi")})
     return out
 
