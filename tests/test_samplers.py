@@ -276,3 +276,44 @@ def test_exploration_mixture_log_prob_and_rows():
     assert torch.isfinite(sel.log_prob).all()
     with pytest.raises(ConfigError, match="exploration"):
         make_sampler("das", 12, 4, exploration=1.5)
+
+
+@pytest.mark.parametrize("name", ["das", "dps", "adps", "pgadps"])
+def test_noise_end_scales_the_training_noise_and_its_score_function_term(name):
+    """Every learned sampler takes noise_end; at progress p its training noise is scaled by 1 - p (1 - noise_end),
+    the score-function log-probability is that of the logits divided by the scale, and eval picks do not change."""
+    from das_core.samplers.learned import noise_scale_at
+
+    assert noise_scale_at(0, 0.1) == 1.0 and noise_scale_at(1, 0.1) == pytest.approx(0.1)
+    assert noise_scale_at(-3, 0.1) == 1.0 and noise_scale_at(7, 0.1) == pytest.approx(0.1)
+    torch.manual_seed(0)
+    x = torch.rand(4, 12, 1, 8, 8)
+    s = make_sampler(name, 12, 3, noise_end=0.05, estimator="both")
+    with torch.no_grad():
+        before = s.eval()(x).indices
+    s.train()
+    s.set_training_progress(1.0)
+    assert s.noise_scale == pytest.approx(0.05)
+    sel = s(x)
+    assert sel.log_prob is not None and torch.isfinite(sel.log_prob).all()
+    sel.log_prob.sum().backward()  # the score-function term trains the scores at the small scale too
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in s.parameters())
+    s.eval()
+    with torch.no_grad():
+        assert torch.equal(s(x).indices, before)
+    with pytest.raises(ConfigError, match="noise_end"):
+        make_sampler(name, 12, 3, noise_end=0.0)
+
+
+def test_noise_end_makes_the_training_picks_those_of_the_logits_plus_scaled_gumbel_noise():
+    """DPS (one logit vector): its training picks at scale s are the top-k of logits + s * G for the same draw G."""
+    from das_core.nn.selection import gumbel_noise
+
+    s = make_sampler("dps", 16, 4, score_init="random", noise_end=0.2).train()
+    s.set_training_progress(1.0)
+    g = torch.Generator().manual_seed(3)
+    picks = s(torch.rand(2, 16, 1, 4, 4), generator=g).indices
+    g.manual_seed(3)
+    noise = gumbel_noise((2, 1, 16), device="cpu", dtype=torch.float32, generator=g)[:, 0]
+    expected = (s.logits.detach() + 0.2 * noise).topk(4, dim=1).indices.sort(dim=1).values
+    assert torch.equal(picks, expected)

@@ -285,3 +285,26 @@ def test_a_warm_up_epoch_never_counts_as_best_for_any_method(tmp_path):
     assert summary["best_epoch"] == 2
     flags = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in flags] == [0, 1, 2]
+
+
+def test_noise_end_anneals_the_training_noise_over_the_epochs_after_the_warm_up(tmp_path, monkeypatch):
+    """noise_end < 1: each epoch the trainer tells the sampler its progress (0 up to the first epoch after the
+    warm-up, 1 at the last) and the noise scale falls linearly to noise_end; without it the scale stays 1."""
+    from das_core.engine.trainer import sampler_progress
+    from das_core.samplers.learned import LearnedSampler
+
+    assert [sampler_progress(e, 2, 8) for e in range(8)] == pytest.approx([0, 0, 0, 0.2, 0.4, 0.6, 0.8, 1.0])
+    scales = []
+    real = LearnedSampler.set_training_progress
+
+    def spy(self, progress):
+        real(self, progress)
+        scales.append(self.noise_scale)
+
+    monkeypatch.setattr(LearnedSampler, "set_training_progress", spy)
+    fit(_cfg(tmp_path, epochs=4, sampler_warmup_epochs=1, patience=9, sampler_options={"noise_end": 0.1}),
+        datasets=DATA)
+    assert scales == pytest.approx([1.0, 1.0, 0.55, 0.1])
+    scales.clear()
+    fit(_cfg(tmp_path, epochs=3, sampler_warmup_epochs=1, patience=9, out=str(tmp_path / "plain")), datasets=DATA)
+    assert scales == pytest.approx([1.0, 1.0, 1.0])

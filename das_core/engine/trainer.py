@@ -125,6 +125,13 @@ def fit(config: TrainConfig, callback: Optional[Callable[[dict], Any]] = None, s
     return summary
 
 
+def sampler_progress(epoch: int, warmup_epochs: int, epochs: int) -> float:
+    """How far a learned sampler's training has come at `epoch`: 0 up to the first epoch after the warm-up, 1 at
+    the last of `epochs` (linear between)."""
+    span = epochs - 1 - warmup_epochs
+    return 1.0 if span <= 0 and epoch > warmup_epochs else min(1.0, max(0.0, (epoch - warmup_epochs) / max(span, 1)))
+
+
 class _Run:
     """The state of one `fit` call; each method is one phase."""
 
@@ -230,6 +237,8 @@ class _Run:
         # the warm-up applies to every method (the same recipe): a learned sampler is frozen, and with
         # warmup_frames="all" every method's task network trains on all T frames first (uniform, random, full too)
         warming_up = epoch < cfg.warmup_epochs
+        if callable(getattr(model.sampler, "set_training_progress", None)):  # anneals the noise where noise_end < 1
+            model.sampler.set_training_progress(sampler_progress(epoch, cfg.warmup_epochs, cfg.epochs))
         total, n = train_one_epoch(net, model, loader, optimizer, device, steps=steps, freeze_sampler=warming_up,
                                    all_frames=warming_up and cfg.warmup_frames == "all", stop_event=self.stop_event,
                                    on_batch=on_batch, precision=cfg.precision, scaler=self.scaler)

@@ -41,7 +41,7 @@ from torch import Tensor, nn
 from ..errors import ConfigError
 from ..nn.selection import Selection, _mask_value, gumbel_noise, one_hot_rows, sort_rows, straight_through
 from .base import bounded
-from .learned import LearnedSampler, check_tau0, estimator_option, score_init_option, tau0_option
+from .learned import noise_end_option, LearnedSampler, check_tau0, estimator_option, score_init_option, tau0_option
 from .registry import register_sampler
 
 __all__ = ["ADPSSampler", "ADPSOptions", "TaskFeatureSampler", "pooled_pixels", "MAX_HIDDEN", "MAX_FEATURE_DIM",
@@ -64,6 +64,8 @@ class ADPSOptions:
     estimator: "both" (default), "straight_through" (the official code's) or "score_function" (see the module
         docstring and das_core.samplers.learned).
     score_init: "zero" (default: each step's last layer starts at zero) or "random" (the official code's).
+    noise_end: the training noise's scale at the last epoch (1: constant, the default; below 1: linear decay from
+        1 after the warm-up, `LearnedSampler.set_training_progress`).
     """
 
     tau0: float = tau0_option(2.0)
@@ -71,6 +73,7 @@ class ADPSOptions:
     hidden: int = bounded(64, 1, MAX_HIDDEN)
     feature_dim: int = bounded(0, 0, MAX_FEATURE_DIM)
     estimator: str = estimator_option()
+    noise_end: float = noise_end_option()
     score_init: str = score_init_option()
 
 
@@ -174,13 +177,13 @@ class ADPSSampler(TaskFeatureSampler):
             perturbed = logits
             if self.training or stochastic:
                 g = gumbel_noise((B, T), device=x.device, dtype=x.dtype, generator=generator)
-                perturbed = logits + (g if self.training else tau[:, None] * g)
+                perturbed = logits + (self.noise_scale * g if self.training else tau[:, None] * g)
             z = (perturbed / tau_value).masked_fill(taken, neg)  # divide first, then mask
             soft = torch.softmax(z, dim=-1)  # (B, T)
             pick = z.detach().argmax(dim=-1)  # (B,)
             hard = one_hot_rows(pick, T, x.dtype)
             if log_prob is not None:  # log P(pick | earlier picks): softmax of the logits over the frames left
-                step_lp = torch.log_softmax(logits.masked_fill(taken, neg), dim=-1)
+                step_lp = torch.log_softmax((logits / self.noise_scale).masked_fill(taken, neg), dim=-1)
                 log_prob = log_prob + step_lp.gather(1, pick[:, None]).squeeze(1)
             if through:
                 row = straight_through(hard, soft)

@@ -39,7 +39,7 @@ from ..errors import ConfigError
 from ..nn.features import FEATURE_DIM, frame_features
 from ..nn.selection import Selection
 from .base import bounded, one_of
-from .learned import (LearnedSampler, check_tau0, estimator_option, lr_multiplier_option, score_init_option,
+from .learned import (noise_end_option, LearnedSampler, check_tau0, estimator_option, lr_multiplier_option, score_init_option,
                       tau0_option)
 from .registry import register_sampler
 
@@ -92,6 +92,8 @@ class DASConfig:
     score_init: "zero" (the default: the layers that output the base scores start at zero, so every frame
         starts with the same score and no frame is ranked first or last by the random weights alone; why:
         docs/results/diagnostics/round2/README.md) or "random" (PyTorch's default initialisation, as before).
+    noise_end: the training noise's scale at the last epoch (1: constant, the default; below 1: linear decay from
+        1 after the warm-up, `LearnedSampler.set_training_progress`).
     """
 
     heads: int = bounded(4, 1, MAX_HEADS)
@@ -102,6 +104,7 @@ class DASConfig:
     positional: bool = True
     feature_size: int = bounded(32, 1, MAX_FEATURE_SIZE)
     estimator: str = estimator_option()
+    noise_end: float = noise_end_option()
     score_norm: str = one_of("none", SCORE_NORMS)
     gain_init: float = bounded(3.0, -MAX_GAIN, MAX_GAIN)
     exploration: float = bounded(0.0, 0, 1, exclusive="high")

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from ..nn.selection import Selection
-from .learned import (LearnedSampler, check_tau0, estimator_option, lr_multiplier_option, score_init_option,
+from .learned import (noise_end_option, LearnedSampler, check_tau0, estimator_option, lr_multiplier_option, score_init_option,
                       tau0_option)
 from .registry import register_sampler
 
@@ -35,11 +35,14 @@ class DPSOptions:
     estimator: "both" (straight-through plus the score-function term, the project's default for every learned
         sampler), "straight_through" (the official code's) or "score_function" (das_core.samplers.learned).
     score_init: "zero" (the logits start equal; the project's default) or "random" (randn / 4, the official code's).
+    noise_end: the training noise's scale at the last epoch (1: constant, the default; below 1: linear decay from
+        1 after the warm-up, `LearnedSampler.set_training_progress`).
     """
 
     tau0: float = tau0_option(2.0)
     lr_multiplier: float = lr_multiplier_option(10.0)
     estimator: str = estimator_option()
+    noise_end: float = noise_end_option()
     score_init: str = score_init_option()
 
 

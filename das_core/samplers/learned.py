@@ -21,7 +21,7 @@ from .base import Sampler, bounded, one_of
 
 __all__ = ["LearnedSampler", "check_tau0", "ESTIMATORS", "SCORE_INITS", "DEFAULT_ESTIMATOR", "DEFAULT_SCORE_INIT",
            "MAX_TAU0", "MAX_LR_MULTIPLIER", "tau0_option", "lr_multiplier_option", "estimator_option",
-           "score_init_option"]
+           "score_init_option", "noise_end_option", "MIN_NOISE_END"]
 
 # How the task loss reaches the scores A in training:
 # - "straight_through": P = hard + soft - soft.detach(), the gradient of the relaxed rows (the paper's);
@@ -61,6 +61,21 @@ def score_init_option():
     return one_of(DEFAULT_SCORE_INIT, SCORE_INITS)
 
 
+MIN_NOISE_END = 0.05  # the noise never falls below 5% of its scale (the score-function term divides by it)
+
+
+def noise_end_option():
+    """The `noise_end` field: the training noise's scale at the last epoch, in [MIN_NOISE_END, 1] (1: constant)."""
+    return bounded(1.0, MIN_NOISE_END, 1.0)
+
+
+def noise_scale_at(progress: float, noise_end: float) -> float:
+    """The training noise's scale at `progress` in [0, 1] of the sampler's training: 1 falling linearly to
+    `noise_end` (clipped to the ends outside [0, 1])."""
+    p = min(1.0, max(0.0, float(progress)))
+    return 1.0 - p * (1.0 - float(noise_end))
+
+
 def check_tau0(tau0: float) -> float:
     if not isinstance(tau0, (int, float)) or not tau0 > 0 or tau0 != tau0:
         raise ConfigError(f"tau0 must be a positive number, got {tau0!r}; try a value in [0.05, 10].")
@@ -93,6 +108,13 @@ class LearnedSampler(Sampler):
         if score_init not in SCORE_INITS:
             raise ConfigError(f"score_init must be one of {', '.join(SCORE_INITS)}, got {score_init!r}.")
         self.score_init = score_init
+        self.noise_scale = 1.0  # the training noise's scale; `set_training_progress` anneals it (noise_end < 1)
+
+    def set_training_progress(self, progress: float) -> None:
+        """Tell the sampler how far its training has come (0: the first epoch after the warm-up, 1: the last), so
+        a `noise_end` below 1 scales the Gumbel noise of the training picks down linearly to it: the picks the
+        task network trains on approach the eval picks it is tested with. Without `noise_end` nothing changes."""
+        self.noise_scale = noise_scale_at(progress, getattr(self.config, "noise_end", 1.0))
 
     @property
     def score_function(self) -> bool:
@@ -100,6 +122,7 @@ class LearnedSampler(Sampler):
         return self.estimator in ("score_function", "both")
 
     def _noise(self, like: Tensor, generator: Optional[torch.Generator]) -> Tensor:
+        """Standard Gumbel noise shaped like (B, k, T) row logits (one draw per sample shared by the rows: DPS)."""
         B, k, T = like.shape
         if self.shared_noise:
             g = gumbel_noise((B, 1, T), device=like.device, dtype=like.dtype, generator=generator)
@@ -118,7 +141,7 @@ class LearnedSampler(Sampler):
         """row_logits (B, k, T), tau (B,) -> Selection with rows sorted by frame index."""
         exploration = float(getattr(self.config, "exploration", 0.0))
         if self.training:
-            perturbed = row_logits + self._noise(row_logits, generator)
+            perturbed = row_logits + self.noise_scale * self._noise(row_logits, generator)
             if exploration > 0:  # these rows pick uniformly among the frames left (Gumbel-max of zero logits)
                 B, k, T = row_logits.shape
                 explore = torch.rand(B, k, 1, device=row_logits.device, generator=generator) < exploration
@@ -133,7 +156,9 @@ class LearnedSampler(Sampler):
                              **extra)
         picks, hard, soft = sequential_topk(row_logits, perturbed, tau, shared_rows=self.shared_noise)
         through = self.training and self.estimator != "score_function"
-        log_prob = pick_log_prob(row_logits, hard, exploration) if self.training and self.score_function else None
+        # noise of scale s makes the picks Plackett-Luce in logits / s
+        log_prob = (pick_log_prob(row_logits / self.noise_scale, hard, exploration)
+                    if self.training and self.score_function else None)
         matrix = straight_through(hard, soft) if through else hard
         indices, rank, (matrix, soft) = sort_rows(picks, matrix, soft)
         return Selection(

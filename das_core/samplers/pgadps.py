@@ -47,7 +47,7 @@ from torch import Tensor, nn
 from ..nn.selection import Selection, _mask_value, gumbel_noise, one_hot_rows, pick_log_prob, sort_rows, straight_through
 from .adps import MAX_FEATURE_DIM, MAX_HIDDEN, TaskFeatureSampler
 from .base import bounded
-from .learned import check_tau0, estimator_option, lr_multiplier_option, score_init_option, tau0_option
+from .learned import noise_end_option, check_tau0, estimator_option, lr_multiplier_option, score_init_option, tau0_option
 from .registry import register_sampler
 
 __all__ = ["PGADPSSampler", "PGADPSOptions", "group_sizes"]
@@ -70,6 +70,8 @@ class PGADPSOptions:
     estimator: "both" (default), "straight_through" (the code's) or "score_function" (das_core.samplers.learned).
     score_init: "zero" (default: the prior logits and each step's last layer start at zero) or "random"
         (the code's: prior logits randn / 4, PyTorch's initialisation).
+    noise_end: the training noise's scale at the last epoch (1: constant, the default; below 1: linear decay from
+        1 after the warm-up, `LearnedSampler.set_training_progress`).
     """
 
     tau0: float = tau0_option(2.0)
@@ -79,6 +81,7 @@ class PGADPSOptions:
     feature_dim: int = bounded(0, 0, MAX_FEATURE_DIM)
     lr_multiplier: float = lr_multiplier_option(10.0)
     estimator: str = estimator_option()
+    noise_end: float = noise_end_option()
     score_init: str = score_init_option()
 
 
@@ -140,7 +143,7 @@ class PGADPSSampler(TaskFeatureSampler):
         perturbed = logits
         if self.training or stochastic:  # one draw per frame, shared by the group's rows (the code's DPS layer)
             g = gumbel_noise((B, T), device=logits.device, dtype=logits.dtype, generator=generator)
-            perturbed = logits + (g if self.training else tau[:, None] * g)
+            perturbed = logits + (self.noise_scale * g if self.training else tau[:, None] * g)
         with torch.no_grad():
             z = perturbed.detach().masked_fill(taken, neg)
             picks = torch.sort(z, dim=1, descending=True, stable=True).indices[:, :size]  # ties: lowest index
@@ -150,7 +153,7 @@ class PGADPSSampler(TaskFeatureSampler):
         soft = torch.softmax(scaled.masked_fill(earlier, neg), dim=-1)
         log_prob = None
         if self.training and self.score_function:  # Plackett-Luce of the top-g over the frames left
-            rows = logits.masked_fill(taken, neg)[:, None, :].expand(B, size, T)
+            rows = (logits / self.noise_scale).masked_fill(taken, neg)[:, None, :].expand(B, size, T)
             log_prob = pick_log_prob(rows, hard)
         return picks, hard, soft, log_prob
 
