@@ -17,6 +17,7 @@ import streamlit as st
 from PIL import Image
 
 from das_core import num_selected_for_ratio
+from das_core.samplers.das import TAU_FORMULA, TAU_RANGE
 from explorer import adaptivity, catalogue, exports, figures, lineup, methods, samples
 from explorer.samples import SampleData
 from explorer.text import md
@@ -74,7 +75,7 @@ def controls_ui(das_model) -> dict:
     H = das_model.sampler.heads
     c1, c2, c3 = st.columns([3, 2.6, 3], gap="medium")
     tau0 = c1.select_slider("tau0 (DAS base temperature)", TAU_VALUES, value=1.0, key=K.TAU0,
-                            help="tau = tau0 · (0.5 + sigmoid(MLP(F))) per sample. The deterministic picks "
+                            help=f"{TAU_FORMULA}, one per sample, in {TAU_RANGE}. The deterministic picks "
                                  "argmax(A) do not depend on tau; the soft matrix and stochastic picks do.")
     heads = c2.pills("Active heads", list(range(H)), selection_mode="multi", default=list(range(H)),
                      key=K.HEADS, format_func=lambda h: f"h{h}",

@@ -3,7 +3,8 @@
 import re
 from pathlib import Path
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
 
 
 def test_plug_and_play_example_runs(capsys):
@@ -40,3 +41,13 @@ def test_data_section_example_registers_a_data_set_and_a_reader(tmp_path):
     finally:
         unregister_dataset("tiny-noise")
         unregister_reader("read_vol")
+
+
+def test_the_tau_formula_is_quoted_as_the_sampler_defines_it():
+    """The adaptive temperature is written once (das_core.samplers.das.TAU_FORMULA); the README, the method notes
+    and the DAS docstrings quote it, so a change to one shows as a failure here."""
+    import das_core.samplers.das as das
+
+    for path in (ROOT / "README.md", ROOT / "docs" / "method-notes.md"):
+        assert das.TAU_FORMULA in path.read_text(encoding="utf-8"), path
+    assert das.TAU_FORMULA in das.__doc__ and das.TAU_RANGE in das.DASConfig.__doc__

@@ -114,6 +114,11 @@ class DASConfig:
     encoder_dim: int = bounded(16, 1, MAX_ENCODER_DIM)
 
 
+# the adaptive temperature, written once: the README, docs/method-notes.md and the Compare page's help quote it
+# (tests/test_readme.py checks they say the same)
+TAU_FORMULA = "tau = tau0 * (0.5 + sigmoid(MLP_temp(pool_T(e))))"
+TAU_RANGE = "[0.5 tau0, 1.5 tau0]"
+
 _ENCODER_SIZE = 16  # frames are area-pooled to 16 x 16 before the learned encoder
 
 
