@@ -186,10 +186,8 @@ def cmd_export(args) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m das_core", description="DAS Explorer: train, evaluate, benchmark.")
-    sub = parser.add_subparsers(dest="cmd", required=True)
-
+def _add_train_parser(sub) -> None:
+    """Add the `train` subcommand (TrainConfig flags, data flags, --config) to `sub`."""
     p = sub.add_parser("train", help="train one model (also under torchrun for data-parallel)",
                        description="Train a sampler + backbone classifier; writes config.json, metrics.jsonl, "
                                    "status.json, summary.json, best.pt and last.pt to --out.")
@@ -199,6 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_args(p)
     p.set_defaults(func=cmd_train)
 
+
+def _add_evaluate_parser(sub) -> None:
+    """Add the `evaluate` subcommand (a checkpoint on a split) to `sub`."""
     p = sub.add_parser("evaluate", help="evaluate a checkpoint on a split",
                        description="Reload a checkpoint and print its metrics on a split of its data set.")
     p.add_argument("--checkpoint", required=True)
@@ -212,6 +213,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     p.set_defaults(func=cmd_evaluate)
 
+
+def _add_bench_parser(sub) -> None:
+    """Add the `bench` subcommand (BenchConfig flags plus the non-grid TrainConfig flags) to `sub`."""
     p = sub.add_parser("bench", help="grid of data sets x methods x seeds x ratios -> results tables",
                        description="Run (or resume) a benchmark grid; finished runs are skipped. Writes results.csv "
                                    "and results.md to --out-dir and rewrites the page --results-md. Every other flag "
@@ -222,6 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--command-line", default=None, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_bench)
 
+
+def _add_paired_parser(sub) -> None:
+    """Add the `paired` subcommand (PairedConfig flags) to `sub`; imports its config lazily."""
     from .experiments.paired import PairedConfig
 
     p = sub.add_parser("paired", help="paired differences with CIs and the static controls of a grid -> paired.md",
@@ -233,6 +240,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_dataclass_args(p, PairedConfig)
     p.set_defaults(func=cmd_paired)
 
+
+def _add_replication_parser(sub) -> None:
+    """Add the `replication` subcommand (ReplicationConfig flags) to `sub`; imports its config lazily."""
     from .experiments.replication import ReplicationConfig
 
     p = sub.add_parser("replication", help="the same grid run on two machines: runs and conclusions compared",
@@ -242,6 +252,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_dataclass_args(p, ReplicationConfig)
     p.set_defaults(func=cmd_replication)
 
+
+def _add_static_control_parser(sub) -> None:
+    """Add the `static-control` subcommand (the shipped checkpoints' static controls) to `sub`."""
     p = sub.add_parser("static-control", help="own picks vs the modal and blank-input sets of the shipped checkpoints",
                        description="For every shipped checkpoint of an adaptive sampler (checkpoints/manifest.json): "
                                    "its test AUC with its own picks, with the pick set it makes most often on the "
@@ -252,18 +265,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=cmd_static_control)
 
+
+def _add_ablation_parser(sub) -> None:
+    """Add the `ablation` subcommand (AblationConfig flags) to `sub`."""
     p = sub.add_parser("ablation", help="DAS training-recipe ablation -> docs/results-ablation.md",
                        description="Train DAS with each candidate recipe (5 seeds, both backbones, synthetic moving and "
                                    "fixed; then held-out sets), logging sampler diagnostics, and write the page.")
     add_dataclass_args(p, AblationConfig)
     p.set_defaults(func=cmd_ablation)
 
+
+def _add_speed_parser(sub) -> None:
+    """Add the `speed` subcommand (SpeedConfig flags) to `sub`."""
     p = sub.add_parser("speed", help="throughput / latency benchmark -> docs/speed.json, docs/speed.md",
                        description="MobileNetV3-Small inference throughput (full vs each sampler), the sampler's share "
                                    "of time, DAS vs ADPS sampling latency and training step time, in one run.")
     add_dataclass_args(p, SpeedConfig)
     p.set_defaults(func=cmd_speed)
 
+
+def _add_checkpoints_parser(sub) -> None:
+    """Add the `checkpoints` subcommand (re-create the shipped checkpoints) to `sub`."""
     p = sub.add_parser("checkpoints", help="re-create the shipped checkpoints in checkpoints/ from the main grid",
                        description="Copy the main grid's seed-0 runs at ratio 0.5 (make bench) of the synthetic moving "
                                    "set, VesselMNIST3D and AdrenalMNIST3D into checkpoints/ with int8 weights, "
@@ -282,6 +304,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None)
     p.set_defaults(func=cmd_checkpoints)
 
+
+def _add_export_parser(sub) -> None:
+    """Add the `export` subcommand (one study, its checkpoints, data flags and ExportSettings flags) to `sub`."""
     p = sub.add_parser("export", help="take-it-away export of one study: picks, MP4/GIF, CSV/JSON, HTML report",
                        description="Run each checkpoint on one study (resampled to the checkpoint's T and frame "
                                    "size) and write sequence.mp4, sequence.gif, picks.png, picks.csv, picks.json "
@@ -300,6 +325,22 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_args(p, dataset=True)
     add_dataclass_args(p, ExportSettings)
     p.set_defaults(func=cmd_export)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `python -m das_core` parser with one subcommand per `cmd_*` (in `--help` order)."""
+    parser = argparse.ArgumentParser(prog="python -m das_core", description="DAS Explorer: train, evaluate, benchmark.")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    _add_train_parser(sub)
+    _add_evaluate_parser(sub)
+    _add_bench_parser(sub)
+    _add_paired_parser(sub)
+    _add_replication_parser(sub)
+    _add_static_control_parser(sub)
+    _add_ablation_parser(sub)
+    _add_speed_parser(sub)
+    _add_checkpoints_parser(sub)
+    _add_export_parser(sub)
     return parser
 
 

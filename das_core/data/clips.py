@@ -27,7 +27,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from das_core.errors import DataError
 
@@ -146,6 +146,112 @@ def same_licence(a: Optional[str], b: Optional[str]) -> bool:
     return " ".join(a.split()).lower() == " ".join(b.split()).lower()
 
 
+def _video_files(root: Path) -> List[Path]:
+    """The video files under the folder ``root`` (recursively, by relative path); DataError when none."""
+    if not root.is_dir():
+        raise DataError(f"video folder {str(root)!r} does not exist; pass root=<folder of videos>.")
+    files = sorted((p for p in root.rglob("*") if p.is_file() and is_video_file(p)),
+                   key=lambda p: p.relative_to(root).as_posix())
+    if not files:
+        raise DataError(f"no video files (mp4/avi/mov/mpeg/gif) found under {root.name}; "
+                        f"check the folder or pass another root.")
+    return files
+
+
+def _label_source(*, root: Path, rels: List[str], manifest: Optional[Path], label_from: str,
+                  group_column: Optional[str]) -> Tuple[str, Optional[Path]]:
+    """``(label_from, manifest)`` with ``"auto"`` and a default manifest resolved (module docstring); checked."""
+    if manifest is None and label_from in ("auto", "manifest"):
+        manifest = next((root / n for n in ("manifest.csv", "labels.csv") if (root / n).is_file()), None)
+    if label_from == "auto":
+        if manifest is not None:
+            label_from = "manifest"
+        else:
+            depth1 = all(r.count("/") == 1 for r in rels)
+            label_from = "folder" if depth1 and len({r.split("/")[0] for r in rels}) >= 2 else "prefix"
+    if label_from not in ("manifest", "folder", "prefix"):
+        raise DataError(f"label_from={label_from!r} is unknown; pass 'auto', 'manifest', 'folder' or 'prefix'.")
+    if group_column is not None and label_from != "manifest":
+        raise DataError("group_column needs a manifest CSV; pass manifest=<csv> or use group_regex instead.")
+    return label_from, manifest
+
+
+def _manifest_rows(*, root: Path, manifest: Optional[Path], group_column: Optional[str]
+                   ) -> Dict[str, Dict[str, str]]:
+    """The manifest's rows by relative path (``_read_manifest``); DataError when missing or a row's file is."""
+    if manifest is None:
+        raise DataError(f"label_from='manifest' but {root.name} has no manifest.csv; pass manifest=<csv>.")
+    manifest = Path(manifest)
+    rows = _read_manifest(manifest, group_column)
+    for f in rows:
+        if not (root / f).is_file():
+            raise DataError(f"manifest {manifest.name} lists {f!r}, which is not in {root.name}; "
+                            f"fix the path or remove the row.")
+    return rows
+
+
+def _manifest_label(*, rel: str, rows: Dict[str, Dict[str, str]], manifest: Path
+                    ) -> Tuple[str, Optional[str], Optional[str]]:
+    """``(label, group, split)`` of clip ``rel`` from the manifest rows; DataError when unlabelled or bad split."""
+    row = rows.get(rel)
+    if row is None or not row["label"]:
+        raise DataError(f"{rel} has no label in manifest {Path(manifest).name}; add a row "
+                        f"'{rel},<label>' or remove the file.")
+    split = row["split"] or None
+    if split is not None and split not in ("train", "val", "test"):
+        raise DataError(f"manifest {Path(manifest).name} gives split {split!r} for {rel}; "
+                        f"use train, val or test.")
+    return row["label"], row["group"] or None, split
+
+
+def _folder_label(rel: str) -> str:
+    """The class folder of clip ``rel`` (its first path part); DataError when it sits in the root."""
+    label = rel.split("/")[0] if "/" in rel else None
+    if label is None:
+        raise DataError(f"{rel} is not inside a class folder; move it to <root>/<class>/ or use a manifest.")
+    return label
+
+
+def _prefix_label(*, path: Path, rel: str) -> str:
+    """The file-name prefix of clip ``path`` (``prefix_of``); DataError when it is empty."""
+    label = prefix_of(path.name)
+    if not label:
+        raise DataError(f"{rel} has no label prefix before '-' or '_'; rename it or use a manifest.")
+    return label
+
+
+def _regex_group(rx: re.Pattern, rel: str) -> str:
+    """The group ``rx`` gives clip ``rel``: its first capture group, else the whole match, else ``rel`` itself."""
+    m = rx.search(rel)
+    return (m.group(1) if m.groups() else m.group(0)) if m else rel
+
+
+def _make_clip(*, path: Path, rel: str, uncertain: bool, label_from: str, rows: Dict[str, Dict[str, str]],
+               manifest: Optional[Path], rx: Optional[re.Pattern]) -> Clip:
+    """The ``Clip`` of one file, labelled by ``label_from``; grouped by ``rx`` when given (over the manifest)."""
+    split = None
+    group = None
+    if label_from == "manifest":
+        label, group, split = _manifest_label(rel=rel, rows=rows, manifest=manifest)
+    elif label_from == "folder":
+        label = _folder_label(rel)
+    else:
+        label = _prefix_label(path=path, rel=rel)
+    if rx is not None:
+        group = _regex_group(rx, rel)
+    return Clip(path, rel, label, group, split, uncertain)
+
+
+def _canonical_prefixes(clips: List[Clip]) -> None:
+    """Rename each clip's label to the most frequent spelling of it, compared case-insensitively (in place)."""
+    spell: Dict[str, Counter] = {}
+    for c in clips:
+        spell.setdefault(c.label.lower(), Counter())[c.label] += 1
+    canon = {k: v.most_common(1)[0][0] for k, v in spell.items()}
+    for c in clips:
+        c.label = canon[c.label.lower()]
+
+
 def discover_files(root: Path, *, manifest: Optional[Path] = None, label_from: str = "auto",
                    include_uncertain: bool = False, group_column: Optional[str] = None,
                    group_regex: Optional[str] = None) -> List[Clip]:
@@ -164,75 +270,23 @@ def discover_files(root: Path, *, manifest: Optional[Path] = None, label_from: s
         Clips sorted by relative path.
     """
     root = Path(root)
-    if not root.is_dir():
-        raise DataError(f"video folder {str(root)!r} does not exist; pass root=<folder of videos>.")
-    files = sorted((p for p in root.rglob("*") if p.is_file() and is_video_file(p)),
-                   key=lambda p: p.relative_to(root).as_posix())
-    if not files:
-        raise DataError(f"no video files (mp4/avi/mov/mpeg/gif) found under {root.name}; "
-                        f"check the folder or pass another root.")
+    files = _video_files(root)
     rels = [p.relative_to(root).as_posix() for p in files]
-    if manifest is None and label_from in ("auto", "manifest"):
-        manifest = next((root / n for n in ("manifest.csv", "labels.csv") if (root / n).is_file()), None)
-    if label_from == "auto":
-        if manifest is not None:
-            label_from = "manifest"
-        else:
-            depth1 = all(r.count("/") == 1 for r in rels)
-            label_from = "folder" if depth1 and len({r.split("/")[0] for r in rels}) >= 2 else "prefix"
-    if label_from not in ("manifest", "folder", "prefix"):
-        raise DataError(f"label_from={label_from!r} is unknown; pass 'auto', 'manifest', 'folder' or 'prefix'.")
-    if group_column is not None and label_from != "manifest":
-        raise DataError("group_column needs a manifest CSV; pass manifest=<csv> or use group_regex instead.")
-
+    label_from, manifest = _label_source(root=root, rels=rels, manifest=manifest, label_from=label_from,
+                                         group_column=group_column)
     rows: Dict[str, Dict[str, str]] = {}
     if label_from == "manifest":
-        if manifest is None:
-            raise DataError(f"label_from='manifest' but {root.name} has no manifest.csv; pass manifest=<csv>.")
-        manifest = Path(manifest)
-        rows = _read_manifest(manifest, group_column)
-        for f in rows:
-            if not (root / f).is_file():
-                raise DataError(f"manifest {manifest.name} lists {f!r}, which is not in {root.name}; "
-                                f"fix the path or remove the row.")
+        rows = _manifest_rows(root=root, manifest=manifest, group_column=group_column)
     rx = re.compile(group_regex) if group_regex else None
     clips: List[Clip] = []
     for p, rel in zip(files, rels):
         uncertain = is_uncertain(rel)
         if uncertain and not include_uncertain:
             continue
-        split = None
-        group = None
-        if label_from == "manifest":
-            row = rows.get(rel)
-            if row is None or not row["label"]:
-                raise DataError(f"{rel} has no label in manifest {Path(manifest).name}; add a row "
-                                f"'{rel},<label>' or remove the file.")
-            label = row["label"]
-            group = row["group"] or None
-            split = row["split"] or None
-            if split is not None and split not in ("train", "val", "test"):
-                raise DataError(f"manifest {Path(manifest).name} gives split {split!r} for {rel}; "
-                                f"use train, val or test.")
-        elif label_from == "folder":
-            label = rel.split("/")[0] if "/" in rel else None
-            if label is None:
-                raise DataError(f"{rel} is not inside a class folder; move it to <root>/<class>/ or use a manifest.")
-        else:
-            label = prefix_of(p.name)
-            if not label:
-                raise DataError(f"{rel} has no label prefix before '-' or '_'; rename it or use a manifest.")
-        if rx is not None:
-            m = rx.search(rel)
-            group = (m.group(1) if m.groups() else m.group(0)) if m else rel
-        clips.append(Clip(p, rel, label, group, split, uncertain))
+        clips.append(_make_clip(path=p, rel=rel, uncertain=uncertain, label_from=label_from, rows=rows,
+                                manifest=manifest, rx=rx))
     if label_from == "prefix":
-        spell: Dict[str, Counter] = {}
-        for c in clips:
-            spell.setdefault(c.label.lower(), Counter())[c.label] += 1
-        canon = {k: v.most_common(1)[0][0] for k, v in spell.items()}
-        for c in clips:
-            c.label = canon[c.label.lower()]
+        _canonical_prefixes(clips)
     if not clips:
         raise DataError(f"every clip under {root.name} was excluded (uncertain labels); "
                         f"pass include_uncertain=True.")

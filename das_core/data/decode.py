@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -134,6 +135,131 @@ def _gif_frames(path: Path, info: Dict[str, Any]) -> Iterator[np.ndarray]:
             gen.close()
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """What one ``decode_video`` call asks for: the file's name, output size, channels, T and the byte cap."""
+
+    name: str
+    hw: Optional[Tuple[int, int]]  # output (H, W); None keeps the native size
+    grayscale: bool
+    num_frames: Optional[int]
+    budget: int
+
+    @property
+    def channels(self) -> int:
+        """C of the output: 1 for gray, 3 for RGB."""
+        return 1 if self.grayscale else 3
+
+    def out_bytes(self, frames: int, h: int, w: int) -> int:
+        """Bytes of the float32 output: T (or ``frames``) frames of the output size (or ``h`` x ``w``)."""
+        oh, ow = self.hw or (h, w)
+        return (self.num_frames or frames) * self.channels * oh * ow * 4  # the float32 output
+
+
+def _gif_budget_check(*, path: Path, plan: _Plan) -> Callable[[], None]:
+    """Read the GIF's header now; return the check of its canvas x frames against the budget."""
+    gn, gh, gw = _gif_canvas(path, plan.name)
+    oh, ow = plan.hw or (gh, gw)
+    gif_est = gn * gh * gw * 3 + gn * plan.channels * oh * ow + plan.out_bytes(gn, gh, gw)
+
+    def ready() -> None:
+        check_budget(plan.name, gif_est, plan.budget, f"{gn} frames composited on a {gw} x {gh} canvas, kept and "
+                     f"converted to float32")
+    return ready
+
+
+def _movie_budget_check(*, plan: _Plan, info: Dict[str, Any]) -> Callable[[], None]:
+    """Return the check of a movie's metadata (``info`` as ``_ffmpeg_frames`` fills it) against the budget."""
+    def ready() -> None:
+        est = info.get("frames_estimate")
+        sh, sw = info["source_size"]
+        if est:
+            oh, ow = plan.hw or (sh, sw)
+            check_budget(plan.name, est * plan.channels * oh * ow + plan.out_bytes(est, sh, sw), plan.budget,
+                         f"about {est} frames of {ow} x {oh} by its metadata, kept and converted to float32")
+    return ready
+
+
+class _FrameStore:
+    """Collects decoded ``(H, W, C)`` frames as converted uint8 chunks, checking the budget after each chunk."""
+
+    def __init__(self, plan: _Plan) -> None:
+        self.plan = plan
+        self.kept: List[torch.Tensor] = []  # each (k, C, h, w) uint8
+        self.pending: List[np.ndarray] = []  # each (H, W, C) uint8, not converted yet
+        self.n = 0  # frames added so far
+        self.kept_bytes = 0
+        self.orig_size: Optional[Tuple[int, int]] = None  # (H, W) of the first frame
+        self.chunk = _CHUNK
+
+    def add(self, frame: np.ndarray) -> None:
+        """Queue one ``(H, W, C)`` frame; convert the queue once it holds a chunk."""
+        if self.orig_size is None:
+            self.orig_size = (int(frame.shape[0]), int(frame.shape[1]))
+            self.chunk = max(1, min(_CHUNK, _CHUNK_BYTES // max(1, frame.size * 4)))
+        self.pending.append(frame)
+        self.n += 1
+        if len(self.pending) >= self.chunk:
+            self.flush()
+
+    def flush(self) -> None:
+        """Convert the queued frames to a uint8 chunk; DataError when kept plus output pass the budget."""
+        if self.pending:
+            plan = self.plan
+            t = to_uint8(frames_to_sequence(np.stack(self.pending), plan.grayscale, plan.hw))  # (n, C, h, w)
+            self.kept.append(t)
+            self.kept_bytes += t.numel()
+            self.pending.clear()
+            total = self.kept_bytes + plan.out_bytes(self.n, *self.orig_size)
+            if total > plan.budget:
+                check_budget(plan.name, total, plan.budget, f"more than {self.n} frames kept and converted to "
+                             f"float32, found while decoding; pass a smaller size (e.g. size=128) or fewer frames")
+
+
+def _consume(frames: Iterator[np.ndarray], *, store: _FrameStore, max_frames: int, timeout_s: float,
+             start: float) -> None:
+    """Feed every frame into ``store``; DataError past ``max_frames`` or ``timeout_s`` after ``start``."""
+    name = store.plan.name
+    for frame in frames:
+        store.add(frame)
+        if store.n > max_frames:
+            raise DataError(f"{name} has more than {max_frames} frames; trim the clip or raise max_frames.")
+        if time.monotonic() - start > timeout_s:
+            raise DataError(f"decoding {name} took longer than {timeout_s:.0f} s; the file may be "
+                            f"damaged, re-encode it (e.g. ffmpeg -i in out.mp4) or raise decode_timeout.")
+    store.flush()
+
+
+def _consume_guarded(frames: Iterator[np.ndarray], *, store: _FrameStore, max_frames: int, timeout_s: float,
+                     start: float) -> None:
+    """``_consume`` with every failure turned into a DataError naming the file; ``frames`` is always closed."""
+    name = store.plan.name
+    try:
+        _consume(frames, store=store, max_frames=max_frames, timeout_s=timeout_s, start=start)
+    except DataError:
+        raise
+    except MemoryError:
+        raise DataError(f"{name} ran out of memory after {store.n} decoded frames ({format_bytes(store.kept_bytes)} "
+                        f"kept); lower the decode cap (max_decoded_bytes= or DAS_DECODE_BUDGET_MB) or pass a smaller "
+                        f"size=.") from None
+    except Exception as e:
+        raise DataError(f"{name} could not be decoded ({type(e).__name__}), so it is probably truncated "
+                        f"or corrupt; re-export or re-download the file.") from None
+    finally:
+        frames.close()
+
+
+def _resampled(store: _FrameStore, *, info: Dict[str, Any], num_frames: Optional[int]
+               ) -> Tuple[torch.Tensor, Dict[str, Any]]:
+    """The ``(T, C, H, W)`` uint8 frames ``num_frames`` picks from a non-empty ``store``, and the info dict."""
+    allf = torch.cat(store.kept, 0)  # (n, C, H, W) uint8
+    idx = resample_indices(store.n, num_frames)
+    out = allf[torch.from_numpy(idx)].contiguous()  # (T, C, H, W) uint8
+    src = info.get("source_size") or list(store.orig_size or out.shape[-2:])
+    return out, {"original_frames": store.n, "fps": info["fps"], "original_size": list(src),
+                 "frame_indices": idx.tolist()}
+
+
 def decode_video(path: Path, num_frames: Optional[int] = None, size: SizeLike = None,
                  grayscale: bool = True, timeout_s: float = 120.0, max_frames: int = 20000,
                  max_decoded_bytes: Optional[int] = None) -> Tuple[torch.Tensor, Dict[str, Any]]:
@@ -162,83 +288,15 @@ def decode_video(path: Path, num_frames: Optional[int] = None, size: SizeLike = 
                         f"{', '.join(VIDEO_EXTENSIONS)}.")
     hw = parse_size(size)
     budget = decode_budget(max_decoded_bytes)
-    c = 1 if grayscale else 3
+    plan = _Plan(name=name, hw=hw, grayscale=grayscale, num_frames=num_frames, budget=budget)
     is_gif = path.suffix.lower() == ".gif"
     info: Dict[str, Any] = {"fps": None}
-    kept: List[torch.Tensor] = []
-    pending: List[np.ndarray] = []
-    n = 0
-    kept_bytes = 0
-    orig_size: Optional[Tuple[int, int]] = None
     start = time.monotonic()
-
-    def out_bytes(frames: int, h: int, w: int) -> int:
-        oh, ow = hw or (h, w)
-        return (num_frames or frames) * c * oh * ow * 4  # the float32 output
-
-    if is_gif:
-        gn, gh, gw = _gif_canvas(path, name)
-        oh, ow = hw or (gh, gw)
-        gif_est = gn * gh * gw * 3 + gn * c * oh * ow + out_bytes(gn, gh, gw)
-
-        def ready() -> None:
-            check_budget(name, gif_est, budget, f"{gn} frames composited on a {gw} x {gh} canvas, kept and "
-                         f"converted to float32")
-    else:
-        def ready() -> None:
-            est = info.get("frames_estimate")
-            sh, sw = info["source_size"]
-            if est:
-                oh, ow = hw or (sh, sw)
-                check_budget(name, est * c * oh * ow + out_bytes(est, sh, sw), budget,
-                             f"about {est} frames of {ow} x {oh} by its metadata, kept and converted to float32")
-    info["ready"] = ready
-
-    def flush() -> None:
-        nonlocal kept_bytes
-        if pending:
-            t = to_uint8(frames_to_sequence(np.stack(pending), grayscale, hw))  # (n, C, h, w)
-            kept.append(t)
-            kept_bytes += t.numel()
-            pending.clear()
-            total = kept_bytes + out_bytes(n, *orig_size)
-            if total > budget:
-                check_budget(name, total, budget, f"more than {n} frames kept and converted to float32, found "
-                             f"while decoding; pass a smaller size (e.g. size=128) or fewer frames")
-
+    info["ready"] = _gif_budget_check(path=path, plan=plan) if is_gif else _movie_budget_check(plan=plan, info=info)
     frames = _gif_frames(path, info) if is_gif else _ffmpeg_frames(path, hw, grayscale, info)
-    chunk = _CHUNK
-    try:
-        for frame in frames:
-            if orig_size is None:
-                orig_size = (int(frame.shape[0]), int(frame.shape[1]))
-                chunk = max(1, min(_CHUNK, _CHUNK_BYTES // max(1, frame.size * 4)))
-            pending.append(frame)
-            n += 1
-            if len(pending) >= chunk:
-                flush()
-            if n > max_frames:
-                raise DataError(f"{name} has more than {max_frames} frames; trim the clip or raise max_frames.")
-            if time.monotonic() - start > timeout_s:
-                raise DataError(f"decoding {name} took longer than {timeout_s:.0f} s; the file may be "
-                                f"damaged, re-encode it (e.g. ffmpeg -i in out.mp4) or raise decode_timeout.")
-        flush()
-    except DataError:
-        raise
-    except MemoryError:
-        raise DataError(f"{name} ran out of memory after {n} decoded frames ({format_bytes(kept_bytes)} kept); "
-                        f"lower the decode cap (max_decoded_bytes= or DAS_DECODE_BUDGET_MB) or pass a smaller "
-                        f"size=.") from None
-    except Exception as e:
-        raise DataError(f"{name} could not be decoded ({type(e).__name__}), so it is probably truncated "
-                        f"or corrupt; re-export or re-download the file.") from None
-    finally:
-        frames.close()
-    if n == 0:
+    store = _FrameStore(plan)
+    _consume_guarded(frames, store=store, max_frames=max_frames, timeout_s=timeout_s, start=start)
+    if store.n == 0:
         raise DataError(f"{name} decodes to zero frames; replace it with a clip that has at least one frame.")
-    allf = torch.cat(kept, 0)  # (n, C, H, W) uint8
-    idx = resample_indices(n, num_frames)
-    out = allf[torch.from_numpy(idx)].contiguous()
-    src = info.get("source_size") or list(orig_size or out.shape[-2:])
-    return out, {"original_frames": n, "fps": info["fps"], "original_size": list(src),
-                 "frame_indices": idx.tolist()}
+    return _resampled(store, info=info, num_frames=num_frames)
+

@@ -285,15 +285,140 @@ def _decode(slices: List[_Slice], uniq: np.ndarray, shape: Tuple[int, int, int],
     return out
 
 
-def _geometry(ds, method: str) -> Optional[Tuple[Tuple[int, ...], Tuple[bool, ...]]]:
+def _geometry(iop: Optional[np.ndarray], method: str) -> Optional[Tuple[Tuple[int, ...], Tuple[bool, ...]]]:
     """`orientation.display_axes` of the stacked series [slice, row, column]: slices ordered along the normal
     (only known when they were ordered by position), rows along the column direction and columns along the row
-    direction of ImageOrientationPatient. None when unknown, or when the series is already in the convention."""
-    iop = _floats(ds, "ImageOrientationPatient", 6)
+    direction of ImageOrientationPatient ``iop`` (6 floats, or None). None when unknown, or when the series is
+    already in the convention."""
     if method != "position" or iop is None:
         return None
     geo = display_axes([np.cross(iop[:3], iop[3:]), iop[3:], iop[:3]])
     return None if geo is None or geo == ((0, 1, 2), (False, False, False)) else geo
+
+
+@dataclass(frozen=True, eq=False)
+class _Display:
+    """How the stored series maps onto the displayed one, and which stored slices are decoded for it."""
+
+    perm: Tuple[int, ...]  # display axis i is stored axis perm[i] of [slice, row, column]
+    flips: Tuple[bool, ...]  # display axis i runs reversed
+    stored: Tuple[int, int, int]  # (n, rows, cols) as acquired
+    shape: Tuple[int, int, int]  # (n_disp, h_disp, w_disp)
+    idx: np.ndarray  # (T,) the display's slices shown (the study's slice numbers)
+    uniq: np.ndarray  # (U,) the stored slices to decode, ascending
+    inv: np.ndarray  # (T,) or (n,): per shown (or, reformatted, stored) slice its row of `uniq`
+
+
+def _display(*, n: int, rows: int, cols: int, geo, num_frames: Optional[int]) -> _Display:
+    """The ``_Display`` of an ``(n, rows, cols)`` series under ``geo`` (None: shown as stored), with T slices."""
+    perm, flips = geo if geo else ((0, 1, 2), (False, False, False))
+    stored = (n, rows, cols)
+    n_disp, h_disp, w_disp = (stored[i] for i in perm)
+    idx = resample_indices(n_disp, num_frames)  # the display's slices (the study's slice numbers)
+    if perm[0] == 0:  # the slices stay slices: decode only those shown, in display order
+        wanted = (n - 1 - idx) if flips[0] else idx
+    else:  # reformatted from the acquired plane: every stored slice holds part of each displayed one
+        wanted = np.arange(n)
+    uniq, inv = np.unique(wanted, return_inverse=True)
+    return _Display(perm=perm, flips=flips, stored=stored, shape=(n_disp, h_disp, w_disp), idx=idx, uniq=uniq,
+                    inv=inv)
+
+
+def _gather(source: Path, *, shown: str, budget: int) -> Tuple[List[Tuple[str, bytes]], int]:
+    """The DICOM-looking files of a folder or zip ``source`` in memory, and the count left out; DataError if none."""
+    if source.is_dir():
+        files, skipped = _gather_folder(source, shown, budget)
+    else:
+        files, skipped = _gather_zip(source, shown, budget)
+    if not files:
+        raise DataError(f"{shown} holds no DICOM files (none with the DICM marker or a .dcm extension); "
+                        f"{'zip' if not source.is_dir() else 'choose'} the folder of one series' .dcm slices "
+                        f"(a .nii or .npy goes on its own, unzipped).")
+    return files, skipped
+
+
+def _image_slices(files: List[Tuple[str, bytes]], *, shown: str, budget: int) -> Tuple[List[_Slice], int]:
+    """``_parse`` the files; DataError when none of them holds an image."""
+    slices, no_pixels = _parse(files, shown, budget)
+    if not slices:
+        raise DataError(f"{shown} holds {len(files)} DICOM file(s) but no image (no PixelData: reports, DICOMDIR "
+                        f"or other non-image objects); upload the image slices of one series.")
+    return slices, no_pixels
+
+
+def _check_pixel_budget(*, files: List[Tuple[str, bytes]], disp: _Display, sizes: Tuple[int, int, int, int],
+                        hw: Optional[Tuple[int, int]], grayscale: bool, shown: str, budget: int) -> None:
+    """DataError when the files, the decoded slices, their float32 copies and the output pass ``budget``."""
+    rows, cols, spp, bits = sizes
+    out_hw = hw or disp.shape[1:]
+    c_out = 1 if grayscale else 3
+    raw = sum(len(b) for _, b in files)
+    est = (raw + len(disp.uniq) * rows * cols * spp * (max(bits, 8) // 8 + 8)
+           + len(disp.idx) * c_out * out_hw[0] * out_hw[1] * 4)
+    check_budget(shown, est, budget, f"{format_bytes(raw)} of files, {len(disp.uniq)} slices of {cols} x {rows} at "
+                 f"{bits} bits, their float32 copies and the output")
+
+
+def _series_meta(*, source: Path, slices: List[_Slice], disp: _Display, spp: int, bits: int,
+                 step: Optional[float], method: str, vals: np.ndarray, window, skipped: int) -> Dict[str, Any]:
+    """The series' meta as shown before any reorientation; ``vals`` is the ``(U, H, W, C)`` rescaled pixels."""
+    first = slices[0].ds
+    n_disp, h_disp, w_disp = disp.shape
+    spacing = _series_spacing(first, step)
+    meta = {"source": str(source), "kind": "volume", "original_frames": n_disp, "num_slices": n_disp,
+            "original_shape": [n_disp, h_disp, w_disp] + ([spp] if spp > 1 else []),
+            "spacing": [spacing[i] for i in disp.perm] if spacing else None,
+            "fps": None, "modality": str(first.get("Modality", "") or ""),
+            "series_description": str(first.get("SeriesDescription", "") or ""),
+            "series_uid": str(first.get("SeriesInstanceUID", "") or ""),
+            "photometric": str(first.get("PhotometricInterpretation", "") or ""), "layout": "DHW",
+            "dtype": f"{'' if first.get('PixelRepresentation', 0) == 1 else 'u'}int{bits}", "order": method,
+            "slice_positions": None, "value_range": [float(vals.min()), float(vals.max())],
+            "window": list(window) if window else None,
+            "default_window": _default_window(first), "skipped_files": skipped,
+            "frame_indices": disp.idx.tolist()}
+    if disp.perm[0] == 0 and method == "position":
+        pos = [round(s.pos, 4) for s in slices]
+        meta["slice_positions"] = pos[::-1] if disp.flips[0] else pos  # mm along the slice normal, display order
+    return meta
+
+
+def _to_display_convention(vals: np.ndarray, *, disp: _Display, iop: np.ndarray, meta: Dict[str, Any], shown: str
+                           ) -> Tuple[np.ndarray, np.ndarray]:
+    """``(vals, inv)`` of a series brought to the display convention; adds its orientation to ``meta``."""
+    vals = np.ascontiguousarray(to_display(vals, disp.perm, disp.flips))  # (U', H', W', C)
+    inv = disp.inv
+    if disp.perm[0] == 0:  # vals holds the shown slices only: display slice t is row `inv` of `uniq`, reversed
+        inv = (len(disp.uniq) - 1 - inv) if disp.flips[0] else inv
+    else:  # the whole reformatted volume: keep the displayed slices
+        shown_slices, inv = np.unique(disp.idx, return_inverse=True)
+        vals = vals[shown_slices]
+    plane = acquired_plane(np.cross(iop[:3], iop[3:]))
+    meta.update(orientation_labels=dict(DISPLAY_LABELS), acquired_plane=plane, stored_shape=list(disp.stored),
+                layout=f"slices I->S, rows A->P, columns R->L (the {plane} series reoriented by its direction "
+                       f"cosines)")
+    if plane != "axial":
+        meta["note"] = (f"{shown} is a {plane} series; it is shown in the display convention, as axial slices "
+                        f"reformatted from its {disp.stored[0]} {plane} slices (its own plane is an orthogonal view).")
+    return vals, inv
+
+
+def _add_stored_orientation(meta: Dict[str, Any], *, iop: Optional[np.ndarray], method: str) -> None:
+    """Add the edge labels (and, ordered by position, the plane) of a series shown as stored, where ``iop`` has them."""
+    if iop is not None and np.linalg.norm(np.cross(iop[:3], iop[3:])) > 1e-6:
+        meta["orientation_labels"] = edge_labels(iop[:3], iop[3:], np.cross(iop[:3], iop[3:]))
+        if method == "position":
+            meta["acquired_plane"] = acquired_plane(np.cross(iop[:3], iop[3:]))
+
+
+def _to_unit_sequence(vals: np.ndarray, *, first, window, shown: str, grayscale: bool, size: SizeLike,
+                      meta: Dict[str, Any]) -> torch.Tensor:
+    """``(U, H, W, C)`` rescaled pixels -> ``(U, C, h, w)`` float32 in [0, 1], MONOCHROME1 inverted (noted in meta)."""
+    unit = normalise_intensity(vals, window, shown)
+    if is_monochrome1(first):  # the lowest value is white: shown as a viewer shows it
+        unit = 1.0 - unit
+        meta["inverted"] = True
+    return frames_to_sequence(unit, grayscale, size, scale=1.0)  # (U, C, h, w)
 
 
 def read_dicom_series(source: Path, num_frames: Optional[int] = None, size: SizeLike = None, grayscale: bool = True,
@@ -321,79 +446,25 @@ def read_dicom_series(source: Path, num_frames: Optional[int] = None, size: Size
     shown = shown or source.name
     budget = decode_budget(max_decoded_bytes)
     hw = parse_size(size)
-    if source.is_dir():
-        files, skipped = _gather_folder(source, shown, budget)
-    else:
-        files, skipped = _gather_zip(source, shown, budget)
-    if not files:
-        raise DataError(f"{shown} holds no DICOM files (none with the DICM marker or a .dcm extension); "
-                        f"{'zip' if not source.is_dir() else 'choose'} the folder of one series' .dcm slices "
-                        f"(a .nii or .npy goes on its own, unzipped).")
-    slices, no_pixels = _parse(files, shown, budget)
-    if not slices:
-        raise DataError(f"{shown} holds {len(files)} DICOM file(s) but no image (no PixelData: reports, DICOMDIR "
-                        f"or other non-image objects); upload the image slices of one series.")
+    files, skipped = _gather(source, shown=shown, budget=budget)
+    slices, no_pixels = _image_slices(files, shown=shown, budget=budget)
     slices = _one_series(slices, shown)
     rows, cols, spp, bits = _check_sizes(slices, shown)
     slices, method = _order(slices, shown)
     step = _check_steps(slices, shown)
-    n = len(slices)
     first = slices[0].ds
-    geo = _geometry(first, method)  # None: shown as stored (no positions, or already in the display convention)
-    perm, flips = geo if geo else ((0, 1, 2), (False, False, False))
-    stored = (n, rows, cols)
-    n_disp, h_disp, w_disp = (stored[i] for i in perm)
-    idx = resample_indices(n_disp, num_frames)  # the display's slices (the study's slice numbers)
-    if perm[0] == 0:  # the slices stay slices: decode only those shown, in display order
-        wanted = (n - 1 - idx) if flips[0] else idx
-    else:  # reformatted from the acquired plane: every stored slice holds part of each displayed one
-        wanted = np.arange(n)
-    uniq, inv = np.unique(wanted, return_inverse=True)
-    out_hw = hw or (h_disp, w_disp)
-    c_out = 1 if grayscale else 3
-    raw = sum(len(b) for _, b in files)
-    est = raw + len(uniq) * rows * cols * spp * (max(bits, 8) // 8 + 8) + len(idx) * c_out * out_hw[0] * out_hw[1] * 4
-    check_budget(shown, est, budget, f"{format_bytes(raw)} of files, {len(uniq)} slices of {cols} x {rows} at {bits} "
-                 f"bits, their float32 copies and the output")
-    vals = _decode(slices, uniq, (rows, cols, spp), shown)  # (U, H, W, C) rescaled, stored order
-    spacing = _series_spacing(first, step)
-    meta = {"source": str(source), "kind": "volume", "original_frames": n_disp, "num_slices": n_disp,
-            "original_shape": [n_disp, h_disp, w_disp] + ([spp] if spp > 1 else []),
-            "spacing": [spacing[i] for i in perm] if spacing else None,
-            "fps": None, "modality": str(first.get("Modality", "") or ""),
-            "series_description": str(first.get("SeriesDescription", "") or ""),
-            "series_uid": str(first.get("SeriesInstanceUID", "") or ""),
-            "photometric": str(first.get("PhotometricInterpretation", "") or ""), "layout": "DHW",
-            "dtype": f"{'' if first.get('PixelRepresentation', 0) == 1 else 'u'}int{bits}", "order": method,
-            "slice_positions": None, "value_range": [float(vals.min()), float(vals.max())],
-            "window": list(window) if window else None,
-            "default_window": _default_window(first), "skipped_files": skipped + no_pixels,
-            "frame_indices": idx.tolist()}
-    if perm[0] == 0 and method == "position":
-        pos = [round(s.pos, 4) for s in slices]
-        meta["slice_positions"] = pos[::-1] if flips[0] else pos  # mm along the slice normal, display order
-    iop = _floats(first, "ImageOrientationPatient", 6)
+    iop = _floats(first, "ImageOrientationPatient", 6)  # read once: the geometry and the markers both use it
+    geo = _geometry(iop, method)  # None: shown as stored (no positions, or already in the display convention)
+    disp = _display(n=len(slices), rows=rows, cols=cols, geo=geo, num_frames=num_frames)
+    _check_pixel_budget(files=files, disp=disp, sizes=(rows, cols, spp, bits), hw=hw, grayscale=grayscale,
+                        shown=shown, budget=budget)
+    vals = _decode(slices, disp.uniq, (rows, cols, spp), shown)  # (U, H, W, C) rescaled, stored order
+    meta = _series_meta(source=source, slices=slices, disp=disp, spp=spp, bits=bits, step=step, method=method,
+                        vals=vals, window=window, skipped=skipped + no_pixels)
     if geo is not None:
-        vals = np.ascontiguousarray(to_display(vals, perm, flips))  # (U', H', W', C)
-        if perm[0] == 0:  # vals holds the shown slices only: display slice t is row `inv` of `uniq`, reversed
-            inv = (len(uniq) - 1 - inv) if flips[0] else inv
-        else:  # the whole reformatted volume: keep the displayed slices
-            shown_slices, inv = np.unique(idx, return_inverse=True)
-            vals = vals[shown_slices]
-        plane = acquired_plane(np.cross(iop[:3], iop[3:]))
-        meta.update(orientation_labels=dict(DISPLAY_LABELS), acquired_plane=plane, stored_shape=list(stored),
-                    layout=f"slices I->S, rows A->P, columns R->L (the {plane} series reoriented by its direction "
-                           f"cosines)")
-        if plane != "axial":
-            meta["note"] = (f"{shown} is a {plane} series; it is shown in the display convention, as axial slices "
-                            f"reformatted from its {n} {plane} slices (its own plane is an orthogonal view).")
-    elif iop is not None and np.linalg.norm(np.cross(iop[:3], iop[3:])) > 1e-6:
-        meta["orientation_labels"] = edge_labels(iop[:3], iop[3:], np.cross(iop[:3], iop[3:]))
-        if method == "position":
-            meta["acquired_plane"] = acquired_plane(np.cross(iop[:3], iop[3:]))
-    unit = normalise_intensity(vals, window, shown)
-    if is_monochrome1(first):  # the lowest value is white: shown as a viewer shows it
-        unit = 1.0 - unit
-        meta["inverted"] = True
-    x = frames_to_sequence(unit, grayscale, size, scale=1.0)  # (U, C, h, w)
+        vals, inv = _to_display_convention(vals, disp=disp, iop=iop, meta=meta, shown=shown)
+    else:
+        inv = disp.inv
+        _add_stored_orientation(meta, iop=iop, method=method)
+    x = _to_unit_sequence(vals, first=first, window=window, shown=shown, grayscale=grayscale, size=size, meta=meta)
     return x[torch.from_numpy(inv.reshape(-1))].contiguous(), meta

@@ -19,7 +19,7 @@ the POCUS inventory); ``meta(i)["licence"]`` gives it back.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -76,83 +76,42 @@ class VideoFolderDataset(SequenceDataset):
                  decode_timeout: float = 120.0, task: Optional[str] = None,
                  max_decoded_bytes: Optional[int] = None, train_licences: Optional[Sequence[str]] = None,
                  licence_manifest: Optional[PathLike] = None) -> None:
-        if root is None:
-            raise DataError(f"{name} needs a folder of videos; pass root=<folder>.")
-        self.root = Path(root).expanduser()
-        if not self.root.is_dir():
-            raise DataError(f"video folder {str(self.root)!r} does not exist; pass root=<folder of videos>.")
+        self.root = _folder_root(root, name=name)
         self.name = name
         self.split = split
-        if split not in SPLITS + ("all",):
-            raise DataError(f"split={split!r} for {name} is unknown; pass one of 'train', 'val', 'test', 'all'.")
+        _check_split(split, name=name)
+        self._set_decode_options(num_frames=num_frames, size=size, grayscale=grayscale,
+                                 decode_timeout=decode_timeout, max_decoded_bytes=max_decoded_bytes)
+        self.layout = _resolve_layout(self.root, layout=layout, name=name)
+        clips, given = _find_clips(self.root, layout=self.layout, split_file=split_file, manifest=manifest,
+                                   label_from=label_from, include_uncertain=include_uncertain,
+                                   group_column=group_column, group_regex=group_regex)
+        self.classes = _class_names(clips, classes=classes, name=name)
+        to_int = {c: i for i, c in enumerate(self.classes)}
+        all_labels = [to_int[c.label] for c in clips]
+        self.task = task or ("binary-class" if len(self.classes) == 2 else "multi-class")
+        self.train_licences = _licence_list(train_licences, name)
+        trainable = _trainable(clips, train_licences=self.train_licences, root=self.root,
+                               licence_manifest=licence_manifest, manifest=manifest, name=name)
+        idx = _split_indices(clips, labels=all_labels, split=split, given=given, trainable=trainable,
+                             train_licences=self.train_licences, val_fraction=val_fraction,
+                             test_fraction=test_fraction, seed=seed, num_folds=num_folds, fold=fold, name=name)
+        self.clips: List[Clip] = [clips[int(i)] for i in idx]
+        self.labels: List[int] = [all_labels[int(i)] for i in idx]
+        self._cache = _open_cache(cache=cache, cache_dir=cache_dir)
+        self._info: Dict[int, Dict[str, Any]] = {}
+
+    def _set_decode_options(self, *, num_frames: int, size: SizeLike, grayscale: bool, decode_timeout: float,
+                            max_decoded_bytes: Optional[int]) -> None:
+        """Check ``num_frames`` and store the per-clip decode options (T, size, channels, timeout, cap)."""
         if num_frames is None or int(num_frames) < 1:
-            raise DataError(f"num_frames={num_frames!r} for {name} must be a positive int; pass e.g. num_frames=32.")
+            raise DataError(f"num_frames={num_frames!r} for {self.name} must be a positive int; pass e.g. "
+                            f"num_frames=32.")
         self.num_frames = int(num_frames)
         self.size = parse_size(size)
         self.grayscale = bool(grayscale)
         self.decode_timeout = float(decode_timeout)
         self.max_decoded_bytes = max_decoded_bytes
-        if layout == "auto":
-            layout = "busv" if is_busv_layout(self.root) else "files"
-        if layout not in ("files", "busv"):
-            raise DataError(f"layout={layout!r} for {name} is unknown; pass 'auto', 'files' or 'busv'.")
-        self.layout = layout
-        if layout == "busv":
-            clips, given = discover_busv(self.root, Path(split_file) if split_file else None)
-        else:
-            clips = discover_files(self.root, manifest=Path(manifest) if manifest else None,
-                                   label_from=label_from, include_uncertain=include_uncertain,
-                                   group_column=group_column, group_regex=group_regex)
-            given = all(c.split for c in clips)
-        names = sorted({c.label for c in clips})
-        if classes is not None:
-            self.classes = [str(c) for c in classes]
-            missing = sorted(set(names) - set(self.classes))
-            if missing:
-                raise DataError(f"{name} has labels {missing} that are not in classes={self.classes}; "
-                                f"add them to classes.")
-        else:
-            self.classes = names
-        to_int = {c: i for i, c in enumerate(self.classes)}
-        all_labels = [to_int[c.label] for c in clips]
-        self.task = task or ("binary-class" if len(self.classes) == 2 else "multi-class")
-        self.train_licences = _licence_list(train_licences, name)
-        trainable = None
-        if self.train_licences is not None:
-            source = _licence_source(self.root, licence_manifest, manifest, name)
-            licences = read_licences(source)
-            for c in clips:
-                c.licence = licences.get(c.rel)
-            trainable = [any(same_licence(c.licence, t) for t in self.train_licences) for c in clips]
-            if not any(trainable):
-                raise DataError(f"no clip of {name} has one of the licences {self.train_licences} in {source.name}; "
-                                f"check the spelling against its licence column.")
-        if split == "all":
-            idx = np.arange(len(clips))
-        elif given and num_folds is None:
-            if trainable is not None:
-                bad = next((c for c, ok in zip(clips, trainable) if c.split == "train" and not ok), None)
-                if bad is not None:
-                    raise DataError(f"the given split puts {bad.rel} (licence {bad.licence!r}) in train, which "
-                                    f"train_licences={self.train_licences} forbids; move it to val/test or pass "
-                                    f"num_folds.")
-            if not any(c.split == "val" for c in clips) and split in ("train", "val"):
-                train_pos = np.array([i for i, c in enumerate(clips) if c.split == "train"], dtype=np.int64)
-                sub = make_splits([all_labels[i] for i in train_pos], val_fraction=val_fraction,
-                                  test_fraction=0.0, seed=seed, name=name)
-                idx = train_pos[sub["val" if split == "val" else "train"]]
-            else:
-                idx = np.array([i for i, c in enumerate(clips) if c.split == split], dtype=np.int64)
-        else:
-            groups = [c.group or c.rel for c in clips] if any(c.group for c in clips) else None
-            idx = make_splits(all_labels, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed,
-                              groups=groups, num_folds=num_folds, fold=fold, name=name, trainable=trainable)[split]
-        self.clips: List[Clip] = [clips[int(i)] for i in idx]
-        self.labels: List[int] = [all_labels[int(i)] for i in idx]
-        self._cache = ClipCache(cache_dir) if cache else None
-        if self._cache is not None:
-            self._cache.clean_stale_temp()  # leftovers of writes a crash or a kill cut short (older than an hour)
-        self._info: Dict[int, Dict[str, Any]] = {}
 
     def __len__(self) -> int:
         return len(self.clips)
@@ -236,3 +195,116 @@ def _licence_source(root: Path, licence_manifest, manifest, name: str) -> Path:
         raise DataError(f"train_licences for {name} needs a CSV of each clip's licence and {root.name} has none; "
                         f"pass licence_manifest=<csv with columns file,licence>.")
     return found
+
+
+def _folder_root(root: Optional[PathLike], *, name: str) -> Path:
+    """``root`` as an existing folder (``~`` expanded); DataError when it is None or not a folder."""
+    if root is None:
+        raise DataError(f"{name} needs a folder of videos; pass root=<folder>.")
+    folder = Path(root).expanduser()
+    if not folder.is_dir():
+        raise DataError(f"video folder {str(folder)!r} does not exist; pass root=<folder of videos>.")
+    return folder
+
+
+def _check_split(split: str, *, name: str) -> None:
+    """DataError unless ``split`` is one of ``SPLITS`` or ``"all"``."""
+    if split not in SPLITS + ("all",):
+        raise DataError(f"split={split!r} for {name} is unknown; pass one of 'train', 'val', 'test', 'all'.")
+
+
+def _resolve_layout(root: Path, *, layout: str, name: str) -> str:
+    """``"files"`` or ``"busv"``: ``layout`` with ``"auto"`` decided by the folder; DataError for another value."""
+    if layout == "auto":
+        layout = "busv" if is_busv_layout(root) else "files"
+    if layout not in ("files", "busv"):
+        raise DataError(f"layout={layout!r} for {name} is unknown; pass 'auto', 'files' or 'busv'.")
+    return layout
+
+
+def _find_clips(root: Path, *, layout: str, split_file: Optional[PathLike], manifest: Optional[PathLike],
+                label_from: str, include_uncertain: bool, group_column: Optional[str],
+                group_regex: Optional[str]) -> Tuple[List[Clip], bool]:
+    """``(clips, given)``: the labelled clips of the folder and whether every one comes with its split."""
+    if layout == "busv":
+        return discover_busv(root, Path(split_file) if split_file else None)
+    clips = discover_files(root, manifest=Path(manifest) if manifest else None,
+                           label_from=label_from, include_uncertain=include_uncertain,
+                           group_column=group_column, group_regex=group_regex)
+    return clips, all(c.split for c in clips)
+
+
+def _class_names(clips: List[Clip], *, classes: Optional[Sequence[str]], name: str) -> List[str]:
+    """Class names in label order: ``classes`` (which must hold every label) or the sorted labels."""
+    names = sorted({c.label for c in clips})
+    if classes is None:
+        return names
+    out = [str(c) for c in classes]
+    missing = sorted(set(names) - set(out))
+    if missing:
+        raise DataError(f"{name} has labels {missing} that are not in classes={out}; "
+                        f"add them to classes.")
+    return out
+
+
+def _trainable(clips: List[Clip], *, train_licences: Optional[List[str]], root: Path, licence_manifest,
+               manifest, name: str) -> Optional[List[bool]]:
+    """Per clip, whether its licence is one of ``train_licences`` (sets ``clip.licence``); None when not set."""
+    if train_licences is None:
+        return None
+    source = _licence_source(root, licence_manifest, manifest, name)
+    licences = read_licences(source)
+    for c in clips:
+        c.licence = licences.get(c.rel)
+    trainable = [any(same_licence(c.licence, t) for t in train_licences) for c in clips]
+    if not any(trainable):
+        raise DataError(f"no clip of {name} has one of the licences {train_licences} in {source.name}; "
+                        f"check the spelling against its licence column.")
+    return trainable
+
+
+def _split_indices(clips: List[Clip], *, labels: List[int], split: str, given: bool,
+                   trainable: Optional[List[bool]], train_licences: Optional[List[str]], val_fraction: float,
+                   test_fraction: float, seed: int, num_folds: Optional[int], fold: Optional[int],
+                   name: str) -> np.ndarray:
+    """Positions in ``clips`` of ``split``: every clip, the given split, or the one ``make_splits`` makes."""
+    if split == "all":
+        return np.arange(len(clips))
+    if given and num_folds is None:
+        return _given_split_indices(clips, labels=labels, split=split, trainable=trainable,
+                                    train_licences=train_licences, val_fraction=val_fraction, seed=seed, name=name)
+    groups = [c.group or c.rel for c in clips] if any(c.group for c in clips) else None
+    return make_splits(labels, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed,
+                       groups=groups, num_folds=num_folds, fold=fold, name=name, trainable=trainable)[split]
+
+
+def _given_split_indices(clips: List[Clip], *, labels: List[int], split: str, trainable: Optional[List[bool]],
+                         train_licences: Optional[List[str]], val_fraction: float, seed: int,
+                         name: str) -> np.ndarray:
+    """Positions of ``split`` as the clips give it; val cut from train when no clip is given as val."""
+    if trainable is not None:
+        _check_given_train(clips, trainable=trainable, train_licences=train_licences)
+    if not any(c.split == "val" for c in clips) and split in ("train", "val"):
+        train_pos = np.array([i for i, c in enumerate(clips) if c.split == "train"], dtype=np.int64)
+        sub = make_splits([labels[i] for i in train_pos], val_fraction=val_fraction,
+                          test_fraction=0.0, seed=seed, name=name)
+        return train_pos[sub["val" if split == "val" else "train"]]
+    return np.array([i for i, c in enumerate(clips) if c.split == split], dtype=np.int64)
+
+
+def _check_given_train(clips: List[Clip], *, trainable: List[bool], train_licences: Optional[List[str]]) -> None:
+    """DataError when the given split puts a clip in train that ``train_licences`` keeps out of it."""
+    bad = next((c for c, ok in zip(clips, trainable) if c.split == "train" and not ok), None)
+    if bad is not None:
+        raise DataError(f"the given split puts {bad.rel} (licence {bad.licence!r}) in train, which "
+                        f"train_licences={train_licences} forbids; move it to val/test or pass "
+                        f"num_folds.")
+
+
+def _open_cache(*, cache: bool, cache_dir: Optional[PathLike]) -> Optional[ClipCache]:
+    """The on-disk clip cache (stale temp files cleaned), or None when ``cache`` is off."""
+    if not cache:
+        return None
+    clip_cache = ClipCache(cache_dir)
+    clip_cache.clean_stale_temp()  # leftovers of writes a crash or a kill cut short (older than an hour)
+    return clip_cache
