@@ -17,10 +17,24 @@ from typing import IO, Iterator, Union
 
 from .errors import disk_full
 
-__all__ = ["atomic_write", "atomic_path", "atomic_dir"]
+__all__ = ["atomic_write", "atomic_path", "atomic_dir", "write_csv"]
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
+
+
+def write_csv(path: Union[str, Path], fields: list, rows: list) -> None:
+    """Write `rows` (dicts) under the header `fields` to `path` atomically, "\\n"-terminated; keys a row has
+    beyond `fields` are left out, fields a row lacks are empty."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    with atomic_write(path, "w") as fh:
+        fh.write(buf.getvalue())
 
 
 @contextmanager

@@ -16,7 +16,6 @@ method, ratio, seed and run folder filled in.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import datetime as _dt
 import json
@@ -26,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from ..atomic import write_csv
 from ..engine import TrainConfig
 from ..errors import ConfigError
 from ..runs import best_validation_auc, is_finished, read_json, read_summary
@@ -338,10 +338,7 @@ def aggregate(cfg: BenchConfig, command: str = "python -m das_core bench", log=p
         return rows
     out_dir = Path(cfg.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    with open(out_dir / "results.csv", "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=CSV_FIELDS, extrasaction="ignore")
-        w.writeheader()
-        w.writerows(rows)
+    write_csv(out_dir / "results.csv", CSV_FIELDS, rows)
     lines = table(aggregate_rows(rows), chance_level_sets(rows))
     (out_dir / "results.md").write_text("\n".join(lines) + "\n")
     if cfg.results_md:

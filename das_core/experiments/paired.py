@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Callable, Optional, Union
 
 from ..errors import ConfigError
-from ..atomic import atomic_write
+from ..atomic import write_csv
 from ..runs import best_validation_auc, read_json, write_json
 from ..samplers import SAMPLERS
 from ..stats import MIN_SEPARATION_N, diff_text, paired_summary, separates
@@ -411,18 +411,6 @@ def _check_no_repeated_seeds(rows: list[dict]) -> None:
         seen[key] = r["run"]
 
 
-def _write_csv(path: Path, fields: list[str], rows: list[dict]) -> None:
-    import csv
-    import io
-
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
-    w.writeheader()
-    w.writerows(rows)
-    with atomic_write(path, "w") as fh:
-        fh.write(buf.getvalue())
-
-
 def run_paired(cfg: PairedConfig, log: Callable[[str], None] = print) -> dict:
     """Read the grid under `cfg.runs_dir`, compute the static controls (cached per run) and write the tables."""
     from .bench import BenchConfig, _collect
@@ -468,14 +456,14 @@ def run_paired(cfg: PairedConfig, log: Callable[[str], None] = print) -> dict:
     write_json(out / "paired.json", _finite_or_none(tables))
     (out / "paired.md").write_text("\n".join(markdown(tables)) + "\n")
     if not cfg.from_csv:
-        _write_csv(out / CONTROLS_CSV, CONTROL_FIELDS, control_rows(rows, controls))
+        write_csv(out / CONTROLS_CSV, CONTROL_FIELDS, control_rows(rows, controls))
     elif len(cfg.from_csv) > 1:  # the pooled rows, their table (the app lists them as a grid) and their controls
         from .bench import CSV_FIELDS, table
         from .results import aggregate
 
-        _write_csv(out / "results.csv", CSV_FIELDS, rows)
+        write_csv(out / "results.csv", CSV_FIELDS, rows)
         (out / "results.md").write_text("\n".join(table(aggregate(rows), chance_level_sets(rows))) + "\n")
-        _write_csv(out / CONTROLS_CSV, CONTROL_FIELDS, control_rows(rows, controls))
+        write_csv(out / CONTROLS_CSV, CONTROL_FIELDS, control_rows(rows, controls))
     log(f"wrote {out / 'paired.md'} ({len(rows)} runs, {len(controls)} static controls)")
     return tables
 
