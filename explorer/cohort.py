@@ -230,13 +230,7 @@ def run_cohort(dataset, models: Mapping[str, "lineup.ModelChoice"], *, indices: 
     name = str(getattr(dataset, "name", ""))
     classes = list(getattr(dataset, "classes", None) or [])
     has_labels = bool(classes) and bool((labels >= 0).any())
-    inf_mask = None
-    if any(inf is not None for inf in informative):
-        inf_mask = np.zeros((len(items), T), dtype=bool)
-        for r, inf in enumerate(informative):
-            for t in inf or []:
-                if 0 <= t < T:
-                    inf_mask[r, t] = True
+    inf_mask = _informative_mask(informative, num_frames=T)
     picks, predicted, confidence, correct, hit, seconds, meaningful = {}, {}, {}, {}, {}, {}, {}
     modal, static_predicted = {}, {}
     total, done = len(items) * len(models), 0
@@ -244,33 +238,15 @@ def run_cohort(dataset, models: Mapping[str, "lineup.ModelChoice"], *, indices: 
         model = choice.model
         t0 = time.perf_counter()
         model.eval()
-        step = batch_size if _batched(model) else 1
-        P = np.zeros((len(items), T), dtype=np.uint8)
-        pred = np.zeros(len(items), dtype=np.int64)
-        conf = np.zeros(len(items), dtype=np.float64)
-        for start in range(0, len(items), step):
-            xb = torch.stack([it[0] for it in items[start:start + step]])
-            logits, sel = model(xb)
-            probs = torch.softmax(logits.float(), dim=-1)
-            rows = np.arange(start, start + xb.shape[0])
-            P[rows[:, None], sel.indices.cpu().numpy()] = 1
-            c, p = probs.max(dim=-1)
-            pred[rows], conf[rows] = p.cpu().numpy(), c.cpu().numpy()
-            done += xb.shape[0]
-            if progress is not None:
-                progress(done, total, f"{m}: {start + xb.shape[0]}/{len(items)} items")
+        P, pred, conf, done = _predict_items(model, items, method=m, num_frames=T,
+                                             step=batch_size if _batched(model) else 1, done=done, total=total,
+                                             progress=progress)
         picks[m], predicted[m], confidence[m] = P, pred, conf
         meaningful[m] = choice.meaningful_on(name)
         correct[m] = (pred == labels) if has_labels and meaningful[m] else None
         hit[m] = (P.astype(bool) & inf_mask).any(1) if inf_mask is not None else None
         if sampler_class(m).adaptive and len(items):  # the static control of an input-adaptive sampler
-            modal[m], _ = modal_pick_set([np.flatnonzero(row).tolist() for row in P])  # as the grid's control
-            sp = np.zeros(len(items), dtype=np.int64)
-            for start in range(0, len(items), batch_size):
-                xb = torch.stack([it[0] for it in items[start:start + batch_size]])
-                logits, _ = forced_logits(model, xb, modal[m])
-                sp[start:start + xb.shape[0]] = logits.argmax(-1).cpu().numpy()
-            static_predicted[m] = sp
+            modal[m], static_predicted[m] = _static_control(model, items, P, batch_size=batch_size)
         seconds[m] = time.perf_counter() - t0
     result = CohortResult(
         dataset=name, split=str(getattr(dataset, "split", "")), kind=str(getattr(dataset, "kind", "volume")),
@@ -280,6 +256,50 @@ def run_cohort(dataset, models: Mapping[str, "lineup.ModelChoice"], *, indices: 
         seconds=seconds, notes=list(notes), modal=modal, static_predicted=static_predicted)
     result.summary = summarise(result)
     return result
+
+
+def _informative_mask(informative: list, *, num_frames: int) -> Optional[np.ndarray]:
+    """(N, T) bool mask of the items' informative frames (those in range), or None where no item reports any."""
+    if not any(inf is not None for inf in informative):
+        return None
+    mask = np.zeros((len(informative), num_frames), dtype=bool)
+    for r, inf in enumerate(informative):
+        for t in inf or []:
+            if 0 <= t < num_frames:
+                mask[r, t] = True
+    return mask
+
+
+def _predict_items(model, items: list, *, method: str, num_frames: int, step: int, done: int, total: int,
+                   progress: Optional[Progress]) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """(picks (N, T) 0/1, predicted class (N,), its probability (N,), items done over all methods) of `model`
+    on `items`, `step` at a time, reporting `progress` after each batch."""
+    P = np.zeros((len(items), num_frames), dtype=np.uint8)
+    pred = np.zeros(len(items), dtype=np.int64)
+    conf = np.zeros(len(items), dtype=np.float64)
+    for start in range(0, len(items), step):
+        xb = torch.stack([it[0] for it in items[start:start + step]])
+        logits, sel = model(xb)
+        probs = torch.softmax(logits.float(), dim=-1)
+        rows = np.arange(start, start + xb.shape[0])
+        P[rows[:, None], sel.indices.cpu().numpy()] = 1
+        c, p = probs.max(dim=-1)
+        pred[rows], conf[rows] = p.cpu().numpy(), c.cpu().numpy()
+        done += xb.shape[0]
+        if progress is not None:
+            progress(done, total, f"{method}: {start + xb.shape[0]}/{len(items)} items")
+    return P, pred, conf, done
+
+
+def _static_control(model, items: list, picks: np.ndarray, *, batch_size: int) -> tuple[list, np.ndarray]:
+    """(the most common pick set of `picks`, (N,) `model`'s prediction on every item from that set alone)."""
+    modal, _ = modal_pick_set([np.flatnonzero(row).tolist() for row in picks])  # as the grid's control
+    sp = np.zeros(len(items), dtype=np.int64)
+    for start in range(0, len(items), batch_size):
+        xb = torch.stack([it[0] for it in items[start:start + batch_size]])
+        logits, _ = forced_logits(model, xb, modal)
+        sp[start:start + xb.shape[0]] = logits.argmax(-1).cpu().numpy()
+    return modal, sp
 
 
 # ----------------------------------------------------------------------------- reading the result

@@ -16,6 +16,7 @@ so they cannot disagree about which model ran. No streamlit here.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Mapping, Optional, Sequence
@@ -239,32 +240,15 @@ def choose_lineup(fit: Fit, entries: Sequence, *, das: Any = "auto", ratio: floa
     """
     from . import catalogue
 
-    load = load or catalogue.load_model
-    check = check or _shape_check(fit)
-    names = list(list_samplers() if methods is None else methods)
     notes: list[str] = []
+    try_load = functools.partial(_try_load, load=load or catalogue.load_model, check=check or _shape_check(fit),
+                                 notes=notes)
+    names = list(list_samplers() if methods is None else methods)
     choices: dict = {}
     das_error = None
-
-    def try_load(entry, *, quiet: bool = False):
-        try:
-            model = load(entry.path)
-            check(dict(getattr(model, "meta", None) or {}))
-            return model
-        except Exception as err:  # a checkpoint a user can break (bad file, another model): said, not raised
-            if not quiet:
-                notes.append(f"{entry.label or entry.path} is skipped: {err}")
-            return err
-
     k = num_selected_for_ratio(fit.num_frames, ratio)
     if das == "auto":
-        das = None
-        for e in entries:
-            if e.method == FOCUS and e.dataset == fit.dataset and e.T in (None, fit.num_frames):
-                got = try_load(e, quiet=True)
-                if not isinstance(got, Exception):
-                    das = e
-                    break
+        das = _auto_das(fit, entries, try_load=try_load)
     if das is not None and FOCUS in names:
         got = try_load(das)
         if isinstance(got, Exception):
@@ -273,21 +257,51 @@ def choose_lineup(fit: Fit, entries: Sequence, *, das: Any = "auto", ratio: floa
             choices[FOCUS] = checkpoint_choice(das, got)
             k = choices[FOCUS].k
     for m in names:
-        if m in choices or m == FOCUS:
-            continue
-        takes_k = sampler_class(m).takes_k
-        for e in entries:
-            if e.method != m or e.dataset != fit.dataset or e.T not in (None, fit.num_frames) \
-                    or (takes_k and e.k not in (None, k)):
-                continue
-            got = try_load(e)
-            if not isinstance(got, Exception) and (not takes_k or got.sampler.num_selected == k):
-                choices[m] = checkpoint_choice(e, got)
-                break
+        if m not in choices and m != FOCUS:
+            found = _matching_checkpoint(m, fit, entries, k=k, try_load=try_load)
+            if found is not None:
+                choices[m] = found
     for m in names:
         if m not in choices:
             choices[m] = untrained_choice(m, fit, k, build=build, heads=heads)
     return LineUp({m: choices[m] for m in names}, k, notes, das_error)
+
+
+def _try_load(entry, *, load: Loader, check: Checker, notes: list, quiet: bool = False):
+    """The model of `entry` if it loads and passes `check`, else the error (said in `notes` unless `quiet`)."""
+    try:
+        model = load(entry.path)
+        check(dict(getattr(model, "meta", None) or {}))
+        return model
+    except Exception as err:  # a checkpoint a user can break (bad file, another model): said, not raised
+        if not quiet:
+            notes.append(f"{entry.label or entry.path} is skipped: {err}")
+        return err
+
+
+def _auto_das(fit: Fit, entries: Sequence, *, try_load: Callable) -> Any:
+    """The first DAS entry trained on `fit`'s data set with its T that loads and passes the check, or None."""
+    for e in entries:
+        if e.method == FOCUS and e.dataset == fit.dataset and e.T in (None, fit.num_frames):
+            got = try_load(e, quiet=True)
+            if not isinstance(got, Exception):
+                return e
+    return None
+
+
+def _matching_checkpoint(method: str, fit: Fit, entries: Sequence, *, k: int,
+                         try_load: Callable) -> Optional[ModelChoice]:
+    """The choice of the first `method` entry on `fit`'s data set with its T (and k, for a sampler that takes
+    one) that loads and passes the check, or None."""
+    takes_k = sampler_class(method).takes_k
+    for e in entries:
+        if e.method != method or e.dataset != fit.dataset or e.T not in (None, fit.num_frames) \
+                or (takes_k and e.k not in (None, k)):
+            continue
+        got = try_load(e)
+        if not isinstance(got, Exception) and (not takes_k or got.sampler.num_selected == k):
+            return checkpoint_choice(e, got)
+    return None
 
 
 def _shape_check(fit: Fit) -> Checker:

@@ -320,66 +320,101 @@ def results_ui(s: SampleData, models: dict, model_key: str, x_key: str) -> dict:
     """Everything tau0 / heads change: reruns on its own when those controls move. Returns the live controls
     (`controls_ui`; a rerun of the fragment alone returns nothing to the page)."""
     with Timer() as timer:
-        das_model = models[FOCUS].model
-        ctl = controls_ui(das_model)
+        ctl = controls_ui(models[FOCUS].model)
         control_effect_ui(s, models[FOCUS], model_key, ctl)
         if not ctl["heads"]:  # DAS has nothing to score with; the other methods are still shown
             st.warning("No attention head is active, so DAS picks nothing: switch a head back on. The other "
                        "methods are shown.", icon=":material/visibility_off:")
         try:
-            # only DAS depends on the live controls: the other methods' results are cached per model and sample
-            results = dict(_fixed_results(models, model_key, s.x, x_key))
-            if ctl["heads"]:
-                results[FOCUS] = _das_result(models[FOCUS], model_key, s.x, x_key, ctl["tau0"], tuple(ctl["heads"]),
-                                             ctl["stochastic"], ctl["seed"])
-            results = {m: results[m] for m in models if m in results}  # registry order
+            results = _live_results(s, models, model_key, x_key, ctl)
         except Exception as err:
             show_error(err)
             return ctl
-        word = samples.frame_word(s.kind)
-        T = s.x.shape[0]
         das = results.get(FOCUS)
         if das is not None:
-            shown = "tempered stochastic picks (seed %d)" % ctl["seed"] if ctl["stochastic"] else \
-                "deterministic picks (independent of tau0) and the soft matrix"
-            st.info(f"DAS is showing **{shown}**. τ for this sample = {das.tau:.3f} "
-                    f"(tau0 {ctl['tau0']:g}); soft-row entropy {methods.soft_entropy(das.soft):.2f} nats.",
-                    icon=":material/thermostat:")
-        st.plotly_chart(figure("fig_timeline", {m: r.indices for m, r in results.items()}, T, s.informative, word),
-                        width="stretch", key=K.TIMELINE_FIG)
-        left, right = st.columns([3, 2], gap="large")
-        with left:
-            st.subheader("Selected frames")
-            strips_ui(s, results, models)
-        with right:
-            predictions_ui(s, results, models)
+            _das_view_ui(das, ctl)
+        _timeline_ui(s, results)
+        _picks_and_predictions_ui(s, results, models)
         if das is not None:  # full width: one cell per frame and head must be readable
-            active = [h in ctl["heads"] for h in range(das.head_scores.shape[0])]
-            scale = _attention_scale(das_model, model_key, s.x, x_key)
-            st.plotly_chart(figure("fig_attention", das.head_scores, active, das.indices, word, scale=scale),
-                            width="stretch", key=K.ATTENTION_FIG)
+            _attention_ui(s, das, models[FOCUS].model, model_key, x_key, ctl)
         cine_ui(s, results)
         saliency_ui(s, results, models, model_key)
         if das is None:
             return ctl
         prior_ui(s, models[FOCUS], model_key)
-        st.subheader("DAS sampling matrix (k × T)")
-        c1, c2 = st.columns(2)
-        rows = [f"row {j} ({word} {i})" for j, i in enumerate(das.indices)]
-        c1.plotly_chart(figures.fig_matrix(das.soft, f"Soft rows softmax(A/τ), τ={das.tau:.3f}", rows, zmax=1.0,
-                                       colorscale="Oranges", frame_word=word), width="stretch", key=K.SOFT_FIG)
-        c2.plotly_chart(figure("fig_matrix", das.hard, "Hard (one-hot) picks", rows, zmax=1.0, colorscale="Greys",
-                               frame_word=word), width="stretch", key=K.HARD_FIG)
-        # a toggle, not an expander: an expander's content is built on every rerun even while closed
-        if st.toggle("tau0 sweep: what tau really changes on this sample", key=K.SHOW_SWEEP):
-            sw = _sweep(das_model, model_key, s.x, x_key, tuple(ctl["heads"]))
-            st.plotly_chart(figure("fig_tau_sweep", sw["taus"], sw["entropy"], sw["changed"], ctl["tau0"]),
-                            width="stretch", key=K.SWEEP_FIG)
-            st.caption("Entropy of the soft rows grows with tau0 (flatter relaxation); deterministic picks never "
-                       "change; tempered stochastic picks drift away from them as tau0 grows.")
+        _sampling_matrix_ui(s, das)
+        _tau_sweep_ui(s, models[FOCUS].model, model_key, x_key, ctl)
     st.caption(f"Rendered in {timer.seconds * 1000:.0f} ms (models cached; this block reruns alone when tau0, "
                f"heads or the view change).")
     return ctl
+
+
+def _live_results(s: SampleData, models: dict, model_key: str, x_key: str, ctl: dict) -> dict:
+    """method -> its result on this sample with the live controls, in registry order (no DAS without a head)."""
+    # only DAS depends on the live controls: the other methods' results are cached per model and sample
+    results = dict(_fixed_results(models, model_key, s.x, x_key))
+    if ctl["heads"]:
+        results[FOCUS] = _das_result(models[FOCUS], model_key, s.x, x_key, ctl["tau0"], tuple(ctl["heads"]),
+                                     ctl["stochastic"], ctl["seed"])
+    return {m: results[m] for m in models if m in results}  # registry order
+
+
+def _das_view_ui(das, ctl: dict) -> None:
+    """Which picks DAS shows, this sample's tau and the soft rows' entropy."""
+    shown = "tempered stochastic picks (seed %d)" % ctl["seed"] if ctl["stochastic"] else \
+        "deterministic picks (independent of tau0) and the soft matrix"
+    st.info(f"DAS is showing **{shown}**. τ for this sample = {das.tau:.3f} "
+            f"(tau0 {ctl['tau0']:g}); soft-row entropy {methods.soft_entropy(das.soft):.2f} nats.",
+            icon=":material/thermostat:")
+
+
+def _timeline_ui(s: SampleData, results: dict) -> None:
+    """Every method's picks on one frame timeline."""
+    st.plotly_chart(figure("fig_timeline", {m: r.indices for m, r in results.items()}, s.x.shape[0], s.informative,
+                           samples.frame_word(s.kind)),
+                    width="stretch", key=K.TIMELINE_FIG)
+
+
+def _picks_and_predictions_ui(s: SampleData, results: dict, models: dict) -> None:
+    """The picked-frame strips on the left, the predictions on the right."""
+    left, right = st.columns([3, 2], gap="large")
+    with left:
+        st.subheader("Selected frames")
+        strips_ui(s, results, models)
+    with right:
+        predictions_ui(s, results, models)
+
+
+def _attention_ui(s: SampleData, das, das_model, model_key: str, x_key: str, ctl: dict) -> None:
+    """DAS's per-head scores, the active heads marked, on one colour scale per sample."""
+    active = [h in ctl["heads"] for h in range(das.head_scores.shape[0])]
+    scale = _attention_scale(das_model, model_key, s.x, x_key)
+    st.plotly_chart(figure("fig_attention", das.head_scores, active, das.indices, samples.frame_word(s.kind),
+                           scale=scale),
+                    width="stretch", key=K.ATTENTION_FIG)
+
+
+def _sampling_matrix_ui(s: SampleData, das) -> None:
+    """DAS's soft and hard k x T sampling matrices, side by side."""
+    word = samples.frame_word(s.kind)
+    st.subheader("DAS sampling matrix (k × T)")
+    c1, c2 = st.columns(2)
+    rows = [f"row {j} ({word} {i})" for j, i in enumerate(das.indices)]
+    c1.plotly_chart(figures.fig_matrix(das.soft, f"Soft rows softmax(A/τ), τ={das.tau:.3f}", rows, zmax=1.0,
+                                       colorscale="Oranges", frame_word=word), width="stretch", key=K.SOFT_FIG)
+    c2.plotly_chart(figure("fig_matrix", das.hard, "Hard (one-hot) picks", rows, zmax=1.0, colorscale="Greys",
+                           frame_word=word), width="stretch", key=K.HARD_FIG)
+
+
+def _tau_sweep_ui(s: SampleData, das_model, model_key: str, x_key: str, ctl: dict) -> None:
+    """The tau0 sweep on this sample, drawn only while its toggle is on."""
+    # a toggle, not an expander: an expander's content is built on every rerun even while closed
+    if st.toggle("tau0 sweep: what tau really changes on this sample", key=K.SHOW_SWEEP):
+        sw = _sweep(das_model, model_key, s.x, x_key, tuple(ctl["heads"]))
+        st.plotly_chart(figure("fig_tau_sweep", sw["taus"], sw["entropy"], sw["changed"], ctl["tau0"]),
+                        width="stretch", key=K.SWEEP_FIG)
+        st.caption("Entropy of the soft rows grows with tau0 (flatter relaxation); deterministic picks never "
+                   "change; tempered stochastic picks drift away from them as tau0 grows.")
 
 
 def static_methods_ui(s: SampleData, models: dict, model_key: str) -> None:

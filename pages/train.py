@@ -47,67 +47,108 @@ WARMUPS = [None, 0, 1, 2, 3, 4]
 
 def form_ui() -> TrainConfig | None:
     """The run settings form; returns the run's TrainConfig when submitted."""
+    names = _trainable_datasets() + [OWN_DATA]
+    methods = list_samplers()
+    with st.form(K.FORM, border=True):
+        values = _run_row_ui(names, methods)
+        values.update(_sampler_row_ui(methods))
+        values.update(_optimiser_row_ui())
+        values["own"] = _own_data_ui()
+        values.update(_limits_ui())
+        submitted = st.form_submit_button("Start training", type="primary", icon=":material/play_arrow:")
+    if not submitted:
+        return None
+    return _train_config(values)
+
+
+def _trainable_datasets() -> list[str]:
+    """The data sets a run can train on (two classes or more, a train split); synthetic-volumes if none."""
     try:
         names = [d["name"] for d in datasets() if d.get("classes") and len(d["classes"]) >= 2
                  and any(v for k, v in (d.get("split_sizes") or {}).items() if k == "train")]
     except Exception:
         names = []
-    names = (names or ["synthetic-volumes"]) + [OWN_DATA]
-    methods = list_samplers()
-    with st.form(K.FORM, border=True):
+    return names or ["synthetic-volumes"]
+
+
+def _run_row_ui(names: list[str], methods: list[str]) -> dict:
+    """Data set, method, backbone, epochs."""
+    c1, c2, c3, c4 = st.columns(4)
+    dataset = c1.selectbox("Data set", names, key=K.DATASET)
+    method = c2.selectbox("Method", methods, key=K.METHOD, format_func=figures.method_label,
+                          index=methods.index(DEFAULT_METHOD) if DEFAULT_METHOD in methods else 0)
+    backbones = sorted(BACKBONE_CHOICES, key=lambda b: b != LIGHT_BACKBONE)  # the fast one first
+    backbone = c3.selectbox("Backbone", backbones, key=K.BACKBONE,
+                            help="small_cnn is fast on a CPU; MobileNetV3-Small is the paper's.")
+    epochs = c4.number_input("Epochs", 1, 100, 6, key=K.EPOCHS)
+    return {"dataset": dataset, "method": method, "backbone": backbone, "epochs": epochs}
+
+
+def _sampler_row_ui(methods: list[str]) -> dict:
+    """Sampling ratio, tau0, heads, seed."""
+    c1, c2, c3, c4 = st.columns(4)
+    ratio = c1.select_slider("Sampling ratio", [0.125, 0.25, 0.5, 0.75, 1.0], value=0.5, key=K.RATIO,
+                             format_func=lambda r: f"{r:.0%}")
+    tau0 = c2.number_input(f"tau0 ({_users_of('tau0', methods)})", 0.05, 10.0, 1.0, 0.05, key=K.TAU0)
+    heads = c3.number_input(f"Heads ({_users_of('heads', methods)})", 1, 16, 4, key=K.HEADS)
+    seed = c4.number_input("Seed", 0, 10_000, 0, key=K.SEED)
+    return {"ratio": ratio, "tau0": tau0, "heads": heads, "seed": seed}
+
+
+def _optimiser_row_ui() -> dict:
+    """Learning rate and warm-up epochs, with what a quick run reaches."""
+    c1, c2, c3 = st.columns([2, 2, 4])
+    lr = c1.select_slider("Learning rate", LEARNING_RATES, value=1e-3, key=K.LR, format_func=lambda v: f"{v:g}",
+                          help="Adam's learning rate (the grids use 1e-3 on this CPU budget; the paper 1e-4).")
+    warmup = c2.selectbox("Warm-up epochs", WARMUPS, key=K.WARMUP,
+                          format_func=lambda v: "a quarter of the epochs" if v is None else str(v),
+                          help="First epochs in which the task network trains on all frames and a learned "
+                               "sampler is not updated; given to every method alike.")
+    c3.caption("Measured on synthetic-volumes (DAS, small_cnn, lr 1e-3, seed 0, 2 CPU cores): 3 epochs reach test "
+               "AUC 0.99 but balanced accuracy 0.50 (the ranking is learnt before the decision: every item gets "
+               "one class); 6 epochs reach 0.96 in 18 s.")
+    return {"lr": lr, "warmup": warmup}
+
+
+def _own_data_ui() -> str:
+    """The path of the user's own data (used with OWN_DATA)."""
+    return st.text_input(
+        f"Your own data (with \"{OWN_DATA}\"): a path on this server", key=K.OWN_PATH,
+        placeholder="/data/my_scans.npz  or  /data/my_clips/",
+        help="An .npz in the MedMNIST layout (train_images, train_labels, val_*, test_*), or a folder with one "
+             "subfolder of clips per class. The trained model is then offered on Compare for uploads of that "
+             "kind (volumes for an .npz, videos for a folder).")
+
+
+def _limits_ui() -> dict:
+    """Frames, frame size and batch limits of a quick run (0 = the default, or all)."""
+    with st.expander("Quick-run limits"):
         c1, c2, c3, c4 = st.columns(4)
-        dataset = c1.selectbox("Data set", names, key=K.DATASET)
-        method = c2.selectbox("Method", methods, key=K.METHOD, format_func=figures.method_label,
-                              index=methods.index(DEFAULT_METHOD) if DEFAULT_METHOD in methods else 0)
-        backbones = sorted(BACKBONE_CHOICES, key=lambda b: b != LIGHT_BACKBONE)  # the fast one first
-        backbone = c3.selectbox("Backbone", backbones, key=K.BACKBONE,
-                                help="small_cnn is fast on a CPU; MobileNetV3-Small is the paper's.")
-        epochs = c4.number_input("Epochs", 1, 100, 6, key=K.EPOCHS)
-        c1, c2, c3, c4 = st.columns(4)
-        ratio = c1.select_slider("Sampling ratio", [0.125, 0.25, 0.5, 0.75, 1.0], value=0.5, key=K.RATIO,
-                                 format_func=lambda r: f"{r:.0%}")
-        tau0 = c2.number_input(f"tau0 ({_users_of('tau0', methods)})", 0.05, 10.0, 1.0, 0.05, key=K.TAU0)
-        heads = c3.number_input(f"Heads ({_users_of('heads', methods)})", 1, 16, 4, key=K.HEADS)
-        seed = c4.number_input("Seed", 0, 10_000, 0, key=K.SEED)
-        c1, c2, c3 = st.columns([2, 2, 4])
-        lr = c1.select_slider("Learning rate", LEARNING_RATES, value=1e-3, key=K.LR, format_func=lambda v: f"{v:g}",
-                              help="Adam's learning rate (the grids use 1e-3 on this CPU budget; the paper 1e-4).")
-        warmup = c2.selectbox("Warm-up epochs", WARMUPS, key=K.WARMUP,
-                              format_func=lambda v: "a quarter of the epochs" if v is None else str(v),
-                              help="First epochs in which the task network trains on all frames and a learned "
-                                   "sampler is not updated; given to every method alike.")
-        c3.caption("Measured on synthetic-volumes (DAS, small_cnn, lr 1e-3, seed 0, 2 CPU cores): 3 epochs reach test "
-                   "AUC 0.99 but balanced accuracy 0.50 (the ranking is learnt before the decision: every item gets "
-                   "one class); 6 epochs reach 0.96 in 18 s.")
-        own = st.text_input(
-            f"Your own data (with \"{OWN_DATA}\"): a path on this server", key=K.OWN_PATH,
-            placeholder="/data/my_scans.npz  or  /data/my_clips/",
-            help="An .npz in the MedMNIST layout (train_images, train_labels, val_*, test_*), or a folder with one "
-                 "subfolder of clips per class. The trained model is then offered on Compare for uploads of that "
-                 "kind (volumes for an .npz, videos for a folder).")
-        with st.expander("Quick-run limits"):
-            c1, c2, c3, c4 = st.columns(4)
-            frames = c1.number_input("Frames T (0 = default)", 0, 128, 0, key=K.FRAMES)
-            size = c2.selectbox("Frame size", [0, 28, 64], key=K.SIZE, format_func=lambda v: "default" if v == 0 else str(v))
-            max_batches = c3.number_input("Max train batches/epoch (0 = all)", 0, 10_000, 0, key=K.MAX_BATCHES)
-            max_eval = c4.number_input("Max eval batches (0 = all)", 0, 10_000, 0, key=K.MAX_EXAMPLES)
-        submitted = st.form_submit_button("Start training", type="primary", icon=":material/play_arrow:")
-    if not submitted:
-        return None
+        frames = c1.number_input("Frames T (0 = default)", 0, 128, 0, key=K.FRAMES)
+        size = c2.selectbox("Frame size", [0, 28, 64], key=K.SIZE, format_func=lambda v: "default" if v == 0 else str(v))
+        max_batches = c3.number_input("Max train batches/epoch (0 = all)", 0, 10_000, 0, key=K.MAX_BATCHES)
+        max_eval = c4.number_input("Max eval batches (0 = all)", 0, 10_000, 0, key=K.MAX_EXAMPLES)
+    return {"frames": frames, "size": size, "max_batches": max_batches, "max_eval": max_eval}
+
+
+def _train_config(v: dict) -> TrainConfig | None:
+    """The submitted form's TrainConfig, or None (after saying why) when the user's own data cannot be used."""
     root = None
+    dataset = v["dataset"]
+    options = _dataset_options(v["frames"], v["size"])
     if dataset == OWN_DATA:
         try:
-            dataset, root = user_dataset(own)
-            load_dataset(dataset, "train", root=root, **_dataset_options(frames, size))  # one sentence if unusable
+            dataset, root = user_dataset(v["own"])
+            load_dataset(dataset, "train", root=root, **options)  # one sentence if unusable
         except Exception as err:
             show_error(err)
             return None
     # tau0 and heads are always set: the engine gives each sampler only the options it accepts
-    return TrainConfig(dataset=dataset, root=root, dataset_options=_dataset_options(frames, size), method=method,
-                       ratio=float(ratio), epochs=int(epochs), backbone=backbone, tau0=float(tau0), heads=int(heads),
-                       seed=int(seed), lr=float(lr), sampler_warmup_epochs=warmup,
-                       max_train_batches=int(max_batches) or None,
-                       max_eval_batches=int(max_eval) or None, threads=1)
+    return TrainConfig(dataset=dataset, root=root, dataset_options=options,
+                       method=v["method"], ratio=float(v["ratio"]), epochs=int(v["epochs"]), backbone=v["backbone"],
+                       tau0=float(v["tau0"]), heads=int(v["heads"]), seed=int(v["seed"]), lr=float(v["lr"]),
+                       sampler_warmup_epochs=v["warmup"], max_train_batches=int(v["max_batches"]) or None,
+                       max_eval_batches=int(v["max_eval"]) or None, threads=1)
 
 
 def runs_table(runs: list[dict]) -> list[dict]:

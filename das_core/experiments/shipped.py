@@ -139,7 +139,30 @@ def make_checkpoints(out_dir: str = "checkpoints", runs_dir: Optional[str] = Non
             first), or the folder would exceed `MAX_TOTAL_BYTES`.
     """
     out = Path(out_dir)
-    named = set(datasets or ())
+    sets = _sets_to_ship(named=set(datasets or ()), runs_dir=runs_dir)
+    wanted = [(stem, tag, runs, target, m) for stem, tag, runs, target in sets for m in (methods or list_samplers())]
+    _require_finished(wanted, ratio=ratio, seed=seed)
+    out.mkdir(parents=True, exist_ok=True)
+    manifest_path = out / "manifest.json"
+    entries = {e["file"]: e for e in manifest_entries(out) if e.get("file")}
+    t0 = time.time()
+    for stem, tag, runs, _, method in wanted:
+        file = out / f"{stem}-{method}.pt"
+        entries[file.name] = _ship_one(_run_folder(runs, tag, method, ratio, seed), file, device=device, log=log)
+    stale = [f for f in entries if not (out / f).is_file()]
+    for f in stale:
+        entries.pop(f)
+    manifest = _manifest(entries)
+    folder = _checked_folder_bytes(manifest)
+    write_json(manifest_path, manifest)
+    log(f"{len(wanted)} checkpoints in {time.time() - t0:.0f} s; {out} now holds {folder / 2**20:.2f} MiB "
+        f"({len(entries)} files and the manifest)")
+    return manifest
+
+
+def _sets_to_ship(*, named: set, runs_dir: Optional[str]) -> list[tuple]:
+    """(stem, tag, runs folder, the command that trains its runs) of each set to ship; ConfigError for a name
+    that is no shipped set."""
     sets = [(stem, tag, Path(runs_dir or GRID_RUNS_DIR), "make bench") for stem, tag in SHIPPED_SETS
             if not named or stem in named or tag in named]
     sets += [(stem, tag, Path(runs_dir or runs), target) for stem, tag, runs, target in DEMO_SETS
@@ -148,45 +171,49 @@ def make_checkpoints(out_dir: str = "checkpoints", runs_dir: Optional[str] = Non
     if unknown:
         raise ConfigError(f"Unknown shipped data set(s) {', '.join(sorted(unknown))}; choose from "
                           f"{', '.join(stem for stem, *_ in [*SHIPPED_SETS, *DEMO_SETS])}.")
-    wanted = [(stem, tag, runs, target, m) for stem, tag, runs, target in sets for m in (methods or list_samplers())]
+    return sets
+
+
+def _require_finished(wanted: list[tuple], *, ratio: float, seed: int) -> None:
+    """ConfigError unless every run the wanted (stem, tag, runs, target, method) files come from has finished."""
     missing = [(_run_folder(runs, tag, m, ratio, seed), target) for _, tag, runs, target, m in wanted
                if not is_finished(_run_folder(runs, tag, m, ratio, seed))]
     if missing:
         raise ConfigError(f"{len(missing)} run(s) the checkpoints come from have not finished "
                           f"(e.g. {missing[0][0]}); run `{missing[0][1]}` first or pass --runs-dir.")
-    out.mkdir(parents=True, exist_ok=True)
-    manifest_path = out / "manifest.json"
-    entries = {e["file"]: e for e in manifest_entries(out) if e.get("file")}
-    t0 = time.time()
-    for stem, tag, runs, _, method in wanted:
-        run = _run_folder(runs, tag, method, ratio, seed)
-        file = out / f"{stem}-{method}.pt"
-        compact_checkpoint(run / "best.pt", file)
-        # the data options come from the run's own config (the checkpoint's meta may not choose lists such
-        # as train_licences, nor paths: engine.evaluate.data_request)
-        config = read_config(run) or {}
-        evaluated = evaluate_checkpoint(file, split="test", device=device, dataset=config.get("dataset"),
-                                        root=config.get("root"), dataset_options=config.get("dataset_options"))
-        entries[file.name] = _entry(file, run, evaluated)
-        log(f"{file.name}: {file.stat().st_size / 1e6:.2f} MB, test AUC {evaluated.get('auc')} "
-            f"(run: {entries[file.name]['run_metrics']['test_auc']})")
-    stale = [f for f in entries if not (out / f).is_file()]
-    for f in stale:
-        entries.pop(f)
+
+
+def _ship_one(run: Path, file: Path, *, device: str, log) -> dict:
+    """Compact the run's best.pt into `file`, evaluate it on its test split, log it; returns its manifest entry."""
+    compact_checkpoint(run / "best.pt", file)
+    # the data options come from the run's own config (the checkpoint's meta may not choose lists such
+    # as train_licences, nor paths: engine.evaluate.data_request)
+    config = read_config(run) or {}
+    evaluated = evaluate_checkpoint(file, split="test", device=device, dataset=config.get("dataset"),
+                                    root=config.get("root"), dataset_options=config.get("dataset_options"))
+    entry = _entry(file, run, evaluated)
+    log(f"{file.name}: {file.stat().st_size / 1e6:.2f} MB, test AUC {evaluated.get('auc')} "
+        f"(run: {entry['run_metrics']['test_auc']})")
+    return entry
+
+
+def _manifest(entries: dict) -> dict:
+    """The manifest of the files `entries` holds (file name -> entry), sorted by file."""
     total = sum(e["size_bytes"] for e in entries.values())
     description, recreate = _description(entries)
-    manifest = {
+    return {
         "description": description,
         "recreate": recreate,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "total_bytes": total,
         "checkpoints": sorted(entries.values(), key=lambda e: e["file"]),
     }
-    folder = total + len(json.dumps(manifest, indent=2, allow_nan=False, default=str).encode()) + 1
+
+
+def _checked_folder_bytes(manifest: dict) -> int:
+    """The folder's size with this manifest written; ConfigError when it would exceed `MAX_TOTAL_BYTES`."""
+    folder = manifest["total_bytes"] + len(json.dumps(manifest, indent=2, allow_nan=False, default=str).encode()) + 1
     if folder > MAX_TOTAL_BYTES:
         raise ConfigError(f"The shipped checkpoints and their manifest would take {folder / 2**20:.2f} MiB, over "
                           f"the {MAX_TOTAL_BYTES / 2**20:.0f} MiB cap; ship fewer data sets or methods.")
-    write_json(manifest_path, manifest)
-    log(f"{len(wanted)} checkpoints in {time.time() - t0:.0f} s; {out} now holds {folder / 2**20:.2f} MiB "
-        f"({len(entries)} files and the manifest)")
-    return manifest
+    return folder

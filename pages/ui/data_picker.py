@@ -31,18 +31,9 @@ def data_sidebar_ui() -> Optional[SampleData]:
     """
     sb = st.sidebar
     sb.subheader("Data")
-    try:
-        infos = datasets()
-    except Exception as err:  # the data layer is missing or broken: the rest of the app still works
-        sb.error(f"The data sets cannot be listed ({md(err)}).")
-        infos = []
-    by_name = {d["name"]: d for d in infos}
+    by_name = {d["name"]: d for d in _dataset_infos(sb)}
     held = study()
-    names = list(by_name) + ([held.dataset] if held is not None else []) + [UPLOAD]
-    current = valid_choice(Data.NAME, names, names[0], kept=True)
-    name = sb.selectbox("Data set", names, key=Data.NAME,
-                        format_func=lambda n: f"{n} ({by_name[n]['kind']})" if n in by_name else n,
-                        help=by_name.get(current, {}).get("description"))
+    name = _dataset_name_ui(sb, by_name, held)
     if name == UPLOAD:
         return upload_ui()
     if held is not None and name == held.dataset:
@@ -50,6 +41,31 @@ def data_sidebar_ui() -> Optional[SampleData]:
                   help="Drops the uploaded study from this session (it was never written to disk).")
         return held
     info = by_name[name]
+    opts = _data_options_ui(sb, name, info)
+    split = _split_ui(sb, info)
+    return _sample_ui(sb, name, split, json.dumps(opts, sort_keys=True))
+
+
+def _dataset_infos(sb) -> list[dict]:
+    """The registered data sets' descriptions, or [] after saying in the sidebar that they cannot be listed."""
+    try:
+        return datasets()
+    except Exception as err:  # the data layer is missing or broken: the rest of the app still works
+        sb.error(f"The data sets cannot be listed ({md(err)}).")
+        return []
+
+
+def _dataset_name_ui(sb, by_name: dict, held: Optional[SampleData]) -> str:
+    """The data set picker: the registered sets, the held upload, then UPLOAD. Returns the chosen name."""
+    names = list(by_name) + ([held.dataset] if held is not None else []) + [UPLOAD]
+    current = valid_choice(Data.NAME, names, names[0], kept=True)
+    return sb.selectbox("Data set", names, key=Data.NAME,
+                        format_func=lambda n: f"{n} ({by_name[n]['kind']})" if n in by_name else n,
+                        help=by_name.get(current, {}).get("description"))
+
+
+def _data_options_ui(sb, name: str, info: dict) -> dict:
+    """The data set's options, those it lets the user set chosen in an expander (kept per data set)."""
     opts = dict(info["default_options"])
     chosen = st.session_state.setdefault(DATA_OPTIONS, {}).setdefault(name, {})
     with sb.expander("Data options", expanded=False):
@@ -71,11 +87,19 @@ def data_sidebar_ui() -> Optional[SampleData]:
                 "Filler frames", list(FILLERS), index=list(FILLERS).index(cur), key=f"{Data.FILLER_PREFIX}{name}",
                 help="distractors: slices of other volumes of the split; speckle: ultrasound-like noise. The real "
                      "volume's 10 central slices sit at a random offset between them (the sample's informative frames).")
+    return opts
+
+
+def _split_ui(sb, info: dict) -> str:
+    """The split picker (its non-empty splits, else "test"). Returns the chosen split."""
     splits = [s for s, n in info["split_sizes"].items() if n] or ["test"]
     split_default = samples.default_split(info["split_sizes"])
     valid_choice(Data.SPLIT, splits, split_default, kept=True)
-    split = sb.selectbox("Split", splits, key=Data.SPLIT)
-    opts_json = json.dumps(opts, sort_keys=True)
+    return sb.selectbox("Split", splits, key=Data.SPLIT)
+
+
+def _sample_ui(sb, name: str, split: str, opts_json: str) -> Optional[SampleData]:
+    """The sample picker over the split's items. Returns the sample, or None (after an error or for an empty split)."""
     try:
         ds = dataset(name, split, opts_json)
         n = len(ds)
