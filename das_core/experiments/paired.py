@@ -176,60 +176,68 @@ def paired_tables(rows: list[dict], *, metric: str = "auc", tuning: tuple = (), 
     chosen = {**(chosen_elsewhere or {}), **chosen_recipes(rows, tuning)}
     cells: dict[tuple, list[dict]] = {}
     for r in rows:
-        ratio = r.get("ratio")
-        cells.setdefault((r["dataset"], ratio), []).append(r)
-    # full runs once per data set, at ratio 1: it belongs to every ratio's cell of its data set
+        cells.setdefault((r["dataset"], r.get("ratio")), []).append(r)
     out_cells, out_controls = [], []
     for (dataset, ratio), cell_rows in sorted(cells.items(), key=lambda kv: (str(kv[0][0]), -float(kv[0][1] or 0))):
         if ratio == 1.0 and all(r["method"] == "full" for r in cell_rows):
-            continue
+            continue  # full runs once per data set, at ratio 1: it belongs to every ratio's cell of its data set
         full_rows = [r for r in rows if r["dataset"] == dataset and r["method"] == "full"]
         all_rows = cell_rows + [r for r in full_rows if r not in cell_rows]
         refs = reference_methods(cell_rows)
-        methods = []
-        for method in _ordered({r["method"] for r in all_rows}):
-            own = _by_pair(all_rows, method, metric)
-            vs = {}
-            for key, ref in refs.items():
-                if ref is None or ref == method:
-                    continue
-                other = _by_pair(all_rows, ref, metric)
-                if set(own) & set(other):
-                    vs[key] = {**paired_summary(own, other), "reference": ref}
-            values = list(own.values())
-            methods.append({"method": method, "n": len(values), "mean": sum(values) / len(values) if values else None,
-                            "vs": vs, "by_seed": {f"{k[0]}|{k[1]}": v for k, v in own.items()}})
         role = "tuning" if dataset in tuning else "held out"
         if not_ranked and dataset in not_ranked:
             role += "; not ranked: " + not_ranked[dataset]
-        out_cells.append({"dataset": dataset, "ratio": ratio, "role": role, "references": refs, "methods": methods})
+        out_cells.append({"dataset": dataset, "ratio": ratio, "role": role, "references": refs,
+                          "methods": _cell_methods(all_rows, refs, metric)})
         for method in _ordered({r["method"] for r in cell_rows if _is_probed(r["method"])}):
             runs = [r for r in cell_rows if r["method"] == method and controls and r["run"] in controls]
             runs = [r for r in runs if controls[r["run"]].get("applies", True)]
-            if not runs:
-                continue
-            entry = {"dataset": dataset, "ratio": ratio, "role": role, "method": method, "n": len(runs)}
-            c = [controls[r["run"]] for r in runs]
-            key = (lambda r: (r.get("seed"), r.get("fold")))
-            for name in ("own", "modal", "blank"):
-                entry[name] = _mean([x.get(f"auc_{name}") for x in c])
-            own = {key(r): controls[r["run"]]["auc_own"] for r in runs}
-            for name in ("modal", "blank"):
-                other = {key(r): controls[r["run"]][f"auc_{name}"] for r in runs
-                         if controls[r["run"]].get(f"auc_{name}") is not None}
-                entry[f"own_minus_{name}"] = paired_summary(own, other) if other else None
-            entry["item_level"] = [{"seed": r.get("seed"), "fold": r.get("fold"), **controls[r["run"]]["own_minus_modal"]}
-                                   for r in runs
-                                   if (controls[r["run"]].get("own_minus_modal") or {}).get("diff") is not None]
-            for name, field_name in (("distinct_sets", "distinct_own_sets"), ("overlap_own_modal", "overlap_own_modal"),
-                                     ("overlap_own_blank", "overlap_own_blank")):
-                entry[name] = _mean([x.get(field_name) for x in c])
-            entry["recorded"] = {name: sum(x.get(field_name) is not None for x in c)
-                                 for name, field_name in (("blank", "auc_blank"), ("pick_sets", "distinct_own_sets"))}
-            entry["k"] = next((len(x["modal_set"]) if x.get("modal_set") is not None else x.get("k") for x in c
-                               if x.get("modal_set") is not None or x.get("k") is not None), None)
-            out_controls.append(entry)
+            if runs:
+                out_controls.append({"dataset": dataset, "ratio": ratio, "role": role, "method": method,
+                                     **_control_entry(runs, controls)})
     return {"cells": out_cells, "static_control": out_controls, "metric": metric, "chosen": chosen}
+
+
+def _cell_methods(all_rows: list[dict], refs: dict, metric: str) -> list[dict]:
+    """One cell's methods: each one's runs by (seed, fold), their mean and its paired summary against every reference."""
+    methods = []
+    for method in _ordered({r["method"] for r in all_rows}):
+        own = _by_pair(all_rows, method, metric)
+        vs = {}
+        for key, ref in refs.items():
+            if ref is None or ref == method:
+                continue
+            other = _by_pair(all_rows, ref, metric)
+            if set(own) & set(other):
+                vs[key] = {**paired_summary(own, other), "reference": ref}
+        values = list(own.values())
+        methods.append({"method": method, "n": len(values), "mean": sum(values) / len(values) if values else None,
+                        "vs": vs, "by_seed": {f"{k[0]}|{k[1]}": v for k, v in own.items()}})
+    return methods
+
+
+def _control_entry(runs: list[dict], controls: dict) -> dict:
+    """The static-control summary of one method's runs in a cell (their `controls` entries, paired by seed)."""
+    entry = {"n": len(runs)}
+    c = [controls[r["run"]] for r in runs]
+    key = (lambda r: (r.get("seed"), r.get("fold")))
+    for name in ("own", "modal", "blank"):
+        entry[name] = _mean([x.get(f"auc_{name}") for x in c])
+    own = {key(r): controls[r["run"]]["auc_own"] for r in runs}
+    for name in ("modal", "blank"):
+        other = {key(r): controls[r["run"]][f"auc_{name}"] for r in runs
+                 if controls[r["run"]].get(f"auc_{name}") is not None}
+        entry[f"own_minus_{name}"] = paired_summary(own, other) if other else None
+    entry["item_level"] = [{"seed": r.get("seed"), "fold": r.get("fold"), **controls[r["run"]]["own_minus_modal"]}
+                           for r in runs if (controls[r["run"]].get("own_minus_modal") or {}).get("diff") is not None]
+    for name, field_name in (("distinct_sets", "distinct_own_sets"), ("overlap_own_modal", "overlap_own_modal"),
+                             ("overlap_own_blank", "overlap_own_blank")):
+        entry[name] = _mean([x.get(field_name) for x in c])
+    entry["recorded"] = {name: sum(x.get(field_name) is not None for x in c)
+                         for name, field_name in (("blank", "auc_blank"), ("pick_sets", "distinct_own_sets"))}
+    entry["k"] = next((len(x["modal_set"]) if x.get("modal_set") is not None else x.get("k") for x in c
+                       if x.get("modal_set") is not None or x.get("k") is not None), None)
+    return entry
 
 
 def chosen_recipes(rows: list[dict], tuning) -> dict:
@@ -339,10 +347,10 @@ def markdown(tables: dict) -> list[str]:
 def verdict(tables: dict, *, margin: float = 0.03) -> list[str]:
     """What the tables back for DAS on the held-out cells: own - modal >= `margin` with its CI above 0, and DAS
     above every static or heuristic baseline (CI above 0); said as measured, never assumed. DAS is read with its
-    default recipe and, where the tuning sets chose another one (`chosen_recipes`), with that one too."""
+    default recipe, with the one the tuning sets chose (`chosen_recipes`) and with every other DAS recipe in the
+    grid, each marked chosen or not."""
     lines = ["## What these figures back (DAS, held-out data sets)", ""]
     chosen = (tables.get("chosen") or {}).get("das")
-    recipes = ["das"] + ([chosen] if chosen and chosen != "das" else [])
     if tables.get("chosen"):
         lines.append("Recipes chosen on the tuning sets' validation AUC (this grid's, or the moving-real grid's where "
                      "this one has none): " + ", ".join(
@@ -356,49 +364,54 @@ def verdict(tables: dict, *, margin: float = 0.03) -> list[str]:
         if "not ranked" in cell["role"]:
             lines.append(f"- **{cell['dataset']}, ratio {cell['ratio']:g}**: not ranked ({cell['role'].split(': ', 1)[1]}).")
             continue
+        present = [m["method"] for m in cell["methods"] if m["method"].split("/")[0] == "das"]
+        recipes = [r for r in ["das", chosen] if r in present] + [r for r in present if r not in ("das", chosen)]
         for recipe in recipes:
-            das = next((m for m in cell["methods"] if m["method"] == recipe), None)
-            if das is None:
-                continue
+            das = next(m for m in cell["methods"] if m["method"] == recipe)
             any_cell = True
-            c = controls.get((cell["dataset"], cell["ratio"], recipe))
-            parts = []
-            if c is not None:
-                s = c["own_minus_modal"]
-                ok = s["mean_diff"] >= margin and separates(s) and s["lo"] > 0
-                outcome = ("too few seeds to test" if s.get("n", 0) < MIN_SEPARATION_N else
-                           "meets" if ok else "does not meet")
-                parts.append(f"own - static {diff_text(s)}: {outcome} the target "
-                             f"(>= +{margin:.2f} with the CI above 0, at least {MIN_SEPARATION_N} seeds)")
-            else:
-                parts.append("no static control computed")
-            static = [m for m in cell["methods"] if _is_static(m["method"]) or _is_heuristic(m["method"])]
-            below = []
-            for m in static:
-                other = next((x for x in cell["methods"] if x["method"] == m["method"]), None)
-                pair = paired_summary(_means_by_seed(das), _means_by_seed(other)) if other else None
-                if pair and not (separates(pair) and pair["lo"] > 0):
-                    below.append(m["method"])
-            bs = das["vs"].get("best_static")
-            if bs:
-                parts.append(f"vs the best static/heuristic baseline ({bs['reference']}) {diff_text(bs)}")
-            if static:
-                parts.append("above every static or heuristic baseline (CI above 0)" if not below else
-                             "not separated above " + ", ".join(below))
-            full = das["vs"].get("full")
-            if full:
-                where = ("below the full sequence" if separates(full) and full["hi"] < 0 else
-                         "above the full sequence" if separates(full) else
-                         f"not separated from the full sequence (fewer than {MIN_SEPARATION_N} seeds)"
-                         if full.get("n", 0) < MIN_SEPARATION_N else
-                         "not separated from the full sequence (the CI includes 0; not evidence that it is as accurate)")
-                parts.append(f"vs full {diff_text(full)}: {where}")
-            label = recipe + (" (chosen on the tuning family)" if recipe == chosen and recipe != "das" else "")
+            parts = _verdict_parts(cell, das, controls.get((cell["dataset"], cell["ratio"], recipe)), margin)
+            label = recipe + ("" if recipe == "das" or not chosen else
+                              " (chosen on the tuning family)" if recipe == chosen else " (not chosen on the tuning family)")
             lines.append(f"- **{cell['dataset']}, ratio {cell['ratio']:g}, {label}**: " + "; ".join(parts) + ".")
     if not any_cell:
         lines.append("- No held-out cell with DAS runs yet.")
     lines.append("")
     return lines
+
+
+def _verdict_parts(cell: dict, das: dict, control: Optional[dict], margin: float) -> list[str]:
+    """The verdict's clauses for one DAS recipe in one cell: own - static against the target, the static and
+    heuristic baselines it is (not) above, and where it stands against the full sequence."""
+    parts = []
+    if control is not None:
+        s = control["own_minus_modal"]
+        ok = s["mean_diff"] >= margin and separates(s) and s["lo"] > 0
+        outcome = ("too few seeds to test" if s.get("n", 0) < MIN_SEPARATION_N else "meets" if ok else "does not meet")
+        parts.append(f"own - static {diff_text(s)}: {outcome} the target "
+                     f"(>= +{margin:.2f} with the CI above 0, at least {MIN_SEPARATION_N} seeds)")
+    else:
+        parts.append("no static control computed")
+    static = [m for m in cell["methods"] if _is_static(m["method"]) or _is_heuristic(m["method"])]
+    below = []
+    for m in static:
+        pair = paired_summary(_means_by_seed(das), _means_by_seed(m))
+        if pair and not (separates(pair) and pair["lo"] > 0):
+            below.append(m["method"])
+    bs = das["vs"].get("best_static")
+    if bs:
+        parts.append(f"vs the best static/heuristic baseline ({bs['reference']}) {diff_text(bs)}")
+    if static:
+        parts.append("above every static or heuristic baseline (CI above 0)" if not below else
+                     "not separated above " + ", ".join(below))
+    full = das["vs"].get("full")
+    if full:
+        where = ("below the full sequence" if separates(full) and full["hi"] < 0 else
+                 "above the full sequence" if separates(full) else
+                 f"not separated from the full sequence (fewer than {MIN_SEPARATION_N} seeds)"
+                 if full.get("n", 0) < MIN_SEPARATION_N else
+                 "not separated from the full sequence (the CI includes 0; not evidence that it is as accurate)")
+        parts.append(f"vs full {diff_text(full)}: {where}")
+    return parts
 
 
 def _check_no_repeated_seeds(rows: list[dict]) -> None:
