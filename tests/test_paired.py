@@ -205,3 +205,19 @@ def test_committed_csvs_reproduce_the_static_control_and_pool_two_grids(tmp_path
     direct = paired_tables(b, tuning=(), controls=ctrl_b)
     assert again["static_control"][0]["own_minus_modal"] == direct["static_control"][0]["own_minus_modal"]
     assert again["static_control"][0]["blank"] == pytest.approx(direct["static_control"][0]["blank"])
+
+
+def test_the_verdict_reads_every_das_recipe_and_says_which_one_the_tuning_family_chose():
+    """A candidate the tuning family rejected is still read on the held-out set, marked as not chosen."""
+    rows = []
+    for ds, role_val in (("tune", {"das/paper": 0.70, "das/anneal": 0.65}), ("held", {"das/paper": 0.60, "das/anneal": 0.80})):
+        for seed in range(5):
+            for method, auc in (("uniform", 0.60), ("das/paper", 0.62 + 0.01 * seed), ("das/anneal", 0.75 + 0.01 * seed)):
+                rows.append({"dataset": ds, "method": method, "ratio": 0.25, "seed": seed, "fold": None, "auc": auc,
+                             "val_auc": role_val.get(method, 0.6), "run": f"runs/{ds}/{method}-s{seed}"})
+    t = paired_tables(rows, tuning=("tune",))
+    assert t["chosen"]["das"] == "das/paper"  # on the tuning family's validation AUC, whatever the held-out test says
+    text = "\n".join(markdown(t))
+    assert "**held, ratio 0.25, das/paper (chosen on the tuning family)**" in text
+    assert "**held, ratio 0.25, das/anneal (not chosen on the tuning family)**" in text
+    assert "**tune," not in text.split("## What these figures back")[1]  # the tuning family is not read there
