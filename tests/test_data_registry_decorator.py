@@ -236,3 +236,29 @@ def test_the_uploader_accepts_a_registered_suffix(app, vol_reader):
     at.sidebar.file_uploader(key="upload_file").upload("scan.vol", _vol_bytes(40)).run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.sidebar.selectbox(key="ds_name").value == "upload: scan.vol"
+
+
+def test_a_users_path_goes_to_the_user_data_set_that_accepts_it(tmp_path):
+    """user_dataset asks the registered user-data sets: a folder is a video folder, an .npz (or a zip holding
+    train_images.npy under another name) the npz set, a user-data set registered with its own test takes its files."""
+    from das_core.data import user_dataset
+
+    (tmp_path / "clips").mkdir()
+    assert user_dataset(tmp_path / "clips") == ("video-folder", str(tmp_path / "clips"))
+    np.savez(tmp_path / "mine.npz", train_images=np.zeros((2, 4, 4, 4), np.uint8), train_labels=np.zeros((2, 1)))
+    assert user_dataset(tmp_path / "mine.npz")[0] == "npz"
+    (tmp_path / "mine.npz").rename(tmp_path / "export.bin")
+    assert user_dataset(tmp_path / "export.bin")[0] == "npz"  # by its content
+    (tmp_path / "notes.txt").write_text("not data")
+    with pytest.raises(DataError, match="neither an .npz nor a folder"):
+        user_dataset(tmp_path / "notes.txt")
+
+    @register_dataset("my-scans", kind="volume", user_data=True, accepts=lambda p: p.suffix == ".scans")
+    def scans(split="train", root=None):
+        return ArrayDataset(torch.zeros(2, 4, 1, 8, 8), [0, 1], name="my-scans", classes=["a", "b"], split=split)
+
+    try:
+        (tmp_path / "a.scans").write_bytes(b"x")
+        assert user_dataset(tmp_path / "a.scans")[0] == "my-scans"
+    finally:
+        unregister_dataset("my-scans")

@@ -101,6 +101,8 @@ class DatasetEntry:
         user_data: a user's own data (an .npz, a folder of clips): only ever given by path, so the app's picker
             leaves it out, and a model trained on it serves uploads of its kind.
         imaging: what its images are (`Imaging`), or None where unknown (a user's own data).
+        accepts: for user data, ``accepts(path) -> bool``: whether a file or folder a user gives is this data
+            set's (`user_dataset` asks each user-data set in registration order).
     """
 
     name: str
@@ -111,6 +113,7 @@ class DatasetEntry:
     frame_sizes: Tuple[int, ...] = DEFAULT_FRAME_SIZES
     user_data: bool = False
     imaging: Optional[Imaging] = None
+    accepts: Optional[Callable[[Path], bool]] = None
 
     def describe(self, root: Optional[Path] = None, quick: bool = False) -> "DatasetInfo":
         """Its `DatasetInfo` (name and kind are the registration's)."""
@@ -152,7 +155,8 @@ def _default_info(name: str, kind: str, build: Callable) -> Callable[..., Datase
 
 def register_dataset(name: str, *, kind: str, info: Optional[Callable[..., DatasetInfo]] = None,
                      options: Optional[Sequence[str]] = None, frame_sizes: Sequence[int] = DEFAULT_FRAME_SIZES,
-                     user_data: bool = False, imaging: Optional[Imaging] = None):
+                     user_data: bool = False, imaging: Optional[Imaging] = None,
+                     accepts: Optional[Callable[[Path], bool]] = None):
     """Function decorator: add a data set builder to the registry under `name`, with its metadata.
 
     Args:
@@ -166,6 +170,7 @@ def register_dataset(name: str, *, kind: str, info: Optional[Callable[..., Datas
         frame_sizes: the frame sizes (H = W) the app offers for it.
         user_data: a user's own data, given by path only (see `DatasetEntry`).
         imaging: what its images are (`Imaging`).
+        accepts: for user data, ``accepts(path) -> bool`` (see `DatasetEntry`).
 
     The builder is called as ``build(split, root, **options)``. Registering a name twice with another builder
     raises ConfigError (re-running the same definition, e.g. in a notebook, replaces it); `unregister_dataset`
@@ -193,7 +198,7 @@ def register_dataset(name: str, *, kind: str, info: Optional[Callable[..., Datas
                               f"unregister_dataset({key!r}) first).")
         opts = tuple(options) if options is not None else _keyword_options(build)
         entry = DatasetEntry(key, kind, build, info or _default_info(key, kind, build), opts, sizes,
-                             bool(user_data), imaging)
+                             bool(user_data), imaging, accepts)
         DATASETS[key] = entry
         return build
 
@@ -270,10 +275,9 @@ def user_dataset(path: PathLike) -> tuple[str, str]:
     if not str(path).strip():
         raise DataError("No data given; enter the path of an .npz in the MedMNIST layout or of a folder with one "
                         "subfolder of clips per class.")
-    if p.is_file() and p.name.lower().endswith(".npz"):
-        return "npz", str(p)
-    if p.is_dir():
-        return "video-folder", str(p)
+    for entry in DATASETS.values():
+        if entry.user_data and entry.accepts is not None and entry.accepts(p):
+            return entry.name, str(p)
     if not p.exists():
         raise DataError(f"{p} does not exist on this machine; enter the path of an .npz in the MedMNIST layout or "
                         f"of a folder with one subfolder of clips per class.")
@@ -453,7 +457,8 @@ def _video_folder_info(root: Optional[Path] = None, quick: bool = False) -> Data
                        "or a BUSV frame-folder layout; pass root=<folder>.", dict(_VID_DEFAULTS))
 
 
-@register_dataset("video-folder", kind="video", options=_VIDEO_OPTIONS, user_data=True, info=_video_folder_info)
+@register_dataset("video-folder", kind="video", options=_VIDEO_OPTIONS, user_data=True, info=_video_folder_info,
+                  accepts=Path.is_dir)
 def _video_folder(split: str = "train", root: Optional[PathLike] = None, **options) -> SequenceDataset:
     from .video import VideoFolderDataset
 
@@ -468,7 +473,21 @@ def _npz_info(root: Optional[Path] = None, quick: bool = False) -> DatasetInfo:
                        "pass root=<file.npz>.", {"axis": 0})
 
 
-@register_dataset("npz", kind="volume", user_data=True, info=_npz_info)
+def _is_npz(path: Path) -> bool:
+    """An .npz by its suffix, or a zip archive holding ``train_images.npy`` (the MedMNIST layout) by its content."""
+    if not path.is_file():
+        return False
+    if path.name.lower().endswith(".npz"):
+        return True
+    import zipfile
+
+    try:
+        return zipfile.is_zipfile(path) and "train_images.npy" in zipfile.ZipFile(path).namelist()
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
+@register_dataset("npz", kind="volume", user_data=True, info=_npz_info, accepts=_is_npz)
 def _npz(split: str = "train", root: Optional[PathLike] = None, *, axis: int = 0, classes=None,
          max_decoded_bytes: Optional[int] = None) -> SequenceDataset:
     from .npzset import NpzVolumeDataset
