@@ -1,6 +1,6 @@
 """Why a DAS-trained network reads the moving-real block worse than the edge-energy one (measured, not guessed).
 
-    PYTHONPATH=. python benchmarks/speckle_mechanism.py RUN_DIR [RUN_DIR ...] [--items N] [--json out.json]
+    PYTHONPATH=. python benchmarks/speckle_mechanism.py RUN_DIR [RUN_DIR ...] [--items N] [--json out.json] [--md out.md]
 
 For every trained run (a `bench` run folder of a moving-real family, `adrenalmnist3d-embedded:speckle`, ...) its
 best checkpoint is scored on the test split with four pick sets, all through the same network:
@@ -10,14 +10,15 @@ best checkpoint is scored on the test split with four pick sets, all through the
 - `edge`: the edge-energy heuristic's picks on the same input (the parameter-free baseline);
 - `uniform`: evenly spaced frames.
 
-and, for a learned sampler, the share of its *training-mode* picks (Gumbel noise on, as the optimizer saw them)
-inside the block on the training split, beside the share of its eval picks. A network trained worse shows in
+and, for a learned sampler, the share of its *training-mode* picks (Gumbel noise on, at the scale of its best epoch:
+as the optimizer saw them then) inside the block on the training split, beside the share of its eval picks. A network trained worse shows in
 `block` (the same frames for every run); a sampler that picks worse shows in own vs block of the same network.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
@@ -29,7 +30,9 @@ from das_core.checkpoints import load_checkpoint
 from das_core.data import load_dataset
 from das_core.experiments.static_control import score_items
 from das_core.metrics import classification_metrics
-from das_core.runs import RunPaths, read_config
+from das_core.engine import TrainConfig
+from das_core.engine.trainer import sampler_progress
+from das_core.runs import RunPaths, read_config, read_summary
 
 
 def _auc(out: dict) -> float:
@@ -72,7 +75,11 @@ def measure(run: Path, items: int) -> dict:
            "auc_edge": _auc(score_items(model, test, indices=np.asarray(edge), limit=n)),
            "auc_uniform": _auc(score_items(model, test, indices=np.asarray(uniform), limit=n)),
            "share_own_test": _share(own["picks"], blocks), "share_edge_test": _share(edge, blocks)}
-    if model.sampler.learned:
+    if model.sampler.learned:  # the noise scale of the best epoch (annealed runs: below 1)
+        cfg = TrainConfig(**{f.name: c[f.name] for f in dataclasses.fields(TrainConfig) if f.name in c})
+        best = int((read_summary(run) or {}).get("best_epoch", 0))
+        model.sampler.set_training_progress(sampler_progress(best, cfg.warmup_epochs, cfg.epochs))
+        out["noise_scale"] = float(model.sampler.noise_scale)
         m = min(items, len(train))
         train_blocks = [train.meta(i)["informative_frames"] for i in range(m)]
         out["share_train_mode"] = _train_mode_share(model, train, train_blocks, m)
@@ -85,14 +92,37 @@ def main() -> None:
     ap.add_argument("runs", nargs="+", type=Path)
     ap.add_argument("--items", type=int, default=400)
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--md", type=Path, help="write the table as Markdown (the committed docs/results/*/mechanism.md)")
     args = ap.parse_args()
-    rows = [measure(r, args.items) for r in args.runs]
-    keys = [k for k in rows[0] if k not in ("run",)]
-    print(" | ".join(["run"] + keys))
-    for r in rows:
-        print(" | ".join([r["run"]] + [f"{r.get(k):.3f}" if isinstance(r.get(k), float) else str(r.get(k)) for k in keys]))
+    rows = []
+    for r in args.runs:
+        rows.append({"dataset": r.parent.name, **measure(r, args.items)})
+        print(_line(rows[-1]), flush=True)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
+    if args.md:
+        args.md.write_text("\n".join(markdown(rows)) + "\n")
+
+
+COLUMNS = [("dataset", "data set"), ("run", "run"), ("auc_own", "AUC own picks"), ("auc_block", "AUC block as picks"),
+           ("auc_edge", "AUC edge-energy's picks"), ("auc_uniform", "AUC uniform picks"),
+           ("share_own_test", "eval picks in block (test)"), ("noise_scale", "noise scale at the best epoch"),
+           ("share_train_mode", "training-mode picks in block (train, at that scale)"),
+           ("share_eval_train", "eval picks in block (train)")]
+
+
+def _line(row: dict) -> str:
+    return " | ".join(f"{row.get(k):.3f}" if isinstance(row.get(k), float) else str(row.get(k, "")) for k, _ in COLUMNS)
+
+
+def markdown(rows: list) -> list:
+    """The measured rows as a Markdown table (the columns of COLUMNS; n/a where a value does not apply)."""
+    lines = ["| " + " | ".join(h for _, h in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    for r in rows:
+        cells = [f"{r[k]:.3f}" if isinstance(r.get(k), float) else ("n/a" if r.get(k) is None else str(r[k]))
+                 for k, _ in COLUMNS]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
 
 
 if __name__ == "__main__":

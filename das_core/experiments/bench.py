@@ -52,11 +52,14 @@ PAPER = {
 # options a variant sets on top of the grid's. Every learned sampler takes them (`samplers.learned`), so each learned
 # method is reported with the project's default recipe (estimator "both", score_init "zero") and with its paper's.
 # "learned" is DAS with a learned frame encoder beside its fixed features (the paper's future work, `das-learned`).
-# "anneal" is the paper's recipe with the training noise falling linearly to a tenth of its scale after the warm-up
-# (`noise_end`): the training picks approach the eval picks (why: docs/results/moving_real_anneal/notes.md).
+# Two candidates for the moving-real families, both the paper's recipe plus one change that makes the training picks
+# follow the scores (why: docs/results/moving_real_candidates/notes.md): "anneal", the training noise falling linearly
+# to a tenth of its scale after the warm-up (`noise_end`); "standardized", the scores standardised across the frames
+# with a learned gain (`score_norm`), so their spread matches the noise's from the first step.
 VARIANTS = {"paper": {"estimator": "straight_through", "score_init": "random"},
             "learned": {"frame_encoder": "learned"},
-            "anneal": {"estimator": "straight_through", "score_init": "random", "noise_end": 0.1}}
+            "anneal": {"estimator": "straight_through", "score_init": "random", "noise_end": 0.1},
+            "standardized": {"estimator": "straight_through", "score_init": "random", "score_norm": "standardize"}}
 # TrainConfig fields each grid cell sets itself (not bench flags)
 GRID_FIELDS = ("dataset", "method", "ratio", "k", "seed", "out", "resume")
 CSV_FIELDS = ["dataset", "backbone", "method", "ratio", "k", "T", "seed", "fold", "auc", "balanced_accuracy", "accuracy",
