@@ -291,3 +291,16 @@ def test_ablation_runs_shards_and_writes_its_page(tmp_path, monkeypatch):
     # the paper's reading, named explicitly: straight-through from PyTorch's init, trained jointly from step 0
     assert paper["sampler_options"] == {"score_init": "random", "estimator": "straight_through"}
     assert paper["sampler_warmup_epochs"] == 0
+
+
+def test_early_stopping_on_balanced_accuracy_from_the_command_line(tmp_path):
+    """--early-stopping takes any logged criterion: the best epoch is the one with the highest val_balanced_accuracy."""
+    out = tmp_path / "bacc"
+    assert cli.main(["train", *TINY, "--method", "uniform", "--epochs", "3", "--backbone", "small_cnn", "--batch-size", "8",
+                     "--early-stopping", "val_balanced_accuracy", "--min-epochs", "0", "--patience", "5", "--out", str(out),
+                     "--no-progress", "--device", "cpu"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["config"]["early_stopping"] == "val_balanced_accuracy"
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    best = max(records, key=lambda r: r["val_balanced_accuracy"])  # ties: the first, as early stopping keeps it
+    assert summary["best_epoch"] == best["epoch"]
