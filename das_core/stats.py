@@ -234,36 +234,59 @@ def paired_bootstrap_metric(
     if len(pa) != len(y) or len(pb) != len(y):
         raise ValueError(f"y_true has {len(y)} items but the scores have {len(pa)} and {len(pb)}.")
     rng = np.random.default_rng(seed)
-    n = len(y)
     if callable(metric):
-        def value(yy, pp):
-            v = metric(yy, pp)
-            return math.nan if v is None else float(v)
-
+        value = _nan_if_none(metric)
         diff = value(y, pa) - value(y, pb)
         if not math.isfinite(diff):
             return math.nan, math.nan, math.nan
-        reps = []
-        for _ in range(int(n_boot)):
-            idx = rng.integers(0, n, size=n)
-            if len(np.unique(y[idx])) < 2:
-                continue
-            reps.append(value(y[idx], pa[idx]) - value(y[idx], pb[idx]))
-        reps = np.asarray(reps, dtype=float)
+        reps = _looped_replicates(value, y=y, pa=pa, pb=pb, n_boot=n_boot, rng=rng)
     else:
         if metric not in _WEIGHTED:
             raise ValueError(f"metric must be one of {', '.join(_WEIGHTED)} or a function, got {metric!r}.")
         diff = _point(metric, y, pa) - _point(metric, y, pb)
         if not math.isfinite(diff):
             return math.nan, math.nan, math.nan
-        fn = _WEIGHTED[metric]
-        reps = []
-        step = max(1, _CHUNK // max(n, 1))
-        for start in range(0, int(n_boot), step):
-            m = min(int(n_boot), start + step) - start
-            counts = rng.multinomial(n, np.full(n, 1.0 / n), size=m).astype(float)  # (m, N) resample counts
-            reps.append(fn(y, pa, counts) - fn(y, pb, counts))
-        reps = np.concatenate(reps) if reps else np.zeros(0)
+        reps = _weighted_replicates(_WEIGHTED[metric], y=y, pa=pa, pb=pb, n_boot=n_boot, rng=rng)
+    return _paired_interval(diff, reps=reps, level=level)
+
+
+def _nan_if_none(metric: Callable) -> Callable[[np.ndarray, np.ndarray], float]:
+    """``metric`` as a function (y, probs) -> float whose None (undefined) becomes NaN."""
+    def value(yy, pp):
+        v = metric(yy, pp)
+        return math.nan if v is None else float(v)
+
+    return value
+
+
+def _looped_replicates(value: Callable, *, y: np.ndarray, pa: np.ndarray, pb: np.ndarray, n_boot: int,
+                       rng: np.random.Generator) -> np.ndarray:
+    """(R,) value(a) - value(b) per resample, one Python loop step each; one-class resamples are skipped."""
+    n = len(y)
+    reps = []
+    for _ in range(int(n_boot)):
+        idx = rng.integers(0, n, size=n)  # (N,) the resampled items
+        if len(np.unique(y[idx])) < 2:
+            continue
+        reps.append(value(y[idx], pa[idx]) - value(y[idx], pb[idx]))
+    return np.asarray(reps, dtype=float)
+
+
+def _weighted_replicates(fn: Callable, *, y: np.ndarray, pa: np.ndarray, pb: np.ndarray, n_boot: int,
+                         rng: np.random.Generator) -> np.ndarray:
+    """(n_boot,) fn(a) - fn(b) per resample, the resamples as item counts in chunks of at most ``_CHUNK``."""
+    n = len(y)
+    reps = []
+    step = max(1, _CHUNK // max(n, 1))
+    for start in range(0, int(n_boot), step):
+        m = min(int(n_boot), start + step) - start
+        counts = rng.multinomial(n, np.full(n, 1.0 / n), size=m).astype(float)  # (m, N) resample counts
+        reps.append(fn(y, pa, counts) - fn(y, pb, counts))
+    return np.concatenate(reps) if reps else np.zeros(0)
+
+
+def _paired_interval(diff: float, *, reps: np.ndarray, level: float) -> tuple[float, float, float]:
+    """(diff, lo, hi) from the (R,) replicates: non-finite ones dropped, NaN bounds when none is left."""
     reps = reps[np.isfinite(reps)]
     if len(reps) == 0:
         return float(diff), math.nan, math.nan

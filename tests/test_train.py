@@ -236,8 +236,11 @@ def test_sampler_diagnostics_are_logged_without_changing_training(tmp_path):
 
 @pytest.mark.parametrize("method", ["das", "adps", "full"])
 def test_bf16_mixed_precision_trains_with_a_float32_sampler(tmp_path, method, monkeypatch):
-    """precision="bf16" runs the backbone under torch.autocast on CPU; the sampler stays float32 (its picks equal
-    the fp32 picks), the loss is finite, the weights are float32, and the run records its precision."""
+    """precision="bf16" runs the backbone under torch.autocast on CPU; the sampler stays float32 (its scores are
+    float32; DPS's and DAS's picks, which read no backbone features, equal the fp32 picks), the loss is finite, the
+    weights are float32, and the run records its precision. ADPS scores the backbone's features of the frames it has
+    seen, which autocast computes in bf16, so its picks may differ where two scores are within bf16's rounding (on
+    an AMD EPYC machine one test item of eight does): only its scores' dtype is checked."""
     from das_core.nn import model as model_mod
 
     seen = []
@@ -259,8 +262,10 @@ def test_bf16_mixed_precision_trains_with_a_float32_sampler(tmp_path, method, mo
     with torch.no_grad():
         plain = model.select(x).indices
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            mixed = model.select(x).indices
-    assert torch.equal(plain, mixed)
+            mixed = model.select(x)
+    assert mixed.logits is None or mixed.logits.dtype == torch.float32
+    if method != "adps":
+        assert torch.equal(plain, mixed.indices)
 
 
 def test_precision_errors_name_the_fix(tmp_path):

@@ -181,22 +181,44 @@ def read_dicom(path: Path, num_frames: Optional[int] = None, size: SizeLike = No
     ds = dcmread_bounded(path, name, budget)
     if "PixelData" not in ds:
         raise DataError(f"{name} holds no image (no PixelData); choose an image DICOM, not a report or index file.")
+    n_frames, spp, rows, cols, bits = _frame_geometry(ds, name=name)
+    slope = _header_float(ds, "RescaleSlope", 1.0, name)
+    inter = _header_float(ds, "RescaleIntercept", 0.0, name)
+    idx = resample_indices(n_frames, num_frames)
+    _check_dicom_budget(name=name, idx=idx, rows=rows, cols=cols, spp=spp, bits=bits,
+                        out_hw=parse_size(size) or (rows, cols), c_out=1 if grayscale else 3, budget=budget)
+    arr, inv = _decode_checked(ds, idx=idx, n_frames=n_frames, name=name)  # arr (U, H, W, C)
+    x = _to_unit_sequence(arr, window=window, slope=slope, inter=inter, grayscale=grayscale, size=size, name=name)
+    x = x[torch.from_numpy(inv)].contiguous()  # (U, C, H, W) -> (T, C, H, W)
+    inverted = is_monochrome1(ds)
+    if inverted:  # the lowest value is white: shown as a viewer shows it
+        x = 1.0 - x
+    return x, _dicom_meta(ds, path=path, n_frames=n_frames, arr=arr, idx=idx, inverted=inverted)
+
+
+def _frame_geometry(ds, *, name: str) -> Tuple[int, int, int, int, int]:
+    """(frames, samples per pixel, rows, columns, bits allocated) from the header; a DataError on no pixels."""
     n_frames = max(1, _header_int(ds, "NumberOfFrames", 1, name))
     spp = max(1, _header_int(ds, "SamplesPerPixel", 1, name))
     rows, cols = _header_int(ds, "Rows", 0, name), _header_int(ds, "Columns", 0, name)
     bits = _header_int(ds, "BitsAllocated", 8, name)
     if rows < 1 or cols < 1:
         raise DataError(f"{name} declares {rows} x {cols} pixels; export the image again.")
-    slope = _header_float(ds, "RescaleSlope", 1.0, name)
-    inter = _header_float(ds, "RescaleIntercept", 0.0, name)
-    idx = resample_indices(n_frames, num_frames)
+    return n_frames, spp, rows, cols, bits
+
+
+def _check_dicom_budget(*, name: str, idx: np.ndarray, rows: int, cols: int, spp: int, bits: int,
+                        out_hw: Tuple[int, int], c_out: int, budget: int) -> None:
+    """A DataError when the distinct frames of ``idx``, their float32 copy and the output exceed ``budget``."""
     n_uniq = len(np.unique(idx))
-    hw = parse_size(size) or (rows, cols)
-    c_out = 1 if grayscale else 3
     per_frame = rows * cols * spp
-    est = n_uniq * per_frame * (max(bits, 8) // 8 + 4) + len(idx) * c_out * hw[0] * hw[1] * 4
+    est = n_uniq * per_frame * (max(bits, 8) // 8 + 4) + len(idx) * c_out * out_hw[0] * out_hw[1] * 4
     check_budget(name, est, budget, f"{n_uniq} frames of {cols} x {rows} x {spp} samples at {bits} bits, "
                  f"their float32 copy and the output")
+
+
+def _decode_checked(ds, *, idx: np.ndarray, n_frames: int, name: str) -> Tuple[np.ndarray, np.ndarray]:
+    """`_decode_frames`, its failures and a non-frame result as one-sentence DataErrors: (arr (U, H, W, C), inverse)."""
     try:
         arr, inv = _decode_frames(ds, idx, n_frames)
     except DataError:
@@ -206,21 +228,26 @@ def read_dicom(path: Path, num_frames: Optional[int] = None, size: SizeLike = No
                         f"or need a codec plugin such as pillow or pylibjpeg); re-export it uncompressed.") from None
     if arr.ndim != 4 or arr.shape[0] == 0:
         raise DataError(f"{name} decodes to an array of shape {tuple(arr.shape)}, not frames; check the file.")
+    return arr, inv
+
+
+def _to_unit_sequence(arr: np.ndarray, *, window: Optional[Tuple[float, float]], slope: float, inter: float,
+                      grayscale: bool, size: SizeLike, name: str) -> torch.Tensor:
+    """(U, H, W, C) stored pixels -> (U, C, H, W) in [0, 1]: 8-bit / 255, else rescaled, windowed or min-max."""
     if window is None and arr.dtype == np.uint8 and slope == 1 and inter == 0:
-        x = frames_to_sequence(arr, grayscale, size, scale=255.0)
-    else:
-        vals = arr.astype(np.float32) * np.float32(slope) + np.float32(inter)
-        x = frames_to_sequence(normalise_intensity(vals, window, name), grayscale, size, scale=1.0)
-    x = x[torch.from_numpy(inv)].contiguous()
-    inverted = is_monochrome1(ds)
-    if inverted:  # the lowest value is white: shown as a viewer shows it
-        x = 1.0 - x
+        return frames_to_sequence(arr, grayscale, size, scale=255.0)
+    vals = arr.astype(np.float32) * np.float32(slope) + np.float32(inter)
+    return frames_to_sequence(normalise_intensity(vals, window, name), grayscale, size, scale=1.0)
+
+
+def _dicom_meta(ds, *, path: Path, n_frames: int, arr: np.ndarray, idx: np.ndarray, inverted: bool) -> Dict[str, Any]:
+    """`read_dicom`'s meta: source, frames, spacing, fps, modality, ..., and ``inverted`` for MONOCHROME1."""
     meta = {"source": str(path), "original_frames": n_frames, "spacing": _spacing(ds), "fps": _fps(ds),
             "modality": str(ds.get("Modality", "")), "photometric": str(ds.get("PhotometricInterpretation", "")),
             "original_size": [int(arr.shape[1]), int(arr.shape[2])], "frame_indices": idx.tolist()}
     if inverted:
         meta["inverted"] = True
-    return x, meta
+    return meta
 
 
 def echo_cine_path() -> Optional[Path]:

@@ -115,21 +115,44 @@ def read_nifti(path: Path, num_frames: Optional[int] = None, size: SizeLike = No
     img = _load(path, name)
     shape = tuple(int(s) for s in img.shape)
     dtype = img.get_data_dtype()
+    _check_scalar_volume(name=name, shape=shape, dtype=dtype)
+    xyz = (shape + (1,))[:3]  # (X, Y, Z): a 2D file is one slice
+    volumes = math.prod(shape[3:]) if len(shape) > 3 else 1
+    n_slices, n_rows, n_cols = display_shape(xyz, img.affine)
+    idx = resample_indices(n_slices, num_frames)
+    _check_volume_budget(name=name, xyz=xyz, dtype=dtype, n_out=len(idx), c_out=1 if grayscale else 3,
+                         out_hw=hw or (n_rows, n_cols), budget=budget)
+    vol = _read_first_volume(img, shape=shape, xyz=xyz, name=name)  # (X, Y, Z) as stored
+    norm = normalise_intensity(vol, window, name)  # float32 (X, Y, Z) in [0, 1]
+    disp, spacing, labels, honoured = nifti_to_display(norm, img.affine, _zooms(img.header))  # (slices, rows, columns)
+    seq = np.ascontiguousarray(disp)[:, None]  # (T, 1, H, W)
+    meta = _nifti_meta(img, path=path, shape=shape, dtype=dtype, seq=seq, vol=vol, spacing=spacing, labels=labels,
+                       honoured=honoured, window=window, volumes=volumes, idx=idx)
+    return _to_output(seq, idx=idx, size=size, grayscale=grayscale), meta
+
+
+def _check_scalar_volume(*, name: str, shape: Tuple[int, ...], dtype: np.dtype) -> None:
+    """A DataError unless each voxel is one real number and ``shape`` holds at least one slice."""
     if dtype.fields is not None or not (np.issubdtype(dtype, np.number) or dtype == bool) \
             or np.issubdtype(dtype, np.complexfloating):
         kind = "RGB" if dtype.fields is not None else f"{dtype}"
         raise DataError(f"{name} holds {kind} voxels, not one real number per voxel; save a scalar volume.")
     if len(shape) < 2 or 0 in shape:
         raise DataError(f"{name} has shape {shape}, which holds no slice; export a 3D volume.")
-    X, Y, Z = (shape + (1,))[:3]
-    volumes = math.prod(shape[3:]) if len(shape) > 3 else 1
-    n_slices, n_rows, n_cols = display_shape((X, Y, Z), img.affine)
-    idx = resample_indices(n_slices, num_frames)
-    out_hw = hw or (n_rows, n_cols)
-    out_bytes = len(idx) * (1 if grayscale else 3) * out_hw[0] * out_hw[1] * 4
+
+
+def _check_volume_budget(*, name: str, xyz: Tuple[int, int, int], dtype: np.dtype, n_out: int, c_out: int,
+                         out_hw: Tuple[int, int], budget: int) -> None:
+    """A DataError when one volume, its scaled and float32 copies and the (n_out, c_out, H, W) output exceed it."""
+    X, Y, Z = xyz
+    out_bytes = n_out * c_out * out_hw[0] * out_hw[1] * 4
     check_budget(name, X * Y * Z * (dtype.itemsize + 12) + out_bytes, budget,
                  f"one volume of {X} x {Y} x {Z} {dtype}, its scaled and float32 copies and "
                  f"{format_bytes(out_bytes)} of output")
+
+
+def _read_first_volume(img, *, shape: Tuple[int, ...], xyz: Tuple[int, int, int], name: str) -> np.ndarray:
+    """The first volume's voxels as stored, ``(X, Y, Z)``; a one-sentence DataError when they cannot be read."""
     slicer = (slice(None),) * min(3, len(shape)) + (0,) * max(0, len(shape) - 3)
     try:
         vol = np.asarray(img.dataobj[slicer])
@@ -138,11 +161,19 @@ def read_nifti(path: Path, num_frames: Optional[int] = None, size: SizeLike = No
     except _errors() as e:
         raise DataError(f"the voxels of {name} cannot be read ({type(e).__name__}: the file is truncated or "
                         f"corrupt); export it again as .nii or .nii.gz.") from None
-    vol = vol.reshape(X, Y, Z)  # a 2D file is one slice
-    norm = normalise_intensity(vol, window, name)  # float32 (X, Y, Z) in [0, 1]
-    zooms = [round(float(z), 6) for z in (tuple(img.header.get_zooms()) + (1.0, 1.0, 1.0))[:3]]
-    disp, spacing, labels, honoured = nifti_to_display(norm, img.affine, zooms)  # (slices, rows, columns)
-    seq = np.ascontiguousarray(disp)[:, None]  # (T, 1, H, W)
+    return vol.reshape(*xyz)
+
+
+def _zooms(hdr) -> List[float]:
+    """The header's voxel sizes of the first three axes (1.0 where absent), rounded to 6 decimals."""
+    return [round(float(z), 6) for z in (tuple(hdr.get_zooms()) + (1.0, 1.0, 1.0))[:3]]
+
+
+def _nifti_meta(img, *, path: Path, shape: Tuple[int, ...], dtype: np.dtype, seq: np.ndarray, vol: np.ndarray,
+                spacing, labels, honoured: bool, window: Optional[Tuple[float, float]], volumes: int,
+                idx: np.ndarray) -> Dict[str, Any]:
+    """`read_nifti`'s meta for the (T, 1, H, W) display ``seq`` of the stored (X, Y, Z) ``vol``, notes included."""
+    name = path.name
     meta = {"source": str(path), "kind": "volume", "original_frames": int(seq.shape[0]), "num_slices": int(seq.shape[0]),
             "original_shape": [int(v) for v in seq.shape[:1] + seq.shape[2:]], "stored_shape": list(shape),
             "spacing": spacing, "fps": None, "orientation_labels": labels or None,
@@ -157,7 +188,12 @@ def read_nifti(path: Path, num_frames: Optional[int] = None, size: SizeLike = No
     if not honoured:
         meta["note"] = (meta.get("note", "") + f" The affine of {name} is degenerate, so the slices are shown in "
                         f"the stored voxel order, with no orientation markers.").strip()
+    return meta
+
+
+def _to_output(seq: np.ndarray, *, idx: np.ndarray, size: SizeLike, grayscale: bool) -> torch.Tensor:
+    """(T, 1, H, W) display slices -> the selected float32 (T', C, H', W') frames in [0, 1]."""
     x = torch.from_numpy(seq)
     if not grayscale:
         x = x.expand(-1, 3, -1, -1)
-    return select_frames(x, idx, size).to(torch.float32).clamp_(0, 1).contiguous(), meta
+    return select_frames(x, idx, size).to(torch.float32).clamp_(0, 1).contiguous()

@@ -96,49 +96,79 @@ def make_splits(labels: Sequence[int], *, val_fraction: float = 0.15, test_fract
     y = np.asarray(labels, dtype=np.int64)
     n = len(y)
     idx = np.arange(n, dtype=np.int64)
-    g = None if groups is None else np.asarray([str(v) for v in groups])
-    if g is not None and len(g) != n:
-        raise DataError(f"{name} has {n} items but {len(g)} group ids; give one group per item.")
+    g = _group_ids(groups, n=n, name=name)
     if trainable is not None:
         return _with_eval_only(y, g, trainable, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed,
                                num_folds=num_folds, fold=fold, name=name)
-    for nm, v in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
-        if not 0.0 <= float(v) < 1.0:
-            raise DataError(f"{nm}={v} for {name} must lie in [0, 1); pass e.g. {nm}=0.2.")
+    _check_fractions(val_fraction=val_fraction, test_fraction=test_fraction, name=name)
     if (num_folds is None) != (fold is None):
         raise DataError(f"k-fold for {name} needs both num_folds and fold (got num_folds={num_folds}, "
                         f"fold={fold}); pass e.g. num_folds=5, fold=0.")
     if num_folds is not None:
-        from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+        return _kfold_splits(idx, y, g, num_folds=num_folds, fold=fold, val_fraction=val_fraction, seed=seed,
+                             name=name)
+    return _holdout_splits(idx, y, g, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed, name=name)
 
+
+def _group_ids(groups: Optional[Sequence], *, n: int, name: str) -> Optional[np.ndarray]:
+    """(N,) the group ids as strings, None without groups; a DataError unless there is one per item."""
+    g = None if groups is None else np.asarray([str(v) for v in groups])
+    if g is not None and len(g) != n:
+        raise DataError(f"{name} has {n} items but {len(g)} group ids; give one group per item.")
+    return g
+
+
+def _check_fractions(*, val_fraction: float, test_fraction: float, name: str) -> None:
+    """A DataError unless both fractions lie in [0, 1)."""
+    for nm, v in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+        if not 0.0 <= float(v) < 1.0:
+            raise DataError(f"{nm}={v} for {name} must lie in [0, 1); pass e.g. {nm}=0.2.")
+
+
+def _fold_numbers(*, num_folds, fold, n: int, g: Optional[np.ndarray], name: str) -> Tuple[int, int]:
+    """(K, i) as ints, checked: K >= 2, 0 <= i < K, K at most the items (groups, with groups); else a DataError."""
+    try:
+        k, f = int(num_folds), int(fold)
+    except (TypeError, ValueError):
+        raise DataError(f"num_folds={num_folds!r} and fold={fold!r} for {name} must be integers; "
+                        f"pass e.g. num_folds=5, fold=0.") from None
+    if k < 2:
+        raise DataError(f"num_folds={k} for {name} must be at least 2; pass e.g. num_folds=5.")
+    if not 0 <= f < k:
+        raise DataError(f"fold={f} for {name} is out of range for num_folds={k}; pass fold=0..{k - 1}.")
+    n_units = n if g is None else len(np.unique(g))
+    if k > n_units:
+        unit = "items" if g is None else "groups"
+        raise DataError(f"num_folds={k} exceeds the {n_units} {unit} of {name}; "
+                        f"pass num_folds <= {n_units}.")
+    return k, f
+
+
+def _kfold_splits(idx: np.ndarray, y: np.ndarray, g: Optional[np.ndarray], *, num_folds, fold, val_fraction: float,
+                  seed: int, name: str) -> Dict[str, np.ndarray]:
+    """k-fold mode: test = fold ``fold`` of the (group-)stratified K folds, val a ``val_fraction`` of the rest."""
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+
+    k, f = _fold_numbers(num_folds=num_folds, fold=fold, n=len(y), g=g, name=name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "least populated class has fewer members than n_splits"
         try:
-            k, f = int(num_folds), int(fold)
-        except (TypeError, ValueError):
-            raise DataError(f"num_folds={num_folds!r} and fold={fold!r} for {name} must be integers; "
-                            f"pass e.g. num_folds=5, fold=0.") from None
-        if k < 2:
-            raise DataError(f"num_folds={k} for {name} must be at least 2; pass e.g. num_folds=5.")
-        if not 0 <= f < k:
-            raise DataError(f"fold={f} for {name} is out of range for num_folds={k}; pass fold=0..{k - 1}.")
-        n_units = n if g is None else len(np.unique(g))
-        if k > n_units:
-            unit = "items" if g is None else "groups"
-            raise DataError(f"num_folds={k} exceeds the {n_units} {unit} of {name}; "
-                            f"pass num_folds <= {n_units}.")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # "least populated class has fewer members than n_splits"
-            try:
-                if g is None:
-                    folds = list(StratifiedKFold(k, shuffle=True, random_state=seed).split(idx, y))
-                else:
-                    folds = list(StratifiedGroupKFold(k, shuffle=True, random_state=seed).split(idx, y, g))
-            except ValueError as e:
-                raise DataError(f"{name} cannot be split into {k} stratified folds ({e}); "
-                                f"pass a smaller num_folds.") from None
-        rest, test = folds[f]
-        rest = np.sort(idx[rest])
-        train, val = _holdout(rest, y, g, float(val_fraction), seed)
-        return {"train": train, "val": val, "test": np.sort(idx[test])}
+            if g is None:
+                folds = list(StratifiedKFold(k, shuffle=True, random_state=seed).split(idx, y))
+            else:
+                folds = list(StratifiedGroupKFold(k, shuffle=True, random_state=seed).split(idx, y, g))
+        except ValueError as e:
+            raise DataError(f"{name} cannot be split into {k} stratified folds ({e}); "
+                            f"pass a smaller num_folds.") from None
+    rest, test = folds[f]  # positions in idx
+    rest = np.sort(idx[rest])
+    train, val = _holdout(rest, y, g, float(val_fraction), seed)
+    return {"train": train, "val": val, "test": np.sort(idx[test])}
+
+
+def _holdout_splits(idx: np.ndarray, y: np.ndarray, g: Optional[np.ndarray], *, val_fraction: float,
+                    test_fraction: float, seed: int, name: str) -> Dict[str, np.ndarray]:
+    """Hold-out mode: test ``test_fraction`` of all items, then val ``val_fraction`` of all from the rest."""
     if float(val_fraction) + float(test_fraction) >= 1.0:
         raise DataError(f"val_fraction + test_fraction = {val_fraction + test_fraction} for {name} "
                         f"leaves no training data; make their sum below 1.")

@@ -157,6 +157,7 @@ class _Run:
     # ------------------------------------------------------------------ phases
 
     def train(self, datasets: Optional[dict]) -> dict:
+        """Set up (device, data, model, resume), train the epochs, then test best.pt: the summary."""
         cfg = self.config
         device = resolve_device(cfg.device)
         check_precision(cfg.precision, device)
@@ -188,6 +189,15 @@ class _Run:
         if cfg.diagnostics_every and self.rank0 and dist_utils.world_size() == 1:
             self.diagnostics = SamplerDiagnostics(model, splits["train"], criterion, device, seed=cfg.seed)
             self.log_diagnostics(model, start * steps)
+        epoch = self._train_epochs(net, model, optimizer, loader, val_loader, device, info, g=g, start=start,
+                                   steps=steps, stopping=stopping, meta=meta)
+        self.epoch = epoch + 1
+        return self.test_and_summarise(model, splits, info, device, stopping)
+
+    def _train_epochs(self, net, model, optimizer, loader, val_loader, device, info, *, g: torch.Generator,
+                      start: int, steps: int, stopping: EarlyStopping, meta: dict) -> int:
+        """Epochs ``start`` .. until `stopping` says stop (under a progress bar when asked): the last epoch run."""
+        cfg = self.config
         pbar = tqdm(total=(cfg.epochs - start) * steps, desc=f"{cfg.method} {cfg.dataset}", unit="batch",
                     dynamic_ncols=True) if cfg.progress and self.rank0 else None
         epoch = start - 1
@@ -201,23 +211,29 @@ class _Run:
                 improved = stopping.update(epoch, record)
                 record["best"] = improved
                 self.epoch = epoch + 1
-                if self.rank0:
-                    append_jsonl(self.paths.metrics, {k: v for k, v in record.items() if k != "best"})
-                    checkpointing.save_epoch(self.paths, model, meta, optimizer, epoch, stopping, record, improved)
-                    self.status("running", f"epoch {epoch + 1}/{cfg.epochs}: val AUC {_fmt(record['val_auc'])}, "
-                                           f"val loss {_fmt(record['val_loss'])}")
-                self.emit({"type": "epoch", **record, "epochs": cfg.epochs})
-                if pbar is not None:
-                    pbar.write(f"epoch {epoch}: train_loss {record['train_loss']:.4f} val_loss {_fmt(record['val_loss'])} "
-                               f"val_auc {_fmt(record['val_auc'])} val_bacc {_fmt(record['val_balanced_accuracy'])}"
-                               + (" *" if improved else ""))
+                self._record_epoch(model, optimizer, epoch=epoch, record=record, improved=improved,
+                                   stopping=stopping, meta=meta, pbar=pbar)
                 if stopping.should_stop(epoch):
                     break
         finally:
             if pbar is not None:
                 pbar.close()
-        self.epoch = epoch + 1
-        return self.test_and_summarise(model, splits, info, device, stopping)
+        return epoch
+
+    def _record_epoch(self, model, optimizer, *, epoch: int, record: dict, improved: bool, stopping: EarlyStopping,
+                      meta: dict, pbar) -> None:
+        """Write the epoch (rank 0: metrics line, checkpoints, status), emit it and show it on the progress bar."""
+        cfg = self.config
+        if self.rank0:
+            append_jsonl(self.paths.metrics, {k: v for k, v in record.items() if k != "best"})
+            checkpointing.save_epoch(self.paths, model, meta, optimizer, epoch, stopping, record, improved)
+            self.status("running", f"epoch {epoch + 1}/{cfg.epochs}: val AUC {_fmt(record['val_auc'])}, "
+                                   f"val loss {_fmt(record['val_loss'])}")
+        self.emit({"type": "epoch", **record, "epochs": cfg.epochs})
+        if pbar is not None:
+            pbar.write(f"epoch {epoch}: train_loss {record['train_loss']:.4f} val_loss {_fmt(record['val_loss'])} "
+                       f"val_auc {_fmt(record['val_auc'])} val_bacc {_fmt(record['val_balanced_accuracy'])}"
+                       + (" *" if improved else ""))
 
     def one_epoch(self, net, model, optimizer, loader, val_loader, device, info, epoch: int, steps: int, pbar) -> dict:
         cfg = self.config
