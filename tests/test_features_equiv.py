@@ -110,7 +110,8 @@ def feature_input(shape):
 def blob_frames():
     yy, xx = torch.meshgrid(torch.arange(56.0), torch.arange(56.0), indexing="ij")
     x = torch.stack([torch.exp(-((yy - 8 - 3 * t) ** 2 + (xx - 20) ** 2) / 30.0) for t in range(14)])[None, :, None]
-    return 255.0 * x
+    # rounded to whole grey levels: torch.exp's last bit differs between CPUs (vector units), the integers do not
+    return torch.round(255.0 * x)
 
 
 def other_feature_inputs():

@@ -52,7 +52,7 @@ def test_built_in_order_and_capability_filters():
 def test_options_are_typed_and_filtered_by_sampler():
     assert sampler_options("dps", {"tau0": 1.5, "heads": 4, "in_channels": 3, "seed": 1}) == {"tau0": 1.5}
     assert sampler_options("adps", {"tau0": None, "in_channels": 3}) == {"in_channels": 3}
-    assert make_sampler("dps", 10, 3).options == {"tau0": 2.0, "lr_multiplier": 10.0, "estimator": "both",
+    assert make_sampler("dps", 10, 3).options == {"tau0": 2.0, "lr_multiplier": 10.0, "estimator": "both", "noise_end": 1.0,
                                                   "score_init": "zero"}  # defaults from DPSOptions
     with pytest.raises(ConfigError, match="Invalid option heads for the dps sampler"):
         make_sampler("dps", 10, 3, heads=2)
