@@ -100,7 +100,8 @@ bench-moving-real: install
 # benchmarks/speckle_mechanism.py, the page's mechanism.md): das/anneal (noise_end 0.1) and das/standardized
 # (score_norm standardize), each the paper's recipe plus one change, chosen against das/paper on the tuning family's
 # validation AUC; the held-out families run das/paper, das/anneal (the tuning family's second) and the static and
-# heuristic baselines on this machine (das/standardized, last on the tuning family, is not run there); about 1 h.
+# heuristic baselines on this machine (das/standardized, last on the tuning family, is not run there), and seeds 5-9
+# for the chosen recipe and the best static and heuristic baselines (10 seeds: a run takes under 2 minutes); about 1 h 40 min.
 CAND := --ratios 0.25 --epochs 8 --max-train-batches 36 --patience 4 $(MNV3) --runs-dir runs/bench-moving-candidates \
     --out-dir docs/results/moving_real_candidates --results-md docs/results-moving_real_candidates.md \
     --command-line "make bench-moving-candidates"
@@ -110,6 +111,8 @@ bench-moving-candidates: install
 	    --methods das/paper das/anneal das/standardized $(CAND)
 	$(PY) -m das_core bench --datasets adrenalmnist3d-embedded:speckle adrenalmnist3d-embedded:distractors --seeds 0 1 2 3 4 \
 	    --methods das/anneal das/paper edge-energy central uniform $(CAND)
+	$(PY) -m das_core bench --datasets adrenalmnist3d-embedded:speckle adrenalmnist3d-embedded:distractors --seeds 5 6 7 8 9 \
+	    --methods das/paper edge-energy central $(CAND)
 	PYTHONPATH=. $(PY) benchmarks/speckle_mechanism.py --items 150 --md docs/results/moving_real_candidates/mechanism.md \
 	    $(foreach m,das-paper das-anneal edge-energy,$(foreach s,0 1 2 3 4,$(CAND_RUNS)/$(m)-r0.25-s$(s)))
 	$(PY) -m das_core paired --runs-dir runs/bench-moving-candidates --out-dir docs/results/moving_real_candidates \

@@ -57,7 +57,8 @@ def _train_mode_share(model, ds, blocks, n: int, draws: int = 3) -> float:
     return float(np.mean(shares))
 
 
-def measure(run: Path, items: int) -> dict:
+def measure(run: Path, items: int, seed: int = 0) -> dict:
+    torch.manual_seed(seed)  # the training-mode picks' Gumbel draws: the same table on every call
     c = read_config(run)
     model, _ = load_checkpoint(RunPaths(run).best, map_location="cpu")
     model.eval()
