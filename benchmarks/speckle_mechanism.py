@@ -18,7 +18,6 @@ as the optimizer saw them then) inside the block on the training split, beside t
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 from pathlib import Path
 
@@ -26,6 +25,7 @@ import numpy as np
 import torch
 
 from das_core import make_sampler
+from das_core.samplers import uniform_indices
 from das_core.checkpoints import load_checkpoint
 from das_core.data import load_dataset
 from das_core.experiments.static_control import score_items
@@ -39,8 +39,13 @@ def _auc(out: dict) -> float:
     return float(classification_metrics(out["labels"], out["probs"], num_classes=out["probs"].shape[1])["auc"])
 
 
+def _item_shares(picks, blocks) -> list:
+    """Per item, the share of its picks inside its block."""
+    return [len(set(p) & set(b)) / len(p) for p, b in zip(picks, blocks)]
+
+
 def _share(picks, blocks) -> float:
-    return float(np.mean([len(set(p) & set(b)) / len(p) for p, b in zip(picks, blocks)]))
+    return float(np.mean(_item_shares(picks, blocks)))
 
 
 @torch.no_grad()
@@ -51,8 +56,7 @@ def _train_mode_share(model, ds, blocks, n: int, draws: int = 3) -> float:
     for _ in range(draws):
         for start in range(0, n, 32):
             x = torch.stack([ds[i][0] for i in range(start, min(n, start + 32))])
-            sel = model.select(x)
-            shares.extend(len(set(p) & set(blocks[start + j])) / len(p) for j, p in enumerate(sel.indices.tolist()))
+            shares.extend(_item_shares(model.select(x).indices.tolist(), blocks[start:start + len(x)]))
     model.eval()
     return float(np.mean(shares))
 
@@ -69,7 +73,7 @@ def measure(run: Path, items: int, seed: int = 0) -> dict:
     T, k = int(model.sampler.num_frames), int(model.sampler.num_selected)
     x_all = torch.stack([test[i][0] for i in range(n)])
     edge = make_sampler("edge-energy", T, k).eval()(x_all).indices.tolist()
-    uniform = make_sampler("uniform", T, k).eval()(x_all[:1]).indices[0].tolist()
+    uniform = uniform_indices(T, k)
     own = score_items(model, test, limit=n)
     out = {"run": run.name, "method": c["method"], "seed": c["seed"], "k": k,
            "auc_own": _auc(own), "auc_block": _auc(score_items(model, test, indices=np.asarray(blocks), limit=n)),
@@ -77,7 +81,7 @@ def measure(run: Path, items: int, seed: int = 0) -> dict:
            "auc_uniform": _auc(score_items(model, test, indices=np.asarray(uniform), limit=n)),
            "share_own_test": _share(own["picks"], blocks), "share_edge_test": _share(edge, blocks)}
     if model.sampler.learned:  # the noise scale of the best epoch (annealed runs: below 1)
-        cfg = TrainConfig(**{f.name: c[f.name] for f in dataclasses.fields(TrainConfig) if f.name in c})
+        cfg = TrainConfig.from_dict(c)
         best = int((read_summary(run) or {}).get("best_epoch", 0))
         model.sampler.set_training_progress(sampler_progress(best, cfg.warmup_epochs, cfg.epochs))
         out["noise_scale"] = float(model.sampler.noise_scale)

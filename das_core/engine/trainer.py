@@ -128,8 +128,10 @@ def fit(config: TrainConfig, callback: Optional[Callable[[dict], Any]] = None, s
 def sampler_progress(epoch: int, warmup_epochs: int, epochs: int) -> float:
     """How far a learned sampler's training has come at `epoch`: 0 up to the first epoch after the warm-up, 1 at
     the last of `epochs` (linear between)."""
-    span = epochs - 1 - warmup_epochs
-    return 1.0 if span <= 0 and epoch > warmup_epochs else min(1.0, max(0.0, (epoch - warmup_epochs) / max(span, 1)))
+    if epoch <= warmup_epochs:
+        return 0.0
+    span = epochs - 1 - warmup_epochs  # the epochs after the first one that trains the sampler
+    return 1.0 if span <= 0 else min(1.0, (epoch - warmup_epochs) / span)
 
 
 class _Run:

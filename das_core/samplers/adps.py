@@ -41,7 +41,7 @@ from torch import Tensor, nn
 from ..errors import ConfigError
 from ..nn.selection import Selection, _mask_value, gumbel_noise, one_hot_rows, sort_rows, straight_through
 from .base import bounded
-from .learned import noise_end_option, LearnedSampler, check_tau0, estimator_option, score_init_option, tau0_option
+from .learned import LearnedSampler, check_tau0, estimator_option, noise_end_option, score_init_option, tau0_option
 from .registry import register_sampler
 
 __all__ = ["ADPSSampler", "ADPSOptions", "TaskFeatureSampler", "pooled_pixels", "MAX_HIDDEN", "MAX_FEATURE_DIM",

@@ -39,8 +39,8 @@ from ..errors import ConfigError
 from ..nn.features import FEATURE_DIM, frame_features
 from ..nn.selection import Selection
 from .base import bounded, one_of
-from .learned import (noise_end_option, LearnedSampler, check_tau0, estimator_option, lr_multiplier_option, score_init_option,
-                      tau0_option)
+from .learned import (LearnedSampler, check_tau0, estimator_option, lr_multiplier_option, noise_end_option,
+                      score_init_option, tau0_option)
 from .registry import register_sampler
 
 __all__ = ["DASConfig", "DASSampler", "FrameEncoder", "FRAME_ENCODERS", "MAX_HEADS", "MAX_DIM", "MAX_HEAD_DIM",

@@ -20,8 +20,8 @@ import torch
 from torch import Tensor, nn
 
 from ..nn.selection import Selection
-from .learned import (noise_end_option, LearnedSampler, check_tau0, estimator_option, lr_multiplier_option, score_init_option,
-                      tau0_option)
+from .learned import (LearnedSampler, check_tau0, estimator_option, lr_multiplier_option, noise_end_option,
+                      score_init_option, tau0_option)
 from .registry import register_sampler
 
 __all__ = ["DPSSampler", "DPSOptions"]

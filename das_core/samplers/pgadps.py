@@ -47,7 +47,8 @@ from torch import Tensor, nn
 from ..nn.selection import Selection, _mask_value, gumbel_noise, one_hot_rows, pick_log_prob, sort_rows, straight_through
 from .adps import MAX_FEATURE_DIM, MAX_HIDDEN, TaskFeatureSampler
 from .base import bounded
-from .learned import noise_end_option, check_tau0, estimator_option, lr_multiplier_option, score_init_option, tau0_option
+from .learned import (check_tau0, estimator_option, lr_multiplier_option, noise_end_option, score_init_option,
+                      tau0_option)
 from .registry import register_sampler
 
 __all__ = ["PGADPSSampler", "PGADPSOptions", "group_sizes"]
